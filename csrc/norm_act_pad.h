@@ -1,0 +1,65 @@
+// Torch-free API of the fused instance-norm kernels. Callers pass raw pointers to
+// contiguous buffers that they own; validation happens in python/cyclegan/ops.py.
+//
+// Layout: x is P = N*C planes of H x W (NCHW contiguous). The output y is P planes of
+// Hp x Wp, Hp = H + 2*pad, Wp = W + 2*pad, also contiguous. Per plane p:
+//   mean[p] = sum(x) / (H*W),  rstd[p] = 1 / sqrt(sum((x - mean)^2) / (H*W) + eps)
+//   xhat    = (x - mean) * rstd
+//   y       = reflect_pad(act(xhat) + skip, pad)     (skip optional, H x W like x)
+// Backward, with gy the gradient of y:
+//   g       = fold(gy): each padded position adds onto the interior pixel it copied
+//   gskip   = g
+//   gm      = g * act'(xhat)
+//   gx      = rstd * (gm - mean(gm) - xhat * mean(gm * xhat))
+// Statistics are float for float/half/bfloat16 data and double for double data.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace cyclegan {
+
+struct PlaneShape {
+  int64_t planes;  // N * C
+  int64_t h;
+  int64_t w;
+  int64_t pad;     // 0 <= pad < min(h, w)
+};
+
+enum class Act : int { None = 0, Relu = 1 };
+enum class DType : int { Float32 = 0, Float64 = 1, Float16 = 2, BFloat16 = 3 };
+
+namespace cpu {
+
+// Float32 and Float64 only. Runs on the calling thread plus the module's pool.
+void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, void* mean,
+                      void* rstd, PlaneShape s, Act act, double eps);
+void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const void* mean,
+                      const void* rstd, void* gx, void* gskip, PlaneShape s, Act act);
+
+// The instruction set the dispatcher selected ("avx512", "avx2" or "base").
+const char* active_isa();
+const char* compiled_isas();
+int num_threads();
+void set_num_threads(int n);
+
+}  // namespace cpu
+
+namespace cuda {
+
+// Float32, Float16 and BFloat16 data, float statistics, enqueued on `stream`
+// (a cudaStream_t) on the current device. Errors are thrown as std::runtime_error.
+void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, float* mean,
+                      float* rstd, PlaneShape s, Act act, float eps, uintptr_t stream);
+void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const float* mean,
+                      const float* rstd, void* gx, void* gskip, PlaneShape s, Act act,
+                      uintptr_t stream);
+
+// Number of usable devices; 0 on any error (no driver, no device), never throws.
+int device_count();
+// cudaRuntimeGetVersion / cudaDriverGetVersion, 0 when unavailable.
+int runtime_version();
+int driver_version();
+
+}  // namespace cuda
+}  // namespace cyclegan

@@ -1,0 +1,300 @@
+"""Fused instance norm + ReLU / residual add + reflection pad, as PyTorch custom ops.
+
+``norm_act_pad(x, pad, act)`` computes ``reflect_pad(act(instance_norm(x)), pad)`` and
+``norm_add_pad(x, skip, pad)`` computes ``reflect_pad(instance_norm(x) + skip, pad)``, where
+the instance norm has no affine parameters and uses the biased variance over H*W of each
+(n, c) plane, like ``nn.InstanceNorm2d``. The kernels live in the torch-free module
+``cyclegan._C``; everything torch-specific (validation, allocation, streams, autograd,
+fake kernels for ``torch.compile``) is here.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from . import _C
+
+__all__ = ["norm_act_pad", "norm_add_pad", "ACTS"]
+
+ACTS = {"none": 0, "relu": 1}
+_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+_CPU_DTYPES = (torch.float32, torch.float64)
+_CUDA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _stats_dtype(dtype: torch.dtype) -> torch.dtype:
+    return torch.float64 if dtype == torch.float64 else torch.float32
+
+
+def _check(name: str, x: Tensor, skip: Tensor | None, pad: int, eps: float) -> None:
+    """Raise a clear error for anything the kernels cannot take."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: x must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 4:
+        raise ValueError(
+            f"{name}: x must be 4-D (N, C, H, W), got {x.dim()}-D shape {tuple(x.shape)}"
+        )
+    if not x.is_floating_point():
+        raise TypeError(f"{name}: x must be a floating-point tensor, got {x.dtype}")
+    if isinstance(pad, bool) or not isinstance(pad, int):
+        raise TypeError(f"{name}: pad must be an int, got {type(pad).__name__}")
+    if pad < 0:
+        raise ValueError(f"{name}: pad must be >= 0, got {pad}")
+    h, w = x.shape[-2:]
+    if h < 1 or w < 1:
+        raise ValueError(f"{name}: H and W must be >= 1, got shape {tuple(x.shape)}")
+    if pad >= h or pad >= w:
+        raise ValueError(
+            f"{name}: reflection pad {pad} must be smaller than H={h} and W={w} "
+            f"(as nn.ReflectionPad2d requires)"
+        )
+    if not eps > 0:
+        raise ValueError(f"{name}: eps must be > 0, got {eps}")
+    if skip is None:
+        return
+    if not isinstance(skip, Tensor):
+        raise TypeError(f"{name}: skip must be a torch.Tensor, got {type(skip).__name__}")
+    if skip.device != x.device:
+        raise ValueError(f"{name}: skip is on {skip.device} but x is on {x.device}")
+    if skip.shape != x.shape:
+        raise ValueError(
+            f"{name}: skip shape {tuple(skip.shape)} must equal x shape {tuple(x.shape)}"
+        )
+    if skip.dtype != x.dtype:
+        raise TypeError(f"{name}: skip dtype {skip.dtype} must equal x dtype {x.dtype}")
+
+
+def _check_device(name: str, x: Tensor) -> None:
+    if x.device.type == "cpu":
+        if x.dtype not in _CPU_DTYPES:
+            raise TypeError(f"{name}: CPU kernels take float32 or float64, got {x.dtype}")
+    elif x.device.type == "cuda":
+        if not _C.has_cuda:
+            raise RuntimeError(
+                f"{name}: this cyclegan build has no CUDA kernels (nvcc was not found when it "
+                "was compiled); reinstall from source with the CUDA toolkit, or use fused=False"
+            )
+        if x.dtype not in _CUDA_DTYPES:
+            raise TypeError(
+                f"{name}: CUDA kernels take float32, float16 or bfloat16, got {x.dtype}"
+            )
+    else:
+        raise RuntimeError(f"{name}: no kernel for device type {x.device.type!r}")
+
+
+_threads = 0
+
+
+def _sync_threads() -> None:
+    # The C++ pool follows torch's intra-op thread setting, so one knob controls both.
+    global _threads
+    n = torch.get_num_threads()
+    if n != _threads:
+        _C.set_num_threads(n)
+        _threads = n
+
+
+def _launch_fwd(x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
+    n, c, h, w = x.shape
+    x = x.contiguous()
+    skip = skip.contiguous() if skip is not None else None
+    y = x.new_empty((n, c, h + 2 * pad, w + 2 * pad))
+    mean = x.new_empty((n, c), dtype=_stats_dtype(x.dtype))
+    rstd = torch.empty_like(mean)
+    if x.numel() == 0:
+        return y, mean, rstd
+    args = (
+        _DTYPE_CODES[x.dtype],
+        x.data_ptr(),
+        0 if skip is None else skip.data_ptr(),
+        y.data_ptr(),
+        mean.data_ptr(),
+        rstd.data_ptr(),
+        n * c,
+        h,
+        w,
+        pad,
+        act,
+        eps,
+    )
+    if x.device.type == "cuda":
+        with torch.cuda.device(x.device):
+            _C.cuda_norm_act_pad_fwd(*args, torch.cuda.current_stream(x.device).cuda_stream)
+    else:
+        _sync_threads()
+        _C.cpu_norm_act_pad_fwd(*args)
+    return y, mean, rstd
+
+
+def _launch_bwd(
+    gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int, with_skip: bool
+):
+    n, c, h, w = x.shape
+    gy, x = gy.contiguous(), x.contiguous()
+    mean, rstd = mean.contiguous(), rstd.contiguous()
+    gx = torch.empty_like(x)
+    gskip = torch.empty_like(x) if with_skip else None
+    if x.numel() == 0:
+        return gx, gskip
+    args = (
+        _DTYPE_CODES[x.dtype],
+        gy.data_ptr(),
+        x.data_ptr(),
+        mean.data_ptr(),
+        rstd.data_ptr(),
+        gx.data_ptr(),
+        0 if gskip is None else gskip.data_ptr(),
+        n * c,
+        h,
+        w,
+        pad,
+        act,
+    )
+    if x.device.type == "cuda":
+        with torch.cuda.device(x.device):
+            _C.cuda_norm_act_pad_bwd(*args, torch.cuda.current_stream(x.device).cuda_stream)
+    else:
+        _sync_threads()
+        _C.cpu_norm_act_pad_bwd(*args)
+    return gx, gskip
+
+
+def _fake_fwd(x: Tensor, pad: int):
+    n, c, h, w = x.shape
+    mean = x.new_empty((n, c), dtype=_stats_dtype(x.dtype))
+    return x.new_empty((n, c, h + 2 * pad, w + 2 * pad)), mean, torch.empty_like(mean)
+
+
+def _check_grad(name: str, gy: Tensor, x: Tensor, pad: int) -> None:
+    n, c, h, w = x.shape
+    if gy.shape != (n, c, h + 2 * pad, w + 2 * pad) or gy.dtype != x.dtype:
+        raise ValueError(f"{name}: gradient {tuple(gy.shape)} {gy.dtype} does not match the output")
+
+
+@torch.library.custom_op("cyclegan::norm_act_pad", mutates_args=(), device_types=("cpu", "cuda"))
+def _norm_act_pad(x: Tensor, pad: int, act: int, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    _check("norm_act_pad", x, None, pad, eps)
+    _check_device("norm_act_pad", x)
+    if act not in ACTS.values():
+        raise ValueError(f"norm_act_pad: unknown act code {act}")
+    return _launch_fwd(x, None, pad, act, eps)
+
+
+@_norm_act_pad.register_fake
+def _(x, pad, act, eps):
+    return _fake_fwd(x, pad)
+
+
+@torch.library.custom_op(
+    "cyclegan::norm_act_pad_backward", mutates_args=(), device_types=("cpu", "cuda")
+)
+def _norm_act_pad_backward(
+    gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int
+) -> Tensor:
+    _check_grad("norm_act_pad_backward", gy, x, pad)
+    return _launch_bwd(gy, x, mean, rstd, pad, act, with_skip=False)[0]
+
+
+@_norm_act_pad_backward.register_fake
+def _(gy, x, mean, rstd, pad, act):
+    return torch.empty_like(x)
+
+
+@torch.library.custom_op("cyclegan::norm_add_pad", mutates_args=(), device_types=("cpu", "cuda"))
+def _norm_add_pad(x: Tensor, skip: Tensor, pad: int, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    _check("norm_add_pad", x, skip, pad, eps)
+    _check_device("norm_add_pad", x)
+    return _launch_fwd(x, skip, pad, ACTS["none"], eps)
+
+
+@_norm_add_pad.register_fake
+def _(x, skip, pad, eps):
+    return _fake_fwd(x, pad)
+
+
+@torch.library.custom_op(
+    "cyclegan::norm_add_pad_backward", mutates_args=(), device_types=("cpu", "cuda")
+)
+def _norm_add_pad_backward(
+    gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int
+) -> tuple[Tensor, Tensor]:
+    _check_grad("norm_add_pad_backward", gy, x, pad)
+    return _launch_bwd(gy, x, mean, rstd, pad, ACTS["none"], with_skip=True)
+
+
+@_norm_add_pad_backward.register_fake
+def _(gy, x, mean, rstd, pad):
+    return torch.empty_like(x), torch.empty_like(x)
+
+
+def _setup_act(ctx, inputs, output):
+    x, pad, act, _ = inputs
+    _, mean, rstd = output
+    ctx.save_for_backward(x, mean, rstd)
+    ctx.pad, ctx.act = pad, act
+    ctx.mark_non_differentiable(mean, rstd)
+
+
+def _backward_act(ctx, gy, _gmean, _grstd):
+    x, mean, rstd = ctx.saved_tensors
+    gx = _norm_act_pad_backward(gy, x, mean, rstd, ctx.pad, ctx.act)
+    return gx, None, None, None
+
+
+def _setup_add(ctx, inputs, output):
+    x, _, pad, _ = inputs
+    _, mean, rstd = output
+    ctx.save_for_backward(x, mean, rstd)
+    ctx.pad = pad
+    ctx.mark_non_differentiable(mean, rstd)
+
+
+def _backward_add(ctx, gy, _gmean, _grstd):
+    x, mean, rstd = ctx.saved_tensors
+    gx, gskip = _norm_add_pad_backward(gy, x, mean, rstd, ctx.pad)
+    return gx, gskip, None, None
+
+
+_norm_act_pad.register_autograd(_backward_act, setup_context=_setup_act)
+_norm_add_pad.register_autograd(_backward_add, setup_context=_setup_add)
+
+
+def _compute_dtype(x: Tensor) -> torch.dtype | None:
+    """CPU half/bfloat16 (e.g. under CPU autocast) runs in float32 and is cast back."""
+    if (
+        isinstance(x, Tensor)
+        and x.device.type == "cpu"
+        and x.dtype in (torch.float16, torch.bfloat16)
+    ):
+        return torch.float32
+    return None
+
+
+def norm_act_pad(x: Tensor, pad: int = 0, act: str = "relu", eps: float = 1e-5) -> Tensor:
+    """``reflect_pad(act(instance_norm(x)), pad)`` for N x C x H x W ``x``.
+
+    ``act`` is ``"relu"`` or ``"none"``. Returns N x C x (H + 2 pad) x (W + 2 pad).
+    Differentiable with respect to ``x``.
+    """
+    if act not in ACTS:
+        raise ValueError(f"norm_act_pad: act must be one of {sorted(ACTS)}, got {act!r}")
+    _check("norm_act_pad", x, None, pad, eps)
+    up = _compute_dtype(x)
+    if up is not None:
+        return _norm_act_pad(x.to(up), pad, ACTS[act], float(eps))[0].to(x.dtype)
+    return _norm_act_pad(x, pad, ACTS[act], float(eps))[0]
+
+
+def norm_add_pad(x: Tensor, skip: Tensor, pad: int = 0, eps: float = 1e-5) -> Tensor:
+    """``reflect_pad(instance_norm(x) + skip, pad)``; ``skip`` has the shape of ``x``.
+
+    Differentiable with respect to ``x`` and ``skip``.
+    """
+    if not isinstance(skip, Tensor):
+        raise TypeError(f"norm_add_pad: skip must be a torch.Tensor, got {type(skip).__name__}")
+    _check("norm_add_pad", x, skip, pad, eps)
+    up = _compute_dtype(x)
+    if up is not None:
+        return _norm_add_pad(x.to(up), skip.to(up), pad, float(eps))[0].to(x.dtype)
+    return _norm_add_pad(x, skip, pad, float(eps))[0]

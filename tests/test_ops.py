@@ -1,0 +1,263 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cyclegan import ops
+from cyclegan.ops import norm_act_pad, norm_add_pad
+
+from conftest import needs_cuda
+
+DEVICES = ["cpu", pytest.param("cuda", marks=needs_cuda)]
+
+SHAPES = [
+    (1, 1, 4, 4),
+    (1, 3, 5, 7),
+    (5, 3, 8, 6),
+    (5, 1, 9, 9),
+    (1, 3, 4, 13),
+    (2, 3, 16, 11),
+    (1, 1, 64, 64),
+]
+
+
+def reference(x, pad, act="relu", skip=None):
+    """The eager composition the fused ops replace."""
+    y = torch.nn.InstanceNorm2d(x.shape[1], eps=1e-5)(x)
+    if act == "relu":
+        y = F.relu(y)
+    if skip is not None:
+        y = y + skip
+    return torch.nn.ReflectionPad2d(pad)(y)
+
+
+def cases():
+    for shape in SHAPES:
+        for pad in range(4):
+            if pad < min(shape[2:]):
+                yield shape, pad
+    # H or W exactly pad + 1, the smallest input a reflection pad accepts.
+    for pad in range(1, 4):
+        yield (1, 3, pad + 1, 7), pad
+        yield (5, 1, 6, pad + 1), pad
+
+
+CASES = list(cases())
+
+
+def run(kind, x, pad, skip=None):
+    if kind == "add":
+        return norm_add_pad(x, skip, pad), reference(x, pad, "none", skip)
+    return norm_act_pad(x, pad, kind), reference(x, pad, kind)
+
+
+def assert_close(a, b, rtol=1e-5, atol=1e-5):
+    torch.testing.assert_close(a, b, rtol=rtol, atol=atol)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind", ["relu", "none", "add"])
+@pytest.mark.parametrize("shape,pad", CASES)
+def test_matches_eager_forward_and_backward(device, kind, shape, pad):
+    torch.manual_seed(hash((kind, shape, pad)) % 1000)
+    x = (torch.randn(shape, device=device) * 3 + 1).requires_grad_()
+    skip = torch.randn(shape, device=device, requires_grad=True) if kind == "add" else None
+    y, ref = run(kind, x, pad, skip)
+    assert y.shape == (shape[0], shape[1], shape[2] + 2 * pad, shape[3] + 2 * pad)
+    assert_close(y, ref)
+    g = torch.randn_like(ref)
+    inputs = [x] if skip is None else [x, skip]
+    for got, want in zip(torch.autograd.grad(y, inputs, g), torch.autograd.grad(ref, inputs, g)):
+        assert_close(got, want)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_large_plane_statistics(device):
+    # Large offset and 256x256 planes: naive float sums would lose the variance here.
+    x = torch.randn(2, 4, 256, 256, device=device) * 0.5 + 100
+    assert_close(norm_act_pad(x, 1, "none"), reference(x, 1, "none"), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("kind", ["relu", "none", "add"])
+@pytest.mark.parametrize("shape,pad", [((2, 3, 5, 4), 2), ((1, 2, 3, 3), 1), ((2, 1, 4, 6), 0)])
+def test_gradcheck_float64(kind, shape, pad):
+    x = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+    if kind == "add":
+        skip = torch.randn(shape, dtype=torch.float64, requires_grad=True)
+        assert torch.autograd.gradcheck(lambda a, b: norm_add_pad(a, b, pad), (x, skip))
+    else:
+        assert torch.autograd.gradcheck(lambda a: norm_act_pad(a, pad, kind), (x,))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck(device):
+    x = torch.randn(2, 3, 6, 5, device=device, requires_grad=True)
+    skip = torch.randn(2, 3, 6, 5, device=device, requires_grad=True)
+    torch.library.opcheck(ops._norm_act_pad, (x, 2, ops.ACTS["relu"], 1e-5))
+    torch.library.opcheck(ops._norm_act_pad, (x, 0, ops.ACTS["none"], 1e-3))
+    torch.library.opcheck(ops._norm_add_pad, (x, skip, 1, 1e-5))
+    y, mean, rstd = ops._norm_act_pad(x.detach(), 2, 1, 1e-5)
+    gy = torch.randn_like(y)
+    torch.library.opcheck(ops._norm_act_pad_backward, (gy, x.detach(), mean, rstd, 2, 1))
+    torch.library.opcheck(ops._norm_add_pad_backward, (gy, x.detach(), mean, rstd, 2))
+
+
+def test_statistics_outputs():
+    x = torch.randn(3, 2, 7, 5, dtype=torch.float64)
+    _, mean, rstd = ops._norm_act_pad(x, 1, 1, 1e-5)
+    torch.testing.assert_close(mean, x.mean((2, 3)))
+    torch.testing.assert_close(rstd, (x.var((2, 3), unbiased=False) + 1e-5).rsqrt())
+
+
+class Block(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(4, 4, 3)
+        self.conv2 = torch.nn.Conv2d(4, 4, 3)
+
+    def forward(self, x):
+        h = norm_act_pad(self.conv1(x), 1)
+        return norm_add_pad(self.conv2(h), x[:, :, 1:-1, 1:-1], 1)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_torch_compile_matches_eager(device):
+    torch.manual_seed(0)
+    block = Block().to(device)
+    x = torch.randn(2, 4, 12, 10, device=device, requires_grad=True)
+    compiled = torch.compile(block, fullgraph=True)
+    want = block(x)
+    got = compiled(x)
+    assert_close(got, want)
+    (g1,) = torch.autograd.grad(want.square().sum(), x)
+    (g2,) = torch.autograd.grad(compiled(x).square().sum(), x)
+    assert_close(g2, g1)
+
+
+def test_meta_tensors_give_shapes():
+    x = torch.empty(2, 3, 10, 9, device="meta")
+    assert norm_act_pad(x, 3).shape == (2, 3, 16, 15)
+    assert norm_add_pad(x, x, 2).shape == (2, 3, 14, 13)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_noncontiguous_and_channels_last_inputs(device):
+    base = torch.randn(2, 3, 9, 16, device=device)
+    for x in (base[:, :, :, ::2], base.contiguous(memory_format=torch.channels_last)):
+        assert not x.is_contiguous()
+        xr = x.clone().requires_grad_()
+        xf = x.clone().requires_grad_()
+        assert_close(norm_act_pad(xf, 2), reference(xr, 2))
+        norm_act_pad(xf, 2).sum().backward()
+        reference(xr, 2).sum().backward()
+        assert_close(xf.grad, xr.grad)
+
+
+def test_zero_size_batch():
+    x = torch.randn(0, 3, 8, 8, requires_grad=True)
+    y = norm_act_pad(x, 2)
+    assert y.shape == (0, 3, 12, 12)
+    y.sum().backward()
+    assert x.grad.shape == x.shape
+    assert norm_add_pad(x, torch.zeros_like(x), 1).shape == (0, 3, 10, 10)
+
+
+def test_cpu_half_precision_runs_in_float32():
+    # CPU autocast hands bf16 tensors to the ops: they are computed in float32.
+    x = torch.randn(2, 3, 8, 8)
+    for dtype in (torch.bfloat16, torch.float16):
+        y = norm_act_pad(x.to(dtype), 1)
+        assert y.dtype == dtype
+        assert_close(y.float(), reference(x.to(dtype).float(), 1), rtol=1e-2, atol=1e-2)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("kind", ["relu", "add"])
+def test_cuda_low_precision_matches_float32_reference(dtype, kind):
+    x32 = torch.randn(3, 8, 33, 20, device="cuda") * 2
+    s32 = torch.randn_like(x32)
+    x, s = x32.to(dtype).requires_grad_(), s32.to(dtype).requires_grad_()
+    y = norm_add_pad(x, s, 2) if kind == "add" else norm_act_pad(x, 2)
+    assert y.dtype == dtype
+    xr, sr = x.detach().float().requires_grad_(), s.detach().float().requires_grad_()
+    ref = reference(xr, 2, "none", sr) if kind == "add" else reference(xr, 2)
+    tol = 2e-2 if dtype == torch.bfloat16 else 5e-3
+    assert_close(y.float(), ref, rtol=tol, atol=tol)
+    g = torch.randn_like(ref)
+    y.backward(g.to(dtype))
+    ref.backward(g)
+    assert_close(x.grad.float(), xr.grad, rtol=5 * tol, atol=5 * tol)
+
+
+@needs_cuda
+def test_cuda_uses_current_stream():
+    x = torch.randn(4, 16, 64, 64, device="cuda")
+    side = torch.cuda.Stream()
+    with torch.cuda.stream(side):
+        y = norm_act_pad(x, 1)
+    side.synchronize()
+    assert_close(y, reference(x, 1))
+
+
+BAD = [
+    (lambda: norm_act_pad(torch.randn(2, 3, 8, 8).int(), 1), TypeError, "floating-point"),
+    (lambda: norm_act_pad(torch.randn(3, 8, 8), 1), ValueError, "4-D"),
+    (lambda: norm_act_pad(torch.randn(1, 2, 3, 8, 8), 1), ValueError, "4-D"),
+    (lambda: norm_act_pad(torch.randn(1, 3, 8, 8), 8), ValueError, "smaller than H=8"),
+    (lambda: norm_act_pad(torch.randn(1, 3, 8, 3), 3), ValueError, "W=3"),
+    (lambda: norm_act_pad(torch.randn(1, 3, 8, 8), -1), ValueError, "pad must be >= 0"),
+    (lambda: norm_act_pad(torch.randn(1, 3, 8, 8), 1.5), TypeError, "pad must be an int"),
+    (lambda: norm_act_pad(torch.randn(1, 3, 8, 8), 1, "gelu"), ValueError, "act must be one of"),
+    (lambda: norm_act_pad(torch.randn(1, 3, 8, 8), 1, eps=0.0), ValueError, "eps"),
+    (lambda: norm_act_pad(torch.randn(1, 3, 0, 8)), ValueError, "H and W must be >= 1"),
+    (lambda: norm_act_pad([[1.0]]), TypeError, "torch.Tensor"),
+    (
+        lambda: norm_add_pad(torch.randn(1, 3, 8, 8), torch.randn(1, 3, 8, 7)),
+        ValueError,
+        "skip shape",
+    ),
+    (
+        lambda: norm_add_pad(torch.randn(1, 3, 8, 8), torch.randn(1, 3, 8, 8).double()),
+        TypeError,
+        "skip dtype",
+    ),
+    (lambda: norm_add_pad(torch.randn(1, 3, 8, 8), None), TypeError, "skip must be"),
+    (
+        lambda: ops._norm_act_pad(torch.randn(1, 3, 8, 8).half(), 1, 1, 1e-5),
+        TypeError,
+        "float32 or float64",
+    ),
+]
+
+
+@pytest.mark.parametrize("call,exc,message", BAD)
+def test_bad_input_raises_clear_error(call, exc, message):
+    with pytest.raises(exc, match=message):
+        call()
+
+
+@needs_cuda
+def test_device_mismatch_raises():
+    with pytest.raises(ValueError, match="skip is on cpu"):
+        norm_add_pad(torch.randn(1, 3, 8, 8, device="cuda"), torch.randn(1, 3, 8, 8))
+    with pytest.raises(TypeError, match="CUDA kernels take"):
+        norm_act_pad(torch.randn(1, 3, 8, 8, device="cuda", dtype=torch.float64))
+
+
+def test_device_mismatch_raises_on_meta():
+    # Without a GPU the same check is exercised with the meta device.
+    with pytest.raises(ValueError, match="skip is on cpu but x is on meta"):
+        norm_add_pad(torch.empty(1, 3, 8, 8, device="meta"), torch.randn(1, 3, 8, 8))
+
+
+def test_threads_follow_torch():
+    from cyclegan import _C
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        x = torch.randn(2, 3, 8, 8)
+        assert_close(norm_act_pad(x, 1), reference(x, 1))
+        assert _C.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
