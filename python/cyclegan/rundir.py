@@ -1,0 +1,94 @@
+"""The run directory: config.json, log.jsonl, samples/, checkpoints/ (files written atomically)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from PIL import Image
+
+
+class TrainError(Exception):
+    """A problem with the user's input or environment, reported without a traceback."""
+
+
+class NonFiniteLossError(TrainError):
+    """Training diverged (NaN or inf loss); nothing was saved after it."""
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json(path: Path, obj: dict) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=True) + "\n").encode())
+
+
+def read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise TrainError(f"cannot read {path}: {exc}") from exc
+
+
+def append_log(path: Path, record: dict) -> None:
+    """One JSON object per line; a single write per record, so lines never interleave."""
+    with open(path, "a") as f:
+        f.write(json.dumps(record) + "\n")
+
+
+def latest_checkpoint(run: Path) -> Path:
+    return run / "checkpoints" / "latest.pt"
+
+
+def epoch_checkpoint(run: Path, epoch: int) -> Path:
+    return run / "checkpoints" / f"epoch_{epoch:04d}.pt"
+
+
+def sample_path(run: Path, epoch: int) -> Path:
+    return run / "samples" / f"epoch_{epoch:04d}.png"
+
+
+def prepare(run: Path, resume: bool) -> None:
+    """Create the run folders and prove they are writable, before any training starts."""
+    if run.exists() and not run.is_dir():
+        raise TrainError(f"--out {run} exists and is not a directory")
+    if not resume and latest_checkpoint(run).exists():
+        raise TrainError(f"--out {run} already holds a run; continue it with --resume {run} "
+                         "or choose another --out")
+    try:
+        for sub in ("checkpoints", "samples"):
+            (run / sub).mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=run)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise TrainError(f"--out {run} is not writable: {exc.strerror or exc}") from exc
+
+
+def save_grid(path: Path, rows: list[list[torch.Tensor]], to_pil) -> None:
+    """PNG of images (3 x H x W in [-1, 1]) laid out in rows, written atomically."""
+    tiles = [[to_pil(t) for t in row] for row in rows]
+    w, h = tiles[0][0].size
+    cols = max(len(r) for r in tiles)
+    grid = Image.new("RGB", (cols * w, len(tiles) * h))
+    for y, row in enumerate(tiles):
+        for x, tile in enumerate(row):
+            grid.paste(tile, (x * w, y * h))
+    buf = io.BytesIO()
+    grid.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue())
