@@ -1,0 +1,262 @@
+"""Training-iteration throughput and memory: fused kernels vs plain PyTorch layers.
+
+One iteration is what `cyclegan-train` runs per step (cyclegan.recipe.train_step): both
+generators, both discriminators, all losses, image pools, two Adam steps. Inputs are
+random tensors, so data loading is not measured. Fused and plain models are timed in
+the same process, interleaved repeat by repeat so machine noise hits both alike; the
+reported rate is the median over repeats after warm-up.
+
+Memory, per case:
+  activation bytes: tensors autograd saves for backward during the generator update (the
+    larger of the two updates), deduplicated by storage, parameters excluded;
+  peak bytes: CUDA max_memory_allocated above the pre-iteration level, or on CPU the
+    growth of the process's peak RSS (VmHWM, reset through /proc/self/clear_refs).
+
+  python benchmarks/bench_train.py                  # CPU: 256 px batch 1, 128 px batch 4
+  python benchmarks/bench_train.py --device cuda    # + GPU cases (precision, batch, layout)
+  python benchmarks/bench_train.py --quick          # tiny smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import itertools
+import json
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+
+from cyclegan.layers import fused_unavailable_reason
+from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights
+from cyclegan.recipe import Discriminators, Generators, ImagePool, LossWeights, train_step
+
+
+@dataclass
+class Case:
+    device: str
+    image_size: int
+    batch: int
+    fused: bool
+    precision: str = "fp32"
+    channels_last: bool = False
+    ngf: int = 64
+    n_blocks: int = 9
+
+    @property
+    def key(self) -> tuple:
+        d = asdict(self)
+        d.pop("fused")
+        return tuple(d.values())
+
+
+@dataclass
+class Result:
+    case: Case
+    images_per_s: float
+    iter_ms: float
+    activation_bytes: int
+    peak_bytes: int | None
+
+
+class Trainer:
+    """Models, optimizers and pools for one case, plus a fixed batch of inputs."""
+
+    def __init__(self, case: Case):
+        self.case = case
+        self.device = torch.device(case.device)
+        torch.manual_seed(0)
+        cfg = ModelConfig(ngf=case.ngf, ndf=case.ngf, n_blocks=case.n_blocks)
+        self.G = Generators(ResnetGenerator(cfg, case.fused), ResnetGenerator(cfg, case.fused))
+        self.D = Discriminators(PatchDiscriminator(cfg), PatchDiscriminator(cfg))
+        init_weights(self.G)
+        init_weights(self.D)
+        fmt = torch.channels_last if case.channels_last else torch.contiguous_format
+        self.G.to(self.device, memory_format=fmt)
+        self.D.to(self.device, memory_format=fmt)
+        self.opt_G = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.opt_D = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
+        self.pools = (ImagePool(50, seed=0), ImagePool(50, seed=1))
+        shape = (case.batch, 3, case.image_size, case.image_size)
+        self.real_a = (torch.rand(shape) * 2 - 1).to(self.device, memory_format=fmt)
+        self.real_b = (torch.rand(shape) * 2 - 1).to(self.device, memory_format=fmt)
+        self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
+                         if case.precision == "bf16" else contextlib.nullcontext())
+
+    def step(self) -> None:
+        train_step(self.G, self.D, self.opt_G, self.opt_D, self.pools, self.real_a,
+                   self.real_b, LossWeights(), self.autocast)
+
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+
+    def timed(self, iters: int) -> float:
+        self.sync()
+        t = time.perf_counter()
+        for _ in range(iters):
+            self.step()
+        self.sync()
+        return (time.perf_counter() - t) / iters
+
+    def activation_bytes(self) -> int:
+        """Bytes saved for backward during the generator update (storage-deduplicated)."""
+        params = {p.untyped_storage().data_ptr()
+                  for p in itertools.chain(self.G.parameters(), self.D.parameters())}
+        seen: dict[int, int] = {}
+        in_g_update = [True]
+
+        def pack(t: torch.Tensor):
+            if in_g_update[0] and t.device.type != "meta":
+                s = t.untyped_storage()
+                if s.data_ptr() not in params:
+                    seen[s.data_ptr()] = max(seen.get(s.data_ptr(), 0), s.nbytes())
+            return t
+
+        def generator_update_done(*_):
+            in_g_update[0] = False
+
+        handle = self.opt_G.register_step_post_hook(generator_update_done)
+        try:
+            with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                self.step()
+        finally:
+            handle.remove()
+        return sum(seen.values())
+
+    def peak_bytes(self) -> int | None:
+        if self.device.type == "cuda":
+            self.sync()
+            base = torch.cuda.memory_allocated(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self.step()
+            self.sync()
+            return torch.cuda.max_memory_allocated(self.device) - base
+        base = _rss("VmRSS")
+        try:
+            Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS
+        except OSError:
+            return None
+        self.step()
+        peak = _rss("VmHWM")
+        return None if peak is None or base is None else max(0, peak - base)
+
+
+def _rss(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def run_pair(cases: list[Case], warmup: int, repeats: int, iters: int) -> list[Result]:
+    """Time the cases (fused and plain variants of one setting) interleaved."""
+    trainers = [Trainer(c) for c in cases]
+    for tr in trainers:
+        for _ in range(warmup):
+            tr.step()
+    times: list[list[float]] = [[] for _ in trainers]
+    for _ in range(repeats):
+        for tr, ts in zip(trainers, times):
+            ts.append(tr.timed(iters))
+    results = []
+    for tr, ts in zip(trainers, times):
+        sec = statistics.median(ts)
+        results.append(Result(tr.case, tr.case.batch / sec, sec * 1e3, tr.activation_bytes(),
+                              tr.peak_bytes()))
+    del trainers
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    return results
+
+
+def settings(args) -> list[Case]:
+    """Plain-variant cases; each is also run fused."""
+    if args.quick:
+        small = dict(ngf=8, n_blocks=2)
+        out = [Case("cpu", 32, 1, False, **small), Case("cpu", 32, 2, False, **small)]
+        if args.device == "cuda":
+            out += [Case("cuda", 32, 2, False, p, cl, **small)
+                    for p in ("fp32", "bf16") for cl in (False, True)]
+        return out
+    out = [] if args.skip_cpu else [Case("cpu", 256, 1, False), Case("cpu", 128, 4, False,
+                                                                     n_blocks=6)]
+    if args.device == "cuda":
+        out += [Case("cuda", 256, b, False, p, cl)
+                for p in ("fp32", "bf16") for b in (1, 4, 8) for cl in (False, True)]
+    return out
+
+
+def mib(n: int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cuda adds the GPU cases to the CPU ones")
+    p.add_argument("--skip-cpu", action="store_true", help="with --device cuda: GPU cases only")
+    p.add_argument("--quick", action="store_true", help="tiny models, few iterations (smoke test)")
+    p.add_argument("--warmup", type=int, default=None,
+                   help="untimed iterations (default 2; 1 quick)")
+    p.add_argument("--repeats", type=int, default=None, help="timed repeats (default 5; 2 quick)")
+    p.add_argument("--iters", type=int, default=None,
+                   help="iterations per repeat (default: 3 on CPU, 10 on CUDA; 1 quick)")
+    p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
+    args = p.parse_args(argv)
+    if args.device == "cuda" and not torch.cuda.is_available():
+        print("bench_train: --device cuda but no CUDA device is available", file=sys.stderr)
+        return 2
+    warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
+
+    rows: list[Result] = []
+    header = (f"{'device':6} {'size':>4} {'batch':>5} {'prec':5} {'NHWC':4} {'path':6} "
+              f"{'img/s':>8} {'ms/it':>8} {'act MiB':>8} {'peak MiB':>9} {'speedup':>7} "
+              f"{'act saved':>9}")
+    print(header)
+    for plain in settings(args):
+        if (reason := fused_unavailable_reason(plain.device)) is not None:
+            print(f"fused ops unavailable on {plain.device}: {reason}", file=sys.stderr)
+            return 1
+        iters = args.iters or (1 if args.quick else (10 if plain.device == "cuda" else 3))
+        fused = Case(**{**asdict(plain), "fused": True})
+        res_fused, res_plain = run_pair([fused, plain], warmup, repeats, iters)
+        for r in (res_plain, res_fused):
+            c = r.case
+            extra = ""
+            if c.fused:
+                extra = (f"{r.images_per_s / res_plain.images_per_s:6.2f}x "
+                         f"{1 - r.activation_bytes / res_plain.activation_bytes:8.0%}")
+            print(f"{c.device:6} {c.image_size:>4} {c.batch:>5} {c.precision:5} "
+                  f"{'yes' if c.channels_last else 'no':4} {'fused' if c.fused else 'plain':6} "
+                  f"{r.images_per_s:8.2f} {r.iter_ms:8.1f} {mib(r.activation_bytes):>8} "
+                  f"{mib(r.peak_bytes):>9} {extra}", flush=True)
+        rows += [res_plain, res_fused]
+
+    if args.json:
+        info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
+                "cpu_count": os.cpu_count(), "quick": args.quick,
+                "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
+                "warmup": warmup, "repeats": repeats}
+        doc = {"info": info, "results": [{**asdict(r.case), **{k: v for k, v in asdict(r).items()
+                                                               if k != "case"}} for r in rows]}
+        path = Path(args.json)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(doc, indent=2) + "\n")
+        os.replace(tmp, path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+import io
+import random
+
+import numpy as np
+import pytest
+import torch
+
+from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights
+from cyclegan.recipe import (
+    Discriminators,
+    Generators,
+    ImagePool,
+    gan_loss,
+    get_rng_state,
+    l1_loss,
+    lr_factor,
+    set_rng_state,
+)
+
+
+def test_lsgan_loss_is_mse_to_one_or_zero():
+    p = torch.tensor([[0.2, 1.5], [-0.3, 0.9]])
+    assert torch.isclose(gan_loss(p, True), ((p - 1) ** 2).mean())
+    assert torch.isclose(gan_loss(p, False), (p**2).mean())
+    assert gan_loss(p.bfloat16(), True).dtype == torch.float32
+    assert torch.isclose(l1_loss(p, torch.zeros_like(p)), p.abs().mean())
+
+
+def test_lr_schedule_is_the_official_linear_decay():
+    factors = [lr_factor(e, 100, 100) for e in range(200)]
+    assert factors[:100] == [1.0] * 100
+    assert factors[100] == pytest.approx(100 / 101)
+    assert factors[199] == pytest.approx(1 / 101)
+    assert all(a > b for a, b in zip(factors[99:], factors[100:]))
+
+
+def batch(values):
+    return torch.tensor(values, dtype=torch.float32).view(-1, 1, 1, 1)
+
+
+def test_pool_fills_then_swaps_half_the_time():
+    pool = ImagePool(4, seed=0)
+    out = pool.query(batch([0, 1, 2]))
+    assert out.flatten().tolist() == [0, 1, 2]
+    out = pool.query(batch([3, 4]))  # 3 fills the pool, 4 may be swapped
+    assert out.flatten().tolist()[0] == 3
+    returned_old, n = 0, 400
+    for i in range(n):
+        v = 100.0 + i
+        before = [float(t) for t in pool.images]
+        got = float(pool.query(batch([v])))
+        after = [float(t) for t in pool.images]
+        if got == v:
+            assert after == before
+        else:
+            returned_old += 1
+            assert got in before and v in after
+            assert sorted(set(before) - set(after)) == [got]
+    assert 0.4 < returned_old / n < 0.6
+
+
+def test_pool_size_zero_passes_through():
+    x = torch.randn(3, 3, 4, 4)
+    assert ImagePool(0).query(x) is x
+
+
+def test_pool_state_round_trip_continues_identically():
+    pool = ImagePool(3, seed=1)
+    for i in range(5):
+        pool.query(batch([i, i + 0.5]))
+    buf = io.BytesIO()
+    torch.save(pool.state_dict(), buf)
+    buf.seek(0)
+    restored = ImagePool(0, seed=99)
+    restored.load_state_dict(torch.load(buf, weights_only=True))
+    for i in range(10):
+        x = batch([10 + i, 20 + i])
+        assert torch.equal(pool.query(x), restored.query(x))
+
+
+def test_rng_state_round_trip_through_weights_only_load():
+    random.seed(1)
+    np.random.seed(2)
+    torch.manual_seed(3)
+    np.random.normal()  # leaves a cached gaussian in numpy's state
+    buf = io.BytesIO()
+    torch.save(get_rng_state(), buf)
+    expect = (random.random(), np.random.normal(), np.random.rand(), torch.rand(3))
+    buf.seek(0)
+    set_rng_state(torch.load(buf, weights_only=True))
+    got = (random.random(), np.random.normal(), np.random.rand(), torch.rand(3))
+    assert got[:3] == expect[:3]
+    assert torch.equal(got[3], expect[3])
+
+
+def test_generators_batched_identity_equals_separate_calls():
+    torch.manual_seed(0)
+    cfg = ModelConfig(ngf=4, n_blocks=1)
+    a2b, b2a = ResnetGenerator(cfg, fused=False), ResnetGenerator(cfg, fused=False)
+    init_weights(a2b)
+    init_weights(b2a)
+    real_a, real_b = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
+    fake_a, fake_b, rec_a, rec_b, idt_a, idt_b = Generators(a2b, b2a)(real_a, real_b, True)
+    expect = {"fake_b": a2b(real_a), "fake_a": b2a(real_b), "idt_a": b2a(real_a),
+              "idt_b": a2b(real_b)}
+    expect["rec_a"], expect["rec_b"] = b2a(expect["fake_b"]), a2b(expect["fake_a"])
+    got = dict(fake_a=fake_a, fake_b=fake_b, rec_a=rec_a, rec_b=rec_b, idt_a=idt_a,
+               idt_b=idt_b)
+    for k, v in expect.items():
+        torch.testing.assert_close(got[k], v, atol=1e-6, rtol=0, msg=k)
+    *_, no_a, no_b = Generators(a2b, b2a)(real_a, real_b, False)
+    assert no_a is None and no_b is None
+
+
+def test_discriminators_judge_real_and_fake_like_separate_calls():
+    torch.manual_seed(0)
+    cfg = ModelConfig(ndf=4)
+    d_a, d_b = PatchDiscriminator(cfg), PatchDiscriminator(cfg)
+    ra, fa, rb, fb = (torch.rand(2, 3, 64, 64) for _ in range(4))
+    (pra, pfa), (prb, pfb) = Discriminators(d_a, d_b)(ra, fa, rb, fb)
+    for got, want in ((pra, d_a(ra)), (pfa, d_a(fa)), (prb, d_b(rb)), (pfb, d_b(fb))):
+        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
