@@ -1,0 +1,244 @@
+"""Batch inference throughput: cyclegan-infer's pipeline against a naive loop, and model-only.
+
+End to end (needs onnxruntime): generated folders of 256x256 and 1024x768 JPEGs translated
+by cyclegan-infer (cyclegan.infer.run, in process) with the bundled demo generator, and by
+a naive loop (PIL open, eager torch generator of the same configuration, save; one image at
+a time). The pipeline's images/s is compared with the model alone (onnxruntime on the same
+batches): the pipeline's job is to hide decoding and encoding, so that ratio should be
+close to 1.
+
+Model only: the full-size generator (ngf 64, 9 blocks) at 256x256, eager torch against
+onnxruntime, batch 1 and 8; --device cuda adds torch CUDA fp32/fp16 and, when
+onnxruntime's CUDA provider is usable, onnxruntime CUDA fp32/fp16 and the end-to-end runs
+on the GPU.
+
+  python benchmarks/bench_infer.py --json bench-results/infer_cpu.json
+  python benchmarks/bench_infer.py --quick            (a smoke run: small folders, batch 1)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, median_ms, print_table, write_json  # noqa: E402
+
+from cyclegan.data import seasons_pairs, to_pil  # noqa: E402
+from cyclegan.models import ModelConfig, ResnetGenerator  # noqa: E402
+
+FULL = ModelConfig()
+STAND_IN = ModelConfig(ngf=16, n_blocks=9)
+
+
+def have_onnxruntime() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def make_folder(folder: Path, n: int, width: int, height: int) -> Path:
+    """n JPEGs of width x height from a few rendered landscapes, each shifted differently
+    (so no two files are identical, which would flatter the decoder's caches)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    bases = [to_pil(t) for t in seasons_pairs(4, 256, seed=3_000_000)[0]]
+    bases = [b.resize((width, height), Image.Resampling.BICUBIC) for b in bases]
+    for i in range(n):
+        arr = np.roll(np.asarray(bases[i % len(bases)]), shift=(7 * i) % width, axis=1)
+        Image.fromarray(arr).save(folder / f"photo {i:04d}.jpg", quality=90)
+    return folder
+
+
+def demo_model(path: Path | None, workdir: Path) -> tuple[Path, str]:
+    from cyclegan.export import export_generator
+    from cyclegan.infer import DEMO_MODEL
+
+    path = path or DEMO_MODEL
+    if path.is_file():
+        return path, path.name
+    torch.manual_seed(0)
+    gen = ResnetGenerator(STAND_IN, fused=False).eval()
+    data, _ = export_generator(gen, {"config": STAND_IN.to_dict()}, "A2B")
+    standin = workdir / "standin.onnx"
+    standin.write_bytes(data)
+    return standin, f"stand-in (demo model missing; random ngf {STAND_IN.ngf}, " \
+                    f"{STAND_IN.n_blocks} blocks)"
+
+
+def model_config_of(onnx_path: Path) -> ModelConfig:
+    from cyclegan.export import read_metadata
+
+    meta = read_metadata(onnx_path)
+    return ModelConfig.from_dict(json.loads(meta.get("model_config") or "{}"))
+
+
+def run_pipeline(model: Path, src: Path, out: Path, device: str, batch: int) -> dict:
+    from cyclegan.infer import InferConfig, run
+
+    shutil.rmtree(out, ignore_errors=True)
+    summary = run(InferConfig(input=src, output=out, model=model, device=device,
+                              batch_size=batch, progress=False), log=lambda m: None)
+    assert summary.failed == 0 and summary.translated > 0, summary.report()
+    return {"images": summary.translated, "seconds": summary.seconds,
+            "images_per_s": summary.images_per_s}
+
+
+def naive_loop(cfg: ModelConfig, src: Path, out: Path, device: str) -> dict:
+    """What a quick script does: one image at a time, decode, run, save."""
+    torch.manual_seed(0)
+    gen = ResnetGenerator(cfg, fused=False).to(device).eval()
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    files = sorted(src.glob("*.jpg"))
+    start = time.perf_counter()
+    with torch.no_grad():
+        for path in files:
+            img = Image.open(path).convert("RGB")
+            x = torch.from_numpy(np.array(img)).permute(2, 0, 1)[None].float() / 127.5 - 1
+            h, w = x.shape[-2:]
+            x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect").to(device)
+            y = gen(x)[0, :, :h, :w]
+            y = ((y + 1) * 127.5).round().clamp(0, 255).byte().permute(1, 2, 0).cpu().numpy()
+            Image.fromarray(y).save(out / path.name, quality=95)
+    seconds = time.perf_counter() - start
+    return {"images": len(files), "seconds": seconds, "images_per_s": len(files) / seconds}
+
+
+def ort_session(data_or_path, device: str):
+    from cyclegan.infer_runtime import OrtGenerator
+
+    return OrtGenerator(data_or_path, device=device)
+
+
+def ort_model_only(model, batch: int, h: int, w: int, repeats: int, warmup: int) -> float:
+    x = np.random.default_rng(0).uniform(-1, 1, (batch, 3, h, w)).astype(np.float32)
+    return median_ms(lambda: model(x), "cpu", repeats, warmup)
+
+
+def torch_model_only(cfg: ModelConfig, batch: int, size: int, device: str, dtype, repeats,
+                     warmup, fused=False) -> float:
+    gen = ResnetGenerator(cfg, fused=fused).to(device, dtype).eval()
+    x = torch.rand(batch, 3, size, size, device=device, dtype=dtype) * 2 - 1
+    with torch.no_grad():
+        return median_ms(lambda: gen(x), device, repeats, warmup)
+
+
+def ort_cuda_usable() -> bool:
+    if not have_onnxruntime():
+        return False
+    from cyclegan.infer_runtime import choose_providers, gpu_present
+
+    return gpu_present() and len(choose_providers("auto")) > 1
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="cuda adds the GPU cases (default: cpu)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 24 + 4 images, model-only batch 1, fewer repeats")
+    p.add_argument("--model", type=Path, help="ONNX generator for the end-to-end runs "
+                   "(default: the bundled demo model; a random stand-in when missing)")
+    p.add_argument("--n-small", type=int, default=200, help="256x256 JPEGs (default: 200)")
+    p.add_argument("--n-large", type=int, default=50, help="1024x768 JPEGs (default: 50)")
+    p.add_argument("--batch-size", type=int, default=8, help="cyclegan-infer --batch-size")
+    p.add_argument("--repeats", type=int, default=3, help="model-only timing repeats")
+    p.add_argument("--workdir", type=Path, help="where the folders go (default: a temp dir)")
+    p.add_argument("--json", help="also write the results here")
+    args = p.parse_args(argv)
+    batches = (1,) if args.quick else (1, 8)
+    n_small, n_large = (24, 4) if args.quick else (args.n_small, args.n_large)
+    repeats, warmup = (1, 1) if args.quick else (args.repeats, 1)
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        print("--device cuda: torch sees no CUDA device", file=sys.stderr)
+        return 2
+    rows, results = [], []
+    ort_devices: list[str] = []
+
+    def record(section, case, images, ips, note=""):
+        rows.append([section, case, images, f"{ips:.3g}", f"{1e3 / ips:.1f}", note])
+        results.append({"section": section, "case": case, "images": images,
+                        "images_per_s": ips, "note": note})
+
+    owned = args.workdir is None
+    work = Path(tempfile.mkdtemp(prefix="bench_infer_")) if owned else args.workdir
+    try:
+        if have_onnxruntime():
+            model, model_name = demo_model(args.model, work)
+            cfg = model_config_of(model)
+            ort_devices = ["cpu"] + (["cuda"] if cuda and ort_cuda_usable() else [])
+            for label, (n, w, h) in {"256x256": (n_small, 256, 256),
+                                     "1024x768": (n_large, 1024, 768)}.items():
+                src = make_folder(work / f"in_{label}", n, w, h)
+                for dev in ort_devices:
+                    e2e = run_pipeline(model, src, work / "out", dev, args.batch_size)
+                    sess = ort_session(model, dev)
+                    b = max(1, min(args.batch_size, (8 * 512 * 512) // (w * h)))
+                    ms = ort_model_only(sess, b, h, w, max(repeats, 2), 1)
+                    model_ips = b / (ms / 1e3)
+                    ratio = e2e["images_per_s"] / model_ips
+                    record(f"end-to-end {label}", f"cyclegan-infer ({dev}, batch "
+                           f"{args.batch_size})", n, e2e["images_per_s"],
+                           f"{ratio:.0%} of model-only")
+                    record(f"end-to-end {label}", f"model only (onnxruntime {dev}, batch {b})",
+                           n, model_ips)
+                naive_dev = "cuda" if cuda else "cpu"
+                nv = naive_loop(cfg, src, work / "out", naive_dev)
+                record(f"end-to-end {label}", f"naive loop (torch {naive_dev}, batch 1)", n,
+                       nv["images_per_s"])
+            print(f"end-to-end model: {model_name}")
+        else:
+            print("onnxruntime not installed: end-to-end and onnxruntime cases skipped")
+
+        size = 256
+        sessions = {}
+        if have_onnxruntime():
+            from cyclegan.export import trace_to_onnx
+
+            torch.manual_seed(0)
+            full = ResnetGenerator(FULL, fused=False).eval()
+            cases = [("fp32", "cpu")] + ([("fp32", "cuda"), ("fp16", "cuda")]
+                                         if "cuda" in ort_devices else [])
+            sessions = {c: ort_session(trace_to_onnx(full, c[0]), c[1]) for c in cases}
+        for b in batches:
+            ms = torch_model_only(FULL, b, size, "cpu", torch.float32, repeats, warmup)
+            record("model only, full 9-block", f"torch eager cpu fp32, batch {b}", b,
+                   b / (ms / 1e3))
+            for (precision, dev), sess in sessions.items():
+                ms = ort_model_only(sess, b, size, size, repeats, warmup)
+                record("model only, full 9-block", f"onnxruntime {dev} {precision}, batch {b}",
+                       b, b / (ms / 1e3))
+            if cuda:
+                for name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
+                    ms = torch_model_only(FULL, b, size, "cuda", dtype, max(repeats, 10), 3)
+                    record("model only, full 9-block", f"torch eager cuda {name}, batch {b}",
+                           b, b / (ms / 1e3))
+        if cuda and not ort_cuda_usable():
+            print("onnxruntime CUDA provider not usable here: GPU end-to-end and onnxruntime "
+                  "CUDA cases skipped (torch CUDA measured instead)")
+    finally:
+        if owned:
+            shutil.rmtree(work, ignore_errors=True)
+
+    print(f"machine: {machine(args.device)}")
+    print_table(["section", "case", "images", "images/s", "ms/image", "note"], rows)
+    write_json(args.json, {"benchmark": "infer", "machine": machine(args.device),
+                           "quick": args.quick, "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

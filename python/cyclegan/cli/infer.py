@@ -1,0 +1,131 @@
+"""cyclegan-infer: argument parsing only; the work is in cyclegan.infer."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import cyclegan
+
+DESCRIPTION = """\
+Translate a folder of images (recursive) or a single image with a CycleGAN generator.
+Output keeps each file's relative path, name and size; existing outputs are skipped, so an
+interrupted run is finished by running the same command again.
+
+With no arguments: translate the sample images bundled with the package using the bundled
+demo generator (summer -> winter, trained on the built-in synthetic landscapes) into
+./cyclegan-output, and write a contact sheet there."""
+
+EPILOG = """\
+exit status: 0 all done, 1 some inputs failed (see cyclegan-failures.tsv in the output
+folder), 2 usage error (missing input, unwritable output, unusable model), 130 interrupted
+by Ctrl-C (143 by SIGTERM): finished outputs are kept, nothing partial is left.
+
+examples:
+  cyclegan-infer photos/ winter/ --model G_A2B.onnx
+  cyclegan-infer photos/ out/ --model run/checkpoints/latest.pt --direction B2A
+  cyclegan-infer photo.jpg winter.png --model G_A2B.onnx
+  cyclegan-infer /data/photos /data/out --model G_A2B.onnx --shard 3/8   (machine 3 of 8)"""
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cyclegan.data import DEFAULT_MAX_PIXELS
+    from cyclegan.infer import DEFAULT_OUTPUT, DEMO_MODEL
+
+    p = argparse.ArgumentParser(prog="cyclegan-infer", description=DESCRIPTION, epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("input", nargs="?", type=Path,
+                   help="image folder (searched recursively) or one image file "
+                        "(default: the bundled sample images)")
+    p.add_argument("output", nargs="?", type=Path,
+                   help=f"output folder, created if missing (default: ./{DEFAULT_OUTPUT}); "
+                        "for a single input image this may also be an output file name")
+    p.add_argument("--model", type=Path,
+                   help="generator: an .onnx file (from cyclegan-export), or a cyclegan "
+                        "checkpoint (.pt), which is exported to ONNX in memory (checked "
+                        "against torch) and run by onnxruntime (default: the bundled demo "
+                        f"model {DEMO_MODEL.name})")
+    p.add_argument("--direction", choices=["A2B", "B2A"], default="A2B",
+                   help="which generator of a checkpoint to use; .onnx files hold one "
+                        "(default: A2B)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+                   help="auto uses onnxruntime's CUDA provider when a GPU is present, else "
+                        "the CPU (default: auto)")
+    p.add_argument("--batch-size", type=_positive, default=8,
+                   help="images of equal size run together, up to this many (large images "
+                        "run in smaller batches) (default: 8)")
+    p.add_argument("--workers", type=_positive, default=None,
+                   help="threads in each of the decode and the encode pools "
+                        "(default: number of CPU cores)")
+    p.add_argument("--threads", type=_positive, default=None,
+                   help="onnxruntime CPU threads (default: number of CPU cores)")
+    p.add_argument("--format", choices=["keep", "png", "jpg"], default="keep",
+                   help="output format: keep the input's (formats Pillow cannot write, e.g. "
+                        "gif, become png), or png, or jpg (jpg drops alpha, with a warning) "
+                        "(default: keep)")
+    p.add_argument("--quality", type=int, default=95,
+                   help="JPEG/WebP quality 1-100 (default: 95)")
+    p.add_argument("--size", type=_positive, default=None,
+                   help="resize so the shorter side is SIZE pixels (default: keep the size)")
+    p.add_argument("--max-size", type=_positive, default=None,
+                   help="downscale images whose longer side exceeds MAX_SIZE pixels "
+                        "(default: no limit)")
+    p.add_argument("--max-pixels", type=_positive, default=DEFAULT_MAX_PIXELS,
+                   help="refuse images with more pixels than this, as decompression-bomb "
+                        f"protection (default: {DEFAULT_MAX_PIXELS})")
+    p.add_argument("--overwrite", action="store_true",
+                   help="translate again even when the output exists (default: skip it)")
+    p.add_argument("--shard", default="0/1",
+                   help="i/n: do only every n-th image of the sorted input list starting "
+                        "at i (0 <= i < n), to split one job over n machines (default: 0/1)")
+    p.add_argument("--contact-sheet", action="store_true",
+                   help="also write contact_sheet.png (input | output pairs, up to 16) in "
+                        "the output folder (default: only in the no-argument demo run)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or notes; the summary and errors are still printed")
+    p.add_argument("--version", action="version", version=f"%(prog)s {cyclegan.__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    from PIL import Image
+
+    from cyclegan.infer import InferConfig, UsageError, parse_shard, run
+
+    args = build_parser().parse_args(argv)
+    # Refusals are ours (--max-pixels), reported per file; Pillow's warning would be noise.
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
+    try:
+        cfg = InferConfig(input=args.input, output=args.output, model=args.model,
+                          direction=args.direction, device=args.device,
+                          batch_size=args.batch_size, workers=args.workers,
+                          threads=args.threads, format=args.format, quality=args.quality,
+                          size=args.size, max_size=args.max_size, max_pixels=args.max_pixels,
+                          overwrite=args.overwrite, shard=parse_shard(args.shard),
+                          contact_sheet=args.contact_sheet, progress=not args.quiet)
+        summary = run(cfg, log=(lambda m: None) if args.quiet else None)
+    except UsageError as exc:
+        print(f"cyclegan-infer: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"cyclegan-infer: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("cyclegan-infer: aborted; run the same command again to finish", file=sys.stderr)
+        return 130
+    print(summary.report())
+    return summary.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""The batch translation engine behind cyclegan-infer: plan, run, report.
+
+Planning checks everything that can be checked before any work (input, writable output,
+model), maps every input to its output (same relative path and name), skips outputs that
+exist, and takes this machine's shard. The pipeline (cyclegan.infer_pipeline) does the
+work; this module handles signals, the summary and the failures file.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cyclegan.data import DEFAULT_MAX_PIXELS, ImageError, list_images
+from cyclegan.infer_io import (
+    WRITERS,
+    Job,
+    clean_stale_temps,
+    contact_sheet,
+    output_path,
+    temp_name,
+    write_bytes_atomic,
+)
+from cyclegan.infer_pipeline import PipelineOptions, Result, translate
+from cyclegan.infer_runtime import ModelError, cpu_count, load_model
+from cyclegan.progress import Progress
+
+ASSETS = Path(__file__).resolve().parent / "assets"
+DEMO_MODEL = ASSETS / "demo_summer2winter.onnx"
+SAMPLES = ASSETS / "samples"
+DEFAULT_OUTPUT = Path("cyclegan-output")
+CONTACT_SHEET = "contact_sheet.png"
+FORMATS = ("keep", "png", "jpg")
+
+
+class UsageError(Exception):
+    """Bad arguments, missing input, unwritable output or unusable model (exit status 2)."""
+
+
+@dataclass
+class InferConfig:
+    input: Path | None = None
+    output: Path | None = None
+    model: Path | None = None
+    direction: str = "A2B"
+    device: str = "auto"
+    batch_size: int = 8
+    workers: int | None = None
+    threads: int | None = None
+    format: str = "keep"
+    quality: int = 95
+    size: int | None = None
+    max_size: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    overwrite: bool = False
+    shard: tuple[int, int] = (0, 1)
+    contact_sheet: bool = False
+    progress: bool = True
+
+
+@dataclass
+class Summary:
+    output: Path
+    planned: int = 0
+    finished: int = 0  # jobs that got a result, success or failure
+    translated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    interrupted: int | None = None  # the signal that stopped the run
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+    failures_file: Path | None = None
+    contact_sheet: Path | None = None
+
+    @property
+    def images_per_s(self) -> float:
+        return self.translated / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted is not None:
+            return 128 + self.interrupted
+        return 1 if self.failed else 0
+
+    def report(self) -> str:
+        lines = [f"translated {self.translated}, skipped {self.skipped} (already done), "
+                 f"failed {self.failed} in {self.seconds:.1f} s ({self.images_per_s:.3g} "
+                 f"images/s); output in {self.output.resolve()}"]
+        if self.interrupted is not None:
+            left = self.planned - self.finished
+            lines.append(f"interrupted by {signal.Signals(self.interrupted).name}: {left} of "
+                         f"{self.planned} images not done; run the same command again to "
+                         "finish (finished images are skipped)")
+        if self.failures_file:
+            lines.append(f"failures listed in {self.failures_file}")
+        if self.contact_sheet:
+            lines.append(f"contact sheet (input | output): {self.contact_sheet.resolve()}")
+        return "\n".join(lines)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(v) for v in text.split("/"))
+    except ValueError:
+        raise UsageError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
+    if n < 1 or not 0 <= i < n:
+        raise UsageError(f"--shard i/n needs 0 <= i < n, got {text!r}")
+    return i, n
+
+
+def with_defaults(cfg: InferConfig) -> InferConfig:
+    """No INPUT: the bundled samples into ./cyclegan-output with a contact sheet.
+    No --model: the bundled demo generator."""
+    if cfg.input is None:
+        cfg.input, cfg.contact_sheet = SAMPLES, True
+    if cfg.output is None:
+        cfg.output = DEFAULT_OUTPUT
+    if cfg.model is None:
+        if not DEMO_MODEL.is_file():
+            raise UsageError(f"the bundled demo model is missing ({DEMO_MODEL}); this copy "
+                             "of the package was built without it. Pass --model MODEL.onnx "
+                             "or a checkpoint")
+        cfg.model = DEMO_MODEL
+    if cfg.max_pixels is None:
+        cfg.max_pixels = DEFAULT_MAX_PIXELS
+    if cfg.format not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {cfg.format!r}")
+    for name in ("batch_size", "workers", "threads", "size", "max_size", "max_pixels"):
+        value = getattr(cfg, name)
+        if value is not None and value < 1:
+            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+    if not 1 <= cfg.quality <= 100:
+        raise UsageError(f"--quality must be 1..100, got {cfg.quality}")
+    return cfg
+
+
+def prepare_output(folder: Path) -> None:
+    """Create the output folder and prove it is writable, before any work."""
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"output {folder} exists and is not a folder")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        probe = temp_name(folder / "write-probe")
+        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+        probe.unlink()
+    except OSError as exc:
+        raise UsageError(f"output folder {folder} is not writable: "
+                         f"{exc.strerror or exc}") from None
+
+
+def list_inputs(src: Path, out_root: Path) -> list[tuple[Path, Path]]:
+    """(path, path relative to INPUT) for every image; outputs inside INPUT are left out."""
+    if src.is_file():
+        return [(src, Path(src.name))]
+    if not src.is_dir():
+        raise UsageError(f"input not found: {src}")
+    out_resolved = out_root.resolve()
+    items = []
+    for path in list_images(src):
+        if out_resolved in path.resolve().parents:
+            continue
+        items.append((path, path.relative_to(src)))
+    return items
+
+
+def plan(items, cfg: InferConfig, out_root: Path, single_dst: Path | None):
+    """-> (jobs to run, skipped (src, dst), failures). Equal output names are reported."""
+    jobs, skipped, failures = [], [], []
+    owner: dict[Path, Path] = {}
+    for src, rel in items:
+        dst = single_dst or output_path(src, rel, out_root, cfg.format)
+        if dst in owner:
+            failures.append((src, f"output {dst} would also be written from {owner[dst]} "
+                                  "(use --format keep)"))
+            continue
+        owner[dst] = src
+        if dst.exists() and not cfg.overwrite:
+            skipped.append((src, dst))
+        else:
+            jobs.append(Job(src, dst))
+    return jobs, skipped, failures
+
+
+def failures_path(out_root: Path, shard: tuple[int, int]) -> Path:
+    i, n = shard
+    return out_root / ("cyclegan-failures.tsv" if n == 1 else
+                       f"cyclegan-failures.shard-{i}-of-{n}.tsv")
+
+
+def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
+    def clean(text: str) -> str:
+        return " ".join(str(text).replace("\t", " ").split())
+
+    lines = [f"{clean(p)}\t{clean(r)}\n" for p, r in sorted(failures, key=lambda f: str(f[0]))]
+    write_bytes_atomic(path, "".join(lines).encode("utf-8", "surrogateescape"))
+
+
+class _Interrupt:
+    """SIGINT/SIGTERM set `stop` (the run winds down cleanly); a second one aborts."""
+
+    def __init__(self, stop: threading.Event, warn):
+        self.stop, self.warn, self.signum = stop, warn, None
+        self.previous: dict[int, object] = {}
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _handle(self, signum, frame):
+        if self.stop.is_set():
+            raise KeyboardInterrupt
+        self.signum = signum
+        self.stop.set()
+        self.warn(f"\n{signal.Signals(signum).name}: stopping; finishing writes in progress "
+                  "(press Ctrl-C again to abort at once)")
+
+
+def run(cfg: InferConfig, log=None, warn=None) -> Summary:
+    """Translate cfg.input into cfg.output; raises UsageError before any work on bad setup."""
+    log = log or (lambda m: print(m, file=sys.stderr))
+    warn = warn or (lambda m: print(m, file=sys.stderr))
+    cfg = with_defaults(cfg)
+    src, out = Path(cfg.input), Path(cfg.output)
+    if not src.exists():
+        raise UsageError(f"input not found: {src}")
+    single_dst = out if src.is_file() and out.suffix.lower() in WRITERS else None
+    out_root = out.parent if single_dst else out
+    prepare_output(out_root)
+    items = list_inputs(src, out_root)
+    if not items:
+        raise UsageError(f"no images found under {src}")
+    i, n = cfg.shard
+    items = items[i::n]
+    try:
+        model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log)
+    except ModelError as exc:
+        raise UsageError(str(exc)) from None
+    jobs, skipped, failures = plan(items, cfg, out_root, single_dst)
+    summary = Summary(out, planned=len(jobs), skipped=len(skipped), failures=failures)
+    removed = clean_stale_temps([j.dst for j in jobs])
+    if model.device == "cpu" and model.meta.get("precision") == "fp16":
+        warn("warning: an fp16 model runs slower on the CPU than its fp32 version")
+    if cfg.progress:
+        log(f"model: {model.describe()}")
+        shard = f" (shard {i}/{n})" if n > 1 else ""
+        log(f"{len(items)} images{shard}: {len(jobs)} to translate, {len(skipped)} already "
+            "done" + (f"; removed {removed} temp files of an interrupted run" if removed else ""))
+    stop = threading.Event()
+    workers = cfg.workers or cpu_count()
+    bar = Progress(len(jobs), "cyclegan-infer", unit="img", enabled=cfg.progress)
+
+    def on_result(result: Result) -> None:
+        summary.finished += 1
+        if result.error is None:
+            summary.translated += 1
+        else:
+            summary.failures.append((result.job.src, result.error))
+        bar.update(1, failed=len(summary.failures))
+
+    opts = PipelineOptions(batch_size=cfg.batch_size, workers=workers, size=cfg.size,
+                           max_size=cfg.max_size, max_pixels=cfg.max_pixels,
+                           quality=cfg.quality, warn=bar.write if cfg.progress else warn,
+                           stop=stop)
+    with bar, _Interrupt(stop, warn) as interrupt:
+        summary.seconds = translate(model, jobs, opts, on_result)
+    summary.interrupted = interrupt.signum
+    summary.failed = len(summary.failures)
+    fail_file = failures_path(out_root, cfg.shard)
+    if summary.failures:
+        write_failures(fail_file, summary.failures)
+        summary.failures_file = fail_file
+    elif summary.interrupted is None:
+        fail_file.unlink(missing_ok=True)  # left by an earlier run whose failures are now fixed
+    if cfg.contact_sheet and summary.interrupted is None:
+        pairs = [(s, d, str(s.relative_to(src)) if src.is_dir() else s.name)
+                 for s, d in sorted(skipped + [(j.src, j.dst) for j in jobs]) if d.is_file()]
+        title = f"input | output    {model.describe()}"
+        try:
+            if pairs:
+                summary.contact_sheet = contact_sheet(pairs, out_root / CONTACT_SHEET, title)
+        except (ImageError, OSError) as exc:
+            warn(f"warning: contact sheet not written: {exc}")
+    return summary

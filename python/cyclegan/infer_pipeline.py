@@ -1,0 +1,225 @@
+"""The pipeline behind cyclegan-infer: the model never waits on Pillow, memory stays flat.
+
+    feeder -> [decode pool] -> batcher + onnxruntime (one thread) -> [encode pool] -> results
+
+Every queue is bounded. Each stage keeps draining its input until it has seen an end marker
+from every producer, which is what lets an interrupt stop the run without a deadlock: on
+SIGINT/SIGTERM the feeder stops, workers discard what they have not started, writes already
+under way finish (each is atomic: temp file + rename), and the main thread reports.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from cyclegan.data import DEFAULT_MAX_PIXELS, ImageError
+from cyclegan.infer_io import Decoded, Job, decode, from_model_output, write_image
+from cyclegan.infer_runtime import OrtGenerator
+
+STALL_S = 0.05  # a batch waits this long for more images of its size before it runs
+MAX_BATCH_PIXELS = 8 * 512 * 512  # keeps batches of large images from exhausting memory
+_END = object()
+
+@dataclass
+class Result:
+    job: Job
+    error: str | None = None
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, ImageError):
+        return str(getattr(exc, "reason", exc))
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+@dataclass
+class PipelineOptions:
+    batch_size: int = 8
+    workers: int = 2
+    size: int | None = None
+    max_size: int | None = None
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    quality: int = 95
+    warn: object = print
+    stop: threading.Event = field(default_factory=threading.Event)
+
+
+class Pipeline:
+    """Translate jobs with `model`; results arrive on .results, then one _END per encoder."""
+
+    def __init__(self, model: OrtGenerator, opts: PipelineOptions):
+        self.model = model
+        self.opts = opts
+        self.stop = opts.stop
+        n, b = opts.workers, opts.batch_size
+        self.paths: queue.Queue = queue.Queue(maxsize=2 * n)
+        self.decoded: queue.Queue = queue.Queue(maxsize=2 * b + n)
+        self.encoded: queue.Queue = queue.Queue(maxsize=2 * b + n)
+        self.results: queue.Queue = queue.Queue()
+        self.fatal: BaseException | None = None
+        self._alpha_warned = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self, jobs: list[Job]) -> None:
+        n = self.opts.workers
+        targets = ([(self._feed, (jobs,))] + [(self._decode_loop, ())] * n
+                   + [(self._model_loop, ())] + [(self._encode_loop, ())] * n)
+        for i, (fn, args) in enumerate(targets):
+            # Daemon threads: a second Ctrl-C must be able to end the process at once.
+            t = threading.Thread(target=fn, args=args, daemon=True,
+                                 name=f"cyclegan-infer-{fn.__name__.strip('_')}-{i}")
+            t.start()
+            self._threads.append(t)
+
+    def iter_results(self, poll_s: float = 0.2):
+        """Yield Results until every encoder is done; polls so signal handlers can run."""
+        ends = 0
+        while ends < self.opts.workers:
+            try:
+                item = self.results.get(timeout=poll_s)
+            except queue.Empty:
+                continue
+            if item is _END:
+                ends += 1
+            else:
+                yield item
+
+    def join(self, timeout: float | None = None) -> None:
+        for t in self._threads:
+            t.join(timeout)
+
+    def _feed(self, jobs: list[Job]) -> None:
+        for job in jobs:
+            if self.stop.is_set():
+                break
+            self.paths.put(job)
+        for _ in range(self.opts.workers):
+            self.paths.put(_END)
+
+    def _decode_loop(self) -> None:
+        o = self.opts
+        while True:
+            job = self.paths.get()
+            if job is _END:
+                self.decoded.put(_END)
+                return
+            if self.stop.is_set():
+                continue
+            try:
+                item = decode(job, o.size, o.max_size, o.max_pixels)
+            except Exception as exc:  # one bad file must never stop the run
+                self.results.put(Result(job, _reason(exc)))
+                continue
+            self.decoded.put(item)
+
+    def _batch_limit(self, item: Decoded) -> int:
+        h, w = item.x.shape[1:]
+        return max(1, min(self.opts.batch_size, MAX_BATCH_PIXELS // (h * w)))
+
+    def _model_loop(self) -> None:
+        ends = 0
+        try:
+            pending: dict[tuple[int, ...], list[Decoded]] = {}
+            count = 0
+            while ends < self.opts.workers:
+                try:
+                    item = self.decoded.get(timeout=STALL_S if count else None)
+                except queue.Empty:  # decoders stalled: run what we have rather than wait
+                    count -= self._run_biggest(pending)
+                    continue
+                if item is _END:
+                    ends += 1
+                    continue
+                if self.stop.is_set():
+                    pending.clear()
+                    count = 0
+                    continue
+                group = pending.setdefault(item.x.shape, [])
+                group.append(item)
+                count += 1
+                if len(group) >= self._batch_limit(item):
+                    count -= len(group)
+                    self._run_batch(pending.pop(item.x.shape))
+                elif count >= 2 * self.opts.batch_size:  # many sizes: bound the memory
+                    count -= self._run_biggest(pending)
+            for group in pending.values():
+                if not self.stop.is_set():
+                    self._run_batch(group)
+        except BaseException as exc:
+            self.fatal = exc
+            self.stop.set()
+            while ends < self.opts.workers:  # keep draining so decoders can finish
+                if self.decoded.get() is _END:
+                    ends += 1
+        finally:
+            for _ in range(self.opts.workers):
+                self.encoded.put(_END)
+
+    def _run_biggest(self, pending: dict) -> int:
+        """Run the largest group waiting for more images of its size; returns its length."""
+        group = pending.pop(max(pending, key=lambda k: len(pending[k])))
+        self._run_batch(group)
+        return len(group)
+
+    def _run_batch(self, items: list[Decoded]) -> None:
+        if self.stop.is_set():
+            return
+        x = np.stack([it.x for it in items])
+        for it in items:
+            it.x = None  # the batch holds the pixels now
+        try:
+            y = self.model(x)
+        except Exception as exc:
+            if len(items) > 1:  # find out which image it was (e.g. one too large for memory)
+                for i, it in enumerate(items):
+                    it.x = x[i]
+                    self._run_batch([it])
+                return
+            self.results.put(Result(items[0].job, f"model failed: {_reason(exc)}"))
+            return
+        for it, yi in zip(items, y):
+            self.encoded.put((it, yi))
+
+    def _encode_loop(self) -> None:
+        while True:
+            item = self.encoded.get()
+            if item is _END:
+                self.results.put(_END)
+                return
+            if self.stop.is_set():
+                continue
+            it, y = item
+            try:
+                rgb = from_model_output(y, it.height, it.width)
+                kept_alpha = write_image(rgb, it.alpha, it.job.dst, self.opts.quality)
+            except Exception as exc:
+                self.results.put(Result(it.job, f"cannot write {it.job.dst}: {_reason(exc)}"))
+                continue
+            if not kept_alpha and not self._alpha_warned.is_set():
+                self._alpha_warned.set()
+                self.opts.warn("warning: JPEG output has no alpha channel; transparency is "
+                               "dropped (use --format png to keep it)")
+            self.results.put(Result(it.job))
+
+
+def translate(model: OrtGenerator, jobs: list[Job], opts: PipelineOptions, on_result) -> float:
+    """Run the pipeline to the end (or until opts.stop); returns the wall time in seconds."""
+    start = time.perf_counter()
+    pipe = Pipeline(model, opts)
+    pipe.start(jobs)
+    try:
+        for result in pipe.iter_results():
+            on_result(result)
+    except BaseException:
+        opts.stop.set()  # e.g. a second Ctrl-C: no new work, even if the caller carries on
+        raise
+    pipe.join(timeout=5)
+    if pipe.fatal is not None:
+        raise pipe.fatal
+    return time.perf_counter() - start

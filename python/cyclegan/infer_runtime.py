@@ -1,0 +1,136 @@
+"""The model side of cyclegan-infer: an onnxruntime session with providers chosen safely.
+
+onnxruntime-gpu runs fine on machines without a GPU (CPU provider), but merely asking for the
+CUDA provider there prints library-load errors before it falls back; so CUDA is requested
+only when a GPU is actually present, and onnxruntime's own logging is kept to errors.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+DEVICES = ("auto", "cpu", "cuda")
+ONNX_SUFFIXES = (".onnx",)
+
+
+class ModelError(Exception):
+    """The model file is missing, unreadable or not a 3-channel image generator."""
+
+
+def cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def gpu_present() -> bool:
+    """An NVIDIA GPU this process may use, found without loading any CUDA library."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip() in ("", "-1"):
+        return False
+    torch = sys.modules.get("torch")  # only if already imported: importing it costs seconds
+    if torch is not None and torch.cuda.is_available():
+        return True
+    return bool(glob.glob("/dev/nvidia[0-9]*") or glob.glob("/proc/driver/nvidia/gpus/*"))
+
+
+def _ort():
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)
+    return ort
+
+
+def choose_providers(device: str) -> list:
+    if device not in DEVICES:
+        raise ModelError(f"--device must be one of {', '.join(DEVICES)}, got {device!r}")
+    ort = _ort()
+    has_cuda_ep = "CUDAExecutionProvider" in ort.get_available_providers()
+    if device == "cuda":
+        if not has_cuda_ep:
+            raise ModelError("--device cuda: this onnxruntime build has no CUDA provider "
+                             "(install onnxruntime-gpu)")
+        if not gpu_present():
+            raise ModelError("--device cuda: no NVIDIA GPU found")
+    if device == "cuda" or (device == "auto" and has_cuda_ep and gpu_present()):
+        # Folders mix image sizes; an exhaustive cuDNN search would rerun for every new one.
+        cuda = ("CUDAExecutionProvider", {"cudnn_conv_algo_search": "HEURISTIC"})
+        return [cuda, "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+class OrtGenerator:
+    """Callable: N x 3 x H x W float32 in [-1, 1] -> same shape, on the chosen provider."""
+
+    def __init__(self, model: str | os.PathLike | bytes, device: str = "auto",
+                 threads: int | None = None, name: str | None = None):
+        ort = _ort()
+        self.name = name or (os.fspath(model) if not isinstance(model, bytes) else "model")
+        providers = choose_providers(device)
+        opts = ort.SessionOptions()
+        opts.log_severity_level = 3
+        opts.intra_op_num_threads = threads or cpu_count()
+        opts.inter_op_num_threads = 1
+        # Idle ORT threads spin by default, taking CPU from the decode and encode pools.
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        source = model if isinstance(model, bytes) else os.fspath(model)
+        try:
+            self.session = ort.InferenceSession(source, opts, providers=providers)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise ModelError(f"cannot load {self.name} as an ONNX model: {first}") from None
+        active = self.session.get_providers()
+        self.device = "cuda" if "CUDAExecutionProvider" in active else "cpu"
+        if device == "cuda" and self.device != "cuda":
+            raise ModelError("--device cuda: the CUDA provider failed to start (see the "
+                             "messages above); use --device cpu")
+        self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
+        if len(inputs) != 1 or len(outputs) != 1:
+            raise ModelError(f"{self.name}: expected one input and one output, got "
+                             f"{len(inputs)} and {len(outputs)}")
+        shape = inputs[0].shape
+        if len(shape) != 4 or (shape[1] != 3 and not isinstance(shape[1], str)):
+            raise ModelError(f"{self.name}: expected an N x 3 x H x W image input, got "
+                             f"shape {shape}")
+        self.input_name, self.output_name = inputs[0].name, outputs[0].name
+        self.input_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        y = self.session.run([self.output_name],
+                             {self.input_name: x.astype(self.input_dtype, copy=False)})[0]
+        return y.astype(np.float32, copy=False)
+
+    def describe(self) -> str:
+        src, dst = self.meta.get("source_domain"), self.meta.get("target_domain")
+        what = f"{src} -> {dst}" if src and dst else "generator"
+        precision = self.meta.get("precision", "fp32")
+        return f"{Path(self.name).name} ({what}, {precision}) on {self.device}"
+
+
+def load_model(path: str | os.PathLike, direction: str = "A2B", device: str = "auto",
+               threads: int | None = None, log=print) -> OrtGenerator:
+    """An .onnx file as is; anything else is read as a cyclegan checkpoint, exported to ONNX
+    in memory (verified against torch like cyclegan-export) and run by onnxruntime."""
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"model not found: {path}")
+    if path.suffix.lower() in ONNX_SUFFIXES:
+        return OrtGenerator(path, device, threads)
+    from cyclegan.checkpoint import load_generator
+    from cyclegan.export import ExportError, export_generator
+
+    try:
+        generator, meta = load_generator(path, direction=direction, fused=False)
+        data, _ = export_generator(generator, meta, direction)
+    except (ValueError, KeyError, OSError, ExportError) as exc:
+        raise ModelError(f"cannot use {path} as a model: {exc}") from None
+    log(f"exported {path.name} ({direction}) to ONNX in memory; use cyclegan-export to do "
+        "this once")
+    return OrtGenerator(data, device, threads, name=str(path))
