@@ -1,0 +1,110 @@
+"""cyclegan-eval: argument parsing only; the work is in cyclegan.evaluate."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cyclegan
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="cyclegan-eval",
+        description="Score a trained CycleGAN on the test split, per direction: paired "
+                    "ground-truth error (PSNR, SSIM, L1 on a [0,1] scale; PSNR capped at 100 dB, "
+                    "which identical images get) when the test images are paired; a domain "
+                    "score (share of translated images that a small CNN, trained on the real "
+                    "train images of both domains, assigns to the target domain, next to its "
+                    "accuracy on real test images and the share of untranslated inputs it "
+                    "already assigns there); structure kept (SSIM of grayscale input and "
+                    "output at 64 px); FID and KID with --inception.",
+        epilog="Examples: cyclegan-eval runs/seasons ; cyclegan-eval model.pt --data "
+               "datasets/summer2winter_yosemite --json eval.json --inception "
+               "inception-2015-12-05.pt",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("model", metavar="RUN_OR_MODEL",
+                   help="run folder (its checkpoints/latest.pt is used) or checkpoint file")
+    p.add_argument("--data", default=None,
+                   help="folder in the official layout (testA/testB, trainA/trainB) or "
+                        "builtin:seasons; default: the data the checkpoint was trained on")
+    p.add_argument("--direction", choices=["both", "A2B", "B2A"], default="both",
+                   help="which generator(s) to score")
+    p.add_argument("--image-size", type=int, default=None,
+                   help="test images are resized to this (multiple of 4); default: the "
+                        "training image size recorded in the checkpoint, else 256")
+    p.add_argument("--max-images", type=int, default=100,
+                   help="test images per domain (spread evenly over the test split)")
+    p.add_argument("--batch-size", type=int, default=8, help="images per generator call")
+    p.add_argument("--device", choices=["cpu", "cuda"], default=None,
+                   help="default: cuda when available, else cpu")
+    p.add_argument("--json", metavar="OUT", default=None,
+                   help="also write the full result as JSON to this file (atomically)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    g = p.add_argument_group("domain classifier")
+    g.add_argument("--classifier-steps", type=int, default=300,
+                   help="training steps (batch 32, 64x64 inputs, seeded)")
+    g.add_argument("--classifier-images", type=int, default=400,
+                   help="real train images per domain it learns from")
+    g.add_argument("--cache-dir", default=None,
+                   help="where trained classifiers are kept, keyed by data, sizes, steps and "
+                        "seed, and reused; default: cyclegan-eval-cache in the system temp "
+                        "folder; '' disables")
+    g.add_argument("--seed", type=int, default=0, help="classifier seed (also KID subsets)")
+
+    g = p.add_argument_group("FID / KID")
+    g.add_argument("--inception", metavar="PATH", default=None,
+                   help="local TorchScript file (torch.jit.load) mapping N x 3 x H x W images "
+                        "to N x D features, e.g. NVIDIA's inception-2015-12-05.pt (2048-d; "
+                        "called with return_features=True when its forward takes it). Without "
+                        "it FID/KID are skipped: weights cannot be downloaded offline")
+    g.add_argument("--inception-input", choices=["uint8", "unit", "signed"], default="uint8",
+                   help="value range the extractor expects: uint8 tensor 0..255 (NVIDIA's "
+                        "file), float 0..1, or float -1..1")
+    g.add_argument("--inception-size", type=int, default=299,
+                   help="images are resized (bilinear, antialiased) to this square size before "
+                        "the extractor; 0 passes them at --image-size")
+    p.add_argument("--version", action="version", version=f"%(prog)s {cyclegan.__version__}")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from cyclegan.checkpoint import CheckpointError
+    from cyclegan.data import ImageError
+    from cyclegan.evaluate import DIRECTIONS, EvalError, evaluate, format_table
+    from cyclegan.rundir import atomic_write_bytes
+
+    for name in ("max_images", "batch_size", "classifier_steps", "classifier_images"):
+        if getattr(args, name) < 1:
+            print(f"cyclegan-eval: error: --{name.replace('_', '-')} must be >= 1",
+                  file=sys.stderr)
+            return 2
+    directions = DIRECTIONS if args.direction == "both" else (args.direction,)
+    try:
+        result = evaluate(
+            args.model, args.data, directions, image_size=args.image_size,
+            max_images=args.max_images, device=args.device, batch_size=args.batch_size,
+            quiet=args.quiet, cache_dir=args.cache_dir, inception=args.inception,
+            inception_input=args.inception_input, inception_size=args.inception_size,
+            classifier_images=args.classifier_images, classifier_steps=args.classifier_steps,
+            seed=args.seed)
+        print(format_table(result))
+        if args.json:
+            atomic_write_bytes(Path(args.json),
+                               (json.dumps(result, indent=2) + "\n").encode())
+    except (EvalError, CheckpointError, ImageError, ValueError, OSError) as exc:
+        print(f"cyclegan-eval: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("cyclegan-eval: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

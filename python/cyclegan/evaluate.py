@@ -1,0 +1,393 @@
+"""`cyclegan-eval`: how well a trained model translates, per direction.
+
+prepare() loads the test images of both domains once and trains (or loads from its cache)
+the domain classifier; evaluate_generator() then scores one generator against them, so a
+sweep scores many models on one EvalData. evaluate() is the whole command for one
+checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import math
+import os
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from cyclegan import data, metrics
+from cyclegan.checkpoint import load_checkpoint, load_generator
+from cyclegan.progress import Progress
+
+DIRECTIONS = ("A2B", "B2A")
+CLASSIFIER_SIZE = 64
+CLASSIFIER_VERSION = 2
+INCEPTION_RANGES = ("uint8", "unit", "signed")
+FID_SKIPPED = ("no --inception file given: Inception weights cannot be downloaded offline; "
+               "pass a local TorchScript feature extractor with --inception PATH")
+
+
+class EvalError(Exception):
+    """A problem with the user's input, reported without a traceback."""
+
+
+def default_cache_dir() -> Path:
+    return Path(tempfile.gettempdir()) / "cyclegan-eval-cache"
+
+
+def default_device() -> str:
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class FeatureExtractor:
+    """A TorchScript model mapping N x 3 x H x W images to N x D features (FID/KID).
+
+    input_range says what it expects: "uint8" (a uint8 tensor with values 0..255, as
+    NVIDIA's inception-2015-12-05.pt), "unit" (float 0..1) or "signed" (float -1..1).
+    Images are resized (bilinear, antialiased) to size x size first, size 0 keeps them.
+    A forward that takes `return_features` is called with it set, which makes
+    inception-2015-12-05.pt return its 2048-d pool features instead of class scores.
+    """
+
+    def __init__(self, path, input_range: str = "uint8", size: int = 299, device="cpu",
+                 batch_size: int = 32):
+        if input_range not in INCEPTION_RANGES:
+            raise EvalError(f"--inception-input must be one of {INCEPTION_RANGES}, "
+                            f"got {input_range!r}")
+        if size < 0:
+            raise EvalError(f"--inception-size must be >= 0, got {size}")
+        path = Path(path)
+        if not path.is_file():
+            raise EvalError(f"--inception {path}: file not found")
+        try:
+            with warnings.catch_warnings():
+                # Newer torch deprecates TorchScript, but extractors still ship in it.
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self.model = torch.jit.load(str(path), map_location=device).eval()
+        except Exception as exc:
+            raise EvalError(f"--inception {path} is not a TorchScript file torch.jit.load "
+                            f"can read ({type(exc).__name__}: "
+                            f"{(str(exc).strip().splitlines() or [''])[0]})") from exc
+        try:
+            names = [a.name for a in self.model.forward.schema.arguments]
+        except Exception:
+            names = []
+        self.kwargs = {"return_features": True} if "return_features" in names else {}
+        self.path, self.input_range, self.size = path, input_range, size
+        self.device, self.batch_size = device, batch_size
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if self.size:
+            x = metrics.resize(x, self.size)
+        x = x.clamp(-1.0, 1.0)
+        if self.input_range == "uint8":
+            return ((x + 1.0) * 127.5).round().to(torch.uint8)
+        return (x + 1.0) * 0.5 if self.input_range == "unit" else x
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        out = []
+        for i in range(0, len(images), self.batch_size):
+            x = self._prepare(images[i:i + self.batch_size].float()).to(self.device)
+            try:
+                f = self.model(x, **self.kwargs)
+            except Exception as exc:
+                raise EvalError(f"--inception {self.path} failed on a {tuple(x.shape)} "
+                                f"{x.dtype} batch (check --inception-input/--inception-size):"
+                                f" {(str(exc).strip().splitlines() or [''])[-1]}") from exc
+            if isinstance(f, (tuple, list)):
+                f = f[0]
+            out.append(f.reshape(f.shape[0], -1).to("cpu", torch.float64))
+        return torch.cat(out)
+
+
+@dataclass
+class EvalData:
+    spec: str
+    domains: dict
+    image_size: int
+    test: dict  # "A"/"B" -> N x 3 x S x S in [-1, 1]
+    paired: bool
+    pair_note: str
+    classifier: metrics.DomainClassifier
+    classifier_info: dict
+    device: str = "cpu"
+    extractor: FeatureExtractor | None = None
+    inception_note: str = FID_SKIPPED
+    _real_features: dict = field(default_factory=dict)
+
+    def real_features(self, domain: str) -> torch.Tensor:
+        if domain not in self._real_features:
+            self._real_features[domain] = self.extractor(self.test[domain])
+        return self._real_features[domain]
+
+
+def spread(n_total: int, n: int) -> list[int]:
+    """n indices spread evenly over range(n_total) (the same for equally long domains)."""
+    n = min(n, n_total)
+    return [i * n_total // n for i in range(n)]
+
+
+def _load(ds, n: int, desc: str, quiet: bool) -> torch.Tensor:
+    idx = spread(len(ds), n)
+    out = []
+    with Progress(len(idx), desc, unit="img", enabled=not quiet) as bar:
+        for i in idx:
+            out.append(ds[i])
+            bar.update()
+    return torch.stack(out)
+
+
+def _pairing(spec: str) -> tuple[bool, str]:
+    if str(spec) == data.BUILTIN_SEASONS:
+        return True, "builtin:seasons test images are paired (same landscape in both seasons)"
+    root = Path(spec)
+    try:
+        names = [[p.relative_to(root / f"test{d}").as_posix()
+                  for p in data.list_images(root / f"test{d}")] for d in "AB"]
+    except (OSError, ValueError):
+        return False, "no pairs: the test folders could not be listed"
+    if names[0] and names[0] == names[1]:
+        return True, "testA and testB hold the same file names: treated as pairs"
+    return False, "no pairs: testA and testB do not hold the same file names"
+
+
+def _data_signature(spec: str) -> str:
+    """What the classifier's training data depends on: file names, sizes and times."""
+    if str(spec).startswith("builtin:"):
+        return str(spec)
+    root = Path(spec).resolve()
+    parts = [str(root)]
+    for d in "AB":
+        for p in data.list_images(root / f"train{d}"):
+            st = p.stat()
+            parts.append(f"{p.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts)
+
+
+def _atomic_torch_save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.getvalue())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _classifier(spec, image_size, n_train, steps, seed, cache_dir, device, quiet):
+    key_text = json.dumps([CLASSIFIER_VERSION, _data_signature(spec), image_size, n_train, steps,
+                           seed, CLASSIFIER_SIZE])
+    key = hashlib.sha256(key_text.encode()).hexdigest()[:16]
+    path = Path(cache_dir) / f"domain-classifier-{key}.pt" if cache_dir else None
+    model = metrics.DomainClassifier()
+    if path is not None and path.is_file():
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+            model.load_state_dict(state["state_dict"])
+            return model.to(device).eval(), True
+        except Exception:
+            pass  # a damaged cache entry is simply retrained and replaced
+    real = {d: _load(data.make_dataset(spec, d, "train", image_size, image_size, augment=False),
+                     n_train, f"classifier train {d}", quiet) for d in "AB"}
+    model = metrics.train_domain_classifier(real["A"], real["B"], CLASSIFIER_SIZE, steps,
+                                            seed=seed, device=device)
+    if path is not None:
+        try:
+            _atomic_torch_save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                                "key": key_text}, path)
+        except OSError:
+            pass  # an unwritable cache only costs the next run a retraining
+    return model, False
+
+
+def prepare(spec: str, image_size: int = 256, max_images: int = 100, *,
+            cache_dir=None, device: str | None = None, inception=None,
+            inception_input: str = "uint8", inception_size: int = 299,
+            classifier_images: int = 400, classifier_steps: int = 300, seed: int = 0,
+            quiet: bool = False) -> EvalData:
+    """Test images of both domains, the domain classifier and (optionally) the extractor.
+
+    cache_dir: where trained classifiers are kept, keyed by data, sizes, steps and seed
+    (default: a folder in the system temp dir; None-like "" disables the cache).
+    """
+    if image_size % 4 or image_size < 8:
+        raise EvalError(f"--image-size must be a multiple of 4 and >= 8, got {image_size}")
+    if max_images < 2:
+        raise EvalError(f"--max-images must be >= 2, got {max_images}")
+    device = device or default_device()
+    spec = str(spec)
+    try:
+        test = {d: _load(data.make_dataset(spec, d, "test", image_size, image_size,
+                                           augment=False), max_images, f"test {d}", quiet)
+                for d in "AB"}
+    except ValueError as exc:
+        raise EvalError(f"--data {spec}: {exc}") from exc
+    paired, pair_note = _pairing(spec)
+    if paired and len(test["A"]) != len(test["B"]):
+        paired, pair_note = False, "no pairs: testA and testB differ in length"
+    cache = default_cache_dir() if cache_dir is None else (Path(cache_dir) if cache_dir else None)
+    clf, cached = _classifier(spec, image_size, classifier_images, classifier_steps, seed, cache,
+                              device, quiet)
+    acc = {d: metrics.share_in_domain(clf, test[d], d, CLASSIFIER_SIZE) for d in "AB"}
+    n_a, n_b = len(test["A"]), len(test["B"])
+    info = {"accuracy": (acc["A"] * n_a + acc["B"] * n_b) / (n_a + n_b),
+            "accuracy_A": acc["A"], "accuracy_B": acc["B"], "steps": classifier_steps,
+            "input_size": CLASSIFIER_SIZE, "train_images_per_domain": classifier_images,
+            "cached": cached}
+    extractor, note = None, FID_SKIPPED
+    if inception:
+        extractor = FeatureExtractor(inception, inception_input, inception_size, device)
+        note = f"features from {inception} ({inception_input} input, size {inception_size})"
+    return EvalData(spec, data.domain_names(spec), image_size, test, paired, pair_note, clf,
+                    info, device, extractor, note)
+
+
+@torch.no_grad()
+def translate(model: torch.nn.Module, images: torch.Tensor, device="cpu",
+              batch_size: int = 8) -> torch.Tensor:
+    """Run a generator over [-1, 1] images in batches; results on the CPU."""
+    out = [model(images[i:i + batch_size].to(device)).float().cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out)
+
+
+def _mean(t: torch.Tensor) -> float:
+    return float(t.double().mean())
+
+
+def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
+                       batch_size: int = 8) -> tuple[dict, torch.Tensor]:
+    """(metrics of one direction, the translated test images)."""
+    if direction not in DIRECTIONS:
+        raise EvalError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    src, tgt = direction[0], direction[2]
+    inputs = ed.test[src]
+    outputs = translate(model, inputs, ed.device, batch_size)
+    size = CLASSIFIER_SIZE
+    res = {
+        "source": ed.domains[src], "target": ed.domains[tgt], "images": len(inputs),
+        "domain_score": metrics.share_in_domain(ed.classifier, outputs, tgt, size),
+        "input_domain_score": metrics.share_in_domain(ed.classifier, inputs, tgt, size),
+        "structure_ssim": _mean(metrics.structure_ssim(inputs, outputs)),
+        "paired": None, "paired_note": ed.pair_note,
+        "fid": None, "kid": None, "kid_std": None,
+    }
+    if ed.paired:
+        truth = ed.test[tgt]
+        res["paired"] = {"psnr": _mean(metrics.psnr(outputs, truth)),
+                         "ssim": _mean(metrics.ssim_images(outputs, truth)),
+                         "l1": _mean(metrics.l1(outputs, truth))}
+    if ed.extractor is not None:
+        fake, real = ed.extractor(outputs), ed.real_features(tgt)
+        res["fid"] = metrics.fid_from_features(fake, real)
+        res["kid"], res["kid_std"] = metrics.kid_from_features(fake, real)
+    return res, outputs
+
+
+def resolve_checkpoint(run_or_model) -> Path:
+    p = Path(run_or_model)
+    if p.is_dir():
+        latest = p / "checkpoints" / "latest.pt"
+        if not latest.is_file():
+            raise EvalError(f"{p} is a folder without checkpoints/latest.pt (not a run folder)")
+        return latest
+    if not p.is_file():
+        raise EvalError(f"{p}: no such run folder or checkpoint file")
+    return p
+
+
+def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
+             image_size: int | None = None, max_images: int = 100, device: str | None = None,
+             batch_size: int = 8, quiet: bool = False, **prepare_kwargs) -> dict:
+    """The full cyclegan-eval result for one checkpoint (see format_table for a summary).
+
+    spec and image_size default to the ones the checkpoint was trained with.
+    """
+    path = resolve_checkpoint(run_or_model)
+    state = load_checkpoint(path)
+    train_cfg = state.get("train_config") or {}
+    held = [d for d in DIRECTIONS if f"G_{d}" in state]
+    step = state.get("step", 0)
+    del state
+    spec = spec or train_cfg.get("data")
+    if not spec:
+        raise EvalError(f"{path} does not record its training data: pass --data")
+    image_size = image_size or int(train_cfg.get("image_size", 256))
+    device = device or default_device()
+    ed = prepare(spec, image_size, max_images, device=device, quiet=quiet, **prepare_kwargs)
+    result = {"checkpoint": str(path), "data": str(spec), "domains": ed.domains,
+              "image_size": image_size, "step": step,
+              "test_images": {d: len(ed.test[d]) for d in "AB"},
+              "classifier": ed.classifier_info, "paired": ed.paired,
+              "inception": ed.inception_note if ed.extractor else None,
+              "fid_kid_skipped": None if ed.extractor else FID_SKIPPED, "directions": {}}
+    for direction in directions:
+        if direction not in held:
+            result["directions"][direction] = {
+                "skipped": f"the checkpoint holds no {direction} generator"}
+            continue
+        model, _ = load_generator(path, direction, fused=False, device=device)
+        result["directions"][direction], _ = evaluate_generator(ed, model, direction, batch_size)
+    return result
+
+
+def _fmt(v, spec: str = ".3f") -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    return format(v, spec)
+
+
+def table_rows(res: dict) -> list[tuple[str, str]]:
+    """(label, formatted value) for one direction's result."""
+    if "skipped" in res:
+        return [("skipped", res["skipped"])]
+    p = res.get("paired") or {}
+    rows = [("domain score (outputs judged target)", _fmt(res["domain_score"])),
+            ("  inputs judged target (baseline)", _fmt(res["input_domain_score"])),
+            (f"structure SSIM (gray {CLASSIFIER_SIZE}px, in vs out)", _fmt(res["structure_ssim"])),
+            ("paired PSNR (dB)", _fmt(p.get("psnr"), ".2f")),
+            ("paired SSIM", _fmt(p.get("ssim"))),
+            ("paired L1 ([0,1] units)", _fmt(p.get("l1"), ".4f")),
+            ("FID", _fmt(res.get("fid"), ".2f")),
+            ("KID x 1000", _fmt(None if res.get("kid") is None else res["kid"] * 1000, ".2f"))]
+    return rows
+
+
+def format_table(result: dict) -> str:
+    dirs = list(result["directions"])
+    heads = []
+    for d in dirs:
+        r = result["directions"][d]
+        heads.append(f"{d} ({r['source']} -> {r['target']})" if "source" in r else d)
+    rows = {d: table_rows(result["directions"][d]) for d in dirs}
+    labels = []
+    for d in dirs:
+        labels += [lab for lab, _ in rows[d] if lab not in labels]
+    cells = [[dict(rows[d]).get(lab, "") for d in dirs] for lab in labels]
+    w0 = max([len(lab) for lab in labels] + [6])
+    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
+    lines = ["  ".join(["metric".ljust(w0)] + [h.ljust(w) for h, w in zip(heads, widths)])]
+    lines.append("  ".join(["-" * w0] + ["-" * w for w in widths]))
+    for lab, c in zip(labels, cells):
+        lines.append("  ".join([lab.ljust(w0)] + [v.ljust(w) for v, w in zip(c, widths)]))
+    clf = result["classifier"]
+    lines.append("")
+    lines.append(f"domain classifier accuracy on real test images: {clf['accuracy']:.3f} "
+                 f"(A {clf['accuracy_A']:.3f}, B {clf['accuracy_B']:.3f}; "
+                 f"{'cached' if clf['cached'] else 'trained now'}, {clf['steps']} steps)")
+    pair_notes = {r.get("paired_note") for r in result["directions"].values() if "skipped" not in r}
+    if not result["paired"] and pair_notes:
+        lines.append("paired metrics: " + "; ".join(sorted(n for n in pair_notes if n)))
+    if result["fid_kid_skipped"]:
+        lines.append(f"FID/KID skipped: {result['fid_kid_skipped']}")
+    return "\n".join(lines)

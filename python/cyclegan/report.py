@@ -1,0 +1,219 @@
+"""The files of a `cyclegan-sweep` report: labelled image grids, metrics tables, index.html.
+
+Everything is written atomically, and index.html uses only relative links, so the folder
+can be moved or served as is.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from cyclegan.rundir import atomic_write_bytes
+
+MIN_TILE = 128
+PAD = 4
+FONT_SIZE = 12
+
+
+def _font():
+    try:
+        return ImageFont.load_default(size=FONT_SIZE)
+    except (TypeError, OSError, ImportError):
+        return ImageFont.load_default()
+
+
+def write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(Path(path), text.encode("utf-8"))
+
+
+def write_png(path: Path, img: Image.Image) -> None:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
+def labelled_grid(labels: list[list[str]], rows: list[list[Image.Image]]) -> Image.Image:
+    """Columns headed by labels (one list of text lines per column), rows of equally sized
+    tiles. Small tiles are enlarged (nearest neighbour, so pixels stay honest) to MIN_TILE."""
+    if not rows or not rows[0]:
+        raise ValueError("a grid needs at least one image")
+    w, h = rows[0][0].size
+    scale = max(1, math.ceil(MIN_TILE / max(w, h)))
+    tw, th = w * scale, h * scale
+    font = _font()
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    line_h = max(probe.textbbox((0, 0), "Ag", font=font)[3], FONT_SIZE) + 2
+    col_w = [max([tw] + [probe.textbbox((0, 0), t, font=font)[2] + 2 * PAD for t in lab])
+             for lab in labels]
+    head = max(len(lab) for lab in labels) * line_h + 2 * PAD
+    width = sum(col_w) + PAD * (len(col_w) + 1)
+    height = head + len(rows) * (th + PAD) + PAD
+    grid = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
+    x = PAD
+    for c, lab in enumerate(labels):
+        for i, text in enumerate(lab):
+            tx = x + (col_w[c] - probe.textbbox((0, 0), text, font=font)[2]) // 2
+            draw.text((tx, PAD + i * line_h), text, fill=(0, 0, 0), font=font)
+        for r, row in enumerate(rows):
+            if c < len(row):
+                tile = row[c].convert("RGB")
+                if scale > 1:
+                    tile = tile.resize((tw, th), Image.Resampling.NEAREST)
+                grid.paste(tile, (x + (col_w[c] - tw) // 2, head + r * (th + PAD)))
+        x += col_w[c] + PAD
+    return grid
+
+
+def _smooth(d: np.ndarray, width: float) -> np.ndarray:
+    """1 inside (d < 0), 0 outside, a soft edge `width` wide: antialiased shapes."""
+    return np.clip(0.5 - d / width, 0.0, 1.0)
+
+
+def green_probe(size: int = 256) -> Image.Image:
+    """A bright green, kiwi-like fruit cut open, on a light table: an out-of-domain test for
+    a summer -> winter model (does it turn anything green grey?)."""
+    yy, xx = (np.mgrid[0:size, 0:size] + 0.5) / size
+    img = np.empty((size, size, 3))
+    img[:] = np.array([0.94, 0.94, 0.91]) - 0.06 * yy[..., None]
+    aa = 1.5 / size
+    cx, cy, r = 0.5, 0.48, 0.32
+    shadow = _smooth(np.hypot((xx - cx - 0.03) / 1.05, (yy - cy - 0.06) / 0.9) - r, 0.08)
+    img *= 1.0 - 0.25 * shadow[..., None]
+    d = np.hypot(xx - cx, yy - cy)
+    rim = np.array([0.42, 0.36, 0.18])
+    img = img * (1 - _smooth(d - r, aa)[..., None]) + rim * _smooth(d - r, aa)[..., None]
+    t = np.clip(d / r, 0, 1)[..., None]
+    flesh = np.array([0.62, 0.88, 0.18]) * (1 - t) + np.array([0.30, 0.70, 0.06]) * t
+    inner = _smooth(d - 0.93 * r, aa)[..., None]
+    img = img * (1 - inner) + flesh * inner
+    ang = np.arctan2(yy - cy, xx - cx)
+    streak = 0.04 * np.cos(ang * 40)[..., None] * inner
+    img = img + streak
+    for k in range(28):
+        a = 2 * np.pi * k / 28 + 0.07 * math.sin(k * 2.3)
+        rr = r * (0.36 + 0.05 * math.cos(k * 1.7))
+        sx, sy = cx + rr * math.cos(a), cy + rr * math.sin(a)
+        u = (xx - sx) * math.cos(a) + (yy - sy) * math.sin(a)
+        v = -(xx - sx) * math.sin(a) + (yy - sy) * math.cos(a)
+        seed = _smooth(np.hypot(u / 0.028, v / 0.014) - 1.0, 2.0 * aa / 0.014)[..., None]
+        img = img * (1 - seed) + np.array([0.08, 0.07, 0.04]) * seed
+    core = _smooth(np.hypot((xx - cx) / 0.9, yy - cy) - 0.25 * r, aa)[..., None]
+    img = img * (1 - core) + np.array([0.93, 0.95, 0.76]) * core
+    return Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
+
+
+METRIC_COLUMNS = [
+    ("config", "configuration"), ("direction", "direction"),
+    ("domain_score", "domain score"), ("input_domain_score", "inputs judged target"),
+    ("structure_ssim", "structure SSIM"), ("psnr", "paired PSNR dB"), ("ssim", "paired SSIM"),
+    ("l1", "paired L1"), ("fid", "FID"), ("kid", "KID"), ("steps", "train steps"),
+    ("train_time_s", "train time s"),
+]
+
+
+def metric_rows(results: list[dict]) -> list[dict]:
+    """One flat row per (configuration, direction) from the sweep's per-config results."""
+    rows = []
+    for r in results:
+        for direction, m in r["metrics"].items():
+            paired = m.get("paired") or {}
+            rows.append({"config": r["name"], "direction":
+                         f"{direction} ({m['source']} -> {m['target']})",
+                         "domain_score": m["domain_score"],
+                         "input_domain_score": m["input_domain_score"],
+                         "structure_ssim": m["structure_ssim"], "psnr": paired.get("psnr"),
+                         "ssim": paired.get("ssim"), "l1": paired.get("l1"), "fid": m.get("fid"),
+                         "kid": m.get("kid"), "steps": r["run"].get("steps"),
+                         "train_time_s": r["run"].get("train_time_s")})
+    return rows
+
+
+def _cell(v) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1000 else f"{v:.0f}"
+    return str(v)
+
+
+def _present(rows: list[dict]) -> list[tuple[str, str]]:
+    """Columns that hold a value somewhere (no all-empty paired/FID columns)."""
+    return [(k, h) for k, h in METRIC_COLUMNS if any(r.get(k) is not None for r in rows)]
+
+
+def metrics_markdown(rows: list[dict]) -> str:
+    cols = _present(rows)
+    lines = ["| " + " | ".join(h for _, h in cols) + " |",
+             "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(_cell(r.get(k)) for k, _ in cols) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def metrics_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([k for k, _ in METRIC_COLUMNS])
+    for r in rows:
+        writer.writerow(["" if r.get(k) is None else r[k] for k, _ in METRIC_COLUMNS])
+    return buf.getvalue()
+
+
+def metrics_html(rows: list[dict]) -> str:
+    cols = _present(rows)
+    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(k)))}</td>" for k, _ in cols)
+                   + "</tr>\n" for r in rows)
+    return f"<table>\n<tr>{head}</tr>\n{body}</table>"
+
+
+STYLE = ("body{font-family:sans-serif;margin:2em;max-width:80em}"
+         "table{border-collapse:collapse}td,th{border:1px solid #bbb;padding:3px 8px;"
+         "text-align:right}td:first-child,td:nth-child(2){text-align:left}"
+         "img{max-width:100%;image-rendering:pixelated}code{background:#f3f3f3}")
+
+
+def index_html(summary: dict, rows: list[dict]) -> str:
+    """The report page; `summary` holds data, domains, command, classifier, notes, images."""
+    e = html.escape
+    doms = summary["domains"]
+    parts = [f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>cyclegan sweep: "
+             f"{e(summary['data'])}</title><style>{STYLE}</style></head><body>",
+             f"<h1>CycleGAN sweep on <code>{e(summary['data'])}</code></h1>",
+             f"<p>A = {e(doms['A'])}, B = {e(doms['B'])}; {len(summary['configs'])} "
+             f"configurations; command: <code>{e(summary['command'])}</code></p>",
+             "<h2>Metrics</h2>", metrics_html(rows),
+             "<p>Domain score: share of translated test images that a small CNN trained on "
+             "real images assigns to the target domain (inputs judged target: the same for the "
+             "untranslated inputs). Structure SSIM: grayscale input vs output at 64 px. "
+             f"{e(summary['classifier_note'])}</p>"]
+    parts += [f"<p>{e(n)}</p>" for n in summary.get("notes", [])]
+    parts.append("<p>Files: <a href='metrics.md'>metrics.md</a>, <a href='metrics.csv'>"
+                 "metrics.csv</a>, <a href='metrics.json'>metrics.json</a></p>")
+    for title, items in (("Test images", summary["grids"]), ("Probes", summary["probes"])):
+        parts.append(f"<h2>{e(title)}</h2>")
+        if title == "Probes" and summary.get("probe_names"):
+            parts.append(f"<p>Rows: {e(', '.join(summary['probe_names']))}.</p>")
+        for direction, file in items.items():
+            src, tgt = doms[direction[0]], doms[direction[2]]
+            parts.append(f"<h3>{e(direction)}: {e(src)} &rarr; {e(tgt)}</h3>"
+                         f"<a href='{e(file)}'><img src='{e(file)}' alt='{e(direction)}'></a>")
+    parts.append("<h2>Runs</h2><ul>")
+    for c in summary["configs"]:
+        parts.append(f"<li><a href='runs/{e(c)}/'>runs/{e(c)}</a></li>")
+    parts.append("</ul></body></html>\n")
+    return "\n".join(parts)
+
+
+def write_metrics(out: Path, rows: list[dict], full: dict) -> None:
+    write_text(out / "metrics.md", metrics_markdown(rows))
+    write_text(out / "metrics.csv", metrics_csv(rows))
+    write_text(out / "metrics.json", json.dumps(full, indent=2) + "\n")

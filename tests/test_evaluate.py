@@ -1,0 +1,222 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from cyclegan import evaluate, metrics
+from cyclegan.checkpoint import new_checkpoint, save_checkpoint
+from cyclegan.cli import eval as eval_cli
+from cyclegan.models import ModelConfig, ResnetGenerator
+
+SIZE = 16
+N = 6
+FAST = dict(classifier_images=20, classifier_steps=40, quiet=True, device="cpu")
+# torch.jit.script is deprecated in recent torch, but TorchScript files are what feature
+# extractors such as NVIDIA's inception-2015-12-05.pt ship as.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+
+
+class SwapRB(torch.nn.Module):
+    """A perfect red -> blue translator for the synthetic data below."""
+
+    def forward(self, x):
+        return x[:, [2, 1, 0]]
+
+
+class Identity(torch.nn.Module):
+    def forward(self, x):
+        return x.clone()
+
+
+def _red(seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    img = np.zeros((SIZE, SIZE, 3))
+    img[..., 0] = 200
+    img[..., 1] = 30
+    img[..., 2] = 20
+    return np.clip(img + rng.normal(0, 20, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def red_blue(tmp_path):
+    """trainA/testA red, trainB/testB blue; testB[i] is exactly testA[i] with R and B swapped
+    (same file names), so the test split is paired and SwapRB translates perfectly."""
+    root = tmp_path / "red2blue"
+    for split, count, base in (("train", 10, 0), ("test", N, 100)):
+        for d in "AB":
+            (root / f"{split}{d}").mkdir(parents=True)
+        for i in range(count):
+            red = _red(base + i)
+            Image.fromarray(red).save(root / f"{split}A" / f"img {i}.png")
+            other = red if split == "test" else _red(base + 50 + i)
+            Image.fromarray(other[..., ::-1].copy()).save(root / f"{split}B" / f"img {i}.png")
+    return root
+
+
+@pytest.fixture
+def prepared(red_blue, tmp_path):
+    return evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "cache", **FAST)
+
+
+def test_prepare_loads_pairs_and_a_trustworthy_classifier(prepared):
+    assert prepared.paired
+    assert prepared.domains == {"A": "red", "B": "blue"}
+    assert prepared.test["A"].shape == (N, 3, SIZE, SIZE)
+    assert torch.equal(prepared.test["A"][:, [2, 1, 0]], prepared.test["B"])
+    assert prepared.classifier_info["accuracy"] == 1.0
+    assert prepared.classifier_info["cached"] is False
+
+
+def test_perfect_translation_scores(prepared):
+    res, out = evaluate.evaluate_generator(prepared, SwapRB(), "A2B")
+    assert torch.equal(out, prepared.test["B"])
+    assert res["domain_score"] == 1.0
+    assert res["input_domain_score"] == 0.0
+    assert res["paired"]["psnr"] == metrics.PSNR_CAP
+    assert res["paired"]["ssim"] == pytest.approx(1.0, abs=1e-6)
+    assert res["paired"]["l1"] == 0.0
+    assert res["fid"] is None and res["kid"] is None
+    back, _ = evaluate.evaluate_generator(prepared, SwapRB(), "B2A")
+    assert back["domain_score"] == 1.0 and back["paired"]["l1"] == 0.0
+
+
+def test_untranslated_output_scores(prepared):
+    res, _ = evaluate.evaluate_generator(prepared, Identity(), "A2B")
+    assert res["domain_score"] == 0.0
+    assert res["structure_ssim"] == pytest.approx(1.0, abs=1e-6)
+    expected_l1 = float(metrics.l1(prepared.test["A"], prepared.test["B"]).mean())
+    assert res["paired"]["l1"] == pytest.approx(expected_l1)
+    assert res["paired"]["psnr"] < 15
+
+
+def test_classifier_is_cached_per_data(red_blue, tmp_path, prepared):
+    again = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "cache", **FAST)
+    assert again.classifier_info["cached"] is True
+    assert len(list((tmp_path / "cache").glob("domain-classifier-*.pt"))) == 1
+    x = prepared.test["A"]
+    assert torch.equal(metrics.prob_domain_b(again.classifier, x),
+                       metrics.prob_domain_b(prepared.classifier, x))
+    other = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "cache",
+                             **{**FAST, "classifier_steps": 39})
+    assert other.classifier_info["cached"] is False
+
+
+def test_unpaired_folder_says_no_pairs(red_blue, tmp_path):
+    for i, p in enumerate(sorted((red_blue / "testB").iterdir())):
+        p.rename(p.with_name(f"other {i}.png"))
+    ed = evaluate.prepare(str(red_blue), SIZE, N, cache_dir="", **FAST)
+    assert not ed.paired and ed.pair_note.startswith("no pairs")
+    res, _ = evaluate.evaluate_generator(ed, SwapRB(), "A2B")
+    assert res["paired"] is None and res["paired_note"].startswith("no pairs")
+
+
+class _Features(torch.nn.Module):
+    """Channel means and spreads; insists on NVIDIA-style uint8 input at 12 x 12."""
+
+    def forward(self, x: torch.Tensor, return_features: bool = False) -> torch.Tensor:
+        if not return_features:
+            return torch.zeros(x.shape[0], 1)
+        if x.dtype != torch.uint8 or x.shape[-1] != 12 or x.shape[-2] != 12:
+            raise RuntimeError("expected uint8 12 x 12 input")
+        f = x.float() / 255.0
+        return torch.cat([f.mean((2, 3)), f.std((2, 3))], 1)
+
+
+class _UnitFeatures(torch.nn.Module):
+    def forward(self, x: torch.Tensor):
+        if x.min() < 0.0 or x.max() > 1.0:
+            raise RuntimeError("expected 0..1 input")
+        return x.mean((2, 3)), x
+
+
+def test_fid_kid_with_a_scripted_extractor(red_blue, tmp_path):
+    path = tmp_path / "feat.pt"
+    torch.jit.script(_Features()).save(str(path))
+    ed = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "c", inception=path,
+                          inception_size=12, **FAST)
+    good, _ = evaluate.evaluate_generator(ed, SwapRB(), "A2B")
+    bad, _ = evaluate.evaluate_generator(ed, Identity(), "A2B")
+    assert good["fid"] == pytest.approx(0.0, abs=1e-9)
+    assert abs(good["kid"]) < 1e-4
+    assert bad["fid"] > 0.3 and bad["kid"] > 100 * abs(good["kid"])
+    feats = ed.extractor(ed.test["B"])
+    assert feats.shape == (N, 6) and feats.dtype == torch.float64
+
+    unit = tmp_path / "unit.pt"
+    torch.jit.script(_UnitFeatures()).save(str(unit))
+    ed2 = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "c", inception=unit,
+                           inception_input="unit", inception_size=0, **FAST)
+    res, _ = evaluate.evaluate_generator(ed2, SwapRB(), "A2B")
+    assert res["fid"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_wrong_input_range_is_reported(red_blue, tmp_path):
+    unit = tmp_path / "unit.pt"
+    torch.jit.script(_UnitFeatures()).save(str(unit))
+    ed = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "c", inception=unit,
+                          inception_input="signed", inception_size=0, **FAST)
+    with pytest.raises(evaluate.EvalError, match="inception-input"):
+        evaluate.evaluate_generator(ed, SwapRB(), "A2B")
+
+
+def test_bad_inception_file(red_blue, tmp_path):
+    junk = tmp_path / "junk.pt"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(evaluate.EvalError, match="TorchScript"):
+        evaluate.FeatureExtractor(junk)
+    with pytest.raises(evaluate.EvalError, match="not found"):
+        evaluate.FeatureExtractor(tmp_path / "missing.pt")
+
+
+def _checkpoint(path, directions=("A2B", "B2A")):
+    cfg = ModelConfig(ngf=4, ndf=4, n_blocks=1)
+    state = new_checkpoint(cfg, {"A": "summer", "B": "winter"})
+    for d in directions:
+        state[f"G_{d}"] = ResnetGenerator(cfg, fused=False).state_dict()
+    state.update(step=7, train_config={"data": "builtin:seasons", "image_size": SIZE})
+    save_checkpoint(path, state)
+    return path
+
+
+def test_evaluate_checkpoint_on_builtin(tmp_path):
+    ckpt = _checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt", ("A2B",))
+    res = evaluate.evaluate(tmp_path / "run", max_images=4, cache_dir=tmp_path / "c",
+                            classifier_images=8, classifier_steps=10, quiet=True, device="cpu")
+    assert res["checkpoint"] == str(ckpt)
+    assert res["data"] == "builtin:seasons" and res["image_size"] == SIZE and res["step"] == 7
+    assert res["paired"] is True
+    a2b = res["directions"]["A2B"]
+    assert set(a2b["paired"]) == {"psnr", "ssim", "l1"}
+    assert "skipped" in res["directions"]["B2A"]
+    json.dumps(res, allow_nan=False)
+    table = evaluate.format_table(res)
+    assert "paired PSNR" in table and "FID/KID skipped" in table and "offline" in table
+
+
+def test_cli_eval(tmp_path, capsys):
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    out = tmp_path / "eval.json"
+    rc = eval_cli.main([str(ckpt), "--data", "builtin:seasons", "--max-images", "3",
+                        "--classifier-images", "6", "--classifier-steps", "5", "--cache-dir",
+                        str(tmp_path / "c"), "--json", str(out), "--quiet", "--device", "cpu",
+                        "--direction", "B2A"])
+    assert rc == 0
+    res = json.loads(out.read_text())
+    assert list(res["directions"]) == ["B2A"]
+    assert "B2A (winter -> summer)" in capsys.readouterr().out
+    assert eval_cli.main([str(tmp_path / "nothing.pt"), "--quiet"]) == 2
+    assert "no such run folder" in capsys.readouterr().err
+    assert eval_cli.main([str(ckpt), "--max-images", "0"]) == 2
+    assert eval_cli.main([str(ckpt), "--data", str(tmp_path / "nope"), "--quiet",
+                          "--cache-dir", ""]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
+def test_real_photos(real_data, tmp_path):
+    ed = evaluate.prepare(str(real_data), 32, 3, cache_dir="", classifier_images=4,
+                          classifier_steps=5, quiet=True, device="cpu")
+    assert ed.domains == {"A": "summer", "B": "winter"}
+    assert not ed.paired
+    assert ed.test["A"].shape == (3, 3, 32, 32) and ed.test["B"].shape == (3, 3, 32, 32)
