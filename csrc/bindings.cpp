@@ -89,6 +89,18 @@ PYBIND11_MODULE(_C, m) {
       py::arg("dtype"), py::arg("gy"), py::arg("x"), py::arg("mean"), py::arg("rstd"),
       py::arg("gx"), py::arg("gskip"), py::arg("planes"), py::arg("h"), py::arg("w"),
       py::arg("pad"), py::arg("act"));
+  m.def(
+      "cpu_norm_add_pad_bwd",
+      [](int dtype, uintptr_t gy, uintptr_t y, uintptr_t skip, uintptr_t rstd, uintptr_t gx,
+         uintptr_t gskip, int64_t planes, int64_t h, int64_t w, int64_t pad) {
+        py::gil_scoped_release release;
+        cyclegan::cpu::norm_add_pad_bwd(static_cast<DType>(dtype), ptr<void>(gy), ptr<void>(y),
+                                        ptr<void>(skip), ptr<void>(rstd), mut<void>(gx),
+                                        mut<void>(gskip), PlaneShape{planes, h, w, pad});
+      },
+      py::arg("dtype"), py::arg("gy"), py::arg("y"), py::arg("skip"), py::arg("rstd"),
+      py::arg("gx"), py::arg("gskip"), py::arg("planes"), py::arg("h"), py::arg("w"),
+      py::arg("pad"));
 
 #ifdef CYCLEGAN_WITH_CUDA
   m.def("cuda_device_count", &cyclegan::cuda::device_count);
@@ -120,5 +132,17 @@ PYBIND11_MODULE(_C, m) {
       py::arg("dtype"), py::arg("gy"), py::arg("x"), py::arg("mean"), py::arg("rstd"),
       py::arg("gx"), py::arg("gskip"), py::arg("planes"), py::arg("h"), py::arg("w"),
       py::arg("pad"), py::arg("act"), py::arg("stream"));
+  m.def(
+      "cuda_norm_add_pad_bwd",
+      [](int dtype, uintptr_t gy, uintptr_t y, uintptr_t skip, uintptr_t rstd, uintptr_t gx,
+         uintptr_t gskip, int64_t planes, int64_t h, int64_t w, int64_t pad, uintptr_t stream) {
+        py::gil_scoped_release release;
+        cyclegan::cuda::norm_add_pad_bwd(static_cast<DType>(dtype), ptr<void>(gy), ptr<void>(y),
+                                         ptr<void>(skip), ptr<float>(rstd), mut<void>(gx),
+                                         mut<void>(gskip), PlaneShape{planes, h, w, pad}, stream);
+      },
+      py::arg("dtype"), py::arg("gy"), py::arg("y"), py::arg("skip"), py::arg("rstd"),
+      py::arg("gx"), py::arg("gskip"), py::arg("planes"), py::arg("h"), py::arg("w"),
+      py::arg("pad"), py::arg("stream"));
 #endif
 }

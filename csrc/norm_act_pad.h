@@ -11,6 +11,9 @@
 //   gskip   = g
 //   gm      = g * act'(xhat)
 //   gx      = rstd * (gm - mean(gm) - xhat * mean(gm * xhat))
+// The skip form (act None) also has a backward that takes its own output instead of x:
+// xhat = interior(y) - skip. The output and skip are kept for backward by the convolutions
+// around the op anyway, so autograd then stores no extra tensor for it.
 // Statistics are float for float/half/bfloat16 data and double for double data.
 #pragma once
 
@@ -36,6 +39,8 @@ void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, voi
                       void* rstd, PlaneShape s, Act act, double eps);
 void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const void* mean,
                       const void* rstd, void* gx, void* gskip, PlaneShape s, Act act);
+void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
+                      const void* rstd, void* gx, void* gskip, PlaneShape s);
 
 // The instruction set the dispatcher selected ("avx512", "avx2" or "base").
 const char* active_isa();
@@ -54,6 +59,8 @@ void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, flo
 void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const float* mean,
                       const float* rstd, void* gx, void* gskip, PlaneShape s, Act act,
                       uintptr_t stream);
+void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
+                      const float* rstd, void* gx, void* gskip, PlaneShape s, uintptr_t stream);
 
 // Number of usable devices; 0 on any error (no driver, no device), never throws.
 int device_count();

@@ -98,7 +98,23 @@ def test_opcheck(device):
     y, mean, rstd = ops._norm_act_pad(x.detach(), 2, 1, 1e-5)
     gy = torch.randn_like(y)
     torch.library.opcheck(ops._norm_act_pad_backward, (gy, x.detach(), mean, rstd, 2, 1))
-    torch.library.opcheck(ops._norm_add_pad_backward, (gy, x.detach(), mean, rstd, 2))
+    y, _, rstd = ops._norm_add_pad(x.detach(), skip.detach(), 2, 1e-5)
+    torch.library.opcheck(ops._norm_add_pad_backward, (gy, y, skip.detach(), rstd, 2))
+
+
+def test_norm_add_pad_saves_no_extra_activation():
+    # Its backward runs from the output and skip, which the surrounding convolutions keep;
+    # the input x (a conv output) must not be held alive by autograd.
+    x = torch.randn(2, 3, 6, 6, requires_grad=True)
+    skip = torch.randn(2, 3, 6, 6, requires_grad=True)
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        y = norm_add_pad(x, skip, 1)
+    ptrs = {t.untyped_storage().data_ptr() for t in saved}
+    assert x.untyped_storage().data_ptr() not in ptrs
+    assert ptrs <= {y.untyped_storage().data_ptr(), skip.untyped_storage().data_ptr()} | {
+        t.untyped_storage().data_ptr() for t in saved if t.numel() == 6
+    }
 
 
 def test_statistics_outputs():

@@ -10,6 +10,8 @@
                         void* rstd, PlaneShape s, Act act, double eps);                       \
   void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const void* mean,         \
                         const void* rstd, void* gx, void* gskip, PlaneShape s, Act act);      \
+  void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,         \
+                        const void* rstd, void* gx, void* gskip, PlaneShape s);               \
   }
 
 CYCLEGAN_DECLARE_ISA(base)

@@ -159,6 +159,37 @@ void bwd_plane(const T* gy, const T* x, T mean, T rstd, T* gx, T* gskip, int64_t
   }
 }
 
+// Backward of the skip form from its output: xhat = interior(y) - skip, no ReLU.
+template <typename T>
+void add_bwd_plane(const T* gy, const T* y, const T* skip, T rstd, T* gx, T* gskip, int64_t h,
+                   int64_t w, int64_t pad) {
+  const int64_t wp = w + 2 * pad;
+  fold_plane(gy, gx, h, w, pad);
+  std::memcpy(gskip, gx, sizeof(T) * h * w);
+  double sum_g = 0.0, sum_gx = 0.0;
+  for (int64_t r = 0; r < h; ++r) {
+    const T* yr = y + (r + pad) * wp + pad;
+    const T* sr = skip + r * w;
+    const T* gr = gx + r * w;
+    T sg = 0, sgx = 0;
+#pragma omp simd reduction(+ : sg, sgx)
+    for (int64_t c = 0; c < w; ++c) {
+      sg += gr[c];
+      sgx += gr[c] * (yr[c] - sr[c]);
+    }
+    sum_g += sg;
+    sum_gx += sgx;
+  }
+  const T mg = static_cast<T>(sum_g / (h * w)), mgx = static_cast<T>(sum_gx / (h * w));
+  for (int64_t r = 0; r < h; ++r) {
+    const T* yr = y + (r + pad) * wp + pad;
+    const T* sr = skip + r * w;
+    T* gr = gx + r * w;
+#pragma omp simd
+    for (int64_t c = 0; c < w; ++c) gr[c] = rstd * (gr[c] - mg - (yr[c] - sr[c]) * mgx);
+  }
+}
+
 template <typename T>
 void fwd(const void* xv, const void* skipv, void* yv, void* meanv, void* rstdv, PlaneShape s,
          Act act, double eps) {
@@ -192,6 +223,23 @@ void bwd(const void* gyv, const void* xv, const void* meanv, const void* rstdv, 
   });
 }
 
+template <typename T>
+void add_bwd(const void* gyv, const void* yv, const void* skipv, const void* rstdv, void* gxv,
+             void* gskipv, PlaneShape s) {
+  const T* gy = static_cast<const T*>(gyv);
+  const T* y = static_cast<const T*>(yv);
+  const T* skip = static_cast<const T*>(skipv);
+  const T* rstd = static_cast<const T*>(rstdv);
+  T* gx = static_cast<T*>(gxv);
+  T* gskip = static_cast<T*>(gskipv);
+  const int64_t hw = s.h * s.w, out = (s.h + 2 * s.pad) * (s.w + 2 * s.pad);
+  parallel_for(s.planes, [&](int64_t b, int64_t e) {
+    for (int64_t p = b; p < e; ++p)
+      add_bwd_plane(gy + p * out, y + p * out, skip + p * hw, rstd[p], gx + p * hw,
+                    gskip + p * hw, s.h, s.w, s.pad);
+  });
+}
+
 }  // namespace
 
 void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, void* mean,
@@ -208,6 +256,14 @@ void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const void* me
     bwd<double>(gy, x, mean, rstd, gx, gskip, s, act);
   else
     bwd<float>(gy, x, mean, rstd, gx, gskip, s, act);
+}
+
+void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
+                      const void* rstd, void* gx, void* gskip, PlaneShape s) {
+  if (dtype == DType::Float64)
+    add_bwd<double>(gy, y, skip, rstd, gx, gskip, s);
+  else
+    add_bwd<float>(gy, y, skip, rstd, gx, gskip, s);
 }
 
 }  // namespace cyclegan::cpu::CYCLEGAN_ISA

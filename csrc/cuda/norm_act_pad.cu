@@ -362,18 +362,28 @@ __host__ __device__ inline float fold(const T* gyp, int h, int w, const Geom& g)
   return s;
 }
 
+// xhat at interior (h, w). FROM_OUT: the plane walked is skip and xhat = y(h+pad, w+pad) - skip
+// (backward of the skip form from its own padded output yo); else the plane is x.
+template <typename T, bool FROM_OUT>
+__host__ __device__ inline float xhat_at(float xv, const T* yo, int h, int w, const Geom& g,
+                                         float mean, float rstd) {
+  if constexpr (FROM_OUT) return Io<T>::load(yo + (h + g.pad) * g.wp + w + g.pad) - xv;
+  return (xv - mean) * rstd;
+}
+
 // Backward pass 1: accumulates sum(gm) and sum(gm * xhat) over a thread's share.
-template <typename T, bool RELU>
+template <typename T, bool RELU, bool FROM_OUT>
 struct BwdReducer {
   static constexpr int V = Io<T>::kVec;
   const T* gy;
   const T* x;
+  const T* yo;
   Geom g;
   float mean, rstd;
   float sum_gm = 0.f, sum_gmx = 0.f;
 
   __host__ __device__ void add(float xv, int h, int w) {
-    const float xhat = (xv - mean) * rstd;
+    const float xhat = xhat_at<T, FROM_OUT>(xv, yo, h, w, g, mean, rstd);
     const float gm = act_grad<RELU>(fold(gy, h, w, g), xhat);
     sum_gm += gm;
     sum_gmx += gm * xhat;
@@ -395,23 +405,24 @@ struct BwdReducer {
 
 // Backward pass 2: gx = rstd * (gm - c_gm - xhat * c_gmx) with c_* the plane means, and
 // gskip = g.
-template <typename T, bool RELU, bool GSKIP>
+template <typename T, bool RELU, bool GSKIP, bool FROM_OUT>
 struct BwdWriter {
   static constexpr int V = Io<T>::kVec;
   const T* gy;
   const T* x;
+  const T* yo;
   T* gx;
   T* gskip;
   Geom g;
   float mean, rstd, c_gm, c_gmx;
 
-  __host__ __device__ float grad_x(float xv, float gv) const {
-    const float xhat = (xv - mean) * rstd;
+  __host__ __device__ float grad_x(float xv, float gv, int h, int w) const {
+    const float xhat = xhat_at<T, FROM_OUT>(xv, yo, h, w, g, mean, rstd);
     return rstd * (act_grad<RELU>(gv, xhat) - c_gm - xhat * c_gmx);
   }
   __host__ __device__ void one(int q, int h, int w) const {
     const float gv = fold(gy, h, w, g);
-    Io<T>::store(gx + q, grad_x(Io<T>::load(x + q), gv));
+    Io<T>::store(gx + q, grad_x(Io<T>::load(x + q), gv, h, w));
     if constexpr (GSKIP) Io<T>::store(gskip + q, gv);
   }
   __host__ __device__ void vec(int q, int h, int w) const {
@@ -420,7 +431,7 @@ struct BwdWriter {
     CYCLEGAN_UNROLL
     for (int k = 0; k < V; ++k) {
       gv[k] = fold(gy, h, w, g);
-      gxv[k] = grad_x(xv[k], gv[k]);
+      gxv[k] = grad_x(xv[k], gv[k], h, w);
       if (++w == g.w) {
         w = 0;
         ++h;
@@ -493,10 +504,12 @@ __global__ void __launch_bounds__(kMaxThreads)
 }
 
 // `vectorize`: x, gx and gskip share one alignment mod 16 bytes, so one split fits all three.
-template <typename T, bool RELU, bool GSKIP>
+// FROM_OUT: x is skip, yout the forward's padded output, mean unused (see xhat_at).
+template <typename T, bool RELU, bool GSKIP, bool FROM_OUT>
 __global__ void __launch_bounds__(kMaxThreads)
     norm_act_pad_bwd_kernel(const T* __restrict__ gy, const T* __restrict__ x,
-                            const float* __restrict__ mean, const float* __restrict__ rstd,
+                            const T* __restrict__ yout, const float* __restrict__ mean,
+                            const float* __restrict__ rstd,
                             T* __restrict__ gx, T* __restrict__ gskip, int64_t planes, Geom g,
                             bool vectorize) {
   __shared__ Sum2 smem[33];
@@ -509,15 +522,16 @@ __global__ void __launch_bounds__(kMaxThreads)
     const T* xp = x + p * n;
     const T* gyp = gy + p * nout;
     const Split sp = split_plane(xp, n, vectorize);
-    const float m = mean[p];
+    const float m = FROM_OUT ? 0.f : mean[p];
     const float r = rstd[p];
-    BwdReducer<T, RELU> reducer{gyp, xp, g, m, r};
+    const T* yop = FROM_OUT ? yout + p * nout : nullptr;
+    BwdReducer<T, RELU, FROM_OUT> reducer{gyp, xp, yop, g, m, r};
     visit_plane<V>(sp, n, g.w, tid, nt, reducer);
     const Sum2 s = block_reduce(Sum2{reducer.sum_gm, reducer.sum_gmx}, smem);
     const float inv_n = 1.0f / static_cast<float>(n);
     T* gskip_p = GSKIP ? gskip + p * n : nullptr;
-    BwdWriter<T, RELU, GSKIP> writer{gyp, xp, gx + p * n, gskip_p, g, m, r, s.a * inv_n,
-                                     s.b * inv_n};
+    BwdWriter<T, RELU, GSKIP, FROM_OUT> writer{
+        gyp, xp, yop, gx + p * n, gskip_p, g, m, r, s.a * inv_n, s.b * inv_n};
     visit_plane<V>(sp, n, g.w, tid, nt, writer);
   }
 }
@@ -595,13 +609,14 @@ void fwd_typed(const void* x, const void* skip, void* y, float* mean, float* rst
   }
 }
 
-template <typename T, bool RELU, bool GSKIP>
+template <typename T, bool RELU, bool GSKIP, bool FROM_OUT = false>
 void launch_bwd(const void* gy, const void* x, const float* mean, const float* rstd, void* gx,
-                void* gskip, int64_t planes, const Geom& g, bool vectorize,
-                cudaStream_t stream) {
-  norm_act_pad_bwd_kernel<T, RELU, GSKIP><<<grid_blocks(planes), block_threads(g), 0, stream>>>(
-      static_cast<const T*>(gy), static_cast<const T*>(x), mean, rstd, static_cast<T*>(gx),
-      static_cast<T*>(gskip), planes, g, vectorize);
+                void* gskip, int64_t planes, const Geom& g, bool vectorize, cudaStream_t stream,
+                const void* yout = nullptr) {
+  norm_act_pad_bwd_kernel<T, RELU, GSKIP, FROM_OUT>
+      <<<grid_blocks(planes), block_threads(g), 0, stream>>>(
+          static_cast<const T*>(gy), static_cast<const T*>(x), static_cast<const T*>(yout), mean,
+          rstd, static_cast<T*>(gx), static_cast<T*>(gskip), planes, g, vectorize);
   check_launch("norm_act_pad_bwd_kernel");
 }
 
@@ -626,6 +641,20 @@ void bwd_typed(const void* gy, const void* x, const float* mean, const float* rs
   } else {
     launch_bwd<T, false, false>(gy, x, mean, rstd, gx, gskip, planes, g, vectorize, stream);
   }
+}
+
+template <typename T>
+void add_bwd_typed(const void* gy, const void* y, const void* skip, const float* rstd, void* gx,
+                   void* gskip, int64_t planes, const Geom& g, cudaStream_t stream) {
+  if (planes == 0) return;
+  require(gy && y && skip && rstd && gx && gskip, "null gy, y, skip, rstd, gx or gskip pointer");
+  require(element_aligned<T>(gy) && element_aligned<T>(y) && element_aligned<T>(skip) &&
+              element_aligned<T>(gx) && element_aligned<T>(gskip),
+          "data pointers are not aligned to the element size");
+  const auto residue = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % kVecBytes; };
+  const bool vectorize = residue(skip) == residue(gx) && residue(skip) == residue(gskip);
+  launch_bwd<T, false, true, true>(gy, skip, nullptr, rstd, gx, gskip, planes, g, vectorize,
+                                   stream, y);
 }
 
 [[noreturn]] void unsupported_dtype(DType dtype) {
@@ -675,6 +704,25 @@ void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const float* m
       break;
     case DType::BFloat16:
       bwd_typed<__nv_bfloat16>(gy, x, mean, rstd, gx, gskip, s.planes, g, act, st);
+      break;
+    default:
+      unsupported_dtype(dtype);
+  }
+}
+
+void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
+                      const float* rstd, void* gx, void* gskip, PlaneShape s, uintptr_t stream) {
+  const Geom g = make_geom(s);
+  const auto st = reinterpret_cast<cudaStream_t>(stream);
+  switch (dtype) {
+    case DType::Float32:
+      add_bwd_typed<float>(gy, y, skip, rstd, gx, gskip, s.planes, g, st);
+      break;
+    case DType::Float16:
+      add_bwd_typed<__half>(gy, y, skip, rstd, gx, gskip, s.planes, g, st);
+      break;
+    case DType::BFloat16:
+      add_bwd_typed<__nv_bfloat16>(gy, y, skip, rstd, gx, gskip, s.planes, g, st);
       break;
     default:
       unsupported_dtype(dtype);

@@ -95,6 +95,17 @@ def _sync_threads() -> None:
         _threads = n
 
 
+def _run(kernel: str, device: torch.device, *args) -> None:
+    """Calls _C.<cpu|cuda>_<kernel> on the device's current stream (CUDA) or the pool (CPU)."""
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            stream = torch.cuda.current_stream(device).cuda_stream
+            getattr(_C, f"cuda_{kernel}")(*args, stream)
+    else:
+        _sync_threads()
+        getattr(_C, f"cpu_{kernel}")(*args)
+
+
 def _launch_fwd(x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
     n, c, h, w = x.shape
     x = x.contiguous()
@@ -102,62 +113,25 @@ def _launch_fwd(x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
     y = x.new_empty((n, c, h + 2 * pad, w + 2 * pad))
     mean = x.new_empty((n, c), dtype=_stats_dtype(x.dtype))
     rstd = torch.empty_like(mean)
-    if x.numel() == 0:
-        return y, mean, rstd
-    args = (
-        _DTYPE_CODES[x.dtype],
-        x.data_ptr(),
-        0 if skip is None else skip.data_ptr(),
-        y.data_ptr(),
-        mean.data_ptr(),
-        rstd.data_ptr(),
-        n * c,
-        h,
-        w,
-        pad,
-        act,
-        eps,
-    )
-    if x.device.type == "cuda":
-        with torch.cuda.device(x.device):
-            _C.cuda_norm_act_pad_fwd(*args, torch.cuda.current_stream(x.device).cuda_stream)
-    else:
-        _sync_threads()
-        _C.cpu_norm_act_pad_fwd(*args)
+    if x.numel() > 0:
+        skip_ptr = 0 if skip is None else skip.data_ptr()
+        _run(
+            "norm_act_pad_fwd",
+            x.device,
+            _DTYPE_CODES[x.dtype],
+            x.data_ptr(),
+            skip_ptr,
+            y.data_ptr(),
+            mean.data_ptr(),
+            rstd.data_ptr(),
+            n * c,
+            h,
+            w,
+            pad,
+            act,
+            eps,
+        )
     return y, mean, rstd
-
-
-def _launch_bwd(
-    gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int, with_skip: bool
-):
-    n, c, h, w = x.shape
-    gy, x = gy.contiguous(), x.contiguous()
-    mean, rstd = mean.contiguous(), rstd.contiguous()
-    gx = torch.empty_like(x)
-    gskip = torch.empty_like(x) if with_skip else None
-    if x.numel() == 0:
-        return gx, gskip
-    args = (
-        _DTYPE_CODES[x.dtype],
-        gy.data_ptr(),
-        x.data_ptr(),
-        mean.data_ptr(),
-        rstd.data_ptr(),
-        gx.data_ptr(),
-        0 if gskip is None else gskip.data_ptr(),
-        n * c,
-        h,
-        w,
-        pad,
-        act,
-    )
-    if x.device.type == "cuda":
-        with torch.cuda.device(x.device):
-            _C.cuda_norm_act_pad_bwd(*args, torch.cuda.current_stream(x.device).cuda_stream)
-    else:
-        _sync_threads()
-        _C.cpu_norm_act_pad_bwd(*args)
-    return gx, gskip
 
 
 def _fake_fwd(x: Tensor, pad: int):
@@ -166,9 +140,9 @@ def _fake_fwd(x: Tensor, pad: int):
     return x.new_empty((n, c, h + 2 * pad, w + 2 * pad)), mean, torch.empty_like(mean)
 
 
-def _check_grad(name: str, gy: Tensor, x: Tensor, pad: int) -> None:
-    n, c, h, w = x.shape
-    if gy.shape != (n, c, h + 2 * pad, w + 2 * pad) or gy.dtype != x.dtype:
+def _check_grad(name: str, gy: Tensor, like: Tensor, pad: int) -> None:
+    n, c, h, w = like.shape
+    if gy.shape != (n, c, h + 2 * pad, w + 2 * pad) or gy.dtype != like.dtype:
         raise ValueError(f"{name}: gradient {tuple(gy.shape)} {gy.dtype} does not match the output")
 
 
@@ -193,7 +167,27 @@ def _norm_act_pad_backward(
     gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int
 ) -> Tensor:
     _check_grad("norm_act_pad_backward", gy, x, pad)
-    return _launch_bwd(gy, x, mean, rstd, pad, act, with_skip=False)[0]
+    n, c, h, w = x.shape
+    gy, x, mean, rstd = gy.contiguous(), x.contiguous(), mean.contiguous(), rstd.contiguous()
+    gx = torch.empty_like(x)
+    if x.numel() > 0:
+        _run(
+            "norm_act_pad_bwd",
+            x.device,
+            _DTYPE_CODES[x.dtype],
+            gy.data_ptr(),
+            x.data_ptr(),
+            mean.data_ptr(),
+            rstd.data_ptr(),
+            gx.data_ptr(),
+            0,
+            n * c,
+            h,
+            w,
+            pad,
+            act,
+        )
+    return gx
 
 
 @_norm_act_pad_backward.register_fake
@@ -217,17 +211,40 @@ def _(x, skip, pad, eps):
     "cyclegan::norm_add_pad_backward", mutates_args=(), device_types=("cpu", "cuda")
 )
 def _norm_add_pad_backward(
-    gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int
+    gy: Tensor, y: Tensor, skip: Tensor, rstd: Tensor, pad: int
 ) -> tuple[Tensor, Tensor]:
-    _check_grad("norm_add_pad_backward", gy, x, pad)
-    return _launch_bwd(gy, x, mean, rstd, pad, ACTS["none"], with_skip=True)
+    """Gradients of x and skip from the forward's output: xhat = interior(y) - skip."""
+    _check_grad("norm_add_pad_backward", gy, skip, pad)
+    if y.shape != gy.shape or y.dtype != skip.dtype:
+        raise ValueError(f"norm_add_pad_backward: output {tuple(y.shape)} does not match gy")
+    n, c, h, w = skip.shape
+    gy, y, skip, rstd = gy.contiguous(), y.contiguous(), skip.contiguous(), rstd.contiguous()
+    gx, gskip = torch.empty_like(skip), torch.empty_like(skip)
+    if skip.numel() > 0:
+        _run(
+            "norm_add_pad_bwd",
+            skip.device,
+            _DTYPE_CODES[skip.dtype],
+            gy.data_ptr(),
+            y.data_ptr(),
+            skip.data_ptr(),
+            rstd.data_ptr(),
+            gx.data_ptr(),
+            gskip.data_ptr(),
+            n * c,
+            h,
+            w,
+            pad,
+        )
+    return gx, gskip
 
 
 @_norm_add_pad_backward.register_fake
-def _(gy, x, mean, rstd, pad):
-    return torch.empty_like(x), torch.empty_like(x)
+def _(gy, y, skip, rstd, pad):
+    return torch.empty_like(skip), torch.empty_like(skip)
 
 
+# norm_act_pad keeps its input: ReLU destroys the part of xhat that backward needs.
 def _setup_act(ctx, inputs, output):
     x, pad, act, _ = inputs
     _, mean, rstd = output
@@ -242,17 +259,19 @@ def _backward_act(ctx, gy, _gmean, _grstd):
     return gx, None, None, None
 
 
+# norm_add_pad keeps its output and skip instead of its input: in the residual trunk both
+# are already kept by the neighbouring convolutions, so this op adds no saved activation.
 def _setup_add(ctx, inputs, output):
-    x, _, pad, _ = inputs
-    _, mean, rstd = output
-    ctx.save_for_backward(x, mean, rstd)
+    _, skip, pad, _ = inputs
+    y, mean, rstd = output
+    ctx.save_for_backward(y, skip, rstd)
     ctx.pad = pad
     ctx.mark_non_differentiable(mean, rstd)
 
 
 def _backward_add(ctx, gy, _gmean, _grstd):
-    x, mean, rstd = ctx.saved_tensors
-    gx, gskip = _norm_add_pad_backward(gy, x, mean, rstd, ctx.pad)
+    y, skip, rstd = ctx.saved_tensors
+    gx, gskip = _norm_add_pad_backward(gy, y, skip, rstd, ctx.pad)
     return gx, gskip, None, None
 
 
