@@ -47,7 +47,7 @@ run "$PY" benchmarks/bench_ops.py --device cuda --dtype bf16 --shapes "$shapes" 
 
 if [ -f benchmarks/bench_train.py ]; then
   step "training iterations on CUDA (fp32/bf16, fused/unfused, batch 1/4/8, channels_last)"
-  run "$PY" benchmarks/bench_train.py --device cuda --json "$OUT/train_cuda.json"
+  run "$PY" benchmarks/bench_train.py --device cuda --skip-cpu --json "$OUT/train_cuda.json"
 fi
 if [ -f benchmarks/bench_infer.py ]; then
   step "inference on CUDA (torch; onnxruntime CUDA when onnxruntime-gpu is installed)"

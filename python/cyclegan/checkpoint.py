@@ -7,12 +7,12 @@ Python containers (no pickled objects; RNG states are stored as lists and tensor
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 
 from cyclegan import __version__
+from cyclegan.fileio import atomic_writer
 from cyclegan.models import ModelConfig, ResnetGenerator
 
 FORMAT = "cyclegan-checkpoint"
@@ -35,18 +35,8 @@ def new_checkpoint(model_config: ModelConfig, domains: dict | None = None) -> di
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_writer(path) as f:
+        torch.save(state, f)
 
 
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:

@@ -9,10 +9,8 @@ checkpoint.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import math
-import os
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -21,7 +19,7 @@ from pathlib import Path
 import torch
 
 from cyclegan import data, metrics
-from cyclegan.checkpoint import load_checkpoint, load_generator
+from cyclegan.checkpoint import load_checkpoint, load_generator, save_checkpoint
 from cyclegan.progress import Progress
 
 DIRECTIONS = ("A2B", "B2A")
@@ -170,20 +168,6 @@ def _data_signature(spec: str) -> str:
     return "\n".join(parts)
 
 
-def _atomic_torch_save(obj, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(obj, buf)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.getvalue())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _classifier(spec, image_size, n_train, steps, seed, cache_dir, device, quiet):
     key_text = json.dumps([CLASSIFIER_VERSION, _data_signature(spec), image_size, n_train, steps,
                            seed, CLASSIFIER_SIZE])
@@ -203,8 +187,8 @@ def _classifier(spec, image_size, n_train, steps, seed, cache_dir, device, quiet
                                             seed=seed, device=device)
     if path is not None:
         try:
-            _atomic_torch_save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                                "key": key_text}, path)
+            state = {k: v.cpu() for k, v in model.state_dict().items()}
+            save_checkpoint(path, {"state_dict": state, "key": key_text})
         except OSError:
             pass  # an unwritable cache only costs the next run a retraining
     return model, False

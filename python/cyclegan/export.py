@@ -14,7 +14,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import secrets
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import torch
 from torch import nn
 
 import cyclegan
+from cyclegan.fileio import atomic_write_bytes
 
 FORMAT = "cyclegan-generator-onnx/1"
 NORMALIZATION = ("input: RGB, N x 3 x H x W float32, x / 127.5 - 1 (range [-1, 1]); "
@@ -228,22 +228,6 @@ def export_generator(generator: nn.Module, meta: dict, direction: str,
     return data, checks
 
 
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, then rename: never a half-written model."""
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
-    try:
-        # os.open with 0o666 honours the umask, unlike mkstemp's 0o600.
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def output_name(direction: str, precision: str) -> str:
     return f"G_{direction}.onnx" if precision == "fp32" else f"G_{direction}.{precision}.onnx"
 
@@ -309,7 +293,7 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                 failures.append(str(exc))
                 log(str(exc))
                 continue
-            write_atomic(target, data)
+            atomic_write_bytes(target, data)
             worst = max(c.max_abs_diff for c in checks)
             log(f"wrote {target} ({len(data) / 1e6:.1f} MB, max abs diff vs torch "
                 f"{worst:.2g} over {len(checks)} checks)")

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from cyclegan.rundir import atomic_write_bytes
+from cyclegan.fileio import atomic_write_bytes
 
 MIN_TILE = 128
 PAD = 4

@@ -11,6 +11,8 @@ from pathlib import Path
 import torch
 from PIL import Image
 
+from cyclegan.fileio import atomic_write_bytes
+
 
 class TrainError(Exception):
     """A problem with the user's input or environment, reported without a traceback."""
@@ -18,20 +20,6 @@ class TrainError(Exception):
 
 class NonFiniteLossError(TrainError):
     """Training diverged (NaN or inf loss); nothing was saved after it."""
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def write_json(path: Path, obj: dict) -> None:

@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     from cyclegan.checkpoint import CheckpointError
     from cyclegan.data import ImageError
     from cyclegan.evaluate import DIRECTIONS, EvalError, evaluate, format_table
-    from cyclegan.rundir import atomic_write_bytes
+    from cyclegan.fileio import atomic_write_bytes
 
     for name in ("max_images", "batch_size", "classifier_steps", "classifier_images"):
         if getattr(args, name) < 1:
