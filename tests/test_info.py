@@ -1,5 +1,7 @@
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import cyclegan
 from cyclegan import _C, info
@@ -21,3 +23,25 @@ def test_build_info_agrees_with_package():
     assert build["cpu_isa"] in build["cpu_isas"].split(",")
     assert isinstance(build["cuda_devices"], int) and build["cuda_devices"] >= 0
     assert info.collect()["cyclegan"] == cyclegan.__version__
+
+
+def test_one_version_everywhere():
+    # __version__ in cyclegan/__init__.py is the single source: the wheel metadata, the
+    # compiled module, checkpoints, ONNX metadata and the --version flags all read it.
+    from importlib.metadata import version
+
+    from cyclegan.checkpoint import new_checkpoint
+    from cyclegan.export import build_metadata
+    from cyclegan.models import ModelConfig
+
+    v = cyclegan.__version__
+    assert version("cyclegan") == v
+    ckpt = new_checkpoint(ModelConfig(ngf=8, n_blocks=2))
+    assert ckpt["version"] == v
+    meta = {"config": ckpt["model_config"], "version": v, "domains": ckpt["domains"]}
+    assert build_metadata(meta, "A2B", "fp32")["package_version"] == v
+    bindir = Path(sys.executable).parent
+    for cmd in ("cyclegan-infer", "cyclegan-train", "cyclegan-export"):
+        exe = shutil.which(cmd) or str(bindir / cmd)
+        out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=True)
+        assert out.stdout.split() == [cmd, v]
