@@ -127,3 +127,17 @@ def test_pickled_objects_are_refused(tmp_path):
     (tmp_path / "evil.pt").write_bytes(buf.getvalue())
     with pytest.raises(CheckpointError, match="not a readable"):
         load_checkpoint(tmp_path / "evil.pt")
+
+
+def test_resolve_checkpoint_accepts_run_folders_and_files(tmp_path):
+    from cyclegan.checkpoint import resolve_checkpoint
+
+    latest = tmp_path / "run" / "checkpoints" / "latest.pt"
+    latest.parent.mkdir(parents=True)
+    latest.write_bytes(b"x")
+    assert resolve_checkpoint(tmp_path / "run") == latest
+    assert resolve_checkpoint(latest) == latest
+    with pytest.raises(CheckpointError, match="without checkpoints/latest.pt"):
+        resolve_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="no such run folder"):
+        resolve_checkpoint(tmp_path / "missing.pt")

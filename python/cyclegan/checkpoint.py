@@ -39,6 +39,20 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
         torch.save(state, f)
 
 
+def resolve_checkpoint(path: str | os.PathLike) -> Path:
+    """A checkpoint file, or a training run folder (its checkpoints/latest.pt)."""
+    path = Path(path)
+    if path.is_dir():
+        latest = path / "checkpoints" / "latest.pt"
+        if not latest.is_file():
+            raise CheckpointError(f"{path} is a folder without checkpoints/latest.pt "
+                                  "(not a training run folder)")
+        return latest
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such run folder or checkpoint file")
+    return path
+
+
 def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     path = Path(path)
     if path.is_dir():

@@ -19,7 +19,12 @@ from pathlib import Path
 import torch
 
 from cyclegan import data, metrics
-from cyclegan.checkpoint import load_checkpoint, load_generator, save_checkpoint
+from cyclegan.checkpoint import (
+    load_checkpoint,
+    load_generator,
+    resolve_checkpoint,
+    save_checkpoint,
+)
 from cyclegan.progress import Progress
 
 DIRECTIONS = ("A2B", "B2A")
@@ -276,18 +281,6 @@ def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
         res["fid"] = metrics.fid_from_features(fake, real)
         res["kid"], res["kid_std"] = metrics.kid_from_features(fake, real)
     return res, outputs
-
-
-def resolve_checkpoint(run_or_model) -> Path:
-    p = Path(run_or_model)
-    if p.is_dir():
-        latest = p / "checkpoints" / "latest.pt"
-        if not latest.is_file():
-            raise EvalError(f"{p} is a folder without checkpoints/latest.pt (not a run folder)")
-        return latest
-    if not p.is_file():
-        raise EvalError(f"{p}: no such run folder or checkpoint file")
-    return p
 
 
 def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,

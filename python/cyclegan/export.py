@@ -232,19 +232,6 @@ def output_name(direction: str, precision: str) -> str:
     return f"G_{direction}.onnx" if precision == "fp32" else f"G_{direction}.{precision}.onnx"
 
 
-def resolve_checkpoint(path: str | os.PathLike) -> Path:
-    """A checkpoint file, or a training run folder (its checkpoints/latest.pt)."""
-    path = Path(path)
-    if path.is_dir():
-        latest = path / "checkpoints" / "latest.pt"
-        if not latest.is_file():
-            raise ExportError(f"{path} is a folder without checkpoints/latest.pt")
-        return latest
-    if not path.is_file():
-        raise ExportError(f"checkpoint not found: {path}")
-    return path
-
-
 def load_directions(ckpt: Path, directions: tuple[str, ...] | None):
     """[(direction, generator, meta)]; None means every direction the checkpoint holds."""
     from cyclegan.checkpoint import load_checkpoint, load_generator
@@ -277,7 +264,12 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
 
     A model that fails verification is reported and not written; the others still are.
     """
-    ckpt = resolve_checkpoint(checkpoint)
+    from cyclegan.checkpoint import CheckpointError, resolve_checkpoint
+
+    try:
+        ckpt = resolve_checkpoint(checkpoint)
+    except CheckpointError as exc:
+        raise ExportError(str(exc)) from exc
     loaded = load_directions(ckpt, directions)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
