@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import tempfile
 from pathlib import Path
-
-import torch
-from PIL import Image
 
 from cyclegan.fileio import atomic_write_bytes
 
@@ -66,17 +62,3 @@ def prepare(run: Path, resume: bool) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise TrainError(f"--out {run} is not writable: {exc.strerror or exc}") from exc
-
-
-def save_grid(path: Path, rows: list[list[torch.Tensor]], to_pil) -> None:
-    """PNG of images (3 x H x W in [-1, 1]) laid out in rows, written atomically."""
-    tiles = [[to_pil(t) for t in row] for row in rows]
-    w, h = tiles[0][0].size
-    cols = max(len(r) for r in tiles)
-    grid = Image.new("RGB", (cols * w, len(tiles) * h))
-    for y, row in enumerate(tiles):
-        for x, tile in enumerate(row):
-            grid.paste(tile, (x * w, y * h))
-    buf = io.BytesIO()
-    grid.save(buf, format="PNG")
-    atomic_write_bytes(path, buf.getvalue())

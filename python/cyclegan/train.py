@@ -21,7 +21,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from cyclegan import __version__, data, distributed, rundir
+from cyclegan import __version__, data, distributed, report, rundir
 from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
 from cyclegan.layers import fused_unavailable_reason
 from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights
@@ -336,7 +336,9 @@ def _save_samples(G: Generators, real_a: torch.Tensor, real_b: torch.Tensor, pat
     fake_a, fake_b, rec_a, rec_b, _, _ = G(a, b, False)
     rows = [[x, y, z] for x, y, z in zip(a, fake_b, rec_a)]
     rows += [[x, y, z] for x, y, z in zip(b, fake_a, rec_b)]
-    rundir.save_grid(path, rows, data.to_pil)
+    tiles = [[data.to_pil(t) for t in row] for row in rows]
+    labels = [["real"], ["translated"], ["reconstructed"]]
+    report.write_png(path, report.labelled_grid(labels, tiles))
 
 
 def main(argv: list[str] | None = None) -> int:
