@@ -10,6 +10,7 @@ import torch
 from PIL import Image
 
 import cyclegan.recipe as recipe_mod
+from cyclegan import report
 from cyclegan.checkpoint import load_checkpoint, load_generator
 from cyclegan.cli.train import main as cli_main
 from cyclegan.data import BadImageWarning, seasons_pairs, to_pil
@@ -24,6 +25,12 @@ TINY_ARGS = ["--image-size", "32", "--ngf", "8", "--ndf", "8", "--n-blocks", "2"
              "--workers", "0", "--device", "cpu", "--quiet", "--log-every", "1"]
 NETS = ("G_A2B", "G_B2A", "D_A", "D_B")
 
+
+
+def sample_grid_size(tile: int) -> tuple[int, int]:
+    """Size of a sample grid: real | translated | reconstructed, 3 images per domain."""
+    labels = [["real"], ["translated"], ["reconstructed"]]
+    return report.labelled_grid(labels, [[Image.new("RGB", (tile, tile))] * 3] * 6).size
 
 def write_domain(folder, images):
     folder.mkdir(parents=True, exist_ok=True)
@@ -73,7 +80,7 @@ def test_run_directory(data5, tmp_path):
 
     for epoch in (1, 2):
         with Image.open(run / "samples" / f"epoch_{epoch:04d}.png") as im:
-            assert im.size == (3 * 32, 6 * 32)  # real | fake | rec, 3 images per domain
+            assert im.size == sample_grid_size(32)
     ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert ckpts == ["epoch_0001.pt", "epoch_0002.pt", "latest.pt"]
     latest = load_checkpoint(run / "checkpoints" / "latest.pt")
@@ -354,4 +361,4 @@ def test_trains_on_real_photos(real_data, tmp_path):
     assert config["domains"] == {"A": "summer", "B": "winter"}
     assert config["train"]["load_size"] == 72
     with Image.open(run / "samples" / "epoch_0001.png") as im:
-        assert im.size == (3 * 64, 6 * 64)
+        assert im.size == sample_grid_size(64)
