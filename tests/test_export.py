@@ -10,7 +10,7 @@ import cyclegan
 from cyclegan import export
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli.export import main
-from cyclegan.models import ModelConfig, ResnetGenerator
+from cyclegan.models import ModelConfig, ResnetGenerator, build_generator
 
 CFG = ModelConfig(ngf=8, n_blocks=2)
 DOMAINS = {"A": "summer", "B": "winter"}
@@ -210,3 +210,18 @@ def test_help_and_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert cyclegan.__version__ in capsys.readouterr().out
+
+
+def test_resize_upsampling_exports_as_standard_resize(tmp_path):
+    cfg = ModelConfig(ngf=8, n_blocks=1, upsample="resize")
+    torch.manual_seed(0)
+    g = build_generator(cfg, fused=False).eval()
+    state = new_checkpoint(cfg, DOMAINS)
+    state["G_A2B"] = g.state_dict()
+    save_checkpoint(tmp_path / "r.pt", state)
+    assert main([str(tmp_path / "r.pt"), "--out", str(tmp_path / "onnx"), "--quiet"]) == 0
+    path = tmp_path / "onnx" / "G_A2B.onnx"
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    assert "Resize" in ops and "ConvTranspose" not in ops
+    x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 40, 36)).astype(np.float32)
+    np.testing.assert_allclose(_run(path, x), _torch(g, x), atol=1e-4, rtol=0)

@@ -13,7 +13,7 @@ import torch
 
 from cyclegan import __version__
 from cyclegan.fileio import atomic_writer
-from cyclegan.models import ModelConfig, ResnetGenerator
+from cyclegan.models import ModelConfig, build_generator
 
 FORMAT = "cyclegan-checkpoint"
 DIRECTIONS = ("A2B", "B2A")
@@ -78,7 +78,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
 
 
 def load_generator(path: str | os.PathLike, direction: str = "A2B", fused: bool = False,
-                   device="cpu") -> tuple[ResnetGenerator, dict]:
+                   device="cpu") -> tuple[torch.nn.Module, dict]:
     """The generator for `direction` in eval mode, plus metadata about it."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
@@ -89,7 +89,7 @@ def load_generator(path: str | os.PathLike, direction: str = "A2B", fused: bool 
         raise CheckpointError(f"{path} has no {direction} generator (it holds: "
                               f"{', '.join(have) or 'none'})")
     cfg = ModelConfig.from_dict(state["model_config"])
-    model = ResnetGenerator(cfg, fused=fused)
+    model = build_generator(cfg, fused=fused)
     try:
         model.load_state_dict(state[key])
     except RuntimeError as exc:

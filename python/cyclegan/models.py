@@ -16,6 +16,11 @@ from torch import nn
 from cyclegan.layers import EPS, NormReLUPad, ResidualBlock
 
 N_DOWNSAMPLING = 2
+ARCHITECTURES = ("resnet",)
+# deconv: the official stride-2 transposed convolution (leaves a checkerboard, Odena et al.
+# 2016); resize / bilinear: x2 nearest / bilinear upsampling, then a 3x3 convolution.
+UPSAMPLING = ("deconv", "resize", "bilinear")
+_CHOICES = {"arch": ARCHITECTURES, "upsample": UPSAMPLING}
 
 
 @dataclass
@@ -26,10 +31,17 @@ class ModelConfig:
     ndf: int = 64
     n_blocks: int = 9
     n_layers_d: int = 3
+    arch: str = "resnet"
+    upsample: str = "deconv"
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if field.name in _CHOICES:
+                if value not in _CHOICES[field.name]:
+                    raise ValueError(f"ModelConfig.{field.name} must be one of "
+                                     f"{', '.join(_CHOICES[field.name])}, got {value!r}")
+                continue
             minimum = 0 if field.name == "n_blocks" else 1
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ValueError(f"ModelConfig.{field.name} must be an int >= {minimum}, "
@@ -83,8 +95,7 @@ class ResnetGenerator(nn.Module):
         for i in range(N_DOWNSAMPLING):
             c = trunk // 2**i
             last = i == N_DOWNSAMPLING - 1
-            self.up.append(nn.ConvTranspose2d(c, c // 2, 3, stride=2, padding=1,
-                                              output_padding=1, bias=True))
+            self.up.append(_upsampler(cfg.upsample, c, c // 2))
             # The last one pads for the 7x7 head.
             self.up_norm.append(NormReLUPad(c // 2, pad=3 if last else 0, fused=fused))
         self.head = nn.Conv2d(ngf, cfg.out_channels, 7, padding=0, bias=True)
@@ -100,6 +111,23 @@ class ResnetGenerator(nn.Module):
         for conv, norm in zip(self.up, self.up_norm):
             h = norm(conv(h))
         return torch.tanh(self.head(h))
+
+
+def _upsampler(kind: str, c_in: int, c_out: int) -> nn.Module:
+    """x2 upsampling from c_in to c_out channels."""
+    if kind == "deconv":
+        return nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1,
+                                  bias=True)
+    mode = "nearest" if kind == "resize" else "bilinear"
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode=mode),
+                         nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3, bias=True))
+
+
+def build_generator(cfg: ModelConfig, fused: bool = True) -> nn.Module:
+    """The one place a generator is built from its config (checkpoints, training, export)."""
+    if cfg.arch == "resnet":
+        return ResnetGenerator(cfg, fused=fused)
+    raise ValueError(f"unknown generator architecture {cfg.arch!r}")
 
 
 def check_image_batch(x: torch.Tensor, channels: int) -> None:

@@ -24,7 +24,13 @@ from torch.utils.data import DataLoader
 from cyclegan import __version__, data, distributed, report, rundir
 from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
 from cyclegan.layers import fused_unavailable_reason
-from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights
+from cyclegan.models import (
+    UPSAMPLING,
+    ModelConfig,
+    PatchDiscriminator,
+    build_generator,
+    init_weights,
+)
 from cyclegan.progress import Progress
 from cyclegan.recipe import (
     LOSS_NAMES,
@@ -61,6 +67,7 @@ class TrainConfig:
     ngf: int = 64
     ndf: int = 64
     n_blocks: int | None = None
+    upsample: str = "deconv"
     lambda_cyc: float = 10.0
     d_ratio: float = 2.0
     lambda_id: float = 0.5
@@ -100,12 +107,16 @@ class TrainConfig:
         if c.load_size < c.image_size:
             raise TrainError(f"--load-size ({c.load_size}) must be >= --image-size "
                              f"({c.image_size}): images are resized to it, then cropped")
+        if c.upsample not in UPSAMPLING:
+            raise TrainError(f"--upsample must be one of {', '.join(UPSAMPLING)}, "
+                             f"got {c.upsample!r}")
         if c.precision not in ("fp32", "bf16"):
             raise TrainError(f"--precision must be fp32 or bf16, got {c.precision!r}")
         return c
 
     def model_config(self) -> ModelConfig:
-        return ModelConfig(ngf=self.ngf, ndf=self.ndf, n_blocks=self.n_blocks)
+        return ModelConfig(ngf=self.ngf, ndf=self.ndf, n_blocks=self.n_blocks,
+                           upsample=self.upsample)
 
 
 def resume_config(run: str | Path, overrides: dict) -> TrainConfig:
@@ -179,7 +190,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     # Models: identical initial weights on every rank (DDP also broadcasts them).
     seed_everything(cfg.seed)
     model_cfg = cfg.model_config()
-    G = Generators(ResnetGenerator(model_cfg, fused), ResnetGenerator(model_cfg, fused))
+    G = Generators(build_generator(model_cfg, fused), build_generator(model_cfg, fused))
     D = Discriminators(PatchDiscriminator(model_cfg), PatchDiscriminator(model_cfg))
     for net in (G, D):
         init_weights(net)

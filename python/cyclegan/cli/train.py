@@ -67,6 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="residual blocks in the generator; default: 9 for --image-size >= "
                         "256, else 6 (as in the paper)")
 
+    g.add_argument("--upsample", choices=["deconv", "resize", "bilinear"], default="deconv",
+                   help="generator upsampling: deconv = the official transposed convolution "
+                        "(checkerboard artifacts); resize / bilinear = x2 nearest / bilinear "
+                        "upsampling then a 3x3 convolution (artifact-free)")
+
     g = p.add_argument_group("recipe")
     g.add_argument("--lambda-cyc", type=float, default=10.0, help="weight of the cycle L1 loss")
     g.add_argument("--lambda-id", type=float, default=0.5,
