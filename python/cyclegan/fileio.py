@@ -1,14 +1,26 @@
 """Atomic file writes: a temp file in the destination folder, fsync, then a rename, so a
-reader (or a crash) only ever sees the old file or the complete new one."""
+reader (or a crash) only ever sees the old file or the complete new one.
+
+Temp files are named `.NAME.PID-HEX.tmp`: the writer's process id lets a later run tell the
+leftovers of a killed process (safe to delete) from the files of a live one (never touched).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+TMP_SUFFIX = ".tmp"
+_TMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}" + re.escape(TMP_SUFFIX) + "$")
+
+
+def temp_path(path: Path) -> Path:
+    return path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
 
 
 @contextlib.contextmanager
@@ -16,7 +28,7 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """Yields a binary file; on a clean exit it replaces `path`, on an error it vanishes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{secrets.token_hex(4)}.tmp"
+    tmp = temp_path(path)
     # os.open with 0o666 honours the umask, unlike mkstemp's 0o600.
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
@@ -33,3 +45,35 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_writer(path) as f:
         f.write(data)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_temp(path: Path) -> bool:
+    return _TMP_RE.match(path.name) is not None
+
+
+def remove_stale_temps(folder: str | os.PathLike) -> int:
+    """Delete temp files in `folder` (not below it) whose writer process is gone."""
+    removed = 0
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return 0
+    for entry in entries:
+        m = _TMP_RE.match(entry.name)
+        if m and not _alive(int(m["pid"])):
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
+                removed += 1
+    return removed
