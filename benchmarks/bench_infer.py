@@ -63,9 +63,9 @@ def make_folder(folder: Path, n: int, width: int, height: int) -> Path:
 
 def demo_model(path: Path | None, workdir: Path) -> tuple[Path, str]:
     from cyclegan.export import export_generator
-    from cyclegan.infer import DEMO_MODEL
+    from cyclegan.infer.bundled import DEFAULT_MODEL, MODELS
 
-    path = path or DEMO_MODEL
+    path = path or MODELS[DEFAULT_MODEL].path
     if path.is_file():
         return path, path.name
     torch.manual_seed(0)
@@ -78,7 +78,7 @@ def demo_model(path: Path | None, workdir: Path) -> tuple[Path, str]:
 
 
 def model_config_of(onnx_path: Path) -> ModelConfig:
-    from cyclegan.export import read_metadata
+    from cyclegan.contract import read_metadata
 
     meta = read_metadata(onnx_path)
     return ModelConfig.from_dict(json.loads(meta.get("model_config") or "{}"))
@@ -117,7 +117,7 @@ def naive_loop(cfg: ModelConfig, src: Path, out: Path, device: str) -> dict:
 
 
 def ort_session(data_or_path, device: str):
-    from cyclegan.infer_runtime import OrtGenerator
+    from cyclegan.infer.runtime import OrtGenerator
 
     return OrtGenerator(data_or_path, device=device)
 
@@ -138,7 +138,7 @@ def torch_model_only(cfg: ModelConfig, batch: int, size: int, device: str, dtype
 def ort_cuda_usable() -> bool:
     if not have_onnxruntime():
         return False
-    from cyclegan.infer_runtime import choose_providers, gpu_present
+    from cyclegan.infer.runtime import choose_providers, gpu_present
 
     return gpu_present() and len(choose_providers("auto")) > 1
 

@@ -1,6 +1,6 @@
 """Training-iteration throughput and memory: fused kernels vs plain PyTorch layers.
 
-One iteration is what `cyclegan-train` runs per step (cyclegan.recipe.train_step): both
+One iteration is what `cyclegan-train` runs per step (cyclegan.train.recipe.train_step): both
 generators, both discriminators, all losses, image pools, two Adam steps. Inputs are
 random tensors, so data loading is not measured. Fused and plain models are timed in
 the same process, interleaved repeat by repeat so machine noise hits both alike; the
@@ -34,7 +34,7 @@ import torch
 
 from cyclegan.layers import fused_unavailable_reason
 from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights
-from cyclegan.recipe import Discriminators, Generators, ImagePool, LossWeights, train_step
+from cyclegan.train.recipe import Discriminators, Generators, ImagePool, LossWeights, train_step
 
 
 @dataclass

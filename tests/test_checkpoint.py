@@ -12,7 +12,7 @@ from cyclegan.checkpoint import (
     save_checkpoint,
 )
 from cyclegan.models import ModelConfig, ResnetGenerator, init_weights
-from cyclegan.recipe import ImagePool, get_rng_state
+from cyclegan.train.recipe import ImagePool, get_rng_state
 
 CFG = ModelConfig(ngf=4, ndf=4, n_blocks=1)
 

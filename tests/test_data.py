@@ -1,246 +1,13 @@
-import builtins
-import io
-import os
-import resource
-import struct
 import warnings
-import zlib
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-from cyclegan import data
-from cyclegan.data import ImageError
+from cyclegan import data, images
 
 from conftest import REAL_DATA, needs_real_data
-
-
-def _png(width, height, bit_depth, color_type, rows: bytes | None = None) -> bytes:
-    """A PNG written by hand, so the header can claim anything (e.g. a decompression bomb)."""
-
-    def chunk(kind, payload):
-        body = kind + payload
-        return struct.pack(">I", len(payload)) + body + struct.pack(">I", zlib.crc32(body))
-
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
-    idat = zlib.compress(rows if rows is not None else b"\0" * 64)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def _save(img, path, **kw):
-    img.save(path, **kw)
-    return path
-
-
-def _rgb(path):
-    return np.asarray(data.load_image_rgb(path))
-
-
-# --- image kinds -----------------------------------------------------------------------
-
-
-def test_grayscale_becomes_rgb(tmp_path):
-    arr = np.array([[0, 50], [200, 255]], np.uint8)
-    out = _rgb(_save(Image.fromarray(arr), tmp_path / "g.png"))
-    assert out.shape == (2, 2, 3)
-    assert (out == arr[..., None]).all()
-
-
-def test_bilevel_becomes_rgb(tmp_path):
-    img = Image.fromarray(np.array([[0, 255]], np.uint8)).convert("1")
-    assert _rgb(_save(img, tmp_path / "b.png")).tolist() == [[[0, 0, 0], [255, 255, 255]]]
-
-
-def test_16bit_gray_png_scaled_not_clipped(tmp_path):
-    values = np.array([[0, 257, 1000, 32896, 65535]], np.uint16)
-    path = _save(Image.fromarray(values), tmp_path / "g16.png")
-    assert Image.open(path).mode.startswith("I")
-    out = _rgb(path)
-    expected = np.round(values / 257.0).astype(np.uint8)
-    assert (out == expected[..., None]).all(), out[..., 0]
-
-
-def test_16bit_rgb_png(tmp_path):
-    px = [(0, 0, 0), (65535, 32896, 257), (0x8000, 0xFFFF, 0x0100)]
-    rows = b"\0" + b"".join(struct.pack(">HHH", *p) for p in px)
-    path = tmp_path / "rgb16.png"
-    path.write_bytes(_png(3, 1, 16, 2, rows))
-    out = _rgb(path).astype(int)
-    assert np.abs(out[0] - np.round(np.array(px) / 257.0)).max() <= 1
-
-
-def test_float_tiff(tmp_path):
-    img = Image.fromarray(np.array([[0.0, 0.5, 1.0]], np.float32))
-    assert img.mode == "F"
-    assert _rgb(_save(img, tmp_path / "f.tif"))[0, :, 0].tolist() == [0, 128, 255]
-
-
-def test_rgba_alpha_dropped_or_kept(tmp_path):
-    arr = np.zeros((2, 3, 4), np.uint8)
-    arr[..., 0], arr[..., 3] = 200, [[0, 128, 255], [255, 255, 0]]
-    path = _save(Image.fromarray(arr, "RGBA"), tmp_path / "a.png")
-    rgb, alpha = data.load_image(path)
-    assert rgb.mode == "RGB" and (np.asarray(rgb)[..., 0] == 200).all()
-    assert (np.asarray(alpha) == arr[..., 3]).all()
-    assert data.load_image_rgb(path).mode == "RGB"
-
-
-def test_gray_alpha(tmp_path):
-    img = Image.new("LA", (2, 2), (90, 30))
-    rgb, alpha = data.load_image(_save(img, tmp_path / "la.png"))
-    assert np.asarray(rgb).tolist() == [[[90] * 3] * 2] * 2
-    assert (np.asarray(alpha) == 30).all()
-
-
-@pytest.mark.parametrize("ext", ["png", "gif"])
-def test_palette_with_transparency(tmp_path, ext):
-    img = Image.new("P", (4, 2))
-    img.putpalette([255, 0, 0, 0, 0, 255] + [0] * 762)
-    img.putdata([0, 1, 0, 1, 1, 1, 0, 0])
-    img.info["transparency"] = 1
-    path = _save(img, tmp_path / f"p.{ext}", transparency=1)
-    rgb, alpha = data.load_image(path)
-    idx = np.array([0, 1, 0, 1, 1, 1, 0, 0]).reshape(2, 4)
-    assert (np.asarray(alpha) == np.where(idx == 1, 0, 255)).all()
-    assert (np.asarray(rgb)[idx == 0] == [255, 0, 0]).all()
-
-
-def test_palette_without_transparency(tmp_path):
-    img = Image.new("P", (2, 1))
-    img.putpalette([10, 20, 30] + [0] * 765)
-    rgb, alpha = data.load_image(_save(img, tmp_path / "p.png"))
-    assert alpha is None and np.asarray(rgb).tolist() == [[[10, 20, 30]] * 2]
-
-
-@pytest.mark.parametrize("ext", ["jpg", "tif"])
-def test_cmyk(tmp_path, ext):
-    img = Image.new("CMYK", (8, 8), (0, 255, 255, 0))
-    out = _rgb(_save(img, tmp_path / f"c.{ext}")).astype(int)
-    assert np.abs(out - [255, 0, 0]).max() <= 8
-
-
-def test_exif_orientation_applied(tmp_path):
-    img = Image.new("RGB", (40, 20), (255, 0, 0))
-    img.paste((0, 0, 255), (20, 0, 40, 20))
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    path = _save(img, tmp_path / "rot.jpg", exif=exif, quality=95)
-    out = data.load_image_rgb(path)
-    # Orientation 6 = rotate 90 degrees clockwise for display: left half ends up on top.
-    assert out.size == (20, 40)
-    arr = np.asarray(out).astype(int)
-    assert np.abs(arr[5, 10] - [255, 0, 0]).max() < 30
-    assert np.abs(arr[35, 10] - [0, 0, 255]).max() < 30
-
-
-def test_broken_exif_keeps_pixels(tmp_path, monkeypatch):
-    path = _save(Image.new("RGB", (3, 2), (1, 2, 3)), tmp_path / "e.png")
-
-    def boom(img):
-        raise SyntaxError("bad exif")
-
-    monkeypatch.setattr(data.ImageOps, "exif_transpose", boom)
-    assert data.load_image_rgb(path).size == (3, 2)
-
-
-# --- bad input -------------------------------------------------------------------------
-
-
-def _reason(path, **kw):
-    with pytest.raises(ImageError) as info:
-        data.load_image_rgb(path, **kw)
-    assert info.value.path == path and str(path) in str(info.value)
-    return info.value.reason
-
-
-def test_zero_byte(tmp_path):
-    (tmp_path / "z.jpg").write_bytes(b"")
-    assert "empty file" in _reason(tmp_path / "z.jpg")
-
-
-def test_truncated_jpeg(tmp_path):
-    buf = io.BytesIO()
-    rng = np.random.default_rng(0)
-    Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(buf, "JPEG")
-    (tmp_path / "t.jpg").write_bytes(buf.getvalue()[: len(buf.getvalue()) // 2])
-    assert "truncated" in _reason(tmp_path / "t.jpg")
-
-
-def test_text_named_jpg(tmp_path):
-    (tmp_path / "notes.jpg").write_text("these are not pixels\n")
-    assert "not an image" in _reason(tmp_path / "notes.jpg")
-
-
-def test_missing_file(tmp_path):
-    assert "not found" in _reason(tmp_path / "nope.png")
-
-
-def test_directory_named_like_image(tmp_path):
-    (tmp_path / "x.jpg").mkdir()
-    assert "not a regular file" in _reason(tmp_path / "x.jpg")
-    assert data.list_images(tmp_path) == []
-
-
-@pytest.mark.parametrize("w,h", [(100_000, 100_000), (8_000, 7_500)])
-def test_decompression_bomb_refused_without_allocating(tmp_path, w, h):
-    # 100000^2 trips Pillow's own bomb check; 8000x7500 (60 MP) passes Pillow's but not ours.
-    path = tmp_path / "bomb.png"
-    path.write_bytes(_png(w, h, 8, 2))
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    reason = _reason(path)
-    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
-    assert f"image too large ({w} x {h}" in reason
-    assert grown_mb < 50
-
-
-def test_max_pixels_configurable(tmp_path):
-    path = _save(Image.new("RGB", (100, 60)), tmp_path / "m.png")
-    assert "image too large (100 x 60" in _reason(path, max_pixels=5000)
-    assert data.load_image_rgb(path, max_pixels=6000).size == (100, 60)
-
-
-def test_unreadable_file(tmp_path, monkeypatch):
-    path = _save(Image.new("RGB", (4, 4)), tmp_path / "locked.png")
-    os.chmod(path, 0)
-    if os.geteuid() == 0:
-        # Root reads through chmod 000, so make the open itself fail as it would for a user.
-        real_open = builtins.open
-
-        def guarded(file, *args, **kw):
-            if os.fspath(file) == os.fspath(path):
-                raise PermissionError(13, "Permission denied", os.fspath(file))
-            return real_open(file, *args, **kw)
-
-        monkeypatch.setattr(builtins, "open", guarded)
-    assert "permission denied" in _reason(path)
-
-
-# --- listing ---------------------------------------------------------------------------
-
-
-def test_list_images_recursive_sorted_odd_names(tmp_path):
-    names = ["b.PNG", "a b:c.jpg", "sub/ünïcødé 日本.JpEg", "sub/deeper/z.webp", "c.tiff"]
-    for name in names:
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        Image.new("RGB", (2, 2), (9, 9, 9)).save(tmp_path / name, format="PNG")
-    (tmp_path / "readme.txt").write_text("x")
-    (tmp_path / "noext").write_bytes(b"x")
-    found = data.list_images(tmp_path)
-    rel = [p.relative_to(tmp_path).as_posix() for p in found]
-    assert rel == ["a b:c.jpg", "b.PNG", "c.tiff", "sub/deeper/z.webp", "sub/ünïcødé 日本.JpEg"]
-    assert all(_rgb(p)[0, 0].tolist() == [9, 9, 9] for p in found)
-
-
-def test_list_images_single_file_and_missing(tmp_path):
-    img = _save(Image.new("RGB", (2, 2)), tmp_path / "one.png")
-    assert data.list_images(img) == [img]
-    with pytest.raises(FileNotFoundError, match="nothere"):
-        data.list_images(tmp_path / "nothere")
-
-
-# --- tensors ---------------------------------------------------------------------------
 
 
 def test_pil_tensor_round_trip():
@@ -333,7 +100,7 @@ def test_corrupt_files_skipped_counted_warned_once(tmp_path):
         items = [ds[i] for i in range(len(ds)) for _ in range(2)]
     assert all(t.shape == (3, 8, 8) for t in items)
     assert sorted(p.name for p in ds.bad_files) == ["bad 1.jpg", "bad 2.png"]
-    ours = [w for w in caught if issubclass(w.category, data.BadImageWarning)]
+    ours = [w for w in caught if issubclass(w.category, images.BadImageWarning)]
     assert len(ours) == 1 and "bad 1.jpg" in str(ours[0].message)
     # A bad item is replaced by the next good one (wrapping around).
     good = {i: ds[i] for i in range(len(ds)) if ds.files[i] not in ds.bad_files}
@@ -432,7 +199,7 @@ def test_builtin_flip_follows_torch_rng():
 
 @needs_real_data
 def test_real_photo_folder():
-    files = data.list_images(REAL_DATA / "trainA")
+    files = images.list_images(REAL_DATA / "trainA")
     assert len(files) > 0 and any(":" in p.name and " " in p.name for p in files)
     assert data.domain_names(REAL_DATA) == {"A": "summer", "B": "winter"}
     for domain in "AB":

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import cyclegan
-from cyclegan import export
+from cyclegan import contract, export
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli.export import main
 from cyclegan.models import ModelConfig, ResnetGenerator, build_generator
@@ -67,7 +67,7 @@ def test_each_file_holds_its_own_direction(tiny):
 def test_metadata_and_graph(tiny):
     model = onnx.load(str(tiny["out"] / "G_B2A.onnx"))
     meta = {p.key: p.value for p in model.metadata_props}
-    assert meta["format"] == export.FORMAT
+    assert meta["format"] == contract.FORMAT
     assert meta["direction"] == "B2A"
     assert json.loads(meta["domains"]) == DOMAINS
     assert (meta["source_domain"], meta["target_domain"]) == ("winter", "summer")
@@ -75,7 +75,7 @@ def test_metadata_and_graph(tiny):
     assert ModelConfig.from_dict(json.loads(meta["model_config"])) == CFG
     assert meta["package_version"] == cyclegan.__version__
     assert meta["precision"] == "fp32" and meta["io_dtype"] == "float32"
-    assert export.read_metadata(tiny["out"] / "G_B2A.onnx") == meta
+    assert contract.read_metadata(tiny["out"] / "G_B2A.onnx") == meta
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
     assert {n.domain for n in model.graph.node} <= {"", "ai.onnx"}
     assert "InstanceNormalization" in {n.op_type for n in model.graph.node}
@@ -89,7 +89,7 @@ def test_metadata_and_graph(tiny):
 def test_fp16_variant(tiny):
     path = tiny["out"] / "G_A2B.fp16.onnx"
     model = onnx.load(str(path))
-    assert export.read_metadata(path)["precision"] == "fp16"
+    assert contract.read_metadata(path)["precision"] == "fp16"
     floats = [t for t in model.graph.initializer if t.data_type in (1, 10)]
     assert floats and all(t.data_type == onnx.TensorProto.FLOAT16 for t in floats)
     sess = _session(path)
@@ -205,7 +205,8 @@ def test_help_and_version(capsys):
         main(["--help"])
     assert e.value.code == 0
     text = capsys.readouterr().out
-    for flag in ("--out", "--direction", "--fp16", "--opset", "default: 17", "not written"):
+    for flag in ("--out", "--direction", "--fp16", "--opset", "default: 17", "not written",
+                 "exit status"):
         assert flag in text
     with pytest.raises(SystemExit):
         main(["--version"])
@@ -225,3 +226,32 @@ def test_resize_upsampling_exports_as_standard_resize(tmp_path):
     assert "Resize" in ops and "ConvTranspose" not in ops
     x = np.random.default_rng(2).uniform(-1, 1, (1, 3, 40, 36)).astype(np.float32)
     np.testing.assert_allclose(_run(path, x), _torch(g, x), atol=1e-4, rtol=0)
+
+
+def test_write_error_is_a_usage_error(tmp_path, monkeypatch, capsys):
+    torch.manual_seed(0)
+    state = new_checkpoint(CFG, DOMAINS)
+    state["G_A2B"] = ResnetGenerator(CFG, fused=False).state_dict()
+    save_checkpoint(tmp_path / "c.pt", state)
+
+    def full(path, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(export, "atomic_write_bytes", full)
+    assert main([str(tmp_path / "c.pt"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"cyclegan-export: error: cannot write to {tmp_path / 'o'}")
+    assert "No space left" in err and "Traceback" not in err
+
+
+def test_help_never_imports_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom cyclegan.cli.export import main\ntry:\n    main(['--help'])\n"
+            "except SystemExit as exc:\n    assert exc.code == 0\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "exit status" in done.stdout

@@ -14,11 +14,16 @@ import torch.nn.functional as F
 from PIL import Image
 
 import cyclegan
-from cyclegan import infer, infer_io
+from cyclegan import contract
 from cyclegan.cli.infer import main
 from cyclegan.export import export_generator
-from cyclegan.infer_runtime import gpu_present
+from cyclegan.fileio import temp_path
+from cyclegan.infer import bundled
+from cyclegan.infer.io import target_size
+from cyclegan.infer.runtime import choose_providers, gpu_present
 from cyclegan.models import ModelConfig, ResnetGenerator
+
+FIXTURE_0_1_0 = Path(__file__).resolve().parent / "fixtures" / "v0_1_0" / "G_A2B.onnx"
 
 RNG = np.random.default_rng(0)
 
@@ -67,6 +72,12 @@ def png_claiming(w, h) -> bytes:
 
 def cli(*args) -> int:
     return main([str(a) for a in args])
+
+
+def bundle(monkeypatch, path: Path) -> None:
+    """Make `path` the bundled default model (missing or a stand-in)."""
+    monkeypatch.setitem(bundled.MODELS, bundled.DEFAULT_MODEL,
+                        bundled.BundledModel(str(path), "stand-in"))
 
 
 def reference(gen, rgb: np.ndarray) -> np.ndarray:
@@ -123,35 +134,6 @@ def test_batching_does_not_change_results(tiny, tmp_path):
         a = np.asarray(Image.open(tmp_path / "b1" / f"{i}.png")).astype(int)
         b = np.asarray(Image.open(tmp_path / "b8" / f"{i}.png")).astype(int)
         assert np.abs(a - b).max() <= 1
-
-
-def test_pipeline_batches_by_size_and_isolates_model_failures(tmp_path):
-    from cyclegan.infer_io import Job
-    from cyclegan.infer_pipeline import PipelineOptions, translate
-
-    src = tmp_path / "in"
-    src.mkdir()
-    jobs = []
-    for i in range(23):
-        w = (16, 20, 24)[i % 3]
-        smooth(w, 12 if i != 7 else 13).save(src / f"{i}.png")
-        jobs.append(Job(src / f"{i}.png", tmp_path / "out" / f"{i}.png"))
-    batches = []
-
-    def model(x):  # stands in for onnxruntime: negates, and chokes on 13-row images
-        batches.append(x.shape)
-        if x.shape[2] == 16:
-            raise RuntimeError("out of memory")
-        return -x
-
-    results = []
-    translate(model, jobs, PipelineOptions(batch_size=4, workers=2), results.append)
-    assert sorted(r.job.src.name for r in results) == sorted(j.src.name for j in jobs)
-    failed = [r for r in results if r.error]
-    assert [r.job.src.name for r in failed] == ["7.png"] and "out of memory" in failed[0].error
-    assert all(n <= 4 for n, *_ in batches) and max(n for n, *_ in batches) == 4
-    got = np.asarray(Image.open(tmp_path / "out" / "0.png")).astype(int)
-    assert np.abs(got - (255 - np.asarray(Image.open(src / "0.png")).astype(int))).max() <= 1
 
 
 def test_alpha_carried_through_bit_exact(tiny, tmp_path):
@@ -225,7 +207,7 @@ def test_resize_options(tiny, tmp_path):
     assert Image.open(tmp_path / "s" / "wide.png").size == (40, 20)
     assert cli(src, tmp_path / "m", "--model", tiny[0], "--max-size", 24, "--quiet") == 0
     assert Image.open(tmp_path / "m" / "wide.png").size == (24, 12)
-    assert infer_io.target_size(100, 50, None, 200) == (100, 50)
+    assert target_size(100, 50, None, 200) == (100, 50)
 
 
 def make_bad_folder(src: Path) -> dict[str, str]:
@@ -323,7 +305,7 @@ def test_usage_errors_exit_2_before_any_work(tiny, tmp_path, capsys, monkeypatch
         model.write_text("not onnx")
     elif case == "bad_shard":
         extra = ["--shard", "3/3"]
-    monkeypatch.setattr(infer, "DEMO_MODEL", tmp_path / "absent.onnx")
+    bundle(monkeypatch, tmp_path / "absent.onnx")
     args = [src, out] + (["--model", model] if case != "missing_demo_model" else []) + extra
     assert cli(*args) == 2
     err = capsys.readouterr().err
@@ -397,18 +379,22 @@ def test_output_inside_input_is_not_read_back(tiny, tmp_path):
         "a.png", "out/a.png"]
 
 
-def test_stale_temp_files_cleaned(tiny, tmp_path):
+def test_stale_temp_files_cleaned(tiny, tmp_path, capsys):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     out.mkdir()
     smooth(8, 8).save(src / "a.png")
-    ours = infer_io.temp_name(out / "a.png")
-    other = infer_io.temp_name(out / "someone-else.png")
-    ours.write_bytes(b"partial")
-    other.write_bytes(b"partial")
-    assert ours.name.startswith(".") and ours.name.endswith(".cyclegan-tmp")
-    assert cli(src, out, "--model", tiny[0], "--quiet") == 0
-    assert not ours.exists() and other.exists()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    mine = temp_path(out / "a.png")
+    stale = mine.with_name(mine.name.replace(f".{os.getpid()}-", f".{dead.pid}-"))
+    live = mine.with_name(mine.name.replace(f".{os.getpid()}-", f".{os.getppid()}-"))
+    stale.write_bytes(b"partial")
+    live.write_bytes(b"partial")  # another run, still writing: never touched
+    assert stale.name.startswith(".a.png.") and stale.name.endswith(".tmp")
+    assert cli(src, out, "--model", tiny[0]) == 0
+    assert "removed 1 temp files of an interrupted run" in capsys.readouterr().err
+    assert not stale.exists() and live.exists()
 
 
 def test_checkpoint_model_runs_through_onnx(tiny, tmp_path):
@@ -428,8 +414,6 @@ def test_checkpoint_model_runs_through_onnx(tiny, tmp_path):
 
 
 def test_device_choice(monkeypatch, tiny, tmp_path, capsys):
-    from cyclegan.infer_runtime import choose_providers
-
     assert choose_providers("cpu") == ["CPUExecutionProvider"]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert not gpu_present()
@@ -440,8 +424,6 @@ def test_device_choice(monkeypatch, tiny, tmp_path, capsys):
 
 
 def test_cuda_provider_matches_cpu(tiny, tmp_path):
-    from cyclegan.infer_runtime import choose_providers
-
     if not gpu_present() or len(choose_providers("auto")) < 2:
         pytest.skip("no GPU with onnxruntime's CUDA provider here")
     src = tmp_path / "in"
@@ -458,15 +440,15 @@ def test_cuda_provider_matches_cpu(tiny, tmp_path):
 
 def test_default_run_with_stand_in_model(tiny, tmp_path, monkeypatch, capsys):
     """The no-argument run end to end, with the tiny model standing in for the demo one."""
-    monkeypatch.setattr(infer, "DEMO_MODEL", tiny[0])
+    bundle(monkeypatch, tiny[0])
     monkeypatch.chdir(tmp_path)
     assert cli() == 0
     out = tmp_path / "cyclegan-output"
-    samples = sorted(p.name for p in infer.SAMPLES.iterdir())
+    samples = sorted(p.name for p in bundled.SAMPLES.iterdir())
     assert 6 <= len(samples) <= 10
     assert sorted(p.name for p in out.iterdir()) == sorted(samples + ["contact_sheet.png"])
     for name in samples:
-        assert Image.open(out / name).size == Image.open(infer.SAMPLES / name).size
+        assert Image.open(out / name).size == Image.open(bundled.SAMPLES / name).size
     sheet = Image.open(out / "contact_sheet.png")
     assert sheet.format == "PNG" and sheet.width > 300 and sheet.height > 160 * len(samples)
     text = capsys.readouterr().out
@@ -484,7 +466,7 @@ def test_real_photos_keep_names_and_sizes(tiny, tmp_path, real_data):
 
 
 def test_bundled_samples_are_small_and_varied():
-    files = sorted(infer.SAMPLES.iterdir())
+    files = sorted(bundled.SAMPLES.iterdir())
     assert sum(p.stat().st_size for p in files) < 300_000
     sizes = {Image.open(p).size for p in files}
     modes = {Image.open(p).mode for p in files}
@@ -492,8 +474,9 @@ def test_bundled_samples_are_small_and_varied():
 
 
 def test_default_run_with_bundled_demo_model(tmp_path, monkeypatch):
-    if not infer.DEMO_MODEL.is_file():
-        pytest.skip(f"demo model not yet bundled at {infer.DEMO_MODEL}")
+    demo = bundled.MODELS[bundled.DEFAULT_MODEL].path
+    if not demo.is_file():
+        pytest.skip(f"demo model not yet bundled at {demo}")
     monkeypatch.chdir(tmp_path)
     assert cli("--quiet") == 0
     assert (tmp_path / "cyclegan-output" / "contact_sheet.png").is_file()
@@ -511,22 +494,6 @@ def test_help_and_version(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert cyclegan.__version__ in capsys.readouterr().out
-
-
-def test_helpers():
-    assert [infer_io.padded(n) for n in (1, 7, 8, 9, 12, 13)] == [8, 8, 8, 12, 12, 16]
-    rgb = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
-    x = infer_io.to_model_input(rgb)
-    assert x.shape == (3, 8, 8) and x.dtype == np.float32 and -1 <= x.min() <= x.max() <= 1
-    assert np.array_equal(infer_io.from_model_output(x, 5, 7), rgb)
-    assert infer.parse_shard("2/5") == (2, 5)
-    for bad in ("5/5", "-1/2", "a/b", "1"):
-        with pytest.raises(infer.UsageError):
-            infer.parse_shard(bad)
-    root = Path("/o")
-    assert infer_io.output_path(Path("x/a.JPG"), Path("a.JPG"), root, "keep") == root / "a.JPG"
-    assert infer_io.output_path(Path("a.gif"), Path("a.gif"), root, "keep") == root / "a.png"
-    assert infer_io.output_path(Path("a.b.png"), Path("a.b.png"), root, "jpg") == root / "a.b.jpg"
 
 
 # Interrupted runs: a real process, a model slow enough to be caught mid-way.
@@ -592,3 +559,81 @@ def test_interrupted_run_then_rerun_completes(slow_job, tmp_path, sig, capsys):
     assert f"translated {40 - len(done)}, skipped {len(done)}" in capsys.readouterr().out
     assert len(_check_outputs(out)) == 40
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in src.iterdir())
+
+
+# The ONNX path is torch-free; files written by 0.1.0 still work.
+
+TORCH_FREE = """
+import sys
+from cyclegan.cli.{cli} import main
+try:
+    rc = main(sys.argv[1:])
+except SystemExit as exc:
+    rc = exc.code
+torch = [m for m in sys.modules if m == "torch" or m.startswith("torch.")]
+print("TORCH-IMPORTED" if torch else "TORCH-FREE", file=sys.stderr)
+sys.exit(rc)
+"""
+
+
+def run_torch_free(cli_name: str, *args, cwd=None) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
+    if not os.environ.get("CYCLEGAN_TEST_INSTALLED"):
+        pkg_root = str(Path(cyclegan.__file__).resolve().parents[1])
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [pkg_root, env.get("PYTHONPATH")]))
+    return subprocess.run([sys.executable, "-c", TORCH_FREE.format(cli=cli_name),
+                           *map(str, args)], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_onnx_model_run_never_imports_torch(tiny, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    smooth(20, 12).save(src / "a.png")
+    noise(9, 7, "RGBA").save(src / "b.png")
+    done = run_torch_free("infer", src, tmp_path / "out", "--model", tiny[0], "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert "TORCH-FREE" in done.stderr and "translated 2" in done.stdout
+    assert Image.open(tmp_path / "out" / "b.png").size == (9, 7)
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--list-models"], ["--version"]])
+def test_infer_help_never_imports_torch(args):
+    done = run_torch_free("infer", *args)
+    assert done.returncode == 0, done.stderr
+    assert "TORCH-FREE" in done.stderr
+
+
+def test_usage_error_without_torch(tmp_path):
+    done = run_torch_free("infer", tmp_path / "absent", tmp_path / "out", "--model",
+                          FIXTURE_0_1_0)
+    assert done.returncode == 2 and "input not found" in done.stderr
+    assert "TORCH-FREE" in done.stderr
+
+
+def test_onnx_file_from_0_1_0_still_translates(tmp_path):
+    meta = contract.read_metadata(FIXTURE_0_1_0)
+    assert meta["format"] == contract.FORMAT and meta["package_version"] == "0.1.0"
+    src = tmp_path / "in"
+    src.mkdir()
+    smooth(37, 29).save(src / "photo.jpg", quality=95)
+    assert cli(src, tmp_path / "out", "--model", FIXTURE_0_1_0, "--quiet") == 0
+    out = Image.open(tmp_path / "out" / "photo.jpg")
+    assert out.format == "JPEG" and out.size == (37, 29)
+    assert np.abs(np.asarray(out).astype(int) - np.asarray(Image.open(src / "photo.jpg"))).max() > 0
+
+
+def test_bundled_model_by_name_and_list(tiny, tmp_path, capsys, monkeypatch):
+    bundle(monkeypatch, tiny[0])
+    smooth(8, 8).save(tmp_path / "a.png")
+    assert cli(tmp_path / "a.png", tmp_path / "o", "--model", bundled.DEFAULT_MODEL,
+               "--quiet") == 0
+    assert (tmp_path / "o" / "a.png").is_file()
+    capsys.readouterr()
+    assert cli(tmp_path / "a.png", tmp_path / "o2", "--model", "summer2autumn") == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cyclegan-infer: error: unknown model 'summer2autumn'")
+    assert all(name in err for name in bundled.MODELS)
+    assert cli("--list-models") == 0
+    listing = capsys.readouterr().out
+    assert all(f"{name} " in listing for name in bundled.MODELS) and "(default)" in listing

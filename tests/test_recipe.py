@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights
-from cyclegan.recipe import (
+from cyclegan.train.recipe import (
     Discriminators,
     Generators,
     ImagePool,

@@ -5,7 +5,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from cyclegan.sampling import PairDataset, PairSampler, epoch_pairs
+from cyclegan.train.sampling import PairDataset, PairSampler, epoch_pairs
 
 
 def test_epoch_order_is_a_function_of_seed_and_epoch():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan import report, sweep
+from cyclegan import images, report, sweep
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli import sweep as sweep_cli
 from cyclegan.models import ModelConfig, ResnetGenerator
@@ -144,16 +144,6 @@ def test_green_probe_is_green_and_round():
     assert corner.min() > 200  # light background
 
 
-def test_labelled_grid_layout():
-    tile = Image.new("RGB", (32, 32), (255, 0, 0))
-    grid = report.labelled_grid([["input"], ["a=1", "b=2"]], [[tile, tile]] * 3)
-    w, h = grid.size
-    assert w >= 2 * report.MIN_TILE and h >= 3 * report.MIN_TILE
-    arr = np.asarray(grid)
-    assert (arr[: report.PAD + 10] < 128).any()  # some label text drawn in the header
-    assert (arr == [255, 0, 0]).all(-1).sum() == 6 * report.MIN_TILE * report.MIN_TILE
-
-
 def _links(html: str) -> list[str]:
     return re.findall(r"(?:src|href)='([^']+)'", html)
 
@@ -183,7 +173,7 @@ def test_end_to_end_tiny_sweep(tmp_path, capsys):
     # Grids: a header plus one row per test image / probe, a column per config + input.
     grid = Image.open(out / "grid_A2B.png")
     probes = Image.open(out / "probes_B2A.png")
-    tile = report.MIN_TILE
+    tile = images.MIN_TILE
     assert grid.size[0] >= 3 * tile and grid.size[1] >= 2 * tile
     assert 2 * tile <= probes.size[1] < 3 * tile + 80
 

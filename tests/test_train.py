@@ -9,13 +9,16 @@ import pytest
 import torch
 from PIL import Image
 
-import cyclegan.recipe as recipe_mod
-from cyclegan import report
+import cyclegan.train.recipe as recipe_mod
+from cyclegan import images
 from cyclegan.checkpoint import load_checkpoint, load_generator
 from cyclegan.cli.train import main as cli_main
-from cyclegan.data import BadImageWarning, seasons_pairs, to_pil
+from cyclegan.data import seasons_pairs, to_pil
+from cyclegan.images import BadImageWarning
 from cyclegan.layers import fused_unavailable_reason
-from cyclegan.train import NonFiniteLossError, TrainConfig, TrainError, resume_config, train
+from cyclegan.train.config import TrainConfig, resume_config
+from cyclegan.train.loop import train
+from cyclegan.train.rundir import NonFiniteLossError, TrainError
 
 FUSED_REASON = fused_unavailable_reason()
 needs_ops = pytest.mark.skipif(FUSED_REASON is not None, reason=f"fused ops: {FUSED_REASON}")
@@ -30,7 +33,7 @@ NETS = ("G_A2B", "G_B2A", "D_A", "D_B")
 def sample_grid_size(tile: int) -> tuple[int, int]:
     """Size of a sample grid: real | translated | reconstructed, 3 images per domain."""
     labels = [["real"], ["translated"], ["reconstructed"]]
-    return report.labelled_grid(labels, [[Image.new("RGB", (tile, tile))] * 3] * 6).size
+    return images.labelled_grid(labels, [[Image.new("RGB", (tile, tile))] * 3] * 6).size
 
 def write_domain(folder, images):
     folder.mkdir(parents=True, exist_ok=True)
@@ -265,7 +268,7 @@ def test_cli_resume_with_more_steps(data4, tmp_path, capsys):
     ("no_domain", "domain folder not found"),
     ("all_corrupt", "no readable images"),
     ("load_size", "--load-size (16) must be >= --image-size (32)"),
-    ("image_size", "--image-size must be a multiple of 4"),
+    ("image_size", "--image-size 30: height and width must be multiples of 4"),
     ("out_is_file", "exists and is not a directory"),
     ("out_inside_file", "is not writable"),
     ("builtin", "unknown built-in dataset"),

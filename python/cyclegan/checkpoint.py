@@ -12,14 +12,16 @@ from pathlib import Path
 import torch
 
 from cyclegan import __version__
+from cyclegan.contract import DIRECTIONS
+from cyclegan.errors import CycleganError
 from cyclegan.fileio import atomic_writer
 from cyclegan.models import ModelConfig, build_generator
+from cyclegan.train.rundir import latest_checkpoint
 
 FORMAT = "cyclegan-checkpoint"
-DIRECTIONS = ("A2B", "B2A")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(CycleganError):
     """A file that is missing, unreadable, or not one of our checkpoints."""
 
 
@@ -43,9 +45,9 @@ def resolve_checkpoint(path: str | os.PathLike) -> Path:
     """A checkpoint file, or a training run folder (its checkpoints/latest.pt)."""
     path = Path(path)
     if path.is_dir():
-        latest = path / "checkpoints" / "latest.pt"
+        latest = latest_checkpoint(path)
         if not latest.is_file():
-            raise CheckpointError(f"{path} is a folder without checkpoints/latest.pt "
+            raise CheckpointError(f"{path} is a folder without {latest.relative_to(path)} "
                                   "(not a training run folder)")
         return latest
     if not path.is_file():
@@ -57,7 +59,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     path = Path(path)
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory, not a checkpoint file "
-                              "(for a run directory use RUN/checkpoints/latest.pt)")
+                              f"(for a run directory use {latest_checkpoint(Path('RUN'))})")
     if not path.is_file():
         raise CheckpointError(f"checkpoint not found: {path}")
     try:

@@ -19,14 +19,16 @@ from pathlib import Path
 
 import torch
 
-from cyclegan.checkpoint import DIRECTIONS, new_checkpoint, save_checkpoint
+from cyclegan.checkpoint import new_checkpoint, save_checkpoint
+from cyclegan.contract import DIRECTIONS
+from cyclegan.errors import CycleganError
 from cyclegan.models import ModelConfig, ResnetGenerator
 
 _NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 _BLOCK_KEY = re.compile(r"^model\.(\d+)\.conv_block\.(\d+)\.(weight|bias)$")
 
 
-class ConvertError(ValueError):
+class ConvertError(CycleganError):
     """The file is not an official instance-norm ResNet generator state_dict."""
 
 
@@ -118,5 +120,8 @@ def convert_file(src: str | os.PathLike, out: str | os.PathLike, direction: str 
     cfg, weights = official_to_ours(state)
     ckpt = new_checkpoint(cfg, domains)
     ckpt.update({f"G_{direction}": weights, "step": 0, "epoch": 0, "source": str(src)})
-    save_checkpoint(out, ckpt)
+    try:
+        save_checkpoint(out, ckpt)
+    except OSError as exc:
+        raise ConvertError(f"cannot write {out}: {exc.strerror or exc}") from exc
     return {"out": str(out), "config": cfg.to_dict(), "direction": direction}

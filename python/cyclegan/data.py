@@ -1,4 +1,4 @@
-"""Image loading and the datasets behind `cyclegan-train --data`.
+"""The datasets behind `cyclegan-train --data` (image files are read by cyclegan.images).
 
 Two sources: a folder in the official layout (trainA/trainB/testA/testB) or
 "builtin:seasons", landscapes rendered by `cyclegan.seasons`. Every random decision (crop,
@@ -8,179 +8,39 @@ reproducible and resumable.
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 from torch.utils.data import Dataset
 
-from . import seasons
+from cyclegan import seasons
+from cyclegan.errors import CycleganError
+from cyclegan.images import (
+    DEFAULT_MAX_PIXELS,
+    BadImageWarning,
+    ImageError,
+    extension_list,
+    list_images,
+    load_image_rgb,
+)
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"})
-DEFAULT_MAX_PIXELS = 50_000_000
 BUILTIN_SEASONS = "builtin:seasons"
 BUILTIN_LENGTH = {"train": 1000, "test": 100}
 # Seed ranges: the two training domains never share a landscape (unpaired training);
 # the test split uses a third range in both domains, so A[i] and B[i] are a true pair.
 _SEED_BASE = {("train", "A"): 0, ("train", "B"): 1_000_000,
               ("test", "A"): 2_000_000, ("test", "B"): 2_000_000}
+
+
+class DataError(CycleganError, ValueError):
+    """A training or evaluation data source that cannot be used (missing, empty, unreadable)."""
+
+
 _LAYOUT = "expected layout: DIR/trainA, DIR/trainB, DIR/testA, DIR/testB, each holding images"
-
-
-class BadImageWarning(UserWarning):
-    """A dataset skipped files it could not read."""
-
-
-class ImageError(Exception):
-    """An image that cannot be used; `path` and `reason` say which and why."""
-
-    def __init__(self, path, reason: str):
-        super().__init__(f"{path}: {reason}")
-        self.path = Path(path)
-        self.reason = reason
-
-
-def _too_large(path, size, max_pixels: int) -> ImageError:
-    w, h = size
-    return ImageError(path, f"image too large ({w} x {h}; limit {max_pixels:,} pixels)")
-
-
-def _header_size(path) -> tuple[int, int] | None:
-    """Dimensions from the header alone, for files Pillow's own bomb check refuses to open."""
-    Image.init()
-    try:
-        with open(path, "rb") as fp:
-            prefix = fp.read(16)
-            for fmt in Image.ID:
-                factory, accept = Image.OPEN[fmt]
-                if accept and not accept(prefix):
-                    continue
-                fp.seek(0)
-                try:
-                    return factory(fp, str(path)).size
-                except Exception:
-                    continue
-    except OSError:
-        pass
-    return None
-
-
-def _open(path, max_pixels: int) -> Image.Image:
-    """Open and fully decode one image, turning every failure into an ImageError."""
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise ImageError(path, "file not found") from None
-    except OSError as e:
-        raise ImageError(path, f"cannot access file ({e.strerror or e})") from None
-    if not os.path.isfile(path):
-        raise ImageError(path, "not a regular file")
-    if st.st_size == 0:
-        raise ImageError(path, "empty file (0 bytes)")
-    try:
-        img = Image.open(path)
-    except PermissionError:
-        raise ImageError(path, "permission denied") from None
-    except UnidentifiedImageError:
-        raise ImageError(path, "not an image Pillow can read (unknown or corrupt header)") from None
-    except Image.DecompressionBombError:
-        size = _header_size(path)
-        if size is None:
-            raise ImageError(path, "image too large (decompression bomb)") from None
-        raise _too_large(path, size, max_pixels) from None
-    except Exception as e:
-        raise ImageError(path, f"cannot open image ({e})") from None
-    try:
-        if img.width * img.height > max_pixels:
-            raise _too_large(path, img.size, max_pixels)
-        img.load()
-    except ImageError:
-        img.close()
-        raise
-    except Exception as e:
-        img.close()
-        raise ImageError(path, f"truncated or corrupt image data ({e})") from None
-    try:
-        upright = ImageOps.exif_transpose(img)
-    except Exception:
-        # Broken EXIF should not cost a good image its pixels; keep it as stored.
-        return img
-    if upright is not img:
-        img.close()
-    return upright
-
-
-def _to_uint8(arr: np.ndarray, full_scale: float) -> np.ndarray:
-    return np.round(np.clip(arr.astype(np.float64), 0, full_scale) * (255.0 / full_scale)).astype(
-        np.uint8
-    )
-
-
-def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
-    mode = img.mode
-    if mode.startswith("I;16") or mode == "I":
-        # 16-bit grayscale (Pillow opens 16-bit PNGs as I;16 or I): scale 0..65535 to 0..255.
-        return Image.fromarray(_to_uint8(np.asarray(img), 65535.0)).convert("RGB"), None
-    if mode == "F":
-        arr = np.asarray(img)
-        scale = 1.0 if np.nanmax(arr, initial=0.0) <= 1.0 else 255.0
-        return Image.fromarray(_to_uint8(np.nan_to_num(arr), scale)).convert("RGB"), None
-    if mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    elif mode in ("PA", "La", "RGBa"):
-        img = img.convert("RGBA")
-    if img.mode in ("LA", "RGBA"):
-        alpha = img.getchannel("A")
-        rgb = img.convert("L").convert("RGB") if img.mode == "LA" else img.convert("RGB")
-        return rgb, alpha
-    if img.mode == "RGB":
-        return img, None
-    return img.convert("RGB"), None
-
-
-def load_image(
-    path, max_pixels: int = DEFAULT_MAX_PIXELS
-) -> tuple[Image.Image, Image.Image | None]:
-    """(RGB image, alpha channel or None), EXIF orientation applied.
-
-    Grayscale (including 16-bit), palette (with transparency), CMYK and RGBA inputs all come
-    back as 8-bit RGB; raises ImageError for anything that cannot be decoded or is larger
-    than `max_pixels`.
-    """
-    img = _open(path, max_pixels)
-    try:
-        return _split_alpha(img)
-    except Exception as e:
-        raise ImageError(path, f"unsupported image mode {img.mode} ({e})") from None
-
-
-def load_image_rgb(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
-    """The image as 8-bit RGB (alpha dropped); see load_image."""
-    return load_image(path, max_pixels)[0]
-
-
-def list_images(folder) -> list[Path]:
-    """Image files under `folder` (recursive), sorted by relative path.
-
-    A single image file is returned as a one-element list.
-    """
-    root = Path(folder)
-    if root.is_file():
-        if root.suffix.lower() in IMAGE_EXTENSIONS:
-            return [root]
-        raise ValueError(f"{root} is not an image file (extensions: {_extensions()})")
-    if not root.is_dir():
-        raise FileNotFoundError(f"folder not found: {root}")
-    found = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
-    return sorted(found, key=lambda p: p.relative_to(root).parts)
-
-
-def _extensions() -> str:
-    return " ".join(sorted(IMAGE_EXTENSIONS))
 
 
 def from_pil(img: Image.Image) -> torch.Tensor:
@@ -216,9 +76,9 @@ def _augment(img: Image.Image, image_size: int, load_size: int, augment: bool) -
 
 def _check_sizes(image_size: int, load_size: int) -> None:
     if image_size < 1 or load_size < 1:
-        raise ValueError(f"image_size and load_size must be positive ({image_size}, {load_size})")
+        raise DataError(f"image_size and load_size must be positive ({image_size}, {load_size})")
     if load_size < image_size:
-        raise ValueError(f"load_size ({load_size}) must be >= image_size ({image_size})")
+        raise DataError(f"load_size ({load_size}) must be >= image_size ({image_size})")
 
 
 class FolderDataset(Dataset):
@@ -237,12 +97,12 @@ class FolderDataset(Dataset):
         self.root = Path(root)
         self.folder = self.root / f"{split}{domain}"
         if not self.root.is_dir():
-            raise ValueError(f"data folder not found: {self.root} ({_LAYOUT})")
+            raise DataError(f"data folder not found: {self.root} ({_LAYOUT})")
         if not self.folder.is_dir():
-            raise ValueError(f"domain folder not found: {self.folder} ({_LAYOUT})")
+            raise DataError(f"domain folder not found: {self.folder} ({_LAYOUT})")
         self.files = list_images(self.folder)
         if not self.files:
-            raise ValueError(f"no images ({_extensions()}) in {self.folder} ({_LAYOUT})")
+            raise DataError(f"no images ({extension_list()}) in {self.folder} ({_LAYOUT})")
         self.image_size, self.load_size, self.augment = image_size, load_size, augment
         self.max_pixels = max_pixels
         self.bad_files: dict[Path, str] = {}
@@ -264,7 +124,7 @@ class FolderDataset(Dataset):
                 continue
             return from_pil(_augment(img, self.image_size, self.load_size, self.augment))
         listing = "; ".join(f"{p.name}: {r}" for p, r in list(self.bad_files.items())[:5])
-        raise ValueError(f"no readable images in {self.folder}: all {n} files failed ({listing})")
+        raise DataError(f"no readable images in {self.folder}: all {n} files failed ({listing})")
 
     def _record_bad(self, path: Path, reason: str) -> None:
         self.bad_files[path] = reason
@@ -307,9 +167,9 @@ class SeasonsDataset(Dataset):
 
 def _check_domain_split(domain: str, split: str) -> None:
     if domain not in ("A", "B"):
-        raise ValueError(f"domain must be 'A' or 'B', got {domain!r}")
+        raise DataError(f"domain must be 'A' or 'B', got {domain!r}")
     if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+        raise DataError(f"split must be 'train' or 'test', got {split!r}")
 
 
 def make_dataset(spec, domain: str, split: str = "train", image_size: int = 256,
@@ -323,7 +183,7 @@ def make_dataset(spec, domain: str, split: str = "train", image_size: int = 256,
     _check_domain_split(domain, split)
     if str(spec).startswith("builtin:"):
         if str(spec) != BUILTIN_SEASONS:
-            raise ValueError(f"unknown built-in dataset {spec!r}; available: {BUILTIN_SEASONS}")
+            raise DataError(f"unknown built-in dataset {spec!r}; available: {BUILTIN_SEASONS}")
         return SeasonsDataset(domain, split, image_size, load_size, augment, length)
     return FolderDataset(spec, domain, split, image_size, load_size, augment, max_pixels)
 

@@ -18,16 +18,17 @@ from pathlib import Path
 
 import torch
 
-from cyclegan import data, metrics
+from cyclegan import data, images, metrics
 from cyclegan.checkpoint import (
     load_checkpoint,
     load_generator,
     resolve_checkpoint,
     save_checkpoint,
 )
+from cyclegan.contract import DIRECTIONS
+from cyclegan.errors import CycleganError
 from cyclegan.progress import Progress
 
-DIRECTIONS = ("A2B", "B2A")
 CLASSIFIER_SIZE = 64
 CLASSIFIER_VERSION = 2
 INCEPTION_RANGES = ("uint8", "unit", "signed")
@@ -35,7 +36,7 @@ FID_SKIPPED = ("no --inception file given: Inception weights cannot be downloade
                "pass a local TorchScript feature extractor with --inception PATH")
 
 
-class EvalError(Exception):
+class EvalError(CycleganError):
     """A problem with the user's input, reported without a traceback."""
 
 
@@ -152,7 +153,7 @@ def _pairing(spec: str) -> tuple[bool, str]:
     root = Path(spec)
     try:
         names = [[p.relative_to(root / f"test{d}").as_posix()
-                  for p in data.list_images(root / f"test{d}")] for d in "AB"]
+                  for p in images.list_images(root / f"test{d}")] for d in "AB"]
     except (OSError, ValueError):
         return False, "no pairs: the test folders could not be listed"
     if names[0] and names[0] == names[1]:
@@ -167,7 +168,7 @@ def _data_signature(spec: str) -> str:
     root = Path(spec).resolve()
     parts = [str(root)]
     for d in "AB":
-        for p in data.list_images(root / f"train{d}"):
+        for p in images.list_images(root / f"train{d}"):
             st = p.stat()
             parts.append(f"{p.relative_to(root).as_posix()}:{st.st_size}:{st.st_mtime_ns}")
     return "\n".join(parts)

@@ -23,25 +23,29 @@ import torch
 from torch import nn
 
 import cyclegan
+from cyclegan.contract import (
+    ATOL,
+    DEFAULT_OPSET,
+    DIRECTIONS,
+    FORMAT,
+    INPUT_NAME,
+    MIN_OPSET,
+    MIN_SIZE,
+    NORMALIZATION,
+    OUTPUT_NAME,
+    SIZE_MULTIPLE,
+    direction_error,
+)
+from cyclegan.errors import CycleganError
 from cyclegan.fileio import atomic_write_bytes
 
-FORMAT = "cyclegan-generator-onnx/1"
-NORMALIZATION = ("input: RGB, N x 3 x H x W float32, x / 127.5 - 1 (range [-1, 1]); "
-                 "output: same layout, pixel = (y + 1) * 127.5")
-DEFAULT_OPSET = 17
-ATOL = {"fp32": 1e-4, "fp16": 2e-2}
-SIZE_MULTIPLE = 4
-MIN_SIZE = 8  # the bottleneck (H/4) must be at least 2 for the residual blocks' reflect pad
-INPUT_NAME = "input"
-OUTPUT_NAME = "output"
-DIRECTIONS = ("A2B", "B2A")
 # Random inputs exercise a batch and an odd non-square size; "photo" inputs are real-sized.
 CHECK_INPUTS = (("random", (2, 3, 36, 52)), ("photo", (1, 3, 256, 256)),
                 ("photo", (1, 3, 240, 320)))
 
 
-class ExportError(RuntimeError):
-    """Export could not run (bad model or arguments)."""
+class ExportError(CycleganError):
+    """Export could not run (bad model or arguments, unwritable output)."""
 
 
 class VerificationError(ExportError):
@@ -74,9 +78,9 @@ class CheckResult:
 
 def reference_copy(generator: nn.Module) -> nn.Module:
     """A fused=False float32 copy in eval mode: the path that is traced and trusted."""
-    from cyclegan.models import ResnetGenerator
+    from cyclegan.models import build_generator
 
-    ref = ResnetGenerator(generator.config, fused=False)
+    ref = build_generator(generator.config, fused=False)
     ref.load_state_dict(generator.state_dict())
     return ref.float().eval()
 
@@ -97,8 +101,8 @@ def trace_to_onnx(reference: nn.Module, precision: str = "fp32",
     """Trace a fused=False generator to ONNX bytes with dynamic batch, height and width."""
     if precision not in ATOL:
         raise ExportError(f"precision must be one of {sorted(ATOL)}, got {precision!r}")
-    if opset < 17:
-        raise ExportError(f"opset must be >= 17, got {opset}")
+    if opset < MIN_OPSET:
+        raise ExportError(f"opset must be >= {MIN_OPSET}, got {opset}")
     module = _HalfCompute(reference_copy(reference)) if precision == "fp16" else reference
     dims = {0: "batch", 2: "height", 3: "width"}
     buf = io.BytesIO()
@@ -157,15 +161,6 @@ def attach_metadata(model_bytes: bytes, props: dict[str, str]) -> bytes:
     if custom:
         raise ExportError(f"exported graph uses non-standard op domains {custom}")
     return model.SerializeToString()
-
-
-def read_metadata(model: str | os.PathLike | bytes) -> dict[str, str]:
-    """metadata_props of an ONNX file (or bytes) as a plain dict."""
-    import onnx
-
-    proto = (onnx.load_from_string(model) if isinstance(model, bytes)
-             else onnx.load(os.fspath(model), load_external_data=False))
-    return {p.key: p.value for p in proto.metadata_props}
 
 
 def photo_like(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -247,8 +242,8 @@ def load_directions(ckpt: Path, directions: tuple[str, ...] | None):
             raise ExportError(f"{ckpt} holds no generator (no G_A2B or G_B2A)")
     loaded = []
     for direction in directions:
-        if direction not in DIRECTIONS:
-            raise ExportError(f"direction must be A2B or B2A, got {direction!r}")
+        if direction_error(direction):
+            raise ExportError(direction_error(direction))
         try:
             generator, meta = load_generator(ckpt, direction=direction, fused=False)
         except (KeyError, ValueError, OSError, RuntimeError) as exc:
@@ -274,7 +269,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot write to {out}: {exc}") from exc
     written, failures = [], []
     for direction, generator, meta in loaded:
         for precision in ("fp32", "fp16") if fp16 else ("fp32",):
@@ -285,7 +283,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                 failures.append(str(exc))
                 log(str(exc))
                 continue
-            atomic_write_bytes(target, data)
+            try:
+                atomic_write_bytes(target, data)
+            except OSError as exc:
+                raise ExportError(f"cannot write to {out}: {exc}") from exc
             worst = max(c.max_abs_diff for c in checks)
             log(f"wrote {target} ({len(data) / 1e6:.1f} MB, max abs diff vs torch "
                 f"{worst:.2g} over {len(checks)} checks)")

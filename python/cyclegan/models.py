@@ -13,13 +13,10 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from cyclegan.contract import ARCHITECTURES, UPSAMPLING, size_error
 from cyclegan.layers import EPS, NormReLUPad, ResidualBlock
 
 N_DOWNSAMPLING = 2
-ARCHITECTURES = ("resnet",)
-# deconv: the official stride-2 transposed convolution (leaves a checkerboard, Odena et al.
-# 2016); resize / bilinear: x2 nearest / bilinear upsampling, then a 3x3 convolution.
-UPSAMPLING = ("deconv", "resize", "bilinear")
 _CHOICES = {"arch": ARCHITECTURES, "upsample": UPSAMPLING}
 
 
@@ -135,10 +132,8 @@ def check_image_batch(x: torch.Tensor, channels: int) -> None:
     if x.dim() != 4 or x.shape[1] != channels:
         raise ValueError(f"generator input must be N x {channels} x H x W, "
                          f"got shape {tuple(x.shape)}")
-    h, w = x.shape[-2:]
-    if h % 4 or w % 4 or h < 8 or w < 8:
-        raise ValueError(f"generator input height and width must be multiples of 4 and "
-                         f"at least 8, got {h} x {w}")
+    if problem := size_error(*x.shape[-2:]):
+        raise ValueError(f"generator input {problem}")
 
 
 class PatchDiscriminator(nn.Module):

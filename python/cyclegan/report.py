@@ -1,4 +1,6 @@
-"""The files of a `cyclegan-sweep` report: labelled image grids, metrics tables, index.html.
+"""The files of a `cyclegan-sweep` report: metrics tables, index.html, the green probe.
+
+The image grids themselves are drawn by cyclegan.images.labelled_grid.
 
 Everything is written atomically, and index.html uses only relative links, so the folder
 can be moved or served as is.
@@ -14,63 +16,13 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from cyclegan.fileio import atomic_write_bytes
-
-MIN_TILE = 128
-PAD = 4
-FONT_SIZE = 12
-
-
-def _font():
-    try:
-        return ImageFont.load_default(size=FONT_SIZE)
-    except (TypeError, OSError, ImportError):
-        return ImageFont.load_default()
 
 
 def write_text(path: Path, text: str) -> None:
     atomic_write_bytes(Path(path), text.encode("utf-8"))
-
-
-def write_png(path: Path, img: Image.Image) -> None:
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    atomic_write_bytes(Path(path), buf.getvalue())
-
-
-def labelled_grid(labels: list[list[str]], rows: list[list[Image.Image]]) -> Image.Image:
-    """Columns headed by labels (one list of text lines per column), rows of equally sized
-    tiles. Small tiles are enlarged (nearest neighbour, so pixels stay honest) to MIN_TILE."""
-    if not rows or not rows[0]:
-        raise ValueError("a grid needs at least one image")
-    w, h = rows[0][0].size
-    scale = max(1, math.ceil(MIN_TILE / max(w, h)))
-    tw, th = w * scale, h * scale
-    font = _font()
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    line_h = max(probe.textbbox((0, 0), "Ag", font=font)[3], FONT_SIZE) + 2
-    col_w = [max([tw] + [probe.textbbox((0, 0), t, font=font)[2] + 2 * PAD for t in lab])
-             for lab in labels]
-    head = max(len(lab) for lab in labels) * line_h + 2 * PAD
-    width = sum(col_w) + PAD * (len(col_w) + 1)
-    height = head + len(rows) * (th + PAD) + PAD
-    grid = Image.new("RGB", (width, height), (255, 255, 255))
-    draw = ImageDraw.Draw(grid)
-    x = PAD
-    for c, lab in enumerate(labels):
-        for i, text in enumerate(lab):
-            tx = x + (col_w[c] - probe.textbbox((0, 0), text, font=font)[2]) // 2
-            draw.text((tx, PAD + i * line_h), text, fill=(0, 0, 0), font=font)
-        for r, row in enumerate(rows):
-            if c < len(row):
-                tile = row[c].convert("RGB")
-                if scale > 1:
-                    tile = tile.resize((tw, th), Image.Resampling.NEAREST)
-                grid.paste(tile, (x + (col_w[c] - tw) // 2, head + r * (th + PAD)))
-        x += col_w[c] + PAD
-    return grid
 
 
 def _smooth(d: np.ndarray, width: float) -> np.ndarray:

@@ -26,19 +26,21 @@ import torch
 from PIL import Image
 
 import cyclegan
-from cyclegan import data, evaluate, report
+from cyclegan import data, evaluate, images, report
 from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator
+from cyclegan.contract import DIRECTIONS
+from cyclegan.errors import CycleganError
+from cyclegan.train.rundir import latest_checkpoint
 
 RESERVED = ("data", "out", "resume")
-DIRECTIONS = evaluate.DIRECTIONS
 
 
-class SweepError(Exception):
+class SweepError(CycleganError):
     """A problem with the user's input or a failed training, reported without a traceback."""
 
 
 def _train_fields() -> dict:
-    from cyclegan.train import TrainConfig
+    from cyclegan.train.config import TrainConfig
 
     return {f.name: f.default for f in dataclasses.fields(TrainConfig)}
 
@@ -175,7 +177,7 @@ def check_train_args(train_args: list[str], configs: list[Config]) -> int | None
 
 def run_state(run: Path, steps: int | None) -> tuple[str, int]:
     """("new" | "partial" | "done", step) of a configuration's run folder."""
-    latest = run / "checkpoints" / "latest.pt"
+    latest = latest_checkpoint(run)
     if not latest.is_file():
         return "new", 0
     try:
@@ -267,8 +269,8 @@ def train_all(spec: str, out: Path, configs: list[Config], train_args: list[str]
 def load_probe(path, size: int) -> torch.Tensor:
     """A probe image, centre-cropped to a square and resized to size x size, in [-1, 1]."""
     try:
-        img = data.load_image_rgb(path)
-    except data.ImageError as exc:
+        img = images.load_image_rgb(path)
+    except images.ImageError as exc:
         raise SweepError(f"--probe {exc}") from exc
     w, h = img.size
     s = min(w, h)
@@ -312,7 +314,7 @@ def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | Non
     out.mkdir(parents=True, exist_ok=True)
     trained = train_all(spec, out, configs, train_args, runner, quiet)
 
-    ckpts = {c.name: out / "runs" / c.name / "checkpoints" / "latest.pt" for c in configs}
+    ckpts = {c.name: latest_checkpoint(out / "runs" / c.name) for c in configs}
     first = load_checkpoint(ckpts[configs[0].name])
     image_size = int((first.get("train_config") or {}).get("image_size", 256))
     del first
@@ -354,12 +356,12 @@ def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | Non
         doms = f"{ed.domains[src]} -> {ed.domains[direction[2]]}"
         labels = [["input", doms]] + [c.label() for c in configs]
         grid_files[direction] = f"grid_{direction}.png"
-        report.write_png(out / grid_files[direction],
-                         report.labelled_grid(labels, [list(r) for r in zip(*cols)]))
+        images.write_png(out / grid_files[direction],
+                         images.labelled_grid(labels, [list(r) for r in zip(*cols)]))
         plabels = [["probe", doms]] + [c.label() for c in configs]
         probe_files[direction] = f"probes_{direction}.png"
-        report.write_png(out / probe_files[direction],
-                         report.labelled_grid(plabels, [list(r) for r in zip(*pcols)]))
+        images.write_png(out / probe_files[direction],
+                         images.labelled_grid(plabels, [list(r) for r in zip(*pcols)]))
 
     clf = ed.classifier_info
     summary = {

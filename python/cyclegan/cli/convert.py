@@ -6,6 +6,8 @@ import argparse
 import sys
 
 import cyclegan
+from cyclegan.cli import common
+from cyclegan.contract import DIRECTIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("src", metavar="PATH.pth", help="official generator state_dict")
     p.add_argument("--out", required=True, metavar="CKPT", help="checkpoint file to write")
-    p.add_argument("--direction", choices=["A2B", "B2A"], default="A2B",
+    p.add_argument("--direction", choices=DIRECTIONS, default=DIRECTIONS[0],
                    help="which generator this is: the official G_A (netG_A) is A2B, G_B is B2A "
                         "(default: A2B)")
     p.add_argument("--domains", default=None, metavar="A,B",
@@ -31,21 +33,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from cyclegan.convert import ConvertError, convert_file, parse_domains
 
-    try:
+    def body() -> int:
+        from cyclegan.convert import convert_file, parse_domains
+
         info = convert_file(args.src, args.out, args.direction, parse_domains(args.domains))
-    except ConvertError as exc:
-        print(f"cyclegan-convert: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"cyclegan-convert: error: cannot write {args.out}: {exc}", file=sys.stderr)
-        return 2
-    if not args.quiet:
-        cfg = info["config"]
-        print(f"wrote {info['out']}: G_{info['direction']} (ngf {cfg['ngf']}, "
-              f"{cfg['n_blocks']} blocks)")
-    return 0
+        if not args.quiet:
+            cfg = info["config"]
+            print(f"wrote {info['out']}: G_{info['direction']} (ngf {cfg['ngf']}, "
+                  f"{cfg['n_blocks']} blocks)")
+        return 0
+
+    return common.run("cyclegan-convert", body)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import cyclegan
+from cyclegan.cli import common
+from cyclegan.contract import DIRECTIONS
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default=None,
                    help="folder in the official layout (testA/testB, trainA/trainB) or "
                         "builtin:seasons; default: the data the checkpoint was trained on")
-    p.add_argument("--direction", choices=["both", "A2B", "B2A"], default="both",
+    p.add_argument("--direction", choices=["both", *DIRECTIONS], default="both",
                    help="which generator(s) to score")
     p.add_argument("--image-size", type=int, default=None,
                    help="test images are resized to this (multiple of 4); default: the "
@@ -74,18 +76,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from cyclegan.checkpoint import CheckpointError
-    from cyclegan.data import ImageError
-    from cyclegan.evaluate import DIRECTIONS, EvalError, evaluate, format_table
-    from cyclegan.fileio import atomic_write_bytes
-
     for name in ("max_images", "batch_size", "classifier_steps", "classifier_images"):
         if getattr(args, name) < 1:
             print(f"cyclegan-eval: error: --{name.replace('_', '-')} must be >= 1",
                   file=sys.stderr)
             return 2
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
-    try:
+
+    def body() -> int:
+        from cyclegan.evaluate import evaluate, format_table
+        from cyclegan.fileio import atomic_write_bytes
+
         result = evaluate(
             args.model, args.data, directions, image_size=args.image_size,
             max_images=args.max_images, device=args.device, batch_size=args.batch_size,
@@ -97,13 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.json:
             atomic_write_bytes(Path(args.json),
                                (json.dumps(result, indent=2) + "\n").encode())
-    except (EvalError, CheckpointError, ImageError, ValueError, OSError) as exc:
-        print(f"cyclegan-eval: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("cyclegan-eval: interrupted", file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return common.run("cyclegan-eval", body)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,13 @@
-"""cyclegan-infer: argument parsing only; the work is in cyclegan.infer."""
+"""cyclegan-infer: argument parsing only; the work is in cyclegan.infer (torch-free)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
-import cyclegan
+from cyclegan.cli.common import add_version, exit_codes, run
 
 DESCRIPTION = """\
 Translate a folder of images (recursive) or a single image with a CycleGAN generator.
@@ -18,9 +19,9 @@ demo generator (summer -> winter, trained on the built-in synthetic landscapes) 
 ./cyclegan-output, and write a contact sheet there."""
 
 EPILOG = """\
-exit status: 0 all done, 1 some inputs failed (see cyclegan-failures.tsv in the output
-folder), 2 usage error (missing input, unwritable output, unusable model), 130 interrupted
-by Ctrl-C (143 by SIGTERM): finished outputs are kept, nothing partial is left.
+{exit_codes}
+An interrupted run keeps its finished outputs and leaves nothing partial: run the same
+command again to finish it.
 
 examples:
   cyclegan-infer photos/ winter/ --model G_A2B.onnx
@@ -36,11 +37,32 @@ def _positive(text: str) -> int:
     return value
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from cyclegan.data import DEFAULT_MAX_PIXELS
-    from cyclegan.infer import DEFAULT_OUTPUT, DEMO_MODEL
+def _epilog() -> str:
+    codes = exit_codes("some inputs failed (see cyclegan-failures.tsv in the output folder)")
+    return EPILOG.format(exit_codes=textwrap.fill(codes, 90))
 
-    p = argparse.ArgumentParser(prog="cyclegan-infer", description=DESCRIPTION, epilog=EPILOG,
+
+def _format_help() -> str:
+    from cyclegan.images import FORMATS
+    from cyclegan.infer.io import FALLBACK
+
+    no_alpha = [name for name, f in FORMATS.items() if not f.alpha]
+    return (f"output format: keep the input's (formats Pillow cannot write, e.g. gif, become "
+            f"{FALLBACK}), or one of {', '.join(FORMATS)} "
+            f"({', '.join(no_alpha)} drop{'s' if len(no_alpha) == 1 else ''} alpha, with a "
+            "warning) (default: keep)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from cyclegan.contract import DIRECTIONS
+    from cyclegan.images import DEFAULT_MAX_PIXELS
+    from cyclegan.infer import bundled
+    from cyclegan.infer.io import format_choices
+    from cyclegan.infer.plan import DEFAULT_OUTPUT
+    from cyclegan.infer.runtime import DEVICES
+
+    p = argparse.ArgumentParser(prog="cyclegan-infer", description=DESCRIPTION,
+                                epilog=_epilog(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("input", nargs="?", type=Path,
                    help="image folder (searched recursively) or one image file "
@@ -51,12 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", type=Path,
                    help="generator: an .onnx file (from cyclegan-export), or a cyclegan "
                         "checkpoint (.pt), which is exported to ONNX in memory (checked "
-                        "against torch) and run by onnxruntime (default: the bundled demo "
-                        f"model {DEMO_MODEL.name})")
-    p.add_argument("--direction", choices=["A2B", "B2A"], default="A2B",
+                        "against torch) and run by onnxruntime, or the name of a bundled "
+                        f"model ({', '.join(bundled.MODELS)}; see --list-models) (default: "
+                        f"{bundled.DEFAULT_MODEL}, {bundled.MODELS[bundled.DEFAULT_MODEL].file})")
+    p.add_argument("--list-models", action="store_true",
+                   help="list the bundled models and exit")
+    p.add_argument("--direction", choices=DIRECTIONS, default="A2B",
                    help="which generator of a checkpoint to use; .onnx files hold one "
                         "(default: A2B)")
-    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto",
+    p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto uses onnxruntime's CUDA provider when a GPU is present, else "
                         "the CPU (default: auto)")
     p.add_argument("--batch-size", type=_positive, default=8,
@@ -67,10 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "(default: number of CPU cores)")
     p.add_argument("--threads", type=_positive, default=None,
                    help="onnxruntime CPU threads (default: number of CPU cores)")
-    p.add_argument("--format", choices=["keep", "png", "jpg"], default="keep",
-                   help="output format: keep the input's (formats Pillow cannot write, e.g. "
-                        "gif, become png), or png, or jpg (jpg drops alpha, with a warning) "
-                        "(default: keep)")
+    p.add_argument("--format", choices=format_choices(), default="keep", help=_format_help())
     p.add_argument("--quality", type=int, default=95,
                    help="JPEG/WebP quality 1-100 (default: 95)")
     p.add_argument("--size", type=_positive, default=None,
@@ -91,40 +113,36 @@ def build_parser() -> argparse.ArgumentParser:
                         "the output folder (default: only in the no-argument demo run)")
     p.add_argument("--quiet", action="store_true",
                    help="no progress bar or notes; the summary and errors are still printed")
-    p.add_argument("--version", action="version", version=f"%(prog)s {cyclegan.__version__}")
+    add_version(p)
     return p
 
 
-def main(argv: list[str] | None = None) -> int:
-    import warnings
+def _body(args: argparse.Namespace) -> int:
+    from cyclegan.images import ignore_pillow_bomb_warnings
+    from cyclegan.infer import InferConfig, run
+    from cyclegan.infer.bundled import describe_models
+    from cyclegan.infer.plan import parse_shard
 
-    from PIL import Image
-
-    from cyclegan.infer import InferConfig, UsageError, parse_shard, run
-
-    args = build_parser().parse_args(argv)
-    # Refusals are ours (--max-pixels), reported per file; Pillow's warning would be noise.
-    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)
-    try:
-        cfg = InferConfig(input=args.input, output=args.output, model=args.model,
-                          direction=args.direction, device=args.device,
-                          batch_size=args.batch_size, workers=args.workers,
-                          threads=args.threads, format=args.format, quality=args.quality,
-                          size=args.size, max_size=args.max_size, max_pixels=args.max_pixels,
-                          overwrite=args.overwrite, shard=parse_shard(args.shard),
-                          contact_sheet=args.contact_sheet, progress=not args.quiet)
-        summary = run(cfg, log=(lambda m: None) if args.quiet else None)
-    except UsageError as exc:
-        print(f"cyclegan-infer: error: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:
-        print(f"cyclegan-infer: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("cyclegan-infer: aborted; run the same command again to finish", file=sys.stderr)
-        return 130
+    if args.list_models:
+        print(describe_models())
+        return 0
+    ignore_pillow_bomb_warnings()
+    cfg = InferConfig(input=args.input, output=args.output, model=args.model,
+                      direction=args.direction, device=args.device,
+                      batch_size=args.batch_size, workers=args.workers,
+                      threads=args.threads, format=args.format, quality=args.quality,
+                      size=args.size, max_size=args.max_size, max_pixels=args.max_pixels,
+                      overwrite=args.overwrite, shard=parse_shard(args.shard),
+                      contact_sheet=args.contact_sheet, progress=not args.quiet)
+    summary = run(cfg, log=(lambda m: None) if args.quiet else None)
     print(summary.report())
     return summary.exit_code
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run("cyclegan-infer", lambda: _body(args),
+               interrupted="aborted; run the same command again to finish")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import shlex
 import sys
 
 import cyclegan
+from cyclegan.cli import common
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,27 +68,22 @@ def main(argv: list[str] | None = None) -> int:
         cut = argv.index("--")
         argv, train_args = argv[:cut], argv[cut + 1:]
     args = build_parser().parse_args(argv)
-    from cyclegan.checkpoint import CheckpointError
-    from cyclegan.evaluate import EvalError
-    from cyclegan.sweep import SweepError, parse_configs, parse_grid, run_sweep
-
     if args.quiet and "--quiet" not in train_args:
         train_args.append("--quiet")
     command = shlex.join(["cyclegan-sweep", *argv] + (["--", *train_args] if train_args else []))
-    try:
+
+    def body() -> int:
+        from cyclegan.sweep import parse_configs, parse_grid, run_sweep
+
         configs = parse_grid(args.grid) if args.grid else parse_configs(args.config)
         run_sweep(args.data, args.out, configs, train_args, probes=args.probe,
                   test_images=args.test_images, eval_images=args.eval_images,
                   device=args.device, inception=args.inception,
                   classifier_steps=args.classifier_steps, command=command, quiet=args.quiet)
-    except (SweepError, EvalError, CheckpointError, ValueError, OSError) as exc:
-        print(f"cyclegan-sweep: error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("cyclegan-sweep: interrupted; rerun the same command to continue",
-              file=sys.stderr)
-        return 130
-    return 0
+        return 0
+
+    return common.run("cyclegan-sweep", body,
+                      interrupted="interrupted; rerun the same command to continue")
 
 
 if __name__ == "__main__":

@@ -14,11 +14,13 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan.errors import CycleganError, UsageError
+
 DEVICES = ("auto", "cpu", "cuda")
 ONNX_SUFFIXES = (".onnx",)
 
 
-class ModelError(Exception):
+class ModelError(UsageError):
     """The model file is missing, unreadable or not a 3-channel image generator."""
 
 
@@ -123,13 +125,14 @@ def load_model(path: str | os.PathLike, direction: str = "A2B", device: str = "a
         raise ModelError(f"model not found: {path}")
     if path.suffix.lower() in ONNX_SUFFIXES:
         return OrtGenerator(path, device, threads)
+    # Only a checkpoint needs torch: imported here, never for an .onnx model.
     from cyclegan.checkpoint import load_generator
-    from cyclegan.export import ExportError, export_generator
+    from cyclegan.export import export_generator
 
     try:
         generator, meta = load_generator(path, direction=direction, fused=False)
         data, _ = export_generator(generator, meta, direction)
-    except (ValueError, KeyError, OSError, ExportError) as exc:
+    except (ValueError, KeyError, OSError, CycleganError) as exc:
         raise ModelError(f"cannot use {path} as a model: {exc}") from None
     log(f"exported {path.name} ({direction}) to ONNX in memory; use cyclegan-export to do "
         "this once")

@@ -8,6 +8,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from cyclegan.train.rundir import TrainError
+
 
 @dataclass
 class DistInfo:
@@ -35,10 +37,10 @@ def resolve_device(name: str | None) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was requested but no CUDA device is available "
+        raise TrainError("--device cuda was requested but no CUDA device is available "
                          "(this torch build or machine has none); use --device cpu")
     if device.type not in ("cpu", "cuda"):
-        raise ValueError(f"--device must be cpu or cuda, got {name!r}")
+        raise TrainError(f"--device must be cpu or cuda, got {name!r}")
     return device
 
 

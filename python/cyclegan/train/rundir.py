@@ -7,15 +7,20 @@ import os
 import tempfile
 from pathlib import Path
 
+from cyclegan.errors import CycleganError
 from cyclegan.fileio import atomic_write_bytes
 
+LATEST = "latest.pt"
 
-class TrainError(Exception):
+
+class TrainError(CycleganError):
     """A problem with the user's input or environment, reported without a traceback."""
 
 
 class NonFiniteLossError(TrainError):
     """Training diverged (NaN or inf loss); nothing was saved after it."""
+
+    exit_code = 1
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -36,7 +41,7 @@ def append_log(path: Path, record: dict) -> None:
 
 
 def latest_checkpoint(run: Path) -> Path:
-    return run / "checkpoints" / "latest.pt"
+    return run / "checkpoints" / LATEST
 
 
 def epoch_checkpoint(run: Path, epoch: int) -> Path:

@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from cyclegan.data import DEFAULT_MAX_PIXELS, ImageError
-from cyclegan.infer_io import Decoded, Job, decode, from_model_output, write_image
-from cyclegan.infer_runtime import OrtGenerator
+from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, write_image
+from cyclegan.infer.io import Decoded, Job, decode, from_model_output
+from cyclegan.infer.runtime import OrtGenerator
 
 STALL_S = 0.05  # a batch waits this long for more images of its size before it runs
 MAX_BATCH_PIXELS = 8 * 512 * 512  # keeps batches of large images from exhausting memory
 _END = object()
+
 
 @dataclass
 class Result:
@@ -203,8 +204,9 @@ class Pipeline:
                 continue
             if not kept_alpha and not self._alpha_warned.is_set():
                 self._alpha_warned.set()
-                self.opts.warn("warning: JPEG output has no alpha channel; transparency is "
-                               "dropped (use --format png to keep it)")
+                name = FORMATS[format_of(it.job.dst)].pillow
+                self.opts.warn(f"warning: {name} output has no alpha channel; transparency "
+                               "is dropped (use --format png to keep it)")
             self.results.put(Result(it.job))
 
 

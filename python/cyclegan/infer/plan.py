@@ -2,7 +2,7 @@
 
 Planning checks everything that can be checked before any work (input, writable output,
 model), maps every input to its output (same relative path and name), skips outputs that
-exist, and takes this machine's shard. The pipeline (cyclegan.infer_pipeline) does the
+exist, and takes this machine's shard. The pipeline (cyclegan.infer.pipeline) does the
 work; this module handles signals, the summary and the failures file.
 """
 
@@ -15,37 +15,24 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cyclegan.data import DEFAULT_MAX_PIXELS, ImageError, list_images
-from cyclegan.infer_io import (
-    WRITERS,
-    Job,
-    clean_stale_temps,
-    contact_sheet,
-    output_path,
-    temp_name,
-    write_bytes_atomic,
-)
-from cyclegan.infer_pipeline import PipelineOptions, Result, translate
-from cyclegan.infer_runtime import ModelError, cpu_count, load_model
+from cyclegan.errors import UsageError
+from cyclegan.fileio import atomic_write_bytes, remove_stale_temps, temp_path
+from cyclegan.images import DEFAULT_MAX_PIXELS, ImageError, contact_sheet, format_of, list_images
+from cyclegan.infer import bundled
+from cyclegan.infer.io import Job, format_choices, output_path
+from cyclegan.infer.pipeline import PipelineOptions, Result, translate
+from cyclegan.infer.runtime import OrtGenerator, cpu_count, load_model
 from cyclegan.progress import Progress
 
-ASSETS = Path(__file__).resolve().parent / "assets"
-DEMO_MODEL = ASSETS / "demo_summer2winter.onnx"
-SAMPLES = ASSETS / "samples"
 DEFAULT_OUTPUT = Path("cyclegan-output")
 CONTACT_SHEET = "contact_sheet.png"
-FORMATS = ("keep", "png", "jpg")
-
-
-class UsageError(Exception):
-    """Bad arguments, missing input, unwritable output or unusable model (exit status 2)."""
 
 
 @dataclass
 class InferConfig:
     input: Path | None = None
     output: Path | None = None
-    model: Path | None = None
+    model: Path | str | None = None  # a file, a bundled model's name, None: the default one
     direction: str = "A2B"
     device: str = "auto"
     batch_size: int = 8
@@ -114,21 +101,17 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def with_defaults(cfg: InferConfig) -> InferConfig:
     """No INPUT: the bundled samples into ./cyclegan-output with a contact sheet.
-    No --model: the bundled demo generator."""
+    No --model: the default bundled generator; a bare name: that bundled generator."""
     if cfg.input is None:
-        cfg.input, cfg.contact_sheet = SAMPLES, True
+        cfg.input, cfg.contact_sheet = bundled.SAMPLES, True
     if cfg.output is None:
         cfg.output = DEFAULT_OUTPUT
-    if cfg.model is None:
-        if not DEMO_MODEL.is_file():
-            raise UsageError(f"the bundled demo model is missing ({DEMO_MODEL}); this copy "
-                             "of the package was built without it. Pass --model MODEL.onnx "
-                             "or a checkpoint")
-        cfg.model = DEMO_MODEL
+    cfg.model = bundled.resolve_model(cfg.model)
     if cfg.max_pixels is None:
         cfg.max_pixels = DEFAULT_MAX_PIXELS
-    if cfg.format not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {cfg.format!r}")
+    choices = format_choices()
+    if cfg.format not in choices:
+        raise UsageError(f"--format must be one of {', '.join(choices)}, got {cfg.format!r}")
     for name in ("batch_size", "workers", "threads", "size", "max_size", "max_pixels"):
         value = getattr(cfg, name)
         if value is not None and value < 1:
@@ -144,7 +127,7 @@ def prepare_output(folder: Path) -> None:
         raise UsageError(f"output {folder} exists and is not a folder")
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = temp_name(folder / "write-probe")
+        probe = temp_path(folder / "write-probe")
         os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
         probe.unlink()
     except OSError as exc:
@@ -185,6 +168,11 @@ def plan(items, cfg: InferConfig, out_root: Path, single_dst: Path | None):
     return jobs, skipped, failures
 
 
+def remove_temps_of_dead_runs(outputs: list[Path]) -> int:
+    """Temp files a killed run left in the folders this run writes to; returns the count."""
+    return sum(remove_stale_temps(folder) for folder in sorted({p.parent for p in outputs}))
+
+
 def failures_path(out_root: Path, shard: tuple[int, int]) -> Path:
     i, n = shard
     return out_root / ("cyclegan-failures.tsv" if n == 1 else
@@ -196,7 +184,7 @@ def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
         return " ".join(str(text).replace("\t", " ").split())
 
     lines = [f"{clean(p)}\t{clean(r)}\n" for p, r in sorted(failures, key=lambda f: str(f[0]))]
-    write_bytes_atomic(path, "".join(lines).encode("utf-8", "surrogateescape"))
+    atomic_write_bytes(path, "".join(lines).encode("utf-8", "surrogateescape"))
 
 
 class _Interrupt:
@@ -225,15 +213,22 @@ class _Interrupt:
                   "(press Ctrl-C again to abort at once)")
 
 
-def run(cfg: InferConfig, log=None, warn=None) -> Summary:
-    """Translate cfg.input into cfg.output; raises UsageError before any work on bad setup."""
-    log = log or (lambda m: print(m, file=sys.stderr))
-    warn = warn or (lambda m: print(m, file=sys.stderr))
-    cfg = with_defaults(cfg)
+@dataclass
+class _Plan:
+    src: Path
+    out_root: Path
+    model: OrtGenerator
+    jobs: list[Job]
+    skipped: list[tuple[Path, Path]]
+    summary: Summary
+
+
+def _prepare(cfg: InferConfig, log, warn) -> _Plan:
+    """Everything before the first image is translated; UsageError on a bad setup."""
     src, out = Path(cfg.input), Path(cfg.output)
     if not src.exists():
         raise UsageError(f"input not found: {src}")
-    single_dst = out if src.is_file() and out.suffix.lower() in WRITERS else None
+    single_dst = out if src.is_file() and format_of(out) else None
     out_root = out.parent if single_dst else out
     prepare_output(out_root)
     items = list_inputs(src, out_root)
@@ -241,13 +236,10 @@ def run(cfg: InferConfig, log=None, warn=None) -> Summary:
         raise UsageError(f"no images found under {src}")
     i, n = cfg.shard
     items = items[i::n]
-    try:
-        model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log)
-    except ModelError as exc:
-        raise UsageError(str(exc)) from None
+    model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log)
     jobs, skipped, failures = plan(items, cfg, out_root, single_dst)
     summary = Summary(out, planned=len(jobs), skipped=len(skipped), failures=failures)
-    removed = clean_stale_temps([j.dst for j in jobs])
+    removed = remove_temps_of_dead_runs([j.dst for j in jobs] + [d for _, d in skipped])
     if model.device == "cpu" and model.meta.get("precision") == "fp16":
         warn("warning: an fp16 model runs slower on the CPU than its fp32 version")
     if cfg.progress:
@@ -255,9 +247,12 @@ def run(cfg: InferConfig, log=None, warn=None) -> Summary:
         shard = f" (shard {i}/{n})" if n > 1 else ""
         log(f"{len(items)} images{shard}: {len(jobs)} to translate, {len(skipped)} already "
             "done" + (f"; removed {removed} temp files of an interrupted run" if removed else ""))
-    stop = threading.Event()
-    workers = cfg.workers or cpu_count()
-    bar = Progress(len(jobs), "cyclegan-infer", unit="img", enabled=cfg.progress)
+    return _Plan(src, out_root, model, jobs, skipped, summary)
+
+
+def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
+    summary, stop = p.summary, threading.Event()
+    bar = Progress(len(p.jobs), "cyclegan-infer", unit="img", enabled=cfg.progress)
 
     def on_result(result: Result) -> None:
         summary.finished += 1
@@ -267,27 +262,44 @@ def run(cfg: InferConfig, log=None, warn=None) -> Summary:
             summary.failures.append((result.job.src, result.error))
         bar.update(1, failed=len(summary.failures))
 
-    opts = PipelineOptions(batch_size=cfg.batch_size, workers=workers, size=cfg.size,
-                           max_size=cfg.max_size, max_pixels=cfg.max_pixels,
+    opts = PipelineOptions(batch_size=cfg.batch_size, workers=cfg.workers or cpu_count(),
+                           size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
                            quality=cfg.quality, warn=bar.write if cfg.progress else warn,
                            stop=stop)
     with bar, _Interrupt(stop, warn) as interrupt:
-        summary.seconds = translate(model, jobs, opts, on_result)
+        summary.seconds = translate(p.model, p.jobs, opts, on_result)
     summary.interrupted = interrupt.signum
     summary.failed = len(summary.failures)
-    fail_file = failures_path(out_root, cfg.shard)
+
+
+def _finish(p: _Plan, cfg: InferConfig, warn) -> None:
+    """The failures file (or removing a stale one) and the contact sheet."""
+    summary = p.summary
+    fail_file = failures_path(p.out_root, cfg.shard)
     if summary.failures:
         write_failures(fail_file, summary.failures)
         summary.failures_file = fail_file
     elif summary.interrupted is None:
         fail_file.unlink(missing_ok=True)  # left by an earlier run whose failures are now fixed
-    if cfg.contact_sheet and summary.interrupted is None:
-        pairs = [(s, d, str(s.relative_to(src)) if src.is_dir() else s.name)
-                 for s, d in sorted(skipped + [(j.src, j.dst) for j in jobs]) if d.is_file()]
-        title = f"input | output    {model.describe()}"
-        try:
-            if pairs:
-                summary.contact_sheet = contact_sheet(pairs, out_root / CONTACT_SHEET, title)
-        except (ImageError, OSError) as exc:
-            warn(f"warning: contact sheet not written: {exc}")
-    return summary
+    if not cfg.contact_sheet or summary.interrupted is not None:
+        return
+    done = sorted(p.skipped + [(j.src, j.dst) for j in p.jobs])
+    pairs = [(s, d, str(s.relative_to(p.src)) if p.src.is_dir() else s.name)
+             for s, d in done if d.is_file()]
+    title = f"input | output    {p.model.describe()}"
+    try:
+        if pairs:
+            summary.contact_sheet = contact_sheet(pairs, p.out_root / CONTACT_SHEET, title)
+    except (ImageError, OSError) as exc:
+        warn(f"warning: contact sheet not written: {exc}")
+
+
+def run(cfg: InferConfig, log=None, warn=None) -> Summary:
+    """Translate cfg.input into cfg.output; raises UsageError before any work on bad setup."""
+    log = log or (lambda m: print(m, file=sys.stderr))
+    warn = warn or (lambda m: print(m, file=sys.stderr))
+    cfg = with_defaults(cfg)
+    p = _prepare(cfg, log, warn)
+    _translate(p, cfg, warn)
+    _finish(p, cfg, warn)
+    return p.summary

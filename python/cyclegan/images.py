@@ -1,0 +1,344 @@
+"""Reading and writing image files, for inference and training alike (torch-free).
+
+Reading: every failure becomes an ImageError naming the file and the reason; decompression
+bombs are refused by pixel count; EXIF orientation is applied; any mode comes back as 8-bit
+RGB plus an optional alpha channel. Writing: the output formats are the one FORMATS table
+(extensions, Pillow format, save options, alpha), and every file is written atomically.
+Also the labelled image grid and the contact sheet (training samples, sweep reports,
+cyclegan-infer's demo run).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
+
+from cyclegan.errors import CycleganError
+from cyclegan.fileio import atomic_writer
+
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """How one output format is written."""
+
+    extensions: tuple[str, ...]  # lower case; the first is what `--format NAME` writes
+    pillow: str  # Pillow's format name
+    alpha: bool  # keeps an alpha channel (else it is dropped, with a warning)
+    quality: bool = False  # takes --quality
+    options: Mapping[str, object] = field(default_factory=dict)  # fixed save options
+    alpha_options: Mapping[str, object] = field(default_factory=dict)  # added with alpha
+
+
+# The writable formats: `cyclegan-infer --format` choices, output extensions and save
+# options all come from here. Adding a format is one entry.
+FORMATS: dict[str, OutputFormat] = {
+    "png": OutputFormat((".png",), "PNG", alpha=True),
+    "jpg": OutputFormat((".jpg", ".jpeg"), "JPEG", alpha=False, quality=True),
+    # exact: keep the RGB under fully transparent pixels.
+    "webp": OutputFormat((".webp",), "WEBP", alpha=True, quality=True,
+                         alpha_options={"exact": True}),
+    # Pillow writes 32-bit BMPs but reads them back without alpha: treat BMP as opaque.
+    "bmp": OutputFormat((".bmp",), "BMP", alpha=False),
+    "tiff": OutputFormat((".tif", ".tiff"), "TIFF", alpha=True),
+}
+READ_ONLY_EXTENSIONS = frozenset({".gif"})  # read, never written (output falls back to png)
+IMAGE_EXTENSIONS = READ_ONLY_EXTENSIONS | {e for f in FORMATS.values() for e in f.extensions}
+DEFAULT_MAX_PIXELS = 50_000_000
+
+
+class BadImageWarning(UserWarning):
+    """A dataset skipped files it could not read."""
+
+
+class ImageError(CycleganError):
+    """An image that cannot be used; `path` and `reason` say which and why."""
+
+    def __init__(self, path, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+
+def format_of(path: str | os.PathLike) -> str | None:
+    """The FORMATS name that writes files with this path's extension, or None."""
+    suffix = Path(path).suffix.lower()
+    for name, fmt in FORMATS.items():
+        if suffix in fmt.extensions:
+            return name
+    return None
+
+
+def extension_list() -> str:
+    return " ".join(sorted(IMAGE_EXTENSIONS))
+
+
+# Reading.
+
+
+def _too_large(path, size, max_pixels: int) -> ImageError:
+    w, h = size
+    return ImageError(path, f"image too large ({w} x {h}; limit {max_pixels:,} pixels)")
+
+
+def _header_size(path) -> tuple[int, int] | None:
+    """Dimensions from the header alone, for files Pillow's own bomb check refuses to open."""
+    Image.init()
+    try:
+        with open(path, "rb") as fp:
+            prefix = fp.read(16)
+            for fmt in Image.ID:
+                factory, accept = Image.OPEN[fmt]
+                if accept and not accept(prefix):
+                    continue
+                fp.seek(0)
+                try:
+                    return factory(fp, str(path)).size
+                except Exception:
+                    continue
+    except OSError:
+        pass
+    return None
+
+
+def _stat_checks(path) -> None:
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise ImageError(path, "file not found") from None
+    except OSError as e:
+        raise ImageError(path, f"cannot access file ({e.strerror or e})") from None
+    if not os.path.isfile(path):
+        raise ImageError(path, "not a regular file")
+    if st.st_size == 0:
+        raise ImageError(path, "empty file (0 bytes)")
+
+
+def _open(path, max_pixels: int) -> Image.Image:
+    """Open and fully decode one image, turning every failure into an ImageError."""
+    _stat_checks(path)
+    try:
+        img = Image.open(path)
+    except PermissionError:
+        raise ImageError(path, "permission denied") from None
+    except UnidentifiedImageError:
+        raise ImageError(path, "not an image Pillow can read (unknown or corrupt header)") from None
+    except Image.DecompressionBombError:
+        size = _header_size(path)
+        if size is None:
+            raise ImageError(path, "image too large (decompression bomb)") from None
+        raise _too_large(path, size, max_pixels) from None
+    except Exception as e:
+        raise ImageError(path, f"cannot open image ({e})") from None
+    try:
+        if img.width * img.height > max_pixels:
+            raise _too_large(path, img.size, max_pixels)
+        img.load()
+    except ImageError:
+        img.close()
+        raise
+    except Exception as e:
+        img.close()
+        raise ImageError(path, f"truncated or corrupt image data ({e})") from None
+    try:
+        upright = ImageOps.exif_transpose(img)
+    except Exception:
+        # Broken EXIF should not cost a good image its pixels; keep it as stored.
+        return img
+    if upright is not img:
+        img.close()
+    return upright
+
+
+def _to_uint8(arr: np.ndarray, full_scale: float) -> np.ndarray:
+    return np.round(np.clip(arr.astype(np.float64), 0, full_scale) * (255.0 / full_scale)).astype(
+        np.uint8
+    )
+
+
+def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
+    mode = img.mode
+    if mode.startswith("I;16") or mode == "I":
+        # 16-bit grayscale (Pillow opens 16-bit PNGs as I;16 or I): scale 0..65535 to 0..255.
+        return Image.fromarray(_to_uint8(np.asarray(img), 65535.0)).convert("RGB"), None
+    if mode == "F":
+        arr = np.asarray(img)
+        scale = 1.0 if np.nanmax(arr, initial=0.0) <= 1.0 else 255.0
+        return Image.fromarray(_to_uint8(np.nan_to_num(arr), scale)).convert("RGB"), None
+    if mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    elif mode in ("PA", "La", "RGBa"):
+        img = img.convert("RGBA")
+    if img.mode in ("LA", "RGBA"):
+        alpha = img.getchannel("A")
+        rgb = img.convert("L").convert("RGB") if img.mode == "LA" else img.convert("RGB")
+        return rgb, alpha
+    if img.mode == "RGB":
+        return img, None
+    return img.convert("RGB"), None
+
+
+def load_image(
+    path, max_pixels: int = DEFAULT_MAX_PIXELS
+) -> tuple[Image.Image, Image.Image | None]:
+    """(RGB image, alpha channel or None), EXIF orientation applied.
+
+    Grayscale (including 16-bit), palette (with transparency), CMYK and RGBA inputs all come
+    back as 8-bit RGB; raises ImageError for anything that cannot be decoded or is larger
+    than `max_pixels`.
+    """
+    img = _open(path, max_pixels)
+    try:
+        return _split_alpha(img)
+    except Exception as e:
+        raise ImageError(path, f"unsupported image mode {img.mode} ({e})") from None
+
+
+def load_image_rgb(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """The image as 8-bit RGB (alpha dropped); see load_image."""
+    return load_image(path, max_pixels)[0]
+
+
+def list_images(folder) -> list[Path]:
+    """Image files under `folder` (recursive), sorted by relative path.
+
+    A single image file is returned as a one-element list.
+    """
+    root = Path(folder)
+    if root.is_file():
+        if root.suffix.lower() in IMAGE_EXTENSIONS:
+            return [root]
+        raise ValueError(f"{root} is not an image file (extensions: {extension_list()})")
+    if not root.is_dir():
+        raise FileNotFoundError(f"folder not found: {root}")
+    found = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    return sorted(found, key=lambda p: p.relative_to(root).parts)
+
+
+# Writing.
+
+
+def save_options(fmt: OutputFormat, quality: int, with_alpha: bool) -> dict:
+    options = dict(fmt.options)
+    if fmt.quality:
+        options["quality"] = quality
+    if with_alpha:
+        options.update(fmt.alpha_options)
+    return options
+
+
+def write_image(rgb: np.ndarray, alpha: np.ndarray | None, dst: Path, quality: int = 95) -> bool:
+    """Write H x W x 3 uint8 (+ H x W alpha) atomically in the format dst's extension names.
+
+    Returns False when the format cannot keep the alpha channel and it was dropped.
+    """
+    name = format_of(dst)
+    if name is None:
+        raise ValueError(f"no writer for {Path(dst).suffix!r} files ({', '.join(FORMATS)})")
+    fmt = FORMATS[name]
+    img = Image.fromarray(rgb, "RGB")
+    with_alpha = alpha is not None and fmt.alpha
+    if with_alpha:
+        img.putalpha(Image.fromarray(alpha, "L"))
+    with atomic_writer(dst) as f:
+        img.save(f, format=fmt.pillow, **save_options(fmt, quality, with_alpha))
+    return alpha is None or fmt.alpha
+
+
+def write_png(path: str | os.PathLike, img: Image.Image) -> None:
+    with atomic_writer(path) as f:
+        img.save(f, format="PNG")
+
+
+# Grids.
+
+MIN_TILE = 128
+PAD = 4
+FONT_SIZE = 12
+
+
+def _font():
+    try:
+        return ImageFont.load_default(size=FONT_SIZE)
+    except (TypeError, OSError, ImportError):
+        return ImageFont.load_default()
+
+
+def labelled_grid(labels: list[list[str]], rows: list[list[Image.Image]]) -> Image.Image:
+    """Columns headed by labels (one list of text lines per column), rows of equally sized
+    tiles. Small tiles are enlarged (nearest neighbour, so pixels stay honest) to MIN_TILE."""
+    if not rows or not rows[0]:
+        raise ValueError("a grid needs at least one image")
+    w, h = rows[0][0].size
+    scale = max(1, math.ceil(MIN_TILE / max(w, h)))
+    tw, th = w * scale, h * scale
+    font = _font()
+    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    line_h = max(probe.textbbox((0, 0), "Ag", font=font)[3], FONT_SIZE) + 2
+    col_w = [max([tw] + [probe.textbbox((0, 0), t, font=font)[2] + 2 * PAD for t in lab])
+             for lab in labels]
+    head = max(len(lab) for lab in labels) * line_h + 2 * PAD
+    width = sum(col_w) + PAD * (len(col_w) + 1)
+    height = head + len(rows) * (th + PAD) + PAD
+    grid = Image.new("RGB", (width, height), (255, 255, 255))
+    draw = ImageDraw.Draw(grid)
+    x = PAD
+    for c, lab in enumerate(labels):
+        for i, text in enumerate(lab):
+            tx = x + (col_w[c] - probe.textbbox((0, 0), text, font=font)[2]) // 2
+            draw.text((tx, PAD + i * line_h), text, fill=(0, 0, 0), font=font)
+        for r, row in enumerate(rows):
+            if c < len(row):
+                tile = row[c].convert("RGB")
+                if scale > 1:
+                    tile = tile.resize((tw, th), Image.Resampling.NEAREST)
+                grid.paste(tile, (x + (col_w[c] - tw) // 2, head + r * (th + PAD)))
+        x += col_w[c] + PAD
+    return grid
+
+
+def _sheet_tile(path: Path, height: int) -> Image.Image:
+    """An image scaled to `height`, transparency shown over grey."""
+    rgb, alpha = load_image(path)
+    tile = rgb.convert("RGBA")
+    if alpha is not None:
+        tile.putalpha(alpha)
+    tile.thumbnail((height * 4, height), Image.Resampling.LANCZOS)
+    backdrop = Image.new("RGBA", tile.size, (128, 128, 128, 255))
+    return Image.alpha_composite(backdrop, tile).convert("RGB")
+
+
+def contact_sheet(pairs: list[tuple[Path, Path, str]], dst: Path, title: str = "",
+                  height: int = 160, max_pairs: int = 16) -> Path:
+    """A PNG, one labelled row per (input, output, label): input | output."""
+    rows = [([_sheet_tile(src, height), _sheet_tile(out, height)], label)
+            for src, out, label in pairs[:max_pairs]]
+    pad, text_h = 8, 14
+    width = max(sum(t.width for t in tiles) + 3 * pad for tiles, _ in rows)
+    top = pad + (text_h + pad if title else 0)
+    sheet = Image.new("RGB", (width, top + len(rows) * (height + text_h + 2 * pad)),
+                      (255, 255, 255))
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((pad, pad), title, fill=(0, 0, 0))
+    y = top
+    for tiles, label in rows:
+        draw.text((pad, y), label, fill=(0, 0, 0))
+        x = pad
+        for tile in tiles:
+            sheet.paste(tile, (x, y + text_h + (height - tile.height) // 2))
+            x += tile.width + pad
+        y += height + text_h + 2 * pad
+    write_png(dst, sheet)
+    return dst
+
+
+def ignore_pillow_bomb_warnings() -> None:
+    """Refusals are ours (max_pixels), reported per file; Pillow's warning would be noise."""
+    warnings.filterwarnings("ignore", category=Image.DecompressionBombWarning)

@@ -1,0 +1,14 @@
+"""cyclegan-infer's engine: translate a folder of images with an ONNX generator (torch-free).
+
+    plan.py      config, planning (outputs, skips, shards), run, summary
+    pipeline.py  decode pool -> batches -> onnxruntime -> encode pool
+    io.py        model input/output conversion and output names
+    runtime.py   the onnxruntime session and its providers
+    bundled.py   the generators and sample images shipped in the package
+
+Torch is imported only when a checkpoint (not an .onnx file) is given as the model.
+"""
+
+from cyclegan.infer.plan import InferConfig, Summary, run
+
+__all__ = ["InferConfig", "Summary", "run"]

@@ -1,0 +1,73 @@
+"""What ships inside the package for cyclegan-infer: generators by name, and sample images.
+
+`--model NAME` resolves a name from MODELS; `--list-models` prints the table. A bundled file
+may be left out of a build (the table still names it; using it then says so).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from cyclegan.errors import UsageError
+
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+SAMPLES = ASSETS / "samples"
+
+
+@dataclass(frozen=True)
+class BundledModel:
+    file: str  # under ASSETS (an absolute path also works, e.g. in tests)
+    description: str
+
+    @property
+    def path(self) -> Path:
+        return ASSETS / self.file
+
+
+MODELS: dict[str, BundledModel] = {
+    "demo": BundledModel("demo_summer2winter.onnx",
+                         "summer -> winter, trained on the built-in synthetic landscapes "
+                         "(a demo: not meant for real photos)"),
+}
+DEFAULT_MODEL = "demo"
+
+
+def is_name(text: str) -> bool:
+    """A bare word (no folder, no extension) names a bundled model rather than a file."""
+    path = Path(text)
+    return len(path.parts) == 1 and not path.suffix
+
+
+def model_path(name: str) -> Path:
+    """The file of bundled model `name`; UsageError if the name or the file is unknown."""
+    if name not in MODELS:
+        raise UsageError(f"unknown model {name!r}: not a file, and the bundled models are "
+                         f"{', '.join(MODELS)} (see --list-models)")
+    path = MODELS[name].path
+    if not path.is_file():
+        raise UsageError(f"the bundled {name} model is missing ({path}); this copy of the "
+                         "package was built without it. Pass --model MODEL.onnx or a checkpoint")
+    return path
+
+
+def resolve_model(model: str | Path | None) -> Path:
+    """--model as given: None is the default bundled model, an existing file is itself, a
+    bare name is looked up in MODELS, anything else is returned for the loader to report."""
+    if model is None:
+        return model_path(DEFAULT_MODEL)
+    path = Path(model)
+    if path.is_file() or not is_name(str(model)):
+        return path
+    return model_path(str(model))
+
+
+def describe_models() -> str:
+    """The --list-models text: one line per bundled model."""
+    width = max(len(name) for name in MODELS)
+    lines = []
+    for name, model in MODELS.items():
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        missing = "" if model.path.is_file() else " [not in this build]"
+        lines.append(f"{name:<{width}}  {model.description}{default}{missing}")
+    return "\n".join(lines)

@@ -1,0 +1,169 @@
+"""The training configuration: every `cyclegan-train` flag, its default and its help, once.
+
+`cyclegan.cli.train` builds its parser from these fields, so a default or a help text is
+written here and nowhere else. Torch-free, so `cyclegan-train --help` starts at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cyclegan.contract import UPSAMPLING, size_error
+from cyclegan.train.rundir import TrainError, latest_checkpoint, read_json
+
+# The few flags that may differ when continuing a run; everything else comes from its
+# config.json.
+RESUMABLE = ("steps", "epochs", "decay_epochs", "log_every", "save_every", "workers",
+             "quiet", "device", "fused", "channels_last")
+PRECISIONS = ("fp32", "bf16")
+DEVICES = ("cpu", "cuda")
+
+
+def _opt(default, help: str, group: str, **argparse_kwargs):
+    """A config field that is also a command-line flag (argparse_kwargs: type, choices...)."""
+    return field(default=default, metadata={"help": help, "group": group, **argparse_kwargs})
+
+
+@dataclass
+class TrainConfig:
+    data: str = _opt("builtin:seasons", "folder in the official layout (trainA/, trainB/) or "
+                     "builtin:seasons (procedural summer/winter landscapes, no download)", "run")
+    out: str = _opt("runs/cyclegan", "run folder (created; must not hold a run already)", "run")
+    # Set by resume_config; the flag --resume RUN is the parser's own.
+    resume: bool = False
+    epochs: int = _opt(100, "epochs at the initial learning rate", "run")
+    decay_epochs: int = _opt(100, "further epochs with the learning rate decaying linearly "
+                             "to 0", "run")
+    steps: int | None = _opt(None, "stop after this many optimizer steps in total (and "
+                             "checkpoint); default: run all epochs", "run", type=int)
+    save_every: int = _opt(10, "also keep checkpoints/epoch_XXXX.pt every this many epochs",
+                           "run")
+    log_every: int = _opt(50, "steps between log.jsonl lines", "run")
+    workers: int = _opt(2, "data loading worker processes", "run")
+    quiet: bool = _opt(False, "no progress bar", "run")
+
+    batch_size: int = _opt(1, "images per domain per step", "data and model")
+    image_size: int = _opt(256, "training crop size (multiple of 4)", "data and model")
+    load_size: int | None = _opt(None, "images are resized to this before the random crop; "
+                                 "default: image size * 286/256 (286 for 256)",
+                                 "data and model", type=int)
+    ngf: int = _opt(64, "generator width", "data and model")
+    ndf: int = _opt(64, "discriminator width", "data and model")
+    n_blocks: int | None = _opt(None, "residual blocks in the generator; default: 9 for "
+                                "--image-size >= 256, else 6 (as in the paper)",
+                                "data and model", type=int)
+    upsample: str = _opt("deconv", "generator upsampling: deconv = the official transposed "
+                         "convolution (checkerboard artifacts); resize / bilinear = x2 "
+                         "nearest / bilinear upsampling then a 3x3 convolution "
+                         "(artifact-free)", "data and model", choices=UPSAMPLING)
+
+    lambda_cyc: float = _opt(10.0, "weight of the cycle L1 loss", "recipe")
+    d_ratio: float = _opt(2.0, "discriminator loss is divided by this (2 = the official "
+                          "x0.5)", "recipe")
+    lambda_id: float = _opt(0.5, "identity L1 weight as a fraction of --lambda-cyc "
+                            "(0 disables)", "recipe")
+    lr: float = _opt(2e-4, "Adam learning rate", "recipe")
+    beta1: float = _opt(0.5, "Adam beta1 (beta2 is 0.999)", "recipe")
+    pool_size: int = _opt(50, "generated images kept for the discriminators (0 disables "
+                          "the pool)", "recipe")
+    seed: int = _opt(0, "random seed (weights, data order)", "recipe")
+
+    device: str | None = _opt(None, "default: cuda when available, else cpu", "performance",
+                              choices=DEVICES, type=str)
+    precision: str = _opt("fp32", "bf16 runs the networks under torch.autocast",
+                          "performance", choices=PRECISIONS)
+    channels_last: bool = _opt(False, "NHWC memory format", "performance")
+    fused: bool = _opt(True, "plain PyTorch layers instead of the fused norm/act/pad kernels",
+                       "performance", flag="--no-fused")
+    deterministic: bool = _opt(False, "deterministic algorithms (slower); with the same seed, "
+                               "runs and resumed runs are bit-identical on CPU", "performance")
+
+    def resolved(self) -> TrainConfig:
+        """Fill the size-dependent defaults and reject impossible values."""
+        c = dataclasses.replace(self)
+        if c.load_size is None:
+            c.load_size = round(c.image_size * 286 / 256)
+        if c.n_blocks is None:
+            c.n_blocks = 9 if c.image_size >= 256 else 6
+        positive = ("epochs", "batch_size", "image_size", "load_size", "ngf", "ndf",
+                    "log_every", "save_every", "lr", "d_ratio")
+        for name in positive:
+            if not getattr(c, name) > 0:
+                raise TrainError(f"{flag(name)} must be > 0, got {getattr(c, name)}")
+        for name in ("decay_epochs", "n_blocks", "lambda_cyc", "lambda_id", "pool_size", "workers"):
+            if getattr(c, name) < 0:
+                raise TrainError(f"{flag(name)} must be >= 0, got {getattr(c, name)}")
+        if c.steps is not None and c.steps < 1:
+            raise TrainError(f"--steps must be >= 1, got {c.steps}")
+        if problem := size_error(c.image_size, c.image_size):
+            raise TrainError(f"--image-size {c.image_size}: {problem}")
+        if c.load_size < c.image_size:
+            raise TrainError(f"--load-size ({c.load_size}) must be >= --image-size "
+                             f"({c.image_size}): images are resized to it, then cropped")
+        for f in dataclasses.fields(c):
+            choices = f.metadata.get("choices")
+            value = getattr(c, f.name)
+            if choices and value is not None and value not in choices:
+                raise TrainError(f"{flag(f.name)} must be one of {', '.join(choices)}, "
+                                 f"got {value!r}")
+        return c
+
+    def model_config(self):
+        from cyclegan.models import ModelConfig
+
+        return ModelConfig(ngf=self.ngf, ndf=self.ndf, n_blocks=self.n_blocks,
+                           upsample=self.upsample)
+
+
+def flag(name: str) -> str:
+    """The command-line flag of a config field."""
+    for f in dataclasses.fields(TrainConfig):
+        if f.name == name and "flag" in f.metadata:
+            return f.metadata["flag"]
+    return "--" + name.replace("_", "-")
+
+
+def from_dict(saved: dict) -> TrainConfig:
+    """A config from a run's config.json, with a clear error for a damaged one."""
+    if not isinstance(saved, dict):
+        raise TrainError(f"the saved training config is a {type(saved).__name__}, not a dict")
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    try:
+        cfg = TrainConfig(**{k: v for k, v in saved.items() if k in fields})
+    except TypeError as exc:
+        raise TrainError(f"the saved training config is damaged: {exc}") from exc
+    for name, f in fields.items():
+        value, default = getattr(cfg, name), f.default
+        kinds = (int, float) if isinstance(default, float) else type(default)
+        if value is not None and default is not None and (
+                not isinstance(value, kinds) or isinstance(value, bool) != isinstance(default,
+                                                                                        bool)):
+            raise TrainError(f"the saved training config has {name}={value!r} "
+                             f"(expected {type(default).__name__})")
+    return cfg
+
+
+def resume_config(run: str | Path, overrides: dict) -> TrainConfig:
+    """The config of an existing run, with the few flags that may change applied."""
+    run = Path(run)
+    if not latest_checkpoint(run).is_file():
+        raise TrainError(f"--resume {run}: no checkpoint at {latest_checkpoint(run)}")
+    saved = read_json(run / "config.json")
+    if not isinstance(saved, dict) or "train" not in saved:
+        raise TrainError(f"{run / 'config.json'} has no 'train' section: not a cyclegan run "
+                         "config (or a damaged one)")
+    cfg = from_dict(saved["train"])
+    for key, value in overrides.items():
+        if key == "out":
+            if Path(value).resolve() != run.resolve():
+                raise TrainError(f"--out {value} differs from --resume {run}: a resumed run "
+                                 "stays in its folder")
+            continue
+        if key not in RESUMABLE and value != getattr(cfg, key):
+            raise TrainError(f"{flag(key)} cannot change when resuming (the run uses "
+                             f"{getattr(cfg, key)!r}); allowed: "
+                             + ", ".join(flag(k) for k in RESUMABLE))
+        setattr(cfg, key, value)
+    return dataclasses.replace(cfg, out=str(run), resume=True)

@@ -1,0 +1,226 @@
+"""CycleGAN training: the paper's recipe on the fused generator, with exact resume and DDP.
+
+Single process:  python -m cyclegan.train --data builtin:seasons --out runs/demo
+Several:         torchrun --nproc-per-node 2 -m cyclegan.train --data DIR --out runs/x
+`_train` reads top to bottom: run folder, data, models (TrainState), resume, then per step a
+generator and a discriminator update (recipe.train_step), logging, samples, checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import time
+import warnings
+from pathlib import Path
+
+import torch
+from torch.nn.parallel import DistributedDataParallel as DDP
+from torch.utils.data import DataLoader
+
+from cyclegan import __version__, data, images
+from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
+from cyclegan.layers import fused_unavailable_reason
+from cyclegan.progress import Progress
+from cyclegan.train import distributed, rundir
+from cyclegan.train.config import TrainConfig
+from cyclegan.train.recipe import LOSS_NAMES, LossWeights, train_step
+from cyclegan.train.rundir import NonFiniteLossError
+from cyclegan.train.sampling import PairDataset, PairSampler
+from cyclegan.train.state import TrainState
+
+N_SAMPLES = 3
+
+
+def train(cfg: TrainConfig) -> dict:
+    """Train (or continue) the run in cfg.out; returns a summary of where it stopped."""
+    if cfg.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    flags = (torch.are_deterministic_algorithms_enabled(),
+             torch.is_deterministic_algorithms_warn_only_enabled(),
+             torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
+    info = distributed.setup(cfg.device)
+    try:
+        return _train(cfg.resolved(), info)
+    finally:
+        distributed.teardown(info)
+        # Leave the process as we found it (train() is also called from Python).
+        torch.use_deterministic_algorithms(flags[0], warn_only=flags[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = flags[2:]
+
+
+def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
+    device, main = info.device, info.is_main
+    run = Path(cfg.out)
+    rundir.prepare(run, cfg.resume)
+    fused = _configure_backends(cfg, device)
+
+    # Data: both domains, paired by a sampler whose order is a function of (seed, epoch).
+    ds_a, ds_b = (data.make_dataset(cfg.data, d, "train", cfg.image_size, cfg.load_size,
+                                    augment=True) for d in "AB")
+    sampler = PairSampler(len(ds_a), len(ds_b), cfg.batch_size, cfg.seed,
+                          info.rank, info.world_size)
+    loader = DataLoader(PairDataset(ds_a, ds_b), batch_size=cfg.batch_size, sampler=sampler,
+                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
+                        pin_memory=device.type == "cuda",
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    fixed = (_fixed_images(cfg, "A"), _fixed_images(cfg, "B")) if main else None
+
+    # Networks, optimizers, schedules, pools: identical initial weights on every rank.
+    model_cfg = cfg.model_config()
+    state = TrainState.create(cfg, model_cfg, fused, device, info.rank)
+    if cfg.resume:
+        ckpt = load_checkpoint(rundir.latest_checkpoint(run), map_location="cpu")
+        state.load_state_dict(ckpt, device, restore_rng=info.rank == 0)
+        del ckpt
+    total_epochs = cfg.epochs + cfg.decay_epochs
+    total_steps = total_epochs * sampler.batches_per_epoch
+    if cfg.steps is not None:
+        total_steps = min(total_steps, cfg.steps)
+    domains = data.domain_names(cfg.data)
+    if main:
+        rundir.write_json(run / "config.json", {
+            "train": dataclasses.asdict(cfg), "model": model_cfg.to_dict(), "domains": domains,
+            "version": __version__, "torch": torch.__version__, "world_size": info.world_size,
+            "fused_active": fused, "dataset_sizes": {"A": len(ds_a), "B": len(ds_b)}})
+
+    def save(path: Path, finished: bool = False) -> None:
+        ckpt = new_checkpoint(model_cfg, domains)
+        ckpt.update(state.state_dict(), train_config=dataclasses.asdict(cfg), finished=finished)
+        save_checkpoint(path, ckpt)
+
+    G_fwd = DDP(state.G) if info.enabled else state.G
+    D_fwd = DDP(state.D) if info.enabled else state.D
+    weights = LossWeights(cfg.lambda_cyc, cfg.lambda_id, cfg.d_ratio)
+    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
+                else contextlib.nullcontext())
+    fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    losses = LossLog(run, info, state, cfg.batch_size * info.world_size)
+    progress = Progress(total_steps, "train", unit="step", enabled=main and not cfg.quiet,
+                        initial=state.step)
+    stopped = False
+    while state.epoch < total_epochs and not stopped:
+        sampler.set_epoch(state.epoch, state.batch)
+        for real_a, real_b in loader:
+            real_a = real_a.to(device, non_blocking=True, memory_format=fmt)
+            real_b = real_b.to(device, non_blocking=True, memory_format=fmt)
+            losses.add(train_step(state.G, state.D, state.opt_G, state.opt_D,
+                                  (state.pool_a, state.pool_b), real_a, real_b, weights,
+                                  autocast, G_fwd, D_fwd))
+            state.step += 1
+            state.batch += 1
+            if state.step % cfg.log_every == 0 or state.step == total_steps:
+                losses.flush(sampler.batches_per_epoch, progress)
+            progress.update(1, epoch=state.epoch + 1)
+            if cfg.steps is not None and state.step >= cfg.steps:
+                stopped = True
+                break
+        else:
+            # The epoch ran to its end: decay the LR, show samples, checkpoint.
+            with warnings.catch_warnings():
+                # A resumed run may end an epoch before its first optimizer step.
+                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
+                state.end_epoch()
+            losses.check_finite()
+            if main:
+                finished = state.epoch >= total_epochs
+                _save_samples(state, fixed, rundir.sample_path(run, state.epoch), fmt)
+                save(rundir.latest_checkpoint(run), finished)
+                if state.epoch % cfg.save_every == 0 or finished:
+                    save(rundir.epoch_checkpoint(run, state.epoch), finished)
+    if stopped:
+        losses.check_finite()
+        if main:
+            _save_samples(state, fixed, rundir.sample_path(run, state.epoch + 1), fmt)
+            save(rundir.latest_checkpoint(run))
+    progress.close()
+    distributed.barrier(info)
+    return {"run": str(run), "rank": info.rank, "step": state.step, "epoch": state.epoch,
+            "finished": state.epoch >= total_epochs, "fused": fused}
+
+
+def _configure_backends(cfg: TrainConfig, device: torch.device) -> bool:
+    """Determinism flags, cuDNN autotuning, and whether the fused ops really run here."""
+    if cfg.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    elif device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if cfg.fused and (reason := fused_unavailable_reason(device)):
+        warnings.warn(f"fused ops unavailable on {device} ({reason}); training with the "
+                      "plain layers (--no-fused)", stacklevel=3)
+        return False
+    return cfg.fused
+
+
+class LossLog:
+    """Sums the per-step losses on the device (no host sync) and writes log.jsonl lines."""
+
+    def __init__(self, run: Path, info: distributed.DistInfo, state: TrainState,
+                 images_per_step: int):
+        self.run, self.info, self.state = run, info, state
+        self.images_per_step = images_per_step
+        self.sums = torch.zeros(len(LOSS_NAMES), device=info.device, dtype=torch.float64)
+        self.count, self.since, self.first_step = 0, time.perf_counter(), state.step
+
+    def add(self, losses: torch.Tensor) -> None:
+        self.sums += losses.double()
+        self.count += 1
+
+    def check_finite(self) -> None:
+        """The sums are non-finite iff some loss was: checked before anything is saved."""
+        bad = not bool(torch.isfinite(self.sums).all())
+        if distributed.any_rank(bad, self.info):
+            where = rundir.latest_checkpoint(self.run)
+            kept = f"the last good checkpoint {where} is unchanged" if where.exists() else \
+                "no checkpoint had been written yet"
+            raise NonFiniteLossError(
+                f"non-finite loss (NaN or inf) within steps {self.first_step + 1}.."
+                f"{self.state.step}; stopping: {kept}. Try --precision fp32, a lower --lr, "
+                "or check the data")
+
+    def flush(self, batches_per_epoch: int, progress: Progress) -> None:
+        self.check_finite()
+        info, state = self.info, self.state
+        means = distributed.all_reduce_sum(self.sums.clone(), info) / (self.count *
+                                                                       info.world_size)
+        now = time.perf_counter()
+        record = {"step": state.step, "epoch": state.epoch + state.batch / batches_per_epoch,
+                  "lr": state.lr,
+                  **{f"loss_{k}": v for k, v in zip(LOSS_NAMES, means.tolist())},
+                  "images_per_s": self.images_per_step * self.count / (now - self.since),
+                  "time": time.time()}
+        if info.is_main:
+            rundir.append_log(self.run / "log.jsonl", record)
+        progress.postfix.update(G=record["loss_G"], D_A=record["loss_D_A"],
+                                D_B=record["loss_D_B"],
+                                cyc=record["loss_cyc_A"] + record["loss_cyc_B"])
+        self.sums.zero_()
+        self.count, self.since, self.first_step = 0, now, state.step
+
+
+def _fixed_images(cfg: TrainConfig, domain: str) -> torch.Tensor:
+    """The sample grid's inputs; loading them also fails fast on a folder of bad files."""
+    ds = data.make_dataset(cfg.data, domain, "train", cfg.image_size, cfg.load_size,
+                           augment=False)
+    n = min(N_SAMPLES, len(ds))
+    with warnings.catch_warnings():
+        # The training dataset reports unreadable files; one warning is enough.
+        warnings.simplefilter("ignore", images.BadImageWarning)
+        return torch.stack([ds[i * len(ds) // n] for i in range(n)])
+
+
+@torch.no_grad()
+def _save_samples(state: TrainState, fixed: tuple[torch.Tensor, torch.Tensor], path: Path,
+                  memory_format: torch.memory_format) -> None:
+    """Rows real A | fake B | reconstructed A, then real B | fake A | reconstructed B."""
+    device = next(state.G.parameters()).device
+    a, b = (t.to(device, memory_format=memory_format) for t in fixed)
+    fake_a, fake_b, rec_a, rec_b, _, _ = state.G(a, b, False)
+    rows = [[x, y, z] for x, y, z in zip(a, fake_b, rec_a)]
+    rows += [[x, y, z] for x, y, z in zip(b, fake_a, rec_b)]
+    tiles = [[data.to_pil(t) for t in row] for row in rows]
+    labels = [["real"], ["translated"], ["reconstructed"]]
+    images.write_png(path, images.labelled_grid(labels, tiles))

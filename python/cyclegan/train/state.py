@@ -1,0 +1,123 @@
+"""Everything a training run changes as it goes, in one object that saves and restores itself.
+
+A checkpoint is `TrainState.state_dict()` plus the self-describing fields of
+`cyclegan.checkpoint.new_checkpoint`; resuming is `load_state_dict()` on a freshly built
+state, which is all an exact (bit-identical on CPU) continuation needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from cyclegan.models import ModelConfig, PatchDiscriminator, build_generator, init_weights
+from cyclegan.train.config import TrainConfig
+from cyclegan.train.recipe import (
+    Discriminators,
+    Generators,
+    ImagePool,
+    get_rng_state,
+    lr_factor,
+    seed_everything,
+    set_rng_state,
+)
+from cyclegan.train.rundir import TrainError
+
+NETWORKS = ("G_A2B", "G_B2A", "D_A", "D_B")
+OPTIMIZERS = ("optim_G", "optim_D", "sched_G", "sched_D")
+COUNTERS = ("step", "epoch", "batch")
+KEYS = (*NETWORKS, *OPTIMIZERS, *COUNTERS, "pools", "rng")
+
+
+@dataclass
+class TrainState:
+    G: Generators
+    D: Discriminators
+    opt_G: torch.optim.Optimizer
+    opt_D: torch.optim.Optimizer
+    sched_G: torch.optim.lr_scheduler.LambdaLR
+    sched_D: torch.optim.lr_scheduler.LambdaLR
+    pool_a: ImagePool
+    pool_b: ImagePool
+    epochs: int
+    decay_epochs: int
+    step: int = 0
+    epoch: int = 0
+    batch: int = 0
+
+    @classmethod
+    def create(cls, cfg: TrainConfig, model_cfg: ModelConfig, fused: bool, device: torch.device,
+               rank: int = 0) -> TrainState:
+        """Fresh networks with the paper's init; identical on every rank for one seed."""
+        seed_everything(cfg.seed)
+        G = Generators(build_generator(model_cfg, fused), build_generator(model_cfg, fused))
+        D = Discriminators(PatchDiscriminator(model_cfg), PatchDiscriminator(model_cfg))
+        for net in (G, D):
+            init_weights(net)
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+        G.to(device, memory_format=fmt)
+        D.to(device, memory_format=fmt)
+        opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        state = cls(G, D, opt_G, opt_D, None, None,
+                    ImagePool(cfg.pool_size, seed=cfg.seed * 1000 + 2 * rank),
+                    ImagePool(cfg.pool_size, seed=cfg.seed * 1000 + 2 * rank + 1),
+                    cfg.epochs, cfg.decay_epochs)
+        # A plain function (not a bound method), so LambdaLR keeps it out of its state_dict.
+        schedule = lambda e: state.lr_factor(e)  # noqa: E731
+        state.sched_G = torch.optim.lr_scheduler.LambdaLR(opt_G, schedule)
+        state.sched_D = torch.optim.lr_scheduler.LambdaLR(opt_D, schedule)
+        seed_everything(cfg.seed + rank)
+        return state
+
+    def lr_factor(self, epoch: int) -> float:
+        return lr_factor(epoch, self.epochs, self.decay_epochs)
+
+    @property
+    def lr(self) -> float:
+        return self.opt_G.param_groups[0]["lr"]
+
+    def end_epoch(self) -> None:
+        """Decay the learning rate and move the counters to the next epoch."""
+        self.sched_G.step()
+        self.sched_D.step()
+        self.epoch, self.batch = self.epoch + 1, 0
+
+    def state_dict(self) -> dict:
+        return {
+            "G_A2B": self.G.a2b.state_dict(), "G_B2A": self.G.b2a.state_dict(),
+            "D_A": self.D.a.state_dict(), "D_B": self.D.b.state_dict(),
+            "optim_G": self.opt_G.state_dict(), "optim_D": self.opt_D.state_dict(),
+            "sched_G": self.sched_G.state_dict(), "sched_D": self.sched_D.state_dict(),
+            "step": self.step, "epoch": self.epoch, "batch": self.batch,
+            "pools": {"A": self.pool_a.state_dict(), "B": self.pool_b.state_dict()},
+            "rng": get_rng_state(),
+        }
+
+    def load_state_dict(self, state: dict, device: torch.device, restore_rng: bool = True) -> None:
+        """Restore a checkpoint's training state; TrainError names what is missing or wrong."""
+        missing = [k for k in KEYS if k not in state]
+        if missing:
+            raise TrainError(f"the checkpoint cannot resume training: it has no "
+                             f"{', '.join(missing)}")
+        modules = (self.G.a2b, self.G.b2a, self.D.a, self.D.b)
+        targets = (*modules, self.opt_G, self.opt_D, self.sched_G, self.sched_D)
+        for key, target in zip((*NETWORKS, *OPTIMIZERS), targets):
+            try:
+                target.load_state_dict(state[key])
+            except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise TrainError(f"the checkpoint's {key} does not fit this run: {reason}") from exc
+        # Recomputed, since --epochs / --decay-epochs may change on resume.
+        for group in (*self.opt_G.param_groups, *self.opt_D.param_groups):
+            group["lr"] = group["initial_lr"] * self.lr_factor(self.sched_G.last_epoch)
+        try:
+            self.pool_a.load_state_dict(state["pools"]["A"], device)
+            self.pool_b.load_state_dict(state["pools"]["B"], device)
+            self.step, self.epoch, self.batch = (int(state[k]) for k in COUNTERS)
+            if restore_rng:
+                set_rng_state(state["rng"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+            raise TrainError(f"the checkpoint's training state is damaged ({type(exc).__name__}:"
+                             f" {exc})") from exc

@@ -1,0 +1,41 @@
+"""cyclegan.contract: the facts export and inference share, each written once."""
+
+import re
+from pathlib import Path
+
+import cyclegan
+from cyclegan import contract
+
+PACKAGE = Path(cyclegan.__file__).resolve().parent
+FIXTURE_0_1_0 = Path(__file__).resolve().parent / "fixtures" / "v0_1_0" / "G_A2B.onnx"
+
+
+def test_size_rule():
+    assert contract.size_error(8, 12) is None and contract.size_error(256, 320) is None
+    for h, w in ((4, 8), (8, 10), (9, 12), (0, 8)):
+        err = contract.size_error(h, w)
+        assert err and f"{h} x {w}" in err and "multiples of 4" in err and "at least 8" in err
+    assert all(contract.size_error(contract.padded_size(n), 8) is None for n in range(1, 40))
+
+
+def test_directions():
+    assert contract.DIRECTIONS == ("A2B", "B2A")
+    assert contract.direction_error("A2B") is None
+    assert "A2B, B2A" in contract.direction_error("both")
+
+
+def test_directions_defined_once():
+    """No other module spells the two directions out (e.g. `("A2B", "B2A")` or as choices)."""
+    literal = re.compile(r"""[(\[]\s*["']A2B["']\s*,\s*["']B2A["']\s*[)\]]""")
+    hits = [f"{p.relative_to(PACKAGE)}:{text.count(chr(10), 0, m.start()) + 1}"
+            for p in sorted(PACKAGE.rglob("*.py")) for text in [p.read_text()]
+            for m in literal.finditer(text)]
+    assert hits == ["contract.py:12"], hits
+
+
+def test_read_metadata_of_a_0_1_0_file():
+    meta = contract.read_metadata(FIXTURE_0_1_0)
+    assert meta["format"] == contract.FORMAT and meta["normalization"] == contract.NORMALIZATION
+    assert meta["size_multiple"] == str(contract.SIZE_MULTIPLE)
+    assert meta["min_size"] == str(contract.MIN_SIZE)
+    assert contract.read_metadata(FIXTURE_0_1_0.read_bytes()) == meta
