@@ -1,3 +1,5 @@
+import contextlib
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -147,6 +149,60 @@ def test_torch_compile_matches_eager(device):
     (g1,) = torch.autograd.grad(want.square().sum(), x)
     (g2,) = torch.autograd.grad(compiled(x).square().sum(), x)
     assert_close(g2, g1)
+
+
+CL = torch.channels_last
+
+
+@contextlib.contextmanager
+def uncached_compile():
+    # The on-disk compile caches do not key on a custom op's fake kernel: a graph compiled
+    # against an earlier fake kernel would hide a stride mismatch.
+    with torch._inductor.config.patch(fx_graph_cache=False), \
+            torch._functorch.config.patch(enable_autograd_cache=False):
+        yield
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck_channels_last(device):
+    # The fake kernels must give the strides the real kernels give, whatever the layout.
+    x = torch.randn(2, 3, 6, 5, device=device).contiguous(memory_format=CL)
+    skip = torch.randn(2, 3, 6, 5, device=device).contiguous(memory_format=CL)
+    torch.library.opcheck(ops._norm_act_pad, (x, 2, ops.ACTS["relu"], 1e-5))
+    torch.library.opcheck(ops._norm_add_pad, (x, skip, 1, 1e-5))
+    y, mean, rstd = ops._norm_act_pad(x, 2, 1, 1e-5)
+    gy = torch.randn_like(y).contiguous(memory_format=CL)
+    torch.library.opcheck(ops._norm_act_pad_backward, (gy, x, mean, rstd, 2, 1))
+    y, _, rstd = ops._norm_add_pad(x, skip, 2, 1e-5)
+    torch.library.opcheck(ops._norm_add_pad_backward, (gy, y, skip, rstd, 2))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind", ["relu", "add"])
+def test_torch_compile_channels_last_forward_and_backward(device, kind):
+    # As training with --channels-last: channels_last tensors into and out of both ops.
+    # Inductor asserts that the real kernels give the strides the fake kernels promised.
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(4, 4, 3).to(device).to(memory_format=CL)
+
+    def f(x, s):
+        if kind == "add":
+            return norm_add_pad(x * 2, s * 3, 1) * 2
+        return norm_act_pad(conv(x), 1) * 2
+
+    torch._dynamo.reset()
+    compiled = torch.compile(f, fullgraph=True)
+    x, s = (torch.randn(2, 4, 12, 10, device=device).contiguous(memory_format=CL)
+            for _ in range(2))
+    inputs = (x.requires_grad_(), s.requires_grad_())
+    used = inputs if kind == "add" else inputs[:1]
+    want = f(*inputs)
+    with uncached_compile():
+        got = compiled(*inputs)
+        assert_close(got, want)
+        for g1, g2 in zip(torch.autograd.grad(want.square().sum(), used),
+                          torch.autograd.grad(got.square().sum(), used)):
+            assert_close(g2, g1)
 
 
 def test_meta_tensors_give_shapes():

@@ -106,13 +106,25 @@ def _run(kernel: str, device: torch.device, *args) -> None:
         getattr(_C, f"cpu_{kernel}")(*args)
 
 
+def _empty(like: Tensor, shape=None, dtype=None) -> Tensor:
+    """Allocates every output, for the real and the fake kernels alike, so their strides
+    agree (torch.compile asserts it): NCHW contiguous, the layout the kernels write."""
+    shape = like.shape if shape is None else shape
+    return torch.empty(shape, dtype=like.dtype if dtype is None else dtype, device=like.device)
+
+
+def _outputs_fwd(x: Tensor, pad: int) -> tuple[Tensor, Tensor, Tensor]:
+    n, c, h, w = x.shape
+    stats = _stats_dtype(x.dtype)
+    y = _empty(x, (n, c, h + 2 * pad, w + 2 * pad))
+    return y, _empty(x, (n, c), stats), _empty(x, (n, c), stats)
+
+
 def _launch_fwd(x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
     n, c, h, w = x.shape
     x = x.contiguous()
     skip = skip.contiguous() if skip is not None else None
-    y = x.new_empty((n, c, h + 2 * pad, w + 2 * pad))
-    mean = x.new_empty((n, c), dtype=_stats_dtype(x.dtype))
-    rstd = torch.empty_like(mean)
+    y, mean, rstd = _outputs_fwd(x, pad)
     if x.numel() > 0:
         skip_ptr = 0 if skip is None else skip.data_ptr()
         _run(
@@ -134,12 +146,6 @@ def _launch_fwd(x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
     return y, mean, rstd
 
 
-def _fake_fwd(x: Tensor, pad: int):
-    n, c, h, w = x.shape
-    mean = x.new_empty((n, c), dtype=_stats_dtype(x.dtype))
-    return x.new_empty((n, c, h + 2 * pad, w + 2 * pad)), mean, torch.empty_like(mean)
-
-
 def _check_grad(name: str, gy: Tensor, like: Tensor, pad: int) -> None:
     n, c, h, w = like.shape
     if gy.shape != (n, c, h + 2 * pad, w + 2 * pad) or gy.dtype != like.dtype:
@@ -157,7 +163,7 @@ def _norm_act_pad(x: Tensor, pad: int, act: int, eps: float) -> tuple[Tensor, Te
 
 @_norm_act_pad.register_fake
 def _(x, pad, act, eps):
-    return _fake_fwd(x, pad)
+    return _outputs_fwd(x, pad)
 
 
 @torch.library.custom_op(
@@ -169,7 +175,7 @@ def _norm_act_pad_backward(
     _check_grad("norm_act_pad_backward", gy, x, pad)
     n, c, h, w = x.shape
     gy, x, mean, rstd = gy.contiguous(), x.contiguous(), mean.contiguous(), rstd.contiguous()
-    gx = torch.empty_like(x)
+    gx = _empty(x)
     if x.numel() > 0:
         _run(
             "norm_act_pad_bwd",
@@ -192,7 +198,7 @@ def _norm_act_pad_backward(
 
 @_norm_act_pad_backward.register_fake
 def _(gy, x, mean, rstd, pad, act):
-    return torch.empty_like(x)
+    return _empty(x)
 
 
 @torch.library.custom_op("cyclegan::norm_add_pad", mutates_args=(), device_types=("cpu", "cuda"))
@@ -204,7 +210,7 @@ def _norm_add_pad(x: Tensor, skip: Tensor, pad: int, eps: float) -> tuple[Tensor
 
 @_norm_add_pad.register_fake
 def _(x, skip, pad, eps):
-    return _fake_fwd(x, pad)
+    return _outputs_fwd(x, pad)
 
 
 @torch.library.custom_op(
@@ -219,7 +225,7 @@ def _norm_add_pad_backward(
         raise ValueError(f"norm_add_pad_backward: output {tuple(y.shape)} does not match gy")
     n, c, h, w = skip.shape
     gy, y, skip, rstd = gy.contiguous(), y.contiguous(), skip.contiguous(), rstd.contiguous()
-    gx, gskip = torch.empty_like(skip), torch.empty_like(skip)
+    gx, gskip = _empty(skip), _empty(skip)
     if skip.numel() > 0:
         _run(
             "norm_add_pad_bwd",
@@ -241,7 +247,7 @@ def _norm_add_pad_backward(
 
 @_norm_add_pad_backward.register_fake
 def _(gy, y, skip, rstd, pad):
-    return torch.empty_like(skip), torch.empty_like(skip)
+    return _empty(skip), _empty(skip)
 
 
 # norm_act_pad keeps its input: ReLU destroys the part of xhat that backward needs.
