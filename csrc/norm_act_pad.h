@@ -13,7 +13,9 @@
 //   gx      = rstd * (gm - mean(gm) - xhat * mean(gm * xhat))
 // The skip form (act None) also has a backward that takes its own output instead of x:
 // xhat = interior(y) - skip. The output and skip are kept for backward by the convolutions
-// around the op anyway, so autograd then stores no extra tensor for it.
+// around the op anyway, so autograd then stores no extra tensor for it. Its error is |skip|
+// times the rounding error of y, so half and bfloat16 use norm_act_pad_bwd with gskip
+// (xhat from x) instead.
 // Statistics are float for float/half/bfloat16 data and double for double data.
 #pragma once
 

@@ -21,6 +21,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from cyclegan import ops
+
 REPO = Path(__file__).resolve().parents[1]
 SOURCES = [
     REPO / "tests" / "emulation" / "harness.cpp",
@@ -228,3 +230,30 @@ def test_emulated_bad_shape_is_an_error(emu):
     y, m = torch.empty(1, 1, 12, 12), torch.empty(1)
     with pytest.raises(RuntimeError, match="invalid shape"):
         emu.fwd(x, None, y, m, m, 4, ACT["relu"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("scale", [1, 4, 16])
+def test_emulated_low_precision_add_backward_large_skip(emu, dtype, scale):
+    # norm_add_pad's backward in half/bfloat16, with the kernel ops.py picks for the dtype,
+    # gradients lined up with xhat (the hard case for rebuilding xhat from the rounded
+    # output) and |skip| up to `scale`: gx and gskip within 1% (relative) of float64.
+    gen = torch.Generator().manual_seed(scale)
+    shape, pad = (2, 3, 24, 20), 1
+    out_shape = (2, 3, 26, 22)
+    x = (torch.randn(shape, generator=gen) * 2 + 3).to(dtype)
+    skip = ((torch.rand(shape, generator=gen) * 2 - 1) * scale).to(dtype)
+    y = buffer(out_shape, dtype)
+    mean, rstd = buffer((6,), torch.float32), buffer((6,), torch.float32)
+    emu.fwd(x, skip, y, mean, rstd, pad, ACT["none"])
+    _, _, _, xhat = reference(x, skip, pad, "none")
+    noise = torch.randn(out_shape, generator=gen, dtype=torch.float64)
+    gy = (F.pad(xhat, (pad,) * 4) + 0.3 * noise).to(dtype)
+    gx, gskip = buffer(shape, dtype), buffer(shape, dtype)
+    if ops._add_backward_from_input(dtype):
+        emu.bwd(gy, x, mean, rstd, gx, gskip, pad, ACT["none"])
+    else:
+        emu.add_bwd(gy, y, skip, rstd, gx, gskip, pad)
+    want_gx, want_gskip = reference_grads(x, skip, gy, pad, "none")
+    assert rel_error(gx, want_gx) < 0.01
+    assert rel_error(gskip, want_gskip) < 0.01

@@ -100,6 +100,7 @@ def test_opcheck(device):
     y, mean, rstd = ops._norm_act_pad(x.detach(), 2, 1, 1e-5)
     gy = torch.randn_like(y)
     torch.library.opcheck(ops._norm_act_pad_backward, (gy, x.detach(), mean, rstd, 2, 1))
+    torch.library.opcheck(ops._norm_add_pad_backward_from_input, (gy, x.detach(), mean, rstd, 2))
     y, _, rstd = ops._norm_add_pad(x.detach(), skip.detach(), 2, 1e-5)
     torch.library.opcheck(ops._norm_add_pad_backward, (gy, y, skip.detach(), rstd, 2))
 
@@ -259,6 +260,36 @@ def test_cuda_low_precision_matches_float32_reference(dtype, kind):
     y.backward(g.to(dtype))
     ref.backward(g)
     assert_close(x.grad.float(), xr.grad, rtol=5 * tol, atol=5 * tol)
+
+
+def test_norm_add_pad_backward_from_input_matches():
+    # The backward half/bfloat16 use, checked in float64 against the output-based one.
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64) * 2 + 1
+    skip = torch.randn_like(x) * 16
+    y, mean, rstd = ops._norm_add_pad(x, skip, 2, 1e-5)
+    gy = torch.randn_like(y)
+    want = ops._norm_add_pad_backward(gy, y, skip, rstd, 2)
+    got = ops._norm_add_pad_backward_from_input(gy, x, mean, rstd, 2)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("scale", [1, 4, 16])
+def test_cuda_low_precision_add_backward_large_skip(dtype, scale):
+    # Gradients lined up with xhat and |skip| up to 16: within 1% of float64.
+    x64 = torch.randn(2, 8, 24, 20, dtype=torch.float64, device="cuda") * 2 + 3
+    s64 = (torch.rand_like(x64) * 2 - 1) * scale
+    x, s = x64.to(dtype).requires_grad_(), s64.to(dtype).requires_grad_()
+    xr, sr = x.detach().double().requires_grad_(), s.detach().double().requires_grad_()
+    ref = reference(xr, 1, "none", sr)
+    xhat = ref.detach()[:, :, 1:-1, 1:-1] - sr.detach()
+    g = F.pad(xhat, (1,) * 4) + 0.3 * torch.randn_like(ref)
+    norm_add_pad(x, s, 1).backward(g.to(dtype))
+    ref.backward(g.to(dtype).double())
+    for got, want in ((x.grad, xr.grad), (s.grad, sr.grad)):
+        assert ((got.double() - want).norm() / want.norm()).item() < 0.01
 
 
 @needs_cuda
