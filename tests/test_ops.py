@@ -1,9 +1,13 @@
+import ast
 import contextlib
+import re
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 
+import cyclegan
 from cyclegan import ops
 from cyclegan.ops import norm_act_pad, norm_add_pad
 
@@ -364,3 +368,27 @@ def test_threads_follow_torch():
         assert _C.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def stub_functions():
+    """Function name -> parameter names, from the _C.pyi next to the imported package."""
+    stub = Path(cyclegan.__file__).parent / "_C.pyi"
+    tree = ast.parse(stub.read_text())
+    return {f.name: [a.arg for a in f.args.args] for f in tree.body
+            if isinstance(f, ast.FunctionDef)}
+
+
+def test_stub_matches_compiled_module():
+    # cuda_* functions exist only in builds with CUDA; the stub lists them all.
+    from cyclegan import _C
+
+    stub = stub_functions()
+    compiled = {name for name in dir(_C) if callable(getattr(_C, name)) and
+                not name.startswith("__")}
+    assert compiled <= set(stub), f"missing from _C.pyi: {sorted(compiled - set(stub))}"
+    expected = {n for n in stub if _C.has_cuda or not n.startswith("cuda_")}
+    assert expected <= compiled, f"in _C.pyi but not compiled: {sorted(expected - compiled)}"
+    for name in compiled:
+        signature = getattr(_C, name).__doc__.splitlines()[0]
+        params = re.findall(r"[(,] ?(\w+):", signature)
+        assert params == stub[name], f"{name}: compiled {params}, stub {stub[name]}"

@@ -13,6 +13,10 @@ def cpu_norm_act_pad_bwd(
     dtype: int, gy: int, x: int, mean: int, rstd: int, gx: int, gskip: int,
     planes: int, h: int, w: int, pad: int, act: int,
 ) -> None: ...
+def cpu_norm_add_pad_bwd(
+    dtype: int, gy: int, y: int, skip: int, rstd: int, gx: int, gskip: int,
+    planes: int, h: int, w: int, pad: int,
+) -> None: ...
 
 # Present only when built with CUDA (has_cuda is True).
 def cuda_device_count() -> int: ...
@@ -23,4 +27,8 @@ def cuda_norm_act_pad_fwd(
 def cuda_norm_act_pad_bwd(
     dtype: int, gy: int, x: int, mean: int, rstd: int, gx: int, gskip: int,
     planes: int, h: int, w: int, pad: int, act: int, stream: int,
+) -> None: ...
+def cuda_norm_add_pad_bwd(
+    dtype: int, gy: int, y: int, skip: int, rstd: int, gx: int, gskip: int,
+    planes: int, h: int, w: int, pad: int, stream: int,
 ) -> None: ...
