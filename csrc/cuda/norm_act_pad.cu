@@ -47,8 +47,11 @@ __global__ void __launch_bounds__(kMaxThreads) run_kernel(const typename K::Args
 [[noreturn]] void launch_failed(const char* kernel, cudaError_t err) {
   std::string msg = std::string(kernel) + " launch failed: " + cudaGetErrorString(err);
   if (err == cudaErrorInsufficientDriver) {
-    msg += " (this build links the CUDA " + std::to_string(CUDART_VERSION / 1000) +
-           " runtime statically and needs an NVIDIA driver of that CUDA version or newer)";
+    const std::string cuda = std::to_string(CUDART_VERSION / 1000) + "." +
+                             std::to_string(CUDART_VERSION % 1000 / 10);
+    msg += " (cyclegan links the CUDA " + cuda + " runtime statically: it needs an NVIDIA " +
+           "driver for CUDA " + cuda + " or newer; update the driver or use the plain " +
+           "layers, fused=False / --no-fused)";
   }
   throw std::runtime_error(msg);
 }
