@@ -73,11 +73,14 @@ class Emulator:
         self.lib = ctypes.CDLL(str(path))
         u, i64, i32 = ctypes.c_size_t, ctypes.c_int64, ctypes.c_int
         tail = [ctypes.c_char_p, ctypes.c_size_t]
+        layout = [i64] * 4
         self.lib.emu_norm_act_pad_fwd.argtypes = (
-            [i32] + [u] * 5 + [i64] * 4 + [i32, ctypes.c_double] + tail
+            [i32, u, u] + layout + [u] * 3 + [i64] * 4 + [i32, ctypes.c_double] + tail
         )
         self.lib.emu_norm_act_pad_bwd.argtypes = [i32] + [u] * 6 + [i64] * 4 + [i32] + tail
-        self.lib.emu_norm_add_pad_bwd.argtypes = [i32] + [u] * 6 + [i64] * 4 + tail
+        self.lib.emu_norm_add_pad_bwd.argtypes = (
+            [i32, u, u, u] + layout + [u] * 3 + [i64] * 4 + tail
+        )
 
     def _call(self, name, *args):
         err = ctypes.create_string_buffer(512)
@@ -87,7 +90,8 @@ class Emulator:
     def fwd(self, x, skip, y, mean, rstd, pad, act, eps=EPS):
         n, c, h, w = x.shape
         self._call("emu_norm_act_pad_fwd", DTYPES[x.dtype], x.data_ptr(), ptr(skip),
-                   y.data_ptr(), mean.data_ptr(), rstd.data_ptr(), n * c, h, w, pad, act, eps)
+                   *skip_layout(skip), y.data_ptr(), mean.data_ptr(), rstd.data_ptr(), n * c,
+                   h, w, pad, act, eps)
 
     def bwd(self, gy, x, mean, rstd, gx, gskip, pad, act):
         n, c, h, w = x.shape
@@ -98,12 +102,21 @@ class Emulator:
     def add_bwd(self, gy, y, skip, rstd, gx, gskip, pad):
         n, c, h, w = skip.shape
         self._call("emu_norm_add_pad_bwd", DTYPES[skip.dtype], gy.data_ptr(), y.data_ptr(),
-                   skip.data_ptr(), rstd.data_ptr(), gx.data_ptr(), gskip.data_ptr(), n * c,
-                   h, w, pad)
+                   skip.data_ptr(), *skip_layout(skip), rstd.data_ptr(), gx.data_ptr(),
+                   gskip.data_ptr(), n * c, h, w, pad)
 
 
 def ptr(t):
     return 0 if t is None else t.data_ptr()
+
+
+def skip_layout(skip):
+    """(channels, N, C and H strides) of a skip read in place: its pixels must be adjacent."""
+    if skip is None:
+        return (1, 0, 0, 0)
+    n, c, h, w = skip.shape
+    assert skip.stride(3) == 1 or w == 1
+    return (c, skip.stride(0), skip.stride(1), skip.stride(2) if h > 1 else w)
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +143,17 @@ def placed(t, offset):
     out = buffer(t.shape, t.dtype, offset)
     out.copy_(t)
     return out
+
+
+def strided_view(t, margin_c, margin_hw):
+    """t copied into the middle of a larger NCHW buffer and returned as a view of it, like
+    the residual trunk's skip (the interior of a padded output) or a channel slice."""
+    n, c, h, w = t.shape
+    big = torch.full((n, c + 2 * margin_c, h + 2 * margin_hw, w + 2 * margin_hw), float("nan"),
+                     dtype=t.dtype)
+    view = big[:, margin_c : margin_c + c, margin_hw : margin_hw + h, margin_hw : margin_hw + w]
+    view.copy_(t)
+    return view
 
 
 def reference(x, skip, pad, act):
@@ -181,9 +205,12 @@ SHAPES = [
     ((1, 1), 256, 256, 1),
 ]
 # Element offsets of (x, skip, y) and (gy, gx, gskip): aligned, all misaligned alike, and
-# misaligned differently (the backward then cannot use 16-byte packs).
+# misaligned differently (the backward then cannot use 16-byte packs). The skip is
+# contiguous when aligned, else a strided view (read in place): the interior of a padded
+# plane ("same"), a channel slice of one ("mixed").
 OFFSETS = {"aligned": ((0, 0, 0), (0, 0, 0)), "same": ((1, 1, 3), (3, 1, 1)),
            "mixed": ((3, 1, 2), (1, 2, 5))}
+SKIP_VIEW = {"aligned": None, "same": (0, 1), "mixed": (1, 2)}
 
 
 def shape_id(case):
@@ -202,7 +229,11 @@ def test_emulated_kernels_match_float64(emu, case, kind, dtype, offsets):
     shape, out_shape = (n, c, h, w), (n, c, h + 2 * pad, w + 2 * pad)
     # A large mean tests the variance against cancellation.
     x = placed((torch.randn(shape, generator=gen) * 2 + 3).to(dtype), ox)
-    skip = placed(torch.randn(shape, generator=gen).to(dtype), os_) if kind == "add" else None
+    skip = None
+    if kind == "add":
+        skip = torch.randn(shape, generator=gen).to(dtype)
+        view = SKIP_VIEW[offsets]
+        skip = placed(skip, os_) if view is None else strided_view(skip, *view)
     act = "none" if kind == "add" else kind
     y = buffer(out_shape, dtype, oy)
     mean, rstd = buffer((n * c,), torch.float32), buffer((n * c,), torch.float32)

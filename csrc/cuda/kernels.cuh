@@ -192,6 +192,17 @@ struct Geom {
   int h, w, pad, hp, wp;
 };
 
+// Where plane p = (n, c) of the skip starts and how far apart its rows are, in elements:
+// the skip is read through its strides (a view such as the interior of the previous
+// padded output), with unit stride along W.
+struct SkipLayout {
+  int64_t channels, n, c;
+  int h;
+  __host__ __device__ int64_t plane_offset(int64_t p) const {
+    return (p / channels) * n + (p % channels) * c;
+  }
+};
+
 // Source index of padded coordinate i + pad along an axis of length n (torch's
 // ReflectionPad: the edge is not repeated), valid for -n < i < 2n - 1.
 __host__ __device__ inline int reflect(int i, int n) {
@@ -323,34 +334,36 @@ __host__ __device__ inline float act_grad(float g, float xhat) {
   return g;
 }
 
-// Writes the padded output plane: y(ho, wo) = act(xhat) + skip at the reflected source.
+// Writes the padded output plane: y(ho, wo) = act(xhat) + skip at the reflected source
+// (r, c); the skip plane has rows skip_rs elements apart (a strided view, not copied).
 template <typename T, bool RELU, bool SKIP>
 struct FwdWriter {
   static constexpr int V = Io<T>::kVec;
   const T* x;
   const T* skip;
+  int skip_rs;
   T* y;
   Geom g;
   float mean, rstd;
 
-  __host__ __device__ float value(int src) const {
-    float v = activate<RELU>((Io<T>::load(x + src) - mean) * rstd);
-    if constexpr (SKIP) v += Io<T>::load(skip + src);
+  __host__ __device__ float value(int r, int c) const {
+    float v = activate<RELU>((Io<T>::load(x + r * g.w + c) - mean) * rstd);
+    if constexpr (SKIP) v += Io<T>::load(skip + r * skip_rs + c);
     return v;
   }
   __host__ __device__ void one(int q, int ho, int wo) const {
-    Io<T>::store(y + q, value(reflect(ho - g.pad, g.h) * g.w + reflect(wo - g.pad, g.w)));
+    Io<T>::store(y + q, value(reflect(ho - g.pad, g.h), reflect(wo - g.pad, g.w)));
   }
   __host__ __device__ void vec(int q, int ho, int wo) const {
     float v[V];
-    int row = reflect(ho - g.pad, g.h) * g.w;
+    int r = reflect(ho - g.pad, g.h);
     CYCLEGAN_UNROLL
     for (int k = 0; k < V; ++k) {
-      v[k] = value(row + reflect(wo - g.pad, g.w));
+      v[k] = value(r, reflect(wo - g.pad, g.w));
       if (++wo == g.wp) {
         wo = 0;
         ++ho;
-        row = reflect(ho - g.pad, g.h) * g.w;
+        r = reflect(ho - g.pad, g.h);
       }
     }
     Io<T>::store_vec(y + q, v);
@@ -380,36 +393,53 @@ __host__ __device__ inline float fold(const T* gyp, int h, int w, const Geom& g)
   return s;
 }
 
-// xhat at interior (h, w). FROM_OUT: the plane walked is skip and xhat = y(h+pad, w+pad) - skip
-// (backward of the skip form from its own padded output yo); else the plane is x.
+// Where backward gets xhat at interior (h, w) of a plane: from x, or (FROM_OUT, the skip
+// form's backward from its own padded output) as y(h+pad, w+pad) - skip(h, w), with skip
+// rows skip_rs elements apart. Only the first reads x, so only it loads x packs in the walk.
 template <typename T, bool FROM_OUT>
-__host__ __device__ inline float xhat_at(float xv, const T* yo, int h, int w, const Geom& g,
-                                         float mean, float rstd) {
-  if constexpr (FROM_OUT) return Io<T>::load(yo + (h + g.pad) * g.wp + w + g.pad) - xv;
-  return (xv - mean) * rstd;
-}
+struct XhatSource {
+  const T* x;
+  const T* yo;
+  const T* skip;
+  int skip_rs;
+  float mean, rstd;
+
+  // xv is x(h, w) where the walk loaded it (not FROM_OUT), else unused.
+  __host__ __device__ float at(float xv, int h, int w, const Geom& g) const {
+    if constexpr (FROM_OUT) {
+      return Io<T>::load(yo + (h + g.pad) * g.wp + w + g.pad) - Io<T>::load(skip + h * skip_rs + w);
+    }
+    return (xv - mean) * rstd;
+  }
+  __host__ __device__ float one(int q) const { return FROM_OUT ? 0.f : Io<T>::load(x + q); }
+  __host__ __device__ void vec(int q, float (&v)[Io<T>::kVec]) const {
+    if constexpr (FROM_OUT) {
+      for (float& e : v) e = 0.f;
+    } else {
+      Io<T>::load_vec(x + q, v);
+    }
+  }
+};
 
 // Backward pass 1: accumulates sum(gm) and sum(gm * xhat) over a thread's share.
 template <typename T, bool RELU, bool FROM_OUT>
 struct BwdReducer {
   static constexpr int V = Io<T>::kVec;
   const T* gy;
-  const T* x;
-  const T* yo;
+  XhatSource<T, FROM_OUT> src;
   Geom g;
-  float mean, rstd;
   float sum_gm = 0.f, sum_gmx = 0.f;
 
   __host__ __device__ void add(float xv, int h, int w) {
-    const float xhat = xhat_at<T, FROM_OUT>(xv, yo, h, w, g, mean, rstd);
+    const float xhat = src.at(xv, h, w, g);
     const float gm = act_grad<RELU>(fold(gy, h, w, g), xhat);
     sum_gm += gm;
     sum_gmx += gm * xhat;
   }
-  __host__ __device__ void one(int q, int h, int w) { add(Io<T>::load(x + q), h, w); }
+  __host__ __device__ void one(int q, int h, int w) { add(src.one(q), h, w); }
   __host__ __device__ void vec(int q, int h, int w) {
     float xv[V];
-    Io<T>::load_vec(x + q, xv);
+    src.vec(q, xv);
     CYCLEGAN_UNROLL
     for (int k = 0; k < V; ++k) {
       add(xv[k], h, w);
@@ -427,25 +457,24 @@ template <typename T, bool RELU, bool GSKIP, bool FROM_OUT>
 struct BwdWriter {
   static constexpr int V = Io<T>::kVec;
   const T* gy;
-  const T* x;
-  const T* yo;
+  XhatSource<T, FROM_OUT> src;
   T* gx;
   T* gskip;
   Geom g;
-  float mean, rstd, c_gm, c_gmx;
+  float rstd, c_gm, c_gmx;
 
   __host__ __device__ float grad_x(float xv, float gv, int h, int w) const {
-    const float xhat = xhat_at<T, FROM_OUT>(xv, yo, h, w, g, mean, rstd);
+    const float xhat = src.at(xv, h, w, g);
     return rstd * (act_grad<RELU>(gv, xhat) - c_gm - xhat * c_gmx);
   }
   __host__ __device__ void one(int q, int h, int w) const {
     const float gv = fold(gy, h, w, g);
-    Io<T>::store(gx + q, grad_x(Io<T>::load(x + q), gv, h, w));
+    Io<T>::store(gx + q, grad_x(src.one(q), gv, h, w));
     if constexpr (GSKIP) Io<T>::store(gskip + q, gv);
   }
   __host__ __device__ void vec(int q, int h, int w) const {
     float xv[V], gxv[V], gv[V];
-    Io<T>::load_vec(x + q, xv);
+    src.vec(q, xv);
     CYCLEGAN_UNROLL
     for (int k = 0; k < V; ++k) {
       gv[k] = fold(gy, h, w, g);
@@ -494,6 +523,7 @@ struct FwdKernel {
   struct Args {
     const T* x;
     const T* skip;
+    SkipLayout skip_layout;
     T* y;
     float* mean;
     float* rstd;
@@ -522,14 +552,16 @@ struct FwdKernel {
         a.rstd[p] = rstd;
       }
       T* yp = a.y + p * nout;
-      FwdWriter<T, RELU, SKIP> writer{xp, SKIP ? a.skip + p * n : nullptr, yp, g, st.mean, rstd};
+      const T* sp = SKIP ? a.skip + a.skip_layout.plane_offset(p) : nullptr;
+      FwdWriter<T, RELU, SKIP> writer{xp, sp, a.skip_layout.h, yp, g, st.mean, rstd};
       visit_plane<Io<T>::kVec>(split_plane(yp, nout, true), nout, g.wp, tid, nt, writer);
     }
   }
 };
 
-// `vectorize`: x, gx and gskip share one alignment mod 16 bytes, so one split fits all three.
-// FROM_OUT: x is skip, yout the forward's padded output, mean unused (see xhat_at).
+// `vectorize`: x (unless FROM_OUT), gx and gskip share one alignment mod 16 bytes, so one
+// split of the plane fits all of them. FROM_OUT: xhat from yout and skip (see XhatSource),
+// x and mean unused.
 template <typename T, bool RELU, bool GSKIP, bool FROM_OUT>
 struct BwdKernel {
   static constexpr const char* kName = "norm_act_pad_bwd_kernel";
@@ -537,6 +569,8 @@ struct BwdKernel {
     const T* gy;
     const T* x;
     const T* yout;
+    const T* skip;
+    SkipLayout skip_layout;
     const float* mean;
     const float* rstd;
     T* gx;
@@ -558,19 +592,24 @@ struct BwdKernel {
     const int nt = ctx.nthreads();
     constexpr int V = Io<T>::kVec;
     for (int64_t p = ctx.block(); p < a.planes; p += ctx.nblocks()) {
-      const T* xp = a.x + p * n;
       const T* gyp = a.gy + p * nout;
-      const Split sp = split_plane(xp, n, a.vectorize);
-      const float m = FROM_OUT ? 0.f : a.mean[p];
+      T* gxp = a.gx + p * n;
+      const Split sp = split_plane(gxp, n, a.vectorize);
       const float r = a.rstd[p];
-      const T* yop = FROM_OUT ? a.yout + p * nout : nullptr;
-      BwdReducer<T, RELU, FROM_OUT> reducer{gyp, xp, yop, g, m, r};
+      const XhatSource<T, FROM_OUT> src{
+          FROM_OUT ? nullptr : a.x + p * n,
+          FROM_OUT ? a.yout + p * nout : nullptr,
+          FROM_OUT ? a.skip + a.skip_layout.plane_offset(p) : nullptr,
+          a.skip_layout.h,
+          FROM_OUT ? 0.f : a.mean[p],
+          r};
+      BwdReducer<T, RELU, FROM_OUT> reducer{gyp, src, g};
       visit_plane<V>(sp, n, g.w, tid, nt, reducer);
       const Sum2 s = block_reduce(ctx, Sum2{reducer.sum_gm, reducer.sum_gmx}, sh.sum);
       const float inv_n = 1.0f / static_cast<float>(n);
       T* gskip_p = GSKIP ? a.gskip + p * n : nullptr;
       BwdWriter<T, RELU, GSKIP, FROM_OUT> writer{
-          gyp, xp, yop, a.gx + p * n, gskip_p, g, m, r, s.a * inv_n, s.b * inv_n};
+          gyp, src, gxp, gskip_p, g, r, s.a * inv_n, s.b * inv_n};
       visit_plane<V>(sp, n, g.w, tid, nt, writer);
     }
   }
@@ -657,9 +696,18 @@ void with_flag(bool b, F&& f) {
   }
 }
 
+// The skip's layout, checked so that every in-plane index stays an int.
+inline SkipLayout skip_layout(const SkipStrides& st, const PlaneShape& s) {
+  require(st.channels >= 1 && s.planes % st.channels == 0, "skip channels do not divide planes");
+  require(st.n >= 0 && st.c >= 0 && st.h >= s.w, "skip strides must be >= 0 and rows >= W apart");
+  require((s.h - 1) * st.h + s.w <= kMaxPlaneElems, "skip rows too far apart");
+  return {st.channels, st.n, st.c, static_cast<int>(st.h)};
+}
+
 template <class L>
-void dispatch_fwd(const L& launcher, DType dtype, const void* x, const void* skip, void* y,
-                  float* mean, float* rstd, PlaneShape s, Act act, float eps) {
+void dispatch_fwd(const L& launcher, DType dtype, const void* x, const void* skip,
+                  SkipStrides skip_strides, void* y, float* mean, float* rstd, PlaneShape s,
+                  Act act, float eps) {
   const Geom g = make_geom(s);
   require_act(act);
   with_dtype(dtype, [&](auto tag) {
@@ -668,12 +716,13 @@ void dispatch_fwd(const L& launcher, DType dtype, const void* x, const void* ski
     require(x && y && mean && rstd, "null x, y, mean or rstd pointer");
     require(element_aligned<T>(x) && element_aligned<T>(skip) && element_aligned<T>(y),
             "data pointers are not aligned to the element size");
+    const SkipLayout sl = skip ? skip_layout(skip_strides, s) : SkipLayout{1, 0, 0, 0};
     with_flag(act == Act::Relu, [&](auto relu) {
       with_flag(skip != nullptr, [&](auto has_skip) {
         using K = FwdKernel<T, decltype(relu)::value, decltype(has_skip)::value>;
         launcher.template launch<K>(
             grid_blocks(s.planes), block_threads(g),
-            typename K::Args{static_cast<const T*>(x), static_cast<const T*>(skip),
+            typename K::Args{static_cast<const T*>(x), static_cast<const T*>(skip), sl,
                              static_cast<T*>(y), mean, rstd, s.planes, g, eps});
       });
     });
@@ -700,9 +749,9 @@ void dispatch_bwd(const L& launcher, DType dtype, const void* gy, const void* x,
         using K = BwdKernel<T, decltype(relu)::value, decltype(has_gskip)::value, false>;
         launcher.template launch<K>(
             grid_blocks(s.planes), block_threads(g),
-            typename K::Args{static_cast<const T*>(gy), static_cast<const T*>(x), nullptr, mean,
-                             rstd, static_cast<T*>(gx), static_cast<T*>(gskip), s.planes, g,
-                             vectorize});
+            typename K::Args{static_cast<const T*>(gy), static_cast<const T*>(x), nullptr,
+                             nullptr, SkipLayout{1, 0, 0, 0}, mean, rstd, static_cast<T*>(gx),
+                             static_cast<T*>(gskip), s.planes, g, vectorize});
       });
     });
   });
@@ -710,8 +759,8 @@ void dispatch_bwd(const L& launcher, DType dtype, const void* gy, const void* x,
 
 template <class L>
 void dispatch_add_bwd(const L& launcher, DType dtype, const void* gy, const void* y,
-                      const void* skip, const float* rstd, void* gx, void* gskip,
-                      PlaneShape s) {
+                      const void* skip, SkipStrides skip_strides, const float* rstd, void* gx,
+                      void* gskip, PlaneShape s) {
   const Geom g = make_geom(s);
   with_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
@@ -721,12 +770,13 @@ void dispatch_add_bwd(const L& launcher, DType dtype, const void* gy, const void
     require(element_aligned<T>(gy) && element_aligned<T>(y) && element_aligned<T>(skip) &&
                 element_aligned<T>(gx) && element_aligned<T>(gskip),
             "data pointers are not aligned to the element size");
-    const bool vectorize = residue(skip) == residue(gx) && residue(skip) == residue(gskip);
+    const SkipLayout sl = skip_layout(skip_strides, s);
+    const bool vectorize = residue(gx) == residue(gskip);
     using K = BwdKernel<T, false, true, true>;
     launcher.template launch<K>(
         grid_blocks(s.planes), block_threads(g),
-        typename K::Args{static_cast<const T*>(gy), static_cast<const T*>(skip),
-                         static_cast<const T*>(y), nullptr, rstd, static_cast<T*>(gx),
+        typename K::Args{static_cast<const T*>(gy), nullptr, static_cast<const T*>(y),
+                         static_cast<const T*>(skip), sl, nullptr, rstd, static_cast<T*>(gx),
                          static_cast<T*>(gskip), s.planes, g, vectorize});
   });
 }

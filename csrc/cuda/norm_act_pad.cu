@@ -71,9 +71,10 @@ StreamLauncher on(uintptr_t stream) { return {reinterpret_cast<cudaStream_t>(str
 
 }  // namespace
 
-void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, float* mean,
-                      float* rstd, PlaneShape s, Act act, float eps, uintptr_t stream) {
-  dispatch_fwd(on(stream), dtype, x, skip, y, mean, rstd, s, act, eps);
+void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, SkipStrides skip_strides,
+                      void* y, float* mean, float* rstd, PlaneShape s, Act act, float eps,
+                      uintptr_t stream) {
+  dispatch_fwd(on(stream), dtype, x, skip, skip_strides, y, mean, rstd, s, act, eps);
 }
 
 void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const float* mean,
@@ -83,8 +84,9 @@ void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const float* m
 }
 
 void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
-                      const float* rstd, void* gx, void* gskip, PlaneShape s, uintptr_t stream) {
-  dispatch_add_bwd(on(stream), dtype, gy, y, skip, rstd, gx, gskip, s);
+                      SkipStrides skip_strides, const float* rstd, void* gx, void* gskip,
+                      PlaneShape s, uintptr_t stream) {
+  dispatch_add_bwd(on(stream), dtype, gy, y, skip, skip_strides, rstd, gx, gskip, s);
 }
 
 int device_count() {

@@ -120,19 +120,45 @@ def _outputs_fwd(x: Tensor, pad: int) -> tuple[Tensor, Tensor, Tensor]:
     return y, _empty(x, (n, c), stats), _empty(x, (n, c), stats)
 
 
+# Largest span of the skip's rows in one plane the CUDA kernels index with int.
+_MAX_PLANE_SPAN = 1 << 30
+
+
+def _skip_args(skip: Tensor) -> tuple[Tensor, tuple[int, ...]]:
+    """The skip as a kernel reads it, with the layout arguments the CUDA kernels take.
+
+    CUDA reads the skip in place when its pixels are adjacent (W stride 1), as for the
+    interior view of a padded NCHW output: no copy. Other layouts, and the CPU kernels, get
+    a contiguous copy (the CPU kernels take no layout arguments).
+    """
+    if skip.device.type != "cuda":
+        return skip.contiguous(), ()
+    n, c, h, w = skip.shape
+    sn, sc, sh, sw = skip.stride()
+    sh = sh if h > 1 else w  # a stride along a size-1 dimension is never used
+    if (sw != 1 and w > 1) or sh < w or min(sn, sc) < 0 or (h - 1) * sh + w > _MAX_PLANE_SPAN:
+        skip = skip.contiguous()
+        sn, sc, sh = c * h * w, h * w, w
+    return skip, (c, sn, sc, sh)
+
+
 def _launch_fwd(x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
     n, c, h, w = x.shape
     x = x.contiguous()
-    skip = skip.contiguous() if skip is not None else None
+    if skip is None:
+        skip_ptr, layout = 0, (1, 0, 0, 0) if x.device.type == "cuda" else ()
+    else:
+        skip, layout = _skip_args(skip)
+        skip_ptr = skip.data_ptr()
     y, mean, rstd = _outputs_fwd(x, pad)
     if x.numel() > 0:
-        skip_ptr = 0 if skip is None else skip.data_ptr()
         _run(
             "norm_act_pad_fwd",
             x.device,
             _DTYPE_CODES[x.dtype],
             x.data_ptr(),
             skip_ptr,
+            *layout,
             y.data_ptr(),
             mean.data_ptr(),
             rstd.data_ptr(),
@@ -230,8 +256,9 @@ def _norm_add_pad_backward(
     if y.shape != gy.shape or y.dtype != skip.dtype:
         raise ValueError(f"norm_add_pad_backward: output {tuple(y.shape)} does not match gy")
     n, c, h, w = skip.shape
-    gy, y, skip, rstd = gy.contiguous(), y.contiguous(), skip.contiguous(), rstd.contiguous()
+    gy, y, rstd = gy.contiguous(), y.contiguous(), rstd.contiguous()
     gx, gskip = _empty(skip), _empty(skip)
+    skip, layout = _skip_args(skip)
     if skip.numel() > 0:
         _run(
             "norm_add_pad_bwd",
@@ -240,6 +267,7 @@ def _norm_add_pad_backward(
             gy.data_ptr(),
             y.data_ptr(),
             skip.data_ptr(),
+            *layout,
             rstd.data_ptr(),
             gx.data_ptr(),
             gskip.data_ptr(),

@@ -207,13 +207,15 @@ T* mptr(uintptr_t p) {
 
 extern "C" {
 
-int emu_norm_act_pad_fwd(int dtype, uintptr_t x, uintptr_t skip, uintptr_t y, uintptr_t mean,
-                         uintptr_t rstd, int64_t planes, int64_t h, int64_t w, int64_t pad,
-                         int act, double eps, char* err, size_t errlen) {
+int emu_norm_act_pad_fwd(int dtype, uintptr_t x, uintptr_t skip, int64_t skip_channels,
+                         int64_t skip_sn, int64_t skip_sc, int64_t skip_sh, uintptr_t y,
+                         uintptr_t mean, uintptr_t rstd, int64_t planes, int64_t h, int64_t w,
+                         int64_t pad, int act, double eps, char* err, size_t errlen) {
   return guarded(err, errlen, [&] {
     dispatch_fwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(x), cptr<void>(skip),
-                 mptr<void>(y), mptr<float>(mean), mptr<float>(rstd),
-                 PlaneShape{planes, h, w, pad}, static_cast<Act>(act), static_cast<float>(eps));
+                 SkipStrides{skip_channels, skip_sn, skip_sc, skip_sh}, mptr<void>(y),
+                 mptr<float>(mean), mptr<float>(rstd), PlaneShape{planes, h, w, pad},
+                 static_cast<Act>(act), static_cast<float>(eps));
   });
 }
 
@@ -227,12 +229,15 @@ int emu_norm_act_pad_bwd(int dtype, uintptr_t gy, uintptr_t x, uintptr_t mean, u
   });
 }
 
-int emu_norm_add_pad_bwd(int dtype, uintptr_t gy, uintptr_t y, uintptr_t skip, uintptr_t rstd,
-                         uintptr_t gx, uintptr_t gskip, int64_t planes, int64_t h, int64_t w,
-                         int64_t pad, char* err, size_t errlen) {
+int emu_norm_add_pad_bwd(int dtype, uintptr_t gy, uintptr_t y, uintptr_t skip,
+                         int64_t skip_channels, int64_t skip_sn, int64_t skip_sc,
+                         int64_t skip_sh, uintptr_t rstd, uintptr_t gx, uintptr_t gskip,
+                         int64_t planes, int64_t h, int64_t w, int64_t pad, char* err,
+                         size_t errlen) {
   return guarded(err, errlen, [&] {
     dispatch_add_bwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(gy), cptr<void>(y),
-                     cptr<void>(skip), cptr<float>(rstd), mptr<void>(gx), mptr<void>(gskip),
+                     cptr<void>(skip), SkipStrides{skip_channels, skip_sn, skip_sc, skip_sh},
+                     cptr<float>(rstd), mptr<void>(gx), mptr<void>(gskip),
                      PlaneShape{planes, h, w, pad});
   });
 }
