@@ -297,6 +297,63 @@ def test_cuda_low_precision_add_backward_large_skip(dtype, scale):
 
 
 @needs_cuda
+def test_cuda_graph_capture_and_replay():
+    # Training with CUDA graphs replays the ops on new data in the captured buffers.
+    x = torch.randn(2, 16, 32, 32, device="cuda", requires_grad=True)
+    skip = torch.randn(2, 16, 32, 32, device="cuda", requires_grad=True)
+
+    def step():
+        y = norm_add_pad(norm_act_pad(x, 1)[:, :, 1:-1, 1:-1], skip, 1)
+        return y, torch.autograd.grad(y.square().sum(), (x, skip))
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        step()  # warm-up outside the graph, as capture requires
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y, (gx, gskip) = step()
+    for seed in range(2):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            x.copy_(torch.randn_like(x) * 2 + 1)
+            skip.copy_(torch.randn_like(skip))
+        graph.replay()
+        want, (wgx, wgskip) = step()
+        assert_close(y, want)
+        assert_close(gx, wgx, rtol=1e-4, atol=1e-4)
+        assert_close(gskip, wgskip)
+
+
+@needs_cuda
+@pytest.mark.slow
+def test_cuda_tensor_over_2_31_elements():
+    # 33 planes of 8192 x 8192 bf16: offsets past 2^31 elements (the last planes) are int64.
+    x = torch.randn(1, 33, 8192, 8192, device="cuda", dtype=torch.bfloat16)
+    assert x.numel() > 2**31
+    y = norm_act_pad(x, 1)
+    for c in (0, 32):
+        ref = reference(x[:, c : c + 1].float(), 1)
+        assert_close(y[:, c : c + 1].float(), ref, rtol=2e-2, atol=2e-2)
+
+
+@needs_cuda
+@pytest.mark.slow
+def test_cuda_plane_16384_squared():
+    # One plane of 2^28 pixels, forward and backward (the largest planes the kernels take
+    # are 2^30 padded elements).
+    x = torch.randn(1, 1, 16384, 16384, device="cuda", requires_grad=True)
+    xr = x.detach().clone().requires_grad_()
+    y, ref = norm_act_pad(x, 1), reference(xr, 1)
+    assert_close(y, ref, rtol=1e-4, atol=1e-4)
+    g = torch.randn_like(ref)
+    y.backward(g)
+    ref.backward(g)
+    assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-4)
+
+
+@needs_cuda
 def test_cuda_uses_current_stream():
     x = torch.randn(4, 16, 64, 64, device="cuda")
     side = torch.cuda.Stream()
