@@ -11,6 +11,7 @@ namespace py = pybind11;
 using cyclegan::Act;
 using cyclegan::DType;
 using cyclegan::PlaneShape;
+using cyclegan::SkipStrides;
 
 namespace {
 
@@ -106,16 +107,19 @@ PYBIND11_MODULE(_C, m) {
   m.def("cuda_device_count", &cyclegan::cuda::device_count);
   m.def(
       "cuda_norm_act_pad_fwd",
-      [](int dtype, uintptr_t x, uintptr_t skip, uintptr_t y, uintptr_t mean, uintptr_t rstd,
+      [](int dtype, uintptr_t x, uintptr_t skip, int64_t skip_channels, int64_t skip_sn,
+         int64_t skip_sc, int64_t skip_sh, uintptr_t y, uintptr_t mean, uintptr_t rstd,
          int64_t planes, int64_t h, int64_t w, int64_t pad, int act, double eps,
          uintptr_t stream) {
         py::gil_scoped_release release;
-        cyclegan::cuda::norm_act_pad_fwd(static_cast<DType>(dtype), ptr<void>(x),
-                                         ptr<void>(skip), mut<void>(y), mut<float>(mean),
-                                         mut<float>(rstd), PlaneShape{planes, h, w, pad},
-                                         static_cast<Act>(act), static_cast<float>(eps), stream);
+        cyclegan::cuda::norm_act_pad_fwd(
+            static_cast<DType>(dtype), ptr<void>(x), ptr<void>(skip),
+            SkipStrides{skip_channels, skip_sn, skip_sc, skip_sh}, mut<void>(y),
+            mut<float>(mean), mut<float>(rstd), PlaneShape{planes, h, w, pad},
+            static_cast<Act>(act), static_cast<float>(eps), stream);
       },
-      py::arg("dtype"), py::arg("x"), py::arg("skip"), py::arg("y"), py::arg("mean"),
+      py::arg("dtype"), py::arg("x"), py::arg("skip"), py::arg("skip_channels"),
+      py::arg("skip_sn"), py::arg("skip_sc"), py::arg("skip_sh"), py::arg("y"), py::arg("mean"),
       py::arg("rstd"), py::arg("planes"), py::arg("h"), py::arg("w"), py::arg("pad"),
       py::arg("act"), py::arg("eps"), py::arg("stream"));
   m.def(
@@ -134,14 +138,17 @@ PYBIND11_MODULE(_C, m) {
       py::arg("pad"), py::arg("act"), py::arg("stream"));
   m.def(
       "cuda_norm_add_pad_bwd",
-      [](int dtype, uintptr_t gy, uintptr_t y, uintptr_t skip, uintptr_t rstd, uintptr_t gx,
+      [](int dtype, uintptr_t gy, uintptr_t y, uintptr_t skip, int64_t skip_channels,
+         int64_t skip_sn, int64_t skip_sc, int64_t skip_sh, uintptr_t rstd, uintptr_t gx,
          uintptr_t gskip, int64_t planes, int64_t h, int64_t w, int64_t pad, uintptr_t stream) {
         py::gil_scoped_release release;
-        cyclegan::cuda::norm_add_pad_bwd(static_cast<DType>(dtype), ptr<void>(gy), ptr<void>(y),
-                                         ptr<void>(skip), ptr<float>(rstd), mut<void>(gx),
-                                         mut<void>(gskip), PlaneShape{planes, h, w, pad}, stream);
+        cyclegan::cuda::norm_add_pad_bwd(
+            static_cast<DType>(dtype), ptr<void>(gy), ptr<void>(y), ptr<void>(skip),
+            SkipStrides{skip_channels, skip_sn, skip_sc, skip_sh}, ptr<float>(rstd),
+            mut<void>(gx), mut<void>(gskip), PlaneShape{planes, h, w, pad}, stream);
       },
-      py::arg("dtype"), py::arg("gy"), py::arg("y"), py::arg("skip"), py::arg("rstd"),
+      py::arg("dtype"), py::arg("gy"), py::arg("y"), py::arg("skip"), py::arg("skip_channels"),
+      py::arg("skip_sn"), py::arg("skip_sc"), py::arg("skip_sh"), py::arg("rstd"),
       py::arg("gx"), py::arg("gskip"), py::arg("planes"), py::arg("h"), py::arg("w"),
       py::arg("pad"), py::arg("stream"));
 #endif

@@ -1,5 +1,6 @@
 // Torch-free API of the fused instance-norm kernels. Callers pass raw pointers to
-// contiguous buffers that they own; validation happens in python/cyclegan/ops.py.
+// contiguous buffers that they own (the CUDA kernels also read a strided skip, see
+// SkipStrides); validation happens in python/cyclegan/ops.py.
 //
 // Layout: x is P = N*C planes of H x W (NCHW contiguous). The output y is P planes of
 // Hp x Wp, Hp = H + 2*pad, Wp = W + 2*pad, also contiguous. Per plane p:
@@ -13,7 +14,9 @@
 //   gx      = rstd * (gm - mean(gm) - xhat * mean(gm * xhat))
 // The skip form (act None) also has a backward that takes its own output instead of x:
 // xhat = interior(y) - skip. The output and skip are kept for backward by the convolutions
-// around the op anyway, so autograd then stores no extra tensor for it.
+// around the op anyway, so autograd then stores no extra tensor for it. Its error is |skip|
+// times the rounding error of y, so half and bfloat16 use norm_act_pad_bwd with gskip
+// (xhat from x) instead.
 // Statistics are float for float/half/bfloat16 data and double for double data.
 #pragma once
 
@@ -27,6 +30,14 @@ struct PlaneShape {
   int64_t h;
   int64_t w;
   int64_t pad;     // 0 <= pad < min(h, w)
+};
+
+// A skip read in place (CUDA): plane p = (p / channels, p % channels) starts at
+// skip + (p / channels) * n + (p % channels) * c, its rows are h elements apart and its
+// pixels adjacent (W stride 1); all in elements. Contiguous: {C, C*H*W, H*W, W}.
+struct SkipStrides {
+  int64_t channels;
+  int64_t n, c, h;
 };
 
 enum class Act : int { None = 0, Relu = 1 };
@@ -54,13 +65,15 @@ namespace cuda {
 
 // Float32, Float16 and BFloat16 data, float statistics, enqueued on `stream`
 // (a cudaStream_t) on the current device. Errors are thrown as std::runtime_error.
-void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, float* mean,
-                      float* rstd, PlaneShape s, Act act, float eps, uintptr_t stream);
+void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, SkipStrides skip_strides,
+                      void* y, float* mean, float* rstd, PlaneShape s, Act act, float eps,
+                      uintptr_t stream);
 void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const float* mean,
                       const float* rstd, void* gx, void* gskip, PlaneShape s, Act act,
                       uintptr_t stream);
 void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
-                      const float* rstd, void* gx, void* gskip, PlaneShape s, uintptr_t stream);
+                      SkipStrides skip_strides, const float* rstd, void* gx, void* gskip,
+                      PlaneShape s, uintptr_t stream);
 
 // Number of usable devices; 0 on any error (no driver, no device), never throws.
 int device_count();

@@ -1,7 +1,13 @@
+import ast
+import contextlib
+import re
+from pathlib import Path
+
 import pytest
 import torch
 import torch.nn.functional as F
 
+import cyclegan
 from cyclegan import ops
 from cyclegan.ops import norm_act_pad, norm_add_pad
 
@@ -98,6 +104,7 @@ def test_opcheck(device):
     y, mean, rstd = ops._norm_act_pad(x.detach(), 2, 1, 1e-5)
     gy = torch.randn_like(y)
     torch.library.opcheck(ops._norm_act_pad_backward, (gy, x.detach(), mean, rstd, 2, 1))
+    torch.library.opcheck(ops._norm_add_pad_backward_from_input, (gy, x.detach(), mean, rstd, 2))
     y, _, rstd = ops._norm_add_pad(x.detach(), skip.detach(), 2, 1e-5)
     torch.library.opcheck(ops._norm_add_pad_backward, (gy, y, skip.detach(), rstd, 2))
 
@@ -147,6 +154,60 @@ def test_torch_compile_matches_eager(device):
     (g1,) = torch.autograd.grad(want.square().sum(), x)
     (g2,) = torch.autograd.grad(compiled(x).square().sum(), x)
     assert_close(g2, g1)
+
+
+CL = torch.channels_last
+
+
+@contextlib.contextmanager
+def uncached_compile():
+    # The on-disk compile caches do not key on a custom op's fake kernel: a graph compiled
+    # against an earlier fake kernel would hide a stride mismatch.
+    with torch._inductor.config.patch(fx_graph_cache=False), \
+            torch._functorch.config.patch(enable_autograd_cache=False):
+        yield
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_opcheck_channels_last(device):
+    # The fake kernels must give the strides the real kernels give, whatever the layout.
+    x = torch.randn(2, 3, 6, 5, device=device).contiguous(memory_format=CL)
+    skip = torch.randn(2, 3, 6, 5, device=device).contiguous(memory_format=CL)
+    torch.library.opcheck(ops._norm_act_pad, (x, 2, ops.ACTS["relu"], 1e-5))
+    torch.library.opcheck(ops._norm_add_pad, (x, skip, 1, 1e-5))
+    y, mean, rstd = ops._norm_act_pad(x, 2, 1, 1e-5)
+    gy = torch.randn_like(y).contiguous(memory_format=CL)
+    torch.library.opcheck(ops._norm_act_pad_backward, (gy, x, mean, rstd, 2, 1))
+    y, _, rstd = ops._norm_add_pad(x, skip, 2, 1e-5)
+    torch.library.opcheck(ops._norm_add_pad_backward, (gy, y, skip, rstd, 2))
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kind", ["relu", "add"])
+def test_torch_compile_channels_last_forward_and_backward(device, kind):
+    # As training with --channels-last: channels_last tensors into and out of both ops.
+    # Inductor asserts that the real kernels give the strides the fake kernels promised.
+    torch.manual_seed(0)
+    conv = torch.nn.Conv2d(4, 4, 3).to(device).to(memory_format=CL)
+
+    def f(x, s):
+        if kind == "add":
+            return norm_add_pad(x * 2, s * 3, 1) * 2
+        return norm_act_pad(conv(x), 1) * 2
+
+    torch._dynamo.reset()
+    compiled = torch.compile(f, fullgraph=True)
+    x, s = (torch.randn(2, 4, 12, 10, device=device).contiguous(memory_format=CL)
+            for _ in range(2))
+    inputs = (x.requires_grad_(), s.requires_grad_())
+    used = inputs if kind == "add" else inputs[:1]
+    want = f(*inputs)
+    with uncached_compile():
+        got = compiled(*inputs)
+        assert_close(got, want)
+        for g1, g2 in zip(torch.autograd.grad(want.square().sum(), used),
+                          torch.autograd.grad(got.square().sum(), used)):
+            assert_close(g2, g1)
 
 
 def test_meta_tensors_give_shapes():
@@ -203,6 +264,93 @@ def test_cuda_low_precision_matches_float32_reference(dtype, kind):
     y.backward(g.to(dtype))
     ref.backward(g)
     assert_close(x.grad.float(), xr.grad, rtol=5 * tol, atol=5 * tol)
+
+
+def test_norm_add_pad_backward_from_input_matches():
+    # The backward half/bfloat16 use, checked in float64 against the output-based one.
+    x = torch.randn(2, 3, 7, 6, dtype=torch.float64) * 2 + 1
+    skip = torch.randn_like(x) * 16
+    y, mean, rstd = ops._norm_add_pad(x, skip, 2, 1e-5)
+    gy = torch.randn_like(y)
+    want = ops._norm_add_pad_backward(gy, y, skip, rstd, 2)
+    got = ops._norm_add_pad_backward_from_input(gy, x, mean, rstd, 2)
+    for a, b in zip(got, want):
+        torch.testing.assert_close(a, b)
+
+
+@needs_cuda
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("scale", [1, 4, 16])
+def test_cuda_low_precision_add_backward_large_skip(dtype, scale):
+    # Gradients lined up with xhat and |skip| up to 16: within 1% of float64.
+    x64 = torch.randn(2, 8, 24, 20, dtype=torch.float64, device="cuda") * 2 + 3
+    s64 = (torch.rand_like(x64) * 2 - 1) * scale
+    x, s = x64.to(dtype).requires_grad_(), s64.to(dtype).requires_grad_()
+    xr, sr = x.detach().double().requires_grad_(), s.detach().double().requires_grad_()
+    ref = reference(xr, 1, "none", sr)
+    xhat = ref.detach()[:, :, 1:-1, 1:-1] - sr.detach()
+    g = F.pad(xhat, (1,) * 4) + 0.3 * torch.randn_like(ref)
+    norm_add_pad(x, s, 1).backward(g.to(dtype))
+    ref.backward(g.to(dtype).double())
+    for got, want in ((x.grad, xr.grad), (s.grad, sr.grad)):
+        assert ((got.double() - want).norm() / want.norm()).item() < 0.01
+
+
+@needs_cuda
+def test_cuda_graph_capture_and_replay():
+    # Training with CUDA graphs replays the ops on new data in the captured buffers.
+    x = torch.randn(2, 16, 32, 32, device="cuda", requires_grad=True)
+    skip = torch.randn(2, 16, 32, 32, device="cuda", requires_grad=True)
+
+    def step():
+        y = norm_add_pad(norm_act_pad(x, 1)[:, :, 1:-1, 1:-1], skip, 1)
+        return y, torch.autograd.grad(y.square().sum(), (x, skip))
+
+    side = torch.cuda.Stream()
+    side.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(side):
+        step()  # warm-up outside the graph, as capture requires
+    torch.cuda.current_stream().wait_stream(side)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        y, (gx, gskip) = step()
+    for seed in range(2):
+        torch.manual_seed(seed)
+        with torch.no_grad():
+            x.copy_(torch.randn_like(x) * 2 + 1)
+            skip.copy_(torch.randn_like(skip))
+        graph.replay()
+        want, (wgx, wgskip) = step()
+        assert_close(y, want)
+        assert_close(gx, wgx, rtol=1e-4, atol=1e-4)
+        assert_close(gskip, wgskip)
+
+
+@needs_cuda
+@pytest.mark.slow
+def test_cuda_tensor_over_2_31_elements():
+    # 33 planes of 8192 x 8192 bf16: offsets past 2^31 elements (the last planes) are int64.
+    x = torch.randn(1, 33, 8192, 8192, device="cuda", dtype=torch.bfloat16)
+    assert x.numel() > 2**31
+    y = norm_act_pad(x, 1)
+    for c in (0, 32):
+        ref = reference(x[:, c : c + 1].float(), 1)
+        assert_close(y[:, c : c + 1].float(), ref, rtol=2e-2, atol=2e-2)
+
+
+@needs_cuda
+@pytest.mark.slow
+def test_cuda_plane_16384_squared():
+    # One plane of 2^28 pixels, forward and backward (the largest planes the kernels take
+    # are 2^30 padded elements).
+    x = torch.randn(1, 1, 16384, 16384, device="cuda", requires_grad=True)
+    xr = x.detach().clone().requires_grad_()
+    y, ref = norm_act_pad(x, 1), reference(xr, 1)
+    assert_close(y, ref, rtol=1e-4, atol=1e-4)
+    g = torch.randn_like(ref)
+    y.backward(g)
+    ref.backward(g)
+    assert_close(x.grad, xr.grad, rtol=1e-4, atol=1e-4)
 
 
 @needs_cuda
@@ -277,3 +425,27 @@ def test_threads_follow_torch():
         assert _C.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)
+
+
+def stub_functions():
+    """Function name -> parameter names, from the _C.pyi next to the imported package."""
+    stub = Path(cyclegan.__file__).parent / "_C.pyi"
+    tree = ast.parse(stub.read_text())
+    return {f.name: [a.arg for a in f.args.args] for f in tree.body
+            if isinstance(f, ast.FunctionDef)}
+
+
+def test_stub_matches_compiled_module():
+    # cuda_* functions exist only in builds with CUDA; the stub lists them all.
+    from cyclegan import _C
+
+    stub = stub_functions()
+    compiled = {name for name in dir(_C) if callable(getattr(_C, name)) and
+                not name.startswith("__")}
+    assert compiled <= set(stub), f"missing from _C.pyi: {sorted(compiled - set(stub))}"
+    expected = {n for n in stub if _C.has_cuda or not n.startswith("cuda_")}
+    assert expected <= compiled, f"in _C.pyi but not compiled: {sorted(expected - compiled)}"
+    for name in compiled:
+        signature = getattr(_C, name).__doc__.splitlines()[0]
+        params = re.findall(r"[(,] ?(\w+):", signature)
+        assert params == stub[name], f"{name}: compiled {params}, stub {stub[name]}"

@@ -1,732 +1,92 @@
-// CUDA kernels for the fused instance norm + activation (+ skip) + reflection pad.
-//
-// One thread block owns one plane (N*C planes; a block loops over planes when there are more
-// planes than blocks). Inside a plane all indices are int: x, skip, gx and gskip are H x W
-// row-major at offset p*H*W, y and gy are Hp x Wp row-major at offset p*Hp*Wp, with
-// Hp = H + 2*pad and Wp = W + 2*pad.
-//
-// Forward, per plane:
-//   pass 1: mean and M2 = sum((x - mean)^2) by Welford/Chan merges (per 16-byte chunk, then
-//           per thread, warp and block), so a large mean does not cancel the variance;
-//           rstd = 1 / sqrt(M2 / (H*W) + eps).
-//   pass 2: every output position (ho, wo) reads x at (reflect(ho - pad, H),
-//           reflect(wo - pad, W)) from L2 and writes y = act(xhat) + skip there; threads walk
-//           y linearly so the stores are coalesced and 16 bytes wide.
-// Backward, per plane (a gather, so no atomics):
-//   g(h, w) = sum of gy over the padded positions that copy (h, w) (see fold()),
-//   gm = g * act'(xhat),
-//   pass 1: sum(gm) and sum(gm * xhat) over the plane,
-//   pass 2: gskip = g, gx = rstd * (gm - sum(gm)/(H*W) - xhat * sum(gm*xhat)/(H*W)).
-// Data is float, half or bfloat16; all arithmetic and the statistics are float.
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
+// GPU side of the fused instance-norm kernels: the thread context and launcher for the
+// kernel bodies in kernels.cuh, and the public cyclegan::cuda API.
 #include <cuda_runtime.h>
 
-#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <stdexcept>
 #include <string>
 
+#include "cuda/kernels.cuh"
 #include "norm_act_pad.h"
 
 namespace cyclegan {
 namespace cuda {
 namespace {
 
-constexpr int kVecBytes = 16;
-constexpr int kMaxThreads = 1024;
-constexpr int kUnroll = 4;
+using namespace detail;
+
 constexpr unsigned kFullMask = 0xffffffffu;
-// Largest padded plane; keeps every in-plane index and its stride increments inside int.
-constexpr int64_t kMaxPlaneElems = int64_t{1} << 30;
 
-// Unrolls a loop on the device; host compilers (the helpers below are __host__ __device__)
-// would warn about the unknown pragma.
-#ifdef __CUDA_ARCH__
-#define CYCLEGAN_UNROLL _Pragma("unroll")
-#else
-#define CYCLEGAN_UNROLL
-#endif
-
-__host__ __device__ inline float bits_as_float(uint32_t u) {
-#ifdef __CUDA_ARCH__
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-#endif
-}
-
-__host__ __device__ inline uint32_t float_as_bits(float f) {
-#ifdef __CUDA_ARCH__
-  return __float_as_uint(f);
-#else
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-#endif
-}
-
-__host__ __device__ inline float to_float(float v) { return v; }
-__host__ __device__ inline float to_float(__half v) { return __half2float(v); }
-__host__ __device__ inline float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-__host__ __device__ T from_float(float v);
-template <>
-__host__ __device__ inline float from_float<float>(float v) { return v; }
-template <>
-__host__ __device__ inline __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-
-// Element <-> raw bits (a float fills a 32-bit word, a half or bfloat16 its low 16 bits).
-template <typename T>
-__host__ __device__ float bits_to_float(uint32_t b);
-template <>
-__host__ __device__ inline float bits_to_float<float>(uint32_t b) { return bits_as_float(b); }
-template <>
-__host__ __device__ inline float bits_to_float<__half>(uint32_t b) {
-  __half_raw r;
-  r.x = static_cast<unsigned short>(b);
-  return __half2float(__half(r));
-}
-template <>
-__host__ __device__ inline float bits_to_float<__nv_bfloat16>(uint32_t b) {
-  return bits_as_float(b << 16);
-}
-
-template <typename T>
-__host__ __device__ uint32_t float_to_bits(float v);
-template <>
-__host__ __device__ inline uint32_t float_to_bits<float>(float v) { return float_as_bits(v); }
-template <>
-__host__ __device__ inline uint32_t float_to_bits<__half>(float v) {
-  return static_cast<__half_raw>(__float2half_rn(v)).x;
-}
-template <>
-__host__ __device__ inline uint32_t float_to_bits<__nv_bfloat16>(float v) {
-  return static_cast<__nv_bfloat16_raw>(__float2bfloat16_rn(v)).x;
-}
-
-// Scalar and 16-byte accesses converting to/from float. A 16-byte pack holds kVec elements,
-// element k in 32-bit word k / kPerWord at bit 16 * (k % kPerWord) (little-endian).
-template <typename T>
-struct Io {
-  static constexpr int kVec = kVecBytes / static_cast<int>(sizeof(T));
-  static constexpr int kPerWord = 4 / static_cast<int>(sizeof(T));
-
-  // Loads are of inputs only, which stay constant during a kernel: on the device they go
-  // through the read-only path (the compiler stops inferring it once __stwb appears).
-  __host__ __device__ static float load(const T* p) {
-#ifdef __CUDA_ARCH__
-    return to_float(__ldg(p));
-#else
-    return to_float(*p);
-#endif
-  }
-  __host__ __device__ static void store(T* p, float v) { *p = from_float<T>(v); }
-
-  __host__ __device__ static uint4 load_raw(const T* p) {
-#ifdef __CUDA_ARCH__
-    return __ldg(reinterpret_cast<const uint4*>(p));
-#else
-    return *reinterpret_cast<const uint4*>(p);
-#endif
-  }
-  __host__ __device__ static void unpack(const uint4& raw, float (&v)[kVec]) {
-    const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-    CYCLEGAN_UNROLL
-    for (int i = 0; i < 4; ++i) {
-      CYCLEGAN_UNROLL
-      for (int j = 0; j < kPerWord; ++j) {
-        const uint32_t b = kPerWord == 1 ? w[i] : (w[i] >> (16 * j)) & 0xffffu;
-        v[i * kPerWord + j] = bits_to_float<T>(b);
-      }
-    }
-  }
-  __host__ __device__ static void load_vec(const T* p, float (&v)[kVec]) {
-    unpack(load_raw(p), v);
-  }
-  __host__ __device__ static void store_vec(T* p, const float (&v)[kVec]) {
-    uint32_t w[4];
-    CYCLEGAN_UNROLL
-    for (int i = 0; i < 4; ++i) {
-      w[i] = 0;
-      CYCLEGAN_UNROLL
-      for (int j = 0; j < kPerWord; ++j) w[i] |= float_to_bits<T>(v[i * kPerWord + j]) << (16 * j);
-    }
-    const uint4 raw = make_uint4(w[0], w[1], w[2], w[3]);
-#ifdef __CUDA_ARCH__
-    // The intrinsic keeps the store one 16-byte instruction (a plain assignment gets split).
-    __stwb(reinterpret_cast<uint4*>(p), raw);
-#else
-    *reinterpret_cast<uint4*>(p) = raw;
-#endif
+// The thread context of kernels.cuh on the device: the CUDA built-ins themselves.
+struct DeviceCtx {
+  __device__ int tid() const { return static_cast<int>(threadIdx.x); }
+  __device__ int nthreads() const { return static_cast<int>(blockDim.x); }
+  __device__ int64_t block() const { return blockIdx.x; }
+  __device__ int64_t nblocks() const { return gridDim.x; }
+  __device__ void sync() const { __syncthreads(); }
+  // A value of several 32-bit words is shuffled word by word.
+  template <typename R>
+  __device__ R shfl_down(const R& v, int off) const {
+    static_assert(sizeof(R) % 4 == 0, "shuffled values are whole 32-bit words");
+    uint32_t w[sizeof(R) / 4];
+    memcpy(w, &v, sizeof(R));
+    for (auto& word : w) word = __shfl_down_sync(kFullMask, word, off);
+    R out;
+    memcpy(&out, w, sizeof(R));
+    return out;
   }
 };
 
-struct Geom {
-  int h, w, pad, hp, wp;
-};
-
-// Source index of padded coordinate i + pad along an axis of length n (torch's
-// ReflectionPad: the edge is not repeated), valid for -n < i < 2n - 1.
-__host__ __device__ inline int reflect(int i, int n) {
-  return i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i);
+template <class K>
+__global__ void __launch_bounds__(kMaxThreads) run_kernel(const typename K::Args args) {
+  __shared__ typename K::Shared shared;
+  K::run(DeviceCtx{}, args, shared);
 }
 
-// A plane of n contiguous elements at p, split so the middle is 16-byte aligned: scalar
-// elements [0, head), nvec packs of kVec elements from head, scalar elements [tail, n).
-// Without `vectorize` everything is scalar.
-struct Split {
-  int head, nvec, tail;
-};
-
-template <typename T>
-__host__ __device__ inline Split split_plane(const T* p, int n, bool vectorize) {
-  constexpr int v = Io<T>::kVec;
-  if (!vectorize) return {n, 0, n};
-  const int mis =
-      static_cast<int>(reinterpret_cast<uintptr_t>(p) % kVecBytes) / static_cast<int>(sizeof(T));
-  const int head = mis == 0 ? 0 : (v - mis < n ? v - mis : n);
-  const int nvec = (n - head) / v;
-  return {head, nvec, head + nvec * v};
-}
-
-// Hands thread `tid` of `nt` its share of a plane of n elements laid out as rows of `cols`:
-// f.vec(q, r, c) for the packs starting at linear index q = (r, c) (the pack may wrap onto
-// following rows), then f.one(q, r, c) for the scalar head and tail. Consecutive threads
-// take consecutive packs, so the accesses of a warp are contiguous.
-template <int V, typename F>
-__host__ __device__ inline void visit_plane(const Split& sp, int n, int cols, int tid, int nt,
-                                            F& f) {
-  const int step = nt * V;
-  const int dr = step / cols;
-  const int dc = step % cols;
-  int q = sp.head + tid * V;
-  int r = q / cols;
-  int c = q % cols;
-  for (int k = tid; k < sp.nvec; k += nt) {
-    f.vec(q, r, c);
-    q += step;
-    r += dr;
-    c += dc;
-    if (c >= cols) {
-      c -= cols;
-      ++r;
-    }
+[[noreturn]] void launch_failed(const char* kernel, cudaError_t err) {
+  std::string msg = std::string(kernel) + " launch failed: " + cudaGetErrorString(err);
+  if (err == cudaErrorInsufficientDriver) {
+    const std::string cuda = std::to_string(CUDART_VERSION / 1000) + "." +
+                             std::to_string(CUDART_VERSION % 1000 / 10);
+    msg += " (cyclegan links the CUDA " + cuda + " runtime statically: it needs an NVIDIA " +
+           "driver for CUDA " + cuda + " or newer; update the driver or use the plain " +
+           "layers, fused=False / --no-fused)";
   }
-  const int nscalar = sp.head + (n - sp.tail);
-  for (int i = tid; i < nscalar; i += nt) {
-    const int e = i < sp.head ? i : sp.tail + (i - sp.head);
-    f.one(e, e / cols, e % cols);
-  }
+  throw std::runtime_error(msg);
 }
 
-// Welford state: count, mean and M2 = sum((v - mean)^2).
-struct Stat {
-  float n, mean, m2;
-};
+struct StreamLauncher {
+  cudaStream_t stream;
 
-// Chan et al.'s pairwise merge of two Welford states.
-__host__ __device__ inline Stat combine(const Stat& a, const Stat& b) {
-  if (b.n == 0.f) return a;
-  if (a.n == 0.f) return b;
-  const float n = a.n + b.n;
-  const float delta = b.mean - a.mean;
-  const float fb = b.n / n;
-  return {n, a.mean + delta * fb, a.m2 + b.m2 + delta * delta * a.n * fb};
-}
-
-template <int V>
-__host__ __device__ inline Stat chunk_stat(const float (&v)[V]) {
-  float s = 0.f;
-  CYCLEGAN_UNROLL
-  for (int k = 0; k < V; ++k) s += v[k];
-  const float mean = s * (1.0f / V);
-  float m2 = 0.f;
-  CYCLEGAN_UNROLL
-  for (int k = 0; k < V; ++k) {
-    const float d = v[k] - mean;
-    m2 += d * d;
-  }
-  return {static_cast<float>(V), mean, m2};
-}
-
-// Welford state of thread `tid`'s share of the n elements of plane xp. Loads kUnroll packs
-// before merging any, to keep several 16-byte loads in flight per thread.
-template <typename T>
-__host__ __device__ Stat thread_stats(const T* xp, int n, const Split& sp, int tid, int nt) {
-  constexpr int V = Io<T>::kVec;
-  Stat st{0.f, 0.f, 0.f};
-  for (int c = tid; c < sp.nvec; c += kUnroll * nt) {
-    uint4 raw[kUnroll];
-    CYCLEGAN_UNROLL
-    for (int u = 0; u < kUnroll; ++u) {
-      const int cu = c + u * nt;
-      raw[u] = cu < sp.nvec ? Io<T>::load_raw(xp + sp.head + cu * V) : make_uint4(0, 0, 0, 0);
-    }
-    CYCLEGAN_UNROLL
-    for (int u = 0; u < kUnroll; ++u) {
-      if (c + u * nt < sp.nvec) {
-        float v[V];
-        Io<T>::unpack(raw[u], v);
-        st = combine(st, chunk_stat(v));
-      }
-    }
-  }
-  const int nscalar = sp.head + (n - sp.tail);
-  for (int i = tid; i < nscalar; i += nt) {
-    const int e = i < sp.head ? i : sp.tail + (i - sp.head);
-    st = combine(st, Stat{1.f, Io<T>::load(xp + e), 0.f});
-  }
-  return st;
-}
-
-__host__ __device__ inline float plane_rstd(const Stat& st, int n, float eps) {
-  return 1.0f / sqrtf(st.m2 / static_cast<float>(n) + eps);
-}
-
-template <bool RELU>
-__host__ __device__ inline float activate(float v) {
-  if constexpr (RELU) return v < 0.f ? 0.f : v;
-  return v;
-}
-
-// act'(xhat) * g, with ReLU's gradient zero where its output is <= 0 (as torch).
-template <bool RELU>
-__host__ __device__ inline float act_grad(float g, float xhat) {
-  if constexpr (RELU) return xhat <= 0.f ? 0.f : g;
-  return g;
-}
-
-// Writes the padded output plane: y(ho, wo) = act(xhat) + skip at the reflected source.
-template <typename T, bool RELU, bool SKIP>
-struct FwdWriter {
-  static constexpr int V = Io<T>::kVec;
-  const T* x;
-  const T* skip;
-  T* y;
-  Geom g;
-  float mean, rstd;
-
-  __host__ __device__ float value(int src) const {
-    float v = activate<RELU>((Io<T>::load(x + src) - mean) * rstd);
-    if constexpr (SKIP) v += Io<T>::load(skip + src);
-    return v;
-  }
-  __host__ __device__ void one(int q, int ho, int wo) const {
-    Io<T>::store(y + q, value(reflect(ho - g.pad, g.h) * g.w + reflect(wo - g.pad, g.w)));
-  }
-  __host__ __device__ void vec(int q, int ho, int wo) const {
-    float v[V];
-    int row = reflect(ho - g.pad, g.h) * g.w;
-    CYCLEGAN_UNROLL
-    for (int k = 0; k < V; ++k) {
-      v[k] = value(row + reflect(wo - g.pad, g.w));
-      if (++wo == g.wp) {
-        wo = 0;
-        ++ho;
-        row = reflect(ho - g.pad, g.h) * g.w;
-      }
-    }
-    Io<T>::store_vec(y + q, v);
+  template <class K>
+  void launch(unsigned blocks, int threads, const typename K::Args& args) const {
+    run_kernel<K><<<blocks, threads, 0, stream>>>(args);
+    const cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess) launch_failed(K::kName, err);
   }
 };
 
-// Sum over the row `row` of gy (Wp wide) of the columns that copy interior column w: the
-// column itself (w + pad), the left mirror pad - w when 1 <= w <= pad, and the right mirror
-// pad + 2W - 2 - w when W - 1 - pad <= w <= W - 2 (reflect() solved for the padded index).
-template <typename T>
-__host__ __device__ inline float fold_row(const T* row, int w, const Geom& g) {
-  float s = Io<T>::load(row + w + g.pad);
-  if (w >= 1 && w <= g.pad) s += Io<T>::load(row + g.pad - w);
-  if (w >= g.w - 1 - g.pad && w <= g.w - 2) s += Io<T>::load(row + g.pad + 2 * g.w - 2 - w);
-  return s;
-}
-
-// g(h, w): the same rule on rows, times the column rule, so up to 3 x 3 positions of gy
-// (both mirrors of an axis apply at once when pad is close to its length).
-template <typename T>
-__host__ __device__ inline float fold(const T* gyp, int h, int w, const Geom& g) {
-  float s = fold_row(gyp + (h + g.pad) * g.wp, w, g);
-  if (h >= 1 && h <= g.pad) s += fold_row(gyp + (g.pad - h) * g.wp, w, g);
-  if (h >= g.h - 1 - g.pad && h <= g.h - 2) {
-    s += fold_row(gyp + (g.pad + 2 * g.h - 2 - h) * g.wp, w, g);
-  }
-  return s;
-}
-
-// xhat at interior (h, w). FROM_OUT: the plane walked is skip and xhat = y(h+pad, w+pad) - skip
-// (backward of the skip form from its own padded output yo); else the plane is x.
-template <typename T, bool FROM_OUT>
-__host__ __device__ inline float xhat_at(float xv, const T* yo, int h, int w, const Geom& g,
-                                         float mean, float rstd) {
-  if constexpr (FROM_OUT) return Io<T>::load(yo + (h + g.pad) * g.wp + w + g.pad) - xv;
-  return (xv - mean) * rstd;
-}
-
-// Backward pass 1: accumulates sum(gm) and sum(gm * xhat) over a thread's share.
-template <typename T, bool RELU, bool FROM_OUT>
-struct BwdReducer {
-  static constexpr int V = Io<T>::kVec;
-  const T* gy;
-  const T* x;
-  const T* yo;
-  Geom g;
-  float mean, rstd;
-  float sum_gm = 0.f, sum_gmx = 0.f;
-
-  __host__ __device__ void add(float xv, int h, int w) {
-    const float xhat = xhat_at<T, FROM_OUT>(xv, yo, h, w, g, mean, rstd);
-    const float gm = act_grad<RELU>(fold(gy, h, w, g), xhat);
-    sum_gm += gm;
-    sum_gmx += gm * xhat;
-  }
-  __host__ __device__ void one(int q, int h, int w) { add(Io<T>::load(x + q), h, w); }
-  __host__ __device__ void vec(int q, int h, int w) {
-    float xv[V];
-    Io<T>::load_vec(x + q, xv);
-    CYCLEGAN_UNROLL
-    for (int k = 0; k < V; ++k) {
-      add(xv[k], h, w);
-      if (++w == g.w) {
-        w = 0;
-        ++h;
-      }
-    }
-  }
-};
-
-// Backward pass 2: gx = rstd * (gm - c_gm - xhat * c_gmx) with c_* the plane means, and
-// gskip = g.
-template <typename T, bool RELU, bool GSKIP, bool FROM_OUT>
-struct BwdWriter {
-  static constexpr int V = Io<T>::kVec;
-  const T* gy;
-  const T* x;
-  const T* yo;
-  T* gx;
-  T* gskip;
-  Geom g;
-  float mean, rstd, c_gm, c_gmx;
-
-  __host__ __device__ float grad_x(float xv, float gv, int h, int w) const {
-    const float xhat = xhat_at<T, FROM_OUT>(xv, yo, h, w, g, mean, rstd);
-    return rstd * (act_grad<RELU>(gv, xhat) - c_gm - xhat * c_gmx);
-  }
-  __host__ __device__ void one(int q, int h, int w) const {
-    const float gv = fold(gy, h, w, g);
-    Io<T>::store(gx + q, grad_x(Io<T>::load(x + q), gv, h, w));
-    if constexpr (GSKIP) Io<T>::store(gskip + q, gv);
-  }
-  __host__ __device__ void vec(int q, int h, int w) const {
-    float xv[V], gxv[V], gv[V];
-    Io<T>::load_vec(x + q, xv);
-    CYCLEGAN_UNROLL
-    for (int k = 0; k < V; ++k) {
-      gv[k] = fold(gy, h, w, g);
-      gxv[k] = grad_x(xv[k], gv[k], h, w);
-      if (++w == g.w) {
-        w = 0;
-        ++h;
-      }
-    }
-    Io<T>::store_vec(gx + q, gxv);
-    if constexpr (GSKIP) Io<T>::store_vec(gskip + q, gv);
-  }
-};
-
-struct Sum2 {
-  float a, b;
-};
-
-__host__ __device__ inline Sum2 combine(const Sum2& x, const Sum2& y) {
-  return {x.a + y.a, x.b + y.b};
-}
-
-__device__ inline Stat shfl_down(const Stat& s, int off) {
-  return {__shfl_down_sync(kFullMask, s.n, off), __shfl_down_sync(kFullMask, s.mean, off),
-          __shfl_down_sync(kFullMask, s.m2, off)};
-}
-
-__device__ inline Sum2 shfl_down(const Sum2& s, int off) {
-  return {__shfl_down_sync(kFullMask, s.a, off), __shfl_down_sync(kFullMask, s.b, off)};
-}
-
-// Combines one value per thread over the block (blockDim.x a multiple of 32, at most 1024)
-// and returns the total to every thread. smem holds 33 values; it is free again on return.
-template <typename R>
-__device__ R block_reduce(R v, R* smem) {
-  const int lane = threadIdx.x & 31;
-  const int warp = threadIdx.x >> 5;
-  for (int off = 16; off > 0; off >>= 1) v = combine(v, shfl_down(v, off));
-  if (lane == 0) smem[warp] = v;
-  __syncthreads();
-  if (warp == 0) {
-    v = lane < static_cast<int>(blockDim.x >> 5) ? smem[lane] : R{};
-    for (int off = 16; off > 0; off >>= 1) v = combine(v, shfl_down(v, off));
-    if (lane == 0) smem[32] = v;
-  }
-  __syncthreads();
-  const R total = smem[32];
-  __syncthreads();
-  return total;
-}
-
-template <typename T, bool RELU, bool SKIP>
-__global__ void __launch_bounds__(kMaxThreads)
-    norm_act_pad_fwd_kernel(const T* __restrict__ x, const T* __restrict__ skip,
-                            T* __restrict__ y, float* __restrict__ mean_out,
-                            float* __restrict__ rstd_out, int64_t planes, Geom g, float eps) {
-  __shared__ Stat smem[33];
-  const int n = g.h * g.w;
-  const int nout = g.hp * g.wp;
-  const int tid = static_cast<int>(threadIdx.x);
-  const int nt = static_cast<int>(blockDim.x);
-  for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {
-    const T* xp = x + p * n;
-    const Stat st = block_reduce(thread_stats(xp, n, split_plane(xp, n, true), tid, nt), smem);
-    const float rstd = plane_rstd(st, n, eps);
-    if (tid == 0) {
-      mean_out[p] = st.mean;
-      rstd_out[p] = rstd;
-    }
-    T* yp = y + p * nout;
-    FwdWriter<T, RELU, SKIP> writer{xp, SKIP ? skip + p * n : nullptr, yp, g, st.mean, rstd};
-    visit_plane<Io<T>::kVec>(split_plane(yp, nout, true), nout, g.wp, tid, nt, writer);
-  }
-}
-
-// `vectorize`: x, gx and gskip share one alignment mod 16 bytes, so one split fits all three.
-// FROM_OUT: x is skip, yout the forward's padded output, mean unused (see xhat_at).
-template <typename T, bool RELU, bool GSKIP, bool FROM_OUT>
-__global__ void __launch_bounds__(kMaxThreads)
-    norm_act_pad_bwd_kernel(const T* __restrict__ gy, const T* __restrict__ x,
-                            const T* __restrict__ yout, const float* __restrict__ mean,
-                            const float* __restrict__ rstd,
-                            T* __restrict__ gx, T* __restrict__ gskip, int64_t planes, Geom g,
-                            bool vectorize) {
-  __shared__ Sum2 smem[33];
-  const int n = g.h * g.w;
-  const int nout = g.hp * g.wp;
-  const int tid = static_cast<int>(threadIdx.x);
-  const int nt = static_cast<int>(blockDim.x);
-  constexpr int V = Io<T>::kVec;
-  for (int64_t p = blockIdx.x; p < planes; p += gridDim.x) {
-    const T* xp = x + p * n;
-    const T* gyp = gy + p * nout;
-    const Split sp = split_plane(xp, n, vectorize);
-    const float m = FROM_OUT ? 0.f : mean[p];
-    const float r = rstd[p];
-    const T* yop = FROM_OUT ? yout + p * nout : nullptr;
-    BwdReducer<T, RELU, FROM_OUT> reducer{gyp, xp, yop, g, m, r};
-    visit_plane<V>(sp, n, g.w, tid, nt, reducer);
-    const Sum2 s = block_reduce(Sum2{reducer.sum_gm, reducer.sum_gmx}, smem);
-    const float inv_n = 1.0f / static_cast<float>(n);
-    T* gskip_p = GSKIP ? gskip + p * n : nullptr;
-    BwdWriter<T, RELU, GSKIP, FROM_OUT> writer{
-        gyp, xp, yop, gx + p * n, gskip_p, g, m, r, s.a * inv_n, s.b * inv_n};
-    visit_plane<V>(sp, n, g.w, tid, nt, writer);
-  }
-}
-
-void check_launch(const char* kernel) {
-  const cudaError_t err = cudaGetLastError();
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string(kernel) + " launch failed: " + cudaGetErrorString(err));
-  }
-}
-
-Geom make_geom(const PlaneShape& s) {
-  if (s.planes < 0 || s.h < 1 || s.w < 1 || s.pad < 0 || s.pad >= s.h || s.pad >= s.w) {
-    throw std::invalid_argument("cuda norm_act_pad: invalid shape (planes=" +
-                                std::to_string(s.planes) + ", h=" + std::to_string(s.h) +
-                                ", w=" + std::to_string(s.w) + ", pad=" + std::to_string(s.pad) +
-                                "); need h, w >= 1 and 0 <= pad < min(h, w)");
-  }
-  const int64_t hp = s.h + 2 * s.pad;
-  const int64_t wp = s.w + 2 * s.pad;
-  if (hp > kMaxPlaneElems || wp > kMaxPlaneElems || hp * wp > kMaxPlaneElems) {
-    throw std::invalid_argument("cuda norm_act_pad: plane of " + std::to_string(hp) + " x " +
-                                std::to_string(wp) + " is too large");
-  }
-  return {static_cast<int>(s.h), static_cast<int>(s.w), static_cast<int>(s.pad),
-          static_cast<int>(hp), static_cast<int>(wp)};
-}
-
-// Threads per block: about 16 elements of the padded plane per thread, 128 to 1024.
-int block_threads(const Geom& g) {
-  const int64_t elems = int64_t{g.hp} * g.wp;
-  int t = 128;
-  while (t < kMaxThreads && int64_t{t} * 16 < elems) t *= 2;
-  return t;
-}
-
-unsigned grid_blocks(int64_t planes) {
-  return static_cast<unsigned>(planes < INT_MAX ? planes : INT_MAX);
-}
-
-void require(bool ok, const char* what) {
-  if (!ok) throw std::invalid_argument(std::string("cuda norm_act_pad: ") + what);
-}
-
-template <typename T>
-bool element_aligned(const void* p) {
-  return p == nullptr || reinterpret_cast<uintptr_t>(p) % sizeof(T) == 0;
-}
-
-template <typename T, bool RELU, bool SKIP>
-void launch_fwd(const void* x, const void* skip, void* y, float* mean, float* rstd,
-                int64_t planes, const Geom& g, float eps, cudaStream_t stream) {
-  norm_act_pad_fwd_kernel<T, RELU, SKIP><<<grid_blocks(planes), block_threads(g), 0, stream>>>(
-      static_cast<const T*>(x), static_cast<const T*>(skip), static_cast<T*>(y), mean, rstd,
-      planes, g, eps);
-  check_launch("norm_act_pad_fwd_kernel");
-}
-
-template <typename T>
-void fwd_typed(const void* x, const void* skip, void* y, float* mean, float* rstd,
-               int64_t planes, const Geom& g, Act act, float eps, cudaStream_t stream) {
-  if (planes == 0) return;
-  require(x && y && mean && rstd, "null x, y, mean or rstd pointer");
-  require(element_aligned<T>(x) && element_aligned<T>(skip) && element_aligned<T>(y),
-          "data pointers are not aligned to the element size");
-  const bool relu = act == Act::Relu;
-  if (relu && skip) {
-    launch_fwd<T, true, true>(x, skip, y, mean, rstd, planes, g, eps, stream);
-  } else if (relu) {
-    launch_fwd<T, true, false>(x, skip, y, mean, rstd, planes, g, eps, stream);
-  } else if (skip) {
-    launch_fwd<T, false, true>(x, skip, y, mean, rstd, planes, g, eps, stream);
-  } else {
-    launch_fwd<T, false, false>(x, skip, y, mean, rstd, planes, g, eps, stream);
-  }
-}
-
-template <typename T, bool RELU, bool GSKIP, bool FROM_OUT = false>
-void launch_bwd(const void* gy, const void* x, const float* mean, const float* rstd, void* gx,
-                void* gskip, int64_t planes, const Geom& g, bool vectorize, cudaStream_t stream,
-                const void* yout = nullptr) {
-  norm_act_pad_bwd_kernel<T, RELU, GSKIP, FROM_OUT>
-      <<<grid_blocks(planes), block_threads(g), 0, stream>>>(
-          static_cast<const T*>(gy), static_cast<const T*>(x), static_cast<const T*>(yout), mean,
-          rstd, static_cast<T*>(gx), static_cast<T*>(gskip), planes, g, vectorize);
-  check_launch("norm_act_pad_bwd_kernel");
-}
-
-template <typename T>
-void bwd_typed(const void* gy, const void* x, const float* mean, const float* rstd, void* gx,
-               void* gskip, int64_t planes, const Geom& g, Act act, cudaStream_t stream) {
-  if (planes == 0) return;
-  require(gy && x && mean && rstd && gx, "null gy, x, mean, rstd or gx pointer");
-  require(element_aligned<T>(gy) && element_aligned<T>(x) && element_aligned<T>(gx) &&
-              element_aligned<T>(gskip),
-          "data pointers are not aligned to the element size");
-  const auto residue = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % kVecBytes; };
-  const bool vectorize =
-      residue(x) == residue(gx) && (gskip == nullptr || residue(x) == residue(gskip));
-  const bool relu = act == Act::Relu;
-  if (relu && gskip) {
-    launch_bwd<T, true, true>(gy, x, mean, rstd, gx, gskip, planes, g, vectorize, stream);
-  } else if (relu) {
-    launch_bwd<T, true, false>(gy, x, mean, rstd, gx, gskip, planes, g, vectorize, stream);
-  } else if (gskip) {
-    launch_bwd<T, false, true>(gy, x, mean, rstd, gx, gskip, planes, g, vectorize, stream);
-  } else {
-    launch_bwd<T, false, false>(gy, x, mean, rstd, gx, gskip, planes, g, vectorize, stream);
-  }
-}
-
-template <typename T>
-void add_bwd_typed(const void* gy, const void* y, const void* skip, const float* rstd, void* gx,
-                   void* gskip, int64_t planes, const Geom& g, cudaStream_t stream) {
-  if (planes == 0) return;
-  require(gy && y && skip && rstd && gx && gskip, "null gy, y, skip, rstd, gx or gskip pointer");
-  require(element_aligned<T>(gy) && element_aligned<T>(y) && element_aligned<T>(skip) &&
-              element_aligned<T>(gx) && element_aligned<T>(gskip),
-          "data pointers are not aligned to the element size");
-  const auto residue = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % kVecBytes; };
-  const bool vectorize = residue(skip) == residue(gx) && residue(skip) == residue(gskip);
-  launch_bwd<T, false, true, true>(gy, skip, nullptr, rstd, gx, gskip, planes, g, vectorize,
-                                   stream, y);
-}
-
-[[noreturn]] void unsupported_dtype(DType dtype) {
-  throw std::invalid_argument("cuda norm_act_pad: unsupported dtype (code " +
-                              std::to_string(static_cast<int>(dtype)) +
-                              "); float32, float16 and bfloat16 only");
-}
-
-void require_act(Act act) {
-  require(act == Act::None || act == Act::Relu, "act must be None or Relu");
-}
+StreamLauncher on(uintptr_t stream) { return {reinterpret_cast<cudaStream_t>(stream)}; }
 
 }  // namespace
 
-void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, float* mean,
-                      float* rstd, PlaneShape s, Act act, float eps, uintptr_t stream) {
-  const Geom g = make_geom(s);
-  require_act(act);
-  const auto st = reinterpret_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case DType::Float32:
-      fwd_typed<float>(x, skip, y, mean, rstd, s.planes, g, act, eps, st);
-      break;
-    case DType::Float16:
-      fwd_typed<__half>(x, skip, y, mean, rstd, s.planes, g, act, eps, st);
-      break;
-    case DType::BFloat16:
-      fwd_typed<__nv_bfloat16>(x, skip, y, mean, rstd, s.planes, g, act, eps, st);
-      break;
-    default:
-      unsupported_dtype(dtype);
-  }
+void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, SkipStrides skip_strides,
+                      void* y, float* mean, float* rstd, PlaneShape s, Act act, float eps,
+                      uintptr_t stream) {
+  dispatch_fwd(on(stream), dtype, x, skip, skip_strides, y, mean, rstd, s, act, eps);
 }
 
 void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const float* mean,
                       const float* rstd, void* gx, void* gskip, PlaneShape s, Act act,
                       uintptr_t stream) {
-  const Geom g = make_geom(s);
-  require_act(act);
-  const auto st = reinterpret_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case DType::Float32:
-      bwd_typed<float>(gy, x, mean, rstd, gx, gskip, s.planes, g, act, st);
-      break;
-    case DType::Float16:
-      bwd_typed<__half>(gy, x, mean, rstd, gx, gskip, s.planes, g, act, st);
-      break;
-    case DType::BFloat16:
-      bwd_typed<__nv_bfloat16>(gy, x, mean, rstd, gx, gskip, s.planes, g, act, st);
-      break;
-    default:
-      unsupported_dtype(dtype);
-  }
+  dispatch_bwd(on(stream), dtype, gy, x, mean, rstd, gx, gskip, s, act);
 }
 
 void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
-                      const float* rstd, void* gx, void* gskip, PlaneShape s, uintptr_t stream) {
-  const Geom g = make_geom(s);
-  const auto st = reinterpret_cast<cudaStream_t>(stream);
-  switch (dtype) {
-    case DType::Float32:
-      add_bwd_typed<float>(gy, y, skip, rstd, gx, gskip, s.planes, g, st);
-      break;
-    case DType::Float16:
-      add_bwd_typed<__half>(gy, y, skip, rstd, gx, gskip, s.planes, g, st);
-      break;
-    case DType::BFloat16:
-      add_bwd_typed<__nv_bfloat16>(gy, y, skip, rstd, gx, gskip, s.planes, g, st);
-      break;
-    default:
-      unsupported_dtype(dtype);
-  }
+                      SkipStrides skip_strides, const float* rstd, void* gx, void* gskip,
+                      PlaneShape s, uintptr_t stream) {
+  dispatch_add_bwd(on(stream), dtype, gy, y, skip, skip_strides, rstd, gx, gskip, s);
 }
 
 int device_count() {

@@ -1,0 +1,290 @@
+"""The CUDA kernels replayed on the CPU, so CI without a GPU tests them on every run.
+
+nvcc builds tests/emulation/harness.cpp (the kernel bodies of csrc/cuda/kernels.cuh with a
+thread context that runs each block's threads as fibers, barriers and warp shuffles
+included) into a shared library, cached under build/emulation by a hash of its sources.
+Every kernel (forward and both backwards) runs over edge-case shapes, large planes,
+misaligned pointers and fp32/fp16/bf16, against a float64 reference. Select with
+`pytest -k emulat`; without nvcc the tests skip and say so.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cyclegan import ops
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = [
+    REPO / "tests" / "emulation" / "harness.cpp",
+    REPO / "csrc" / "cuda" / "kernels.cuh",
+    REPO / "csrc" / "norm_act_pad.h",
+]
+DTYPES = {torch.float32: 0, torch.float16: 2, torch.bfloat16: 3}
+ACT = {"none": 0, "relu": 1}
+EPS = 1e-5
+# Relative to the largest reference value: fp32 is arithmetic noise, fp16 and bf16 are
+# dominated by rounding the result to their 11- and 8-bit significands.
+TOL = {torch.float32: 2e-5, torch.float16: 2e-3, torch.bfloat16: 1.2e-2}
+
+
+def find_nvcc() -> str | None:
+    found = shutil.which("nvcc")
+    if found:
+        return found
+    home = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if home and (Path(home) / "bin" / "nvcc").is_file():
+        return str(Path(home) / "bin" / "nvcc")
+    return None
+
+
+def build_harness(nvcc: str, cache: Path) -> Path:
+    version = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
+    digest = hashlib.sha256(version.encode())
+    for src in SOURCES:
+        digest.update(src.read_bytes())
+    lib = cache / f"harness-{digest.hexdigest()[:16]}.so"
+    if lib.exists():
+        return lib
+    cache.mkdir(parents=True, exist_ok=True)
+    tmp = lib.with_suffix(f".{os.getpid()}.tmp")
+    cmd = [nvcc, "-std=c++17", "-O2", "-shared", "-Xcompiler", "-fPIC,-Wall,-Wextra",
+           "--cudart", "none", f"-I{REPO / 'csrc'}", str(SOURCES[0]), "-o", str(tmp)]
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        pytest.fail(f"building the emulation harness failed:\n{' '.join(cmd)}\n{proc.stderr}")
+    os.replace(tmp, lib)
+    return lib
+
+
+class Emulator:
+    """The emu_* entry points of the harness, called with CPU tensors."""
+
+    def __init__(self, path: Path):
+        self.lib = ctypes.CDLL(str(path))
+        u, i64, i32 = ctypes.c_size_t, ctypes.c_int64, ctypes.c_int
+        tail = [ctypes.c_char_p, ctypes.c_size_t]
+        layout = [i64] * 4
+        self.lib.emu_norm_act_pad_fwd.argtypes = (
+            [i32, u, u] + layout + [u] * 3 + [i64] * 4 + [i32, ctypes.c_double] + tail
+        )
+        self.lib.emu_norm_act_pad_bwd.argtypes = [i32] + [u] * 6 + [i64] * 4 + [i32] + tail
+        self.lib.emu_norm_add_pad_bwd.argtypes = (
+            [i32, u, u, u] + layout + [u] * 3 + [i64] * 4 + tail
+        )
+
+    def _call(self, name, *args):
+        err = ctypes.create_string_buffer(512)
+        if getattr(self.lib, name)(*args, err, len(err)) != 0:
+            raise RuntimeError(err.value.decode())
+
+    def fwd(self, x, skip, y, mean, rstd, pad, act, eps=EPS):
+        n, c, h, w = x.shape
+        self._call("emu_norm_act_pad_fwd", DTYPES[x.dtype], x.data_ptr(), ptr(skip),
+                   *skip_layout(skip), y.data_ptr(), mean.data_ptr(), rstd.data_ptr(), n * c,
+                   h, w, pad, act, eps)
+
+    def bwd(self, gy, x, mean, rstd, gx, gskip, pad, act):
+        n, c, h, w = x.shape
+        self._call("emu_norm_act_pad_bwd", DTYPES[x.dtype], gy.data_ptr(), x.data_ptr(),
+                   mean.data_ptr(), rstd.data_ptr(), gx.data_ptr(), ptr(gskip), n * c, h, w,
+                   pad, act)
+
+    def add_bwd(self, gy, y, skip, rstd, gx, gskip, pad):
+        n, c, h, w = skip.shape
+        self._call("emu_norm_add_pad_bwd", DTYPES[skip.dtype], gy.data_ptr(), y.data_ptr(),
+                   skip.data_ptr(), *skip_layout(skip), rstd.data_ptr(), gx.data_ptr(),
+                   gskip.data_ptr(), n * c, h, w, pad)
+
+
+def ptr(t):
+    return 0 if t is None else t.data_ptr()
+
+
+def skip_layout(skip):
+    """(channels, N, C and H strides) of a skip read in place: its pixels must be adjacent."""
+    if skip is None:
+        return (1, 0, 0, 0)
+    n, c, h, w = skip.shape
+    assert skip.stride(3) == 1 or w == 1
+    return (c, skip.stride(0), skip.stride(1), skip.stride(2) if h > 1 else w)
+
+
+@pytest.fixture(scope="module")
+def emu(tmp_path_factory):
+    nvcc = find_nvcc()
+    if nvcc is None:
+        pytest.skip("nvcc not found on PATH (or in CUDA_HOME): the CUDA kernel emulation "
+                    "needs it to build the kernels as host code")
+    cache = REPO / "build" / "emulation"
+    if not os.access(REPO, os.W_OK):
+        cache = tmp_path_factory.mktemp("emulation")
+    return Emulator(build_harness(nvcc, cache))
+
+
+def buffer(shape, dtype, offset=0):
+    """An uninitialized contiguous tensor `offset` elements past a 64-byte aligned start."""
+    numel = int(torch.Size(shape).numel())
+    base = torch.empty(numel + offset + 8, dtype=dtype)
+    assert base.data_ptr() % 64 == 0
+    return base[offset : offset + numel].view(shape).fill_(float("nan"))
+
+
+def placed(t, offset):
+    out = buffer(t.shape, t.dtype, offset)
+    out.copy_(t)
+    return out
+
+
+def strided_view(t, margin_c, margin_hw):
+    """t copied into the middle of a larger NCHW buffer and returned as a view of it, like
+    the residual trunk's skip (the interior of a padded output) or a channel slice."""
+    n, c, h, w = t.shape
+    big = torch.full((n, c + 2 * margin_c, h + 2 * margin_hw, w + 2 * margin_hw), float("nan"),
+                     dtype=t.dtype)
+    view = big[:, margin_c : margin_c + c, margin_hw : margin_hw + h, margin_hw : margin_hw + w]
+    view.copy_(t)
+    return view
+
+
+def reference(x, skip, pad, act):
+    """Float64 forward: output, mean, rstd, and xhat (for the gradient checks)."""
+    x = x.double()
+    mean = x.mean((2, 3), keepdim=True)
+    rstd = (x.var((2, 3), unbiased=False, keepdim=True) + EPS).rsqrt()
+    xhat = (x - mean) * rstd
+    y = F.relu(xhat) if act == "relu" else xhat
+    if skip is not None:
+        y = y + skip.double()
+    if pad:
+        y = F.pad(y, (pad,) * 4, mode="reflect")
+    return y, mean.flatten(), rstd.flatten(), xhat
+
+
+def reference_grads(x, skip, gy, pad, act):
+    xd = x.double().requires_grad_()
+    sd = None if skip is None else skip.double().requires_grad_()
+    y, *_ = reference(xd, sd, pad, act)
+    inputs = [xd] if sd is None else [xd, sd]
+    return torch.autograd.grad(y, inputs, gy.double())
+
+
+def assert_close(got, want, dtype, what):
+    tol = TOL[dtype] * max(want.abs().max().item(), 1e-6)
+    err = (got.double() - want).abs()
+    worst = err.max().item() if err.numel() else 0.0
+    assert worst <= tol, f"{what}: max error {worst:.3g} > {tol:.3g} ({dtype})"
+
+
+def rel_error(got, want):
+    return ((got.double() - want).norm() / want.norm()).item()
+
+
+# (N*C planes as (n, c), H, W, pad): single pixels, single rows and columns, pad = H-1 and
+# W-1 (both mirrors of an axis at once), planes much smaller than a block, planes needing
+# every thread of the largest block, and odd sizes so no row is a whole number of packs.
+SHAPES = [
+    ((3, 1), 1, 1, 0),
+    ((1, 2), 1, 37, 0),
+    ((2, 1), 29, 1, 0),
+    ((1, 2), 5, 9, 4),
+    ((2, 1), 9, 4, 3),
+    ((1, 3), 7, 6, 2),
+    ((2, 2), 2, 2, 1),
+    ((1, 2), 33, 20, 2),
+    ((1, 1), 130, 97, 3),
+    ((1, 1), 256, 256, 1),
+]
+# Element offsets of (x, skip, y) and (gy, gx, gskip): aligned, all misaligned alike, and
+# misaligned differently (the backward then cannot use 16-byte packs). The skip is
+# contiguous when aligned, else a strided view (read in place): the interior of a padded
+# plane ("same"), a channel slice of one ("mixed").
+OFFSETS = {"aligned": ((0, 0, 0), (0, 0, 0)), "same": ((1, 1, 3), (3, 1, 1)),
+           "mixed": ((3, 1, 2), (1, 2, 5))}
+SKIP_VIEW = {"aligned": None, "same": (0, 1), "mixed": (1, 2)}
+
+
+def shape_id(case):
+    (n, c), h, w, pad = case
+    return f"{n}x{c}x{h}x{w}p{pad}"
+
+
+@pytest.mark.parametrize("offsets", OFFSETS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).split(".")[1])
+@pytest.mark.parametrize("kind", ["relu", "none", "add"])
+@pytest.mark.parametrize("case", SHAPES, ids=shape_id)
+def test_emulated_kernels_match_float64(emu, case, kind, dtype, offsets):
+    (n, c), h, w, pad = case
+    (ox, os_, oy), (ogy, ogx, ogs) = OFFSETS[offsets]
+    gen = torch.Generator().manual_seed(h * 1000 + w * 10 + pad)
+    shape, out_shape = (n, c, h, w), (n, c, h + 2 * pad, w + 2 * pad)
+    # A large mean tests the variance against cancellation.
+    x = placed((torch.randn(shape, generator=gen) * 2 + 3).to(dtype), ox)
+    skip = None
+    if kind == "add":
+        skip = torch.randn(shape, generator=gen).to(dtype)
+        view = SKIP_VIEW[offsets]
+        skip = placed(skip, os_) if view is None else strided_view(skip, *view)
+    act = "none" if kind == "add" else kind
+    y = buffer(out_shape, dtype, oy)
+    mean, rstd = buffer((n * c,), torch.float32), buffer((n * c,), torch.float32)
+    emu.fwd(x, skip, y, mean, rstd, pad, ACT[act])
+
+    y_ref, mean_ref, rstd_ref, _ = reference(x, skip, pad, act)
+    assert_close(y, y_ref, dtype, "y")
+    assert_close(mean, mean_ref, torch.float32, "mean")
+    assert_close(rstd, rstd_ref, torch.float32, "rstd")
+
+    gy = placed(torch.randn(out_shape, generator=gen).to(dtype), ogy)
+    gx = buffer(shape, dtype, ogx)
+    grads = reference_grads(x, skip, gy, pad, act)
+    if kind == "add":
+        gskip = buffer(shape, dtype, ogs)
+        emu.add_bwd(gy, y, skip, rstd, gx, gskip, pad)
+        assert_close(gskip, grads[1], dtype, "gskip")
+    else:
+        emu.bwd(gy, x, mean, rstd, gx, None, pad, ACT[act])
+    assert_close(gx, grads[0], dtype, "gx")
+
+
+def test_emulated_bad_shape_is_an_error(emu):
+    x = torch.zeros(1, 1, 4, 4)
+    y, m = torch.empty(1, 1, 12, 12), torch.empty(1)
+    with pytest.raises(RuntimeError, match="invalid shape"):
+        emu.fwd(x, None, y, m, m, 4, ACT["relu"])
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
+@pytest.mark.parametrize("scale", [1, 4, 16])
+def test_emulated_low_precision_add_backward_large_skip(emu, dtype, scale):
+    # norm_add_pad's backward in half/bfloat16, with the kernel ops.py picks for the dtype,
+    # gradients lined up with xhat (the hard case for rebuilding xhat from the rounded
+    # output) and |skip| up to `scale`: gx and gskip within 1% (relative) of float64.
+    gen = torch.Generator().manual_seed(scale)
+    shape, pad = (2, 3, 24, 20), 1
+    out_shape = (2, 3, 26, 22)
+    x = (torch.randn(shape, generator=gen) * 2 + 3).to(dtype)
+    skip = ((torch.rand(shape, generator=gen) * 2 - 1) * scale).to(dtype)
+    y = buffer(out_shape, dtype)
+    mean, rstd = buffer((6,), torch.float32), buffer((6,), torch.float32)
+    emu.fwd(x, skip, y, mean, rstd, pad, ACT["none"])
+    _, _, _, xhat = reference(x, skip, pad, "none")
+    noise = torch.randn(out_shape, generator=gen, dtype=torch.float64)
+    gy = (F.pad(xhat, (pad,) * 4) + 0.3 * noise).to(dtype)
+    gx, gskip = buffer(shape, dtype), buffer(shape, dtype)
+    if ops._add_backward_from_input(dtype):
+        emu.bwd(gy, x, mean, rstd, gx, gskip, pad, ACT["none"])
+    else:
+        emu.add_bwd(gy, y, skip, rstd, gx, gskip, pad)
+    want_gx, want_gskip = reference_grads(x, skip, gy, pad, "none")
+    assert rel_error(gx, want_gx) < 0.01
+    assert rel_error(gskip, want_gskip) < 0.01
