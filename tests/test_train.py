@@ -365,3 +365,15 @@ def test_trains_on_real_photos(real_data, tmp_path):
     assert config["train"]["load_size"] == 72
     with Image.open(run / "samples" / "epoch_0001.png") as im:
         assert im.size == sample_grid_size(64)
+
+
+def test_compile_keeps_checkpoints_the_same(data4, tmp_path):
+    # Module.compile() compiles in place: parameter names (and so checkpoints) do not change.
+    run = tmp_path / "run"
+    summary = train(cfg(data4, run, batch_size=2, steps=2, compile=True, n_blocks=1, ngf=4,
+                        ndf=4))
+    assert summary["step"] == 2
+    names = set(weights(run)["G_A2B"])
+    assert names and not any("_orig_mod" in k for k in names)
+    model, _ = load_generator(run / "checkpoints" / "latest.pt")
+    assert set(model.state_dict()) == names

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 
 from cyclegan.cli import common
 from cyclegan.train.config import RESUMABLE, TrainConfig, flag
@@ -72,17 +73,25 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         from cyclegan.train.config import resume_config
         from cyclegan.train.loop import train
+        from cyclegan.train.rundir import latest_checkpoint
 
         cfg = resume_config(resume, explicit) if resume is not None else TrainConfig(**values)
         summary = train(cfg)
-        if not cfg.quiet and summary["rank"] == 0:
+        if summary["rank"] != 0:
+            return summary["exit_code"]
+        if summary["signal"]:
+            print(f"cyclegan-train: {summary['signal']}: stopped after step {summary['step']} "
+                  f"and saved {latest_checkpoint(Path(summary['run']))}; continue with: "
+                  f"cyclegan-train --resume {summary['run']}", file=sys.stderr)
+        elif not cfg.quiet:
             state = "finished" if summary["finished"] else "stopped"
             print(f"{state} at step {summary['step']} (epoch {summary['epoch']}): "
                   f"{summary['run']}")
-        return 0
+        return summary["exit_code"]
 
     return common.run("cyclegan-train", body,
-                      interrupted="interrupted; resume with --resume from the last checkpoint")
+                      interrupted="aborted by a second Ctrl-C: the last checkpoint written is "
+                                  "what --resume continues from")
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ from cyclegan.train.rundir import TrainError, latest_checkpoint, read_json
 
 # The few flags that may differ when continuing a run; everything else comes from its
 # config.json.
-RESUMABLE = ("steps", "epochs", "decay_epochs", "log_every", "save_every", "workers",
-             "quiet", "device", "fused", "channels_last")
+RESUMABLE = ("steps", "epochs", "decay_epochs", "log_every", "save_every", "save_minutes",
+             "workers", "quiet", "tensorboard", "device", "fused", "channels_last", "compile")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda")
 
@@ -40,9 +40,15 @@ class TrainConfig:
                              "checkpoint); default: run all epochs", "run", type=int)
     save_every: int = _opt(10, "also keep checkpoints/epoch_XXXX.pt every this many epochs",
                            "run")
+    save_minutes: float = _opt(10.0, "also write checkpoints/latest.pt every this many "
+                               "minutes (0: only at epoch ends), so an interrupted run loses "
+                               "little", "run")
     log_every: int = _opt(50, "steps between log.jsonl lines", "run")
     workers: int = _opt(2, "data loading worker processes", "run")
     quiet: bool = _opt(False, "no progress bar", "run")
+    tensorboard: bool = _opt(False, "also write losses, learning rate, images/s and the sample "
+                             "grids to RUN/tensorboard (needs pip install "
+                             "\"cyclegan[tensorboard]\")", "run")
 
     batch_size: int = _opt(1, "images per domain per step", "data and model")
     image_size: int = _opt(256, "training crop size (multiple of 4)", "data and model")
@@ -77,6 +83,8 @@ class TrainConfig:
     channels_last: bool = _opt(False, "NHWC memory format", "performance")
     fused: bool = _opt(True, "plain PyTorch layers instead of the fused norm/act/pad kernels",
                        "performance", flag="--no-fused")
+    compile: bool = _opt(False, "torch.compile the generators and discriminators (slower "
+                         "start, faster steps)", "performance")
     deterministic: bool = _opt(False, "deterministic algorithms (slower); with the same seed, "
                                "runs and resumed runs are bit-identical on CPU", "performance")
 
@@ -92,7 +100,8 @@ class TrainConfig:
         for name in positive:
             if not getattr(c, name) > 0:
                 raise TrainError(f"{flag(name)} must be > 0, got {getattr(c, name)}")
-        for name in ("decay_epochs", "n_blocks", "lambda_cyc", "lambda_id", "pool_size", "workers"):
+        for name in ("decay_epochs", "n_blocks", "lambda_cyc", "lambda_id", "pool_size", "workers",
+                     "save_minutes"):
             if getattr(c, name) < 0:
                 raise TrainError(f"{flag(name)} must be >= 0, got {getattr(c, name)}")
         if c.steps is not None and c.steps < 1:

@@ -23,14 +23,16 @@ from cyclegan import __version__, data, images
 from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
 from cyclegan.layers import fused_unavailable_reason
 from cyclegan.progress import Progress
-from cyclegan.train import distributed, rundir
+from cyclegan.train import distributed, rundir, tensorboard
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.recipe import LOSS_NAMES, LossWeights, train_step
 from cyclegan.train.rundir import NonFiniteLossError
 from cyclegan.train.sampling import PairDataset, PairSampler
 from cyclegan.train.state import TrainState
+from cyclegan.train.stopping import SIGNALS, StopRequest, ignore_in_worker
 
 N_SAMPLES = 3
+SIGNALS_BY_NAME = dict(SIGNALS.values())
 
 
 def train(cfg: TrainConfig) -> dict:
@@ -57,14 +59,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     fused = _configure_backends(cfg, device)
 
     # Data: both domains, paired by a sampler whose order is a function of (seed, epoch).
-    ds_a, ds_b = (data.make_dataset(cfg.data, d, "train", cfg.image_size, cfg.load_size,
-                                    augment=True) for d in "AB")
-    sampler = PairSampler(len(ds_a), len(ds_b), cfg.batch_size, cfg.seed,
-                          info.rank, info.world_size)
-    loader = DataLoader(PairDataset(ds_a, ds_b), batch_size=cfg.batch_size, sampler=sampler,
-                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
-                        pin_memory=device.type == "cuda",
-                        generator=torch.Generator().manual_seed(cfg.seed))
+    loader, sampler, sizes = _make_loader(cfg, info)
     fixed = (_fixed_images(cfg, "A"), _fixed_images(cfg, "B")) if main else None
 
     # Networks, optimizers, schedules, pools: identical initial weights on every rank.
@@ -83,61 +78,128 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
         rundir.write_json(run / "config.json", {
             "train": dataclasses.asdict(cfg), "model": model_cfg.to_dict(), "domains": domains,
             "version": __version__, "torch": torch.__version__, "world_size": info.world_size,
-            "fused_active": fused, "dataset_sizes": {"A": len(ds_a), "B": len(ds_b)}})
+            "fused_active": fused, "dataset_sizes": sizes})
+    saver = Checkpointer(run, state, cfg, model_cfg, domains, main)
 
-    def save(path: Path, finished: bool = False) -> None:
-        ckpt = new_checkpoint(model_cfg, domains)
-        ckpt.update(state.state_dict(), train_config=dataclasses.asdict(cfg), finished=finished)
-        save_checkpoint(path, ckpt)
-
-    G_fwd = DDP(state.G) if info.enabled else state.G
-    D_fwd = DDP(state.D) if info.enabled else state.D
+    G_fwd, D_fwd = _forward_modules(state, cfg, info)
     weights = LossWeights(cfg.lambda_cyc, cfg.lambda_id, cfg.d_ratio)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
                 else contextlib.nullcontext())
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
-    losses = LossLog(run, info, state, cfg.batch_size * info.world_size)
+    writer = tensorboard.open_writer(run, state.step) if cfg.tensorboard and main else None
+    losses = LossLog(run, info, state, cfg.batch_size * info.world_size, writer)
     progress = Progress(total_steps, "train", unit="step", enabled=main and not cfg.quiet,
                         initial=state.step)
-    stopped = False
-    while state.epoch < total_epochs and not stopped:
-        sampler.set_epoch(state.epoch, state.batch)
-        for real_a, real_b in loader:
-            real_a = real_a.to(device, non_blocking=True, memory_format=fmt)
-            real_b = real_b.to(device, non_blocking=True, memory_format=fmt)
-            losses.add(train_step(state.G, state.D, state.opt_G, state.opt_D,
-                                  (state.pool_a, state.pool_b), real_a, real_b, weights,
-                                  autocast, G_fwd, D_fwd))
-            state.step += 1
-            state.batch += 1
-            if state.step % cfg.log_every == 0 or state.step == total_steps:
-                losses.flush(sampler.batches_per_epoch, progress)
-            progress.update(1, epoch=state.epoch + 1)
-            if cfg.steps is not None and state.step >= cfg.steps:
-                stopped = True
-                break
-        else:
-            # The epoch ran to its end: decay the LR, show samples, checkpoint.
-            with warnings.catch_warnings():
-                # A resumed run may end an epoch before its first optimizer step.
-                warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
-                state.end_epoch()
-            losses.check_finite()
-            if main:
-                finished = state.epoch >= total_epochs
-                _save_samples(state, fixed, rundir.sample_path(run, state.epoch), fmt)
-                save(rundir.latest_checkpoint(run), finished)
-                if state.epoch % cfg.save_every == 0 or finished:
-                    save(rundir.epoch_checkpoint(run, state.epoch), finished)
+    stopped = None
+    with StopRequest() as stop:
+        while state.epoch < total_epochs and stopped is None:
+            sampler.set_epoch(state.epoch, state.batch)
+            for real_a, real_b in loader:
+                real_a = real_a.to(device, non_blocking=True, memory_format=fmt)
+                real_b = real_b.to(device, non_blocking=True, memory_format=fmt)
+                losses.add(train_step(state.G, state.D, state.opt_G, state.opt_D,
+                                      (state.pool_a, state.pool_b), real_a, real_b, weights,
+                                      autocast, G_fwd, D_fwd))
+                state.step += 1
+                state.batch += 1
+                log_step = state.step % cfg.log_every == 0 or state.step == total_steps
+                if log_step:
+                    losses.flush(sampler.batches_per_epoch, progress)
+                progress.update(1, epoch=state.epoch + 1)
+                # Multi-process runs decide together, at log steps (a collective each).
+                if log_step or not info.enabled:
+                    stopped = _stop_or_save(stop, saver, losses, cfg, info)
+                if stopped:
+                    break
+            else:
+                _end_epoch(state, losses, saver, fixed, fmt, writer, total_epochs, cfg.save_every)
     if stopped:
         losses.check_finite()
         if main:
-            _save_samples(state, fixed, rundir.sample_path(run, state.epoch + 1), fmt)
-            save(rundir.latest_checkpoint(run))
+            _save_samples(state, fixed, rundir.sample_path(run, state.epoch + 1), fmt, writer)
+        saver.save(rundir.latest_checkpoint(run))
     progress.close()
+    if writer is not None:
+        writer.close()
     distributed.barrier(info)
+    signal_name = stopped if stopped in SIGNALS_BY_NAME else None
     return {"run": str(run), "rank": info.rank, "step": state.step, "epoch": state.epoch,
-            "finished": state.epoch >= total_epochs, "fused": fused}
+            "finished": state.epoch >= total_epochs, "fused": fused, "signal": signal_name,
+            "exit_code": SIGNALS_BY_NAME.get(signal_name, 0)}
+
+
+def _make_loader(cfg: TrainConfig, info: distributed.DistInfo):
+    ds_a, ds_b = (data.make_dataset(cfg.data, d, "train", cfg.image_size, cfg.load_size,
+                                    augment=True) for d in "AB")
+    sampler = PairSampler(len(ds_a), len(ds_b), cfg.batch_size, cfg.seed,
+                          info.rank, info.world_size)
+    loader = DataLoader(PairDataset(ds_a, ds_b), batch_size=cfg.batch_size, sampler=sampler,
+                        num_workers=cfg.workers, persistent_workers=cfg.workers > 0,
+                        pin_memory=info.device.type == "cuda", worker_init_fn=ignore_in_worker,
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    return loader, sampler, {"A": len(ds_a), "B": len(ds_b)}
+
+
+def _forward_modules(state: TrainState, cfg: TrainConfig, info: distributed.DistInfo):
+    """What a step calls: DDP wrappers when distributed; compiled in place with --compile
+    (Module.compile keeps parameter names, so checkpoints stay the same)."""
+    if cfg.compile:
+        for net in (state.G.a2b, state.G.b2a, state.D.a, state.D.b):
+            net.compile()
+    if info.enabled:
+        return DDP(state.G), DDP(state.D)
+    return state.G, state.D
+
+
+def _stop_or_save(stop: StopRequest, saver: Checkpointer, losses: LossLog, cfg: TrainConfig,
+                  info: distributed.DistInfo) -> str | None:
+    """Between steps: why to stop (a signal, --steps reached), else a checkpoint if one is due."""
+    if distributed.any_rank(stop.signal is not None, info):
+        return stop.signal or "SIGTERM"  # another rank was signalled
+    if cfg.steps is not None and saver.state.step >= cfg.steps:
+        return "steps"
+    if distributed.any_rank(saver.due(cfg.save_minutes), info):
+        losses.check_finite()
+        saver.save(rundir.latest_checkpoint(saver.run))
+    return None
+
+
+def _end_epoch(state: TrainState, losses: LossLog, saver: Checkpointer, fixed, fmt, writer,
+               total_epochs: int, save_every: int) -> None:
+    """The epoch ran to its end: decay the LR, show samples, checkpoint."""
+    with warnings.catch_warnings():
+        # A resumed run may end an epoch before its first optimizer step.
+        warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
+        state.end_epoch()
+    losses.check_finite()
+    finished = state.epoch >= total_epochs
+    if saver.main:
+        _save_samples(state, fixed, rundir.sample_path(saver.run, state.epoch), fmt, writer)
+    saver.save(rundir.latest_checkpoint(saver.run), finished)
+    if state.epoch % save_every == 0 or finished:
+        saver.save(rundir.epoch_checkpoint(saver.run, state.epoch), finished)
+
+
+class Checkpointer:
+    """Writes the run's checkpoints (rank 0 only) and knows when one is due by the clock."""
+
+    def __init__(self, run: Path, state: TrainState, cfg: TrainConfig, model_cfg, domains: dict,
+                 main: bool):
+        self.run, self.state, self.cfg, self.main = run, state, cfg, main
+        self.model_cfg, self.domains = model_cfg, domains
+        self.last = time.monotonic()
+
+    def due(self, minutes: float) -> bool:
+        return minutes > 0 and time.monotonic() - self.last >= minutes * 60
+
+    def save(self, path: Path, finished: bool = False) -> None:
+        self.last = time.monotonic()
+        if not self.main:
+            return
+        ckpt = new_checkpoint(self.model_cfg, self.domains)
+        ckpt.update(self.state.state_dict(), train_config=dataclasses.asdict(self.cfg),
+                    finished=finished)
+        save_checkpoint(path, ckpt)
 
 
 def _configure_backends(cfg: TrainConfig, device: torch.device) -> bool:
@@ -159,8 +221,8 @@ class LossLog:
     """Sums the per-step losses on the device (no host sync) and writes log.jsonl lines."""
 
     def __init__(self, run: Path, info: distributed.DistInfo, state: TrainState,
-                 images_per_step: int):
-        self.run, self.info, self.state = run, info, state
+                 images_per_step: int, writer=None):
+        self.run, self.info, self.state, self.writer = run, info, state, writer
         self.images_per_step = images_per_step
         self.sums = torch.zeros(len(LOSS_NAMES), device=info.device, dtype=torch.float64)
         self.count, self.since, self.first_step = 0, time.perf_counter(), state.step
@@ -194,6 +256,8 @@ class LossLog:
                   "time": time.time()}
         if info.is_main:
             rundir.append_log(self.run / "log.jsonl", record)
+            if self.writer is not None:
+                tensorboard.log_record(self.writer, record)
         progress.postfix.update(G=record["loss_G"], D_A=record["loss_D_A"],
                                 D_B=record["loss_D_B"],
                                 cyc=record["loss_cyc_A"] + record["loss_cyc_B"])
@@ -214,7 +278,7 @@ def _fixed_images(cfg: TrainConfig, domain: str) -> torch.Tensor:
 
 @torch.no_grad()
 def _save_samples(state: TrainState, fixed: tuple[torch.Tensor, torch.Tensor], path: Path,
-                  memory_format: torch.memory_format) -> None:
+                  memory_format: torch.memory_format, writer=None) -> None:
     """Rows real A | fake B | reconstructed A, then real B | fake A | reconstructed B."""
     device = next(state.G.parameters()).device
     a, b = (t.to(device, memory_format=memory_format) for t in fixed)
@@ -223,4 +287,7 @@ def _save_samples(state: TrainState, fixed: tuple[torch.Tensor, torch.Tensor], p
     rows += [[x, y, z] for x, y, z in zip(b, fake_a, rec_b)]
     tiles = [[data.to_pil(t) for t in row] for row in rows]
     labels = [["real"], ["translated"], ["reconstructed"]]
-    images.write_png(path, images.labelled_grid(labels, tiles))
+    grid = images.labelled_grid(labels, tiles)
+    images.write_png(path, grid)
+    if writer is not None:
+        tensorboard.log_samples(writer, grid, state.step)
