@@ -9,12 +9,12 @@ import time
 
 import pytest
 import torch
+from test_train import assert_same_state, cfg, make_folder, weights
 
 import cyclegan.train.loop as loop_mod
 from cyclegan.checkpoint import load_checkpoint
 from cyclegan.train.config import resume_config
 from cyclegan.train.loop import train
-from test_train import assert_same_state, cfg, make_folder, weights
 
 STEP_CODE = ("train/loop.py", "train/recipe.py", "train/state.py", "models.py", "layers.py",
              "ops.py")

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from cyclegan import data, images, metrics
+from cyclegan import baselines, data, images, metrics
 from cyclegan.checkpoint import (
     load_checkpoint,
     load_generator,
@@ -123,12 +123,20 @@ class EvalData:
     device: str = "cpu"
     extractor: FeatureExtractor | None = None
     inception_note: str = FID_SKIPPED
+    train_stats: dict = field(default_factory=dict)  # domain -> per-channel (mean, std)
     _real_features: dict = field(default_factory=dict)
+    _real_clf_features: dict = field(default_factory=dict)
 
     def real_features(self, domain: str) -> torch.Tensor:
         if domain not in self._real_features:
             self._real_features[domain] = self.extractor(self.test[domain])
         return self._real_features[domain]
+
+    def real_clf_features(self, domain: str) -> torch.Tensor:
+        if domain not in self._real_clf_features:
+            self._real_clf_features[domain] = metrics.classifier_features(
+                self.classifier, self.test[domain], CLASSIFIER_SIZE)
+        return self._real_clf_features[domain]
 
 
 def spread(n_total: int, n: int) -> list[int]:
@@ -238,8 +246,11 @@ def prepare(spec: str, image_size: int = 256, max_images: int = 100, *,
     if inception:
         extractor = FeatureExtractor(inception, inception_input, inception_size, device)
         note = f"features from {inception} ({inception_input} input, size {inception_size})"
+    stats = {d: baselines.channel_stats(_load(
+        data.make_dataset(spec, d, "train", image_size, image_size, augment=False),
+        max_images, f"colour statistics {d}", quiet)) for d in "AB"}
     return EvalData(spec, data.domain_names(spec), image_size, test, paired, pair_note, clf,
-                    info, device, extractor, note)
+                    info, device, extractor, note, stats)
 
 
 @torch.no_grad()
@@ -263,15 +274,12 @@ def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
     src, tgt = direction[0], direction[2]
     inputs = ed.test[src]
     outputs = translate(model, inputs, ed.device, batch_size)
-    size = CLASSIFIER_SIZE
-    res = {
-        "source": ed.domains[src], "target": ed.domains[tgt], "images": len(inputs),
-        "domain_score": metrics.share_in_domain(ed.classifier, outputs, tgt, size),
-        "input_domain_score": metrics.share_in_domain(ed.classifier, inputs, tgt, size),
-        "structure_ssim": _mean(metrics.structure_ssim(inputs, outputs)),
-        "paired": None, "paired_note": ed.pair_note,
-        "fid": None, "kid": None, "kid_std": None,
-    }
+    res = {"source": ed.domains[src], "target": ed.domains[tgt], "images": len(inputs),
+           **score(ed, inputs, outputs, tgt),
+           "input_domain_score": metrics.share_in_domain(ed.classifier, inputs, tgt,
+                                                         CLASSIFIER_SIZE),
+           "paired": None, "paired_note": ed.pair_note, "fid": None, "kid": None,
+           "kid_std": None}
     if ed.paired:
         truth = ed.test[tgt]
         res["paired"] = {"psnr": _mean(metrics.psnr(outputs, truth)),
@@ -282,6 +290,27 @@ def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
         res["fid"] = metrics.fid_from_features(fake, real)
         res["kid"], res["kid_std"] = metrics.kid_from_features(fake, real)
     return res, outputs
+
+
+def score(ed: EvalData, inputs: torch.Tensor, outputs: torch.Tensor, tgt: str) -> dict:
+    """What every translation is judged by, a model's or a baseline's: the classifier's
+    domain score, structure kept, and the distance of the outputs' distribution to the real
+    target photos (Frechet distance and KID on the classifier's features)."""
+    fake, real = metrics.classifier_features(ed.classifier, outputs, CLASSIFIER_SIZE), \
+        ed.real_clf_features(tgt)
+    kid, _ = metrics.kid_from_features(fake, real)
+    return {"domain_score": metrics.share_in_domain(ed.classifier, outputs, tgt,
+                                                    CLASSIFIER_SIZE),
+            "structure_ssim": _mean(metrics.structure_ssim(inputs, outputs)),
+            "fd_clf": metrics.fid_from_features(fake, real), "kid_clf": kid}
+
+
+def score_baselines(ed: EvalData, direction: str) -> dict:
+    """score() of every learning-free baseline for `direction`, by name."""
+    src, tgt = direction[0], direction[2]
+    inputs = ed.test[src]
+    return {name: score(ed, inputs, fn(inputs, ed.train_stats[tgt]), tgt)
+            for name, fn in baselines.for_direction(direction).items()}
 
 
 def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
@@ -315,7 +344,12 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
                 "skipped": f"the checkpoint holds no {direction} generator"}
             continue
         model, _ = load_generator(path, direction, fused=False, device=device)
-        result["directions"][direction], _ = evaluate_generator(ed, model, direction, batch_size)
+        res, _ = evaluate_generator(ed, model, direction, batch_size)
+        res["baselines"] = score_baselines(ed, direction)
+        best = min(res["baselines"], key=lambda name: res["baselines"][name]["fd_clf"])
+        res["best_baseline"] = best
+        res["fd_vs_best_baseline"] = res["fd_clf"] / res["baselines"][best]["fd_clf"]
+        result["directions"][direction] = res
     return result
 
 
@@ -333,12 +367,29 @@ def table_rows(res: dict) -> list[tuple[str, str]]:
     rows = [("domain score (outputs judged target)", _fmt(res["domain_score"])),
             ("  inputs judged target (baseline)", _fmt(res["input_domain_score"])),
             (f"structure SSIM (gray {CLASSIFIER_SIZE}px, in vs out)", _fmt(res["structure_ssim"])),
+            ("Frechet distance (classifier features)", _fmt(res.get("fd_clf"), ".2f")),
+            ("KID x 1000 (classifier features)",
+             _fmt(None if res.get("kid_clf") is None else res["kid_clf"] * 1000, ".2f")),
             ("paired PSNR (dB)", _fmt(p.get("psnr"), ".2f")),
             ("paired SSIM", _fmt(p.get("ssim"))),
             ("paired L1 ([0,1] units)", _fmt(p.get("l1"), ".4f")),
             ("FID", _fmt(res.get("fid"), ".2f")),
             ("KID x 1000", _fmt(None if res.get("kid") is None else res["kid"] * 1000, ".2f"))]
     return rows
+
+
+def baseline_table(direction: str, res: dict) -> str:
+    """The model against the learning-free baselines, one row each."""
+    rows = [("model", res)] + list(res["baselines"].items())
+    lines = [f"{direction} against learning-free baselines (distances to real "
+             f"{res['target']} photos; lower is better)",
+             f"{'':18}  {'domain':>6}  {'SSIM':>5}  {'FD':>8}  {'KIDx1000':>8}"]
+    for name, r in rows:
+        lines.append(f"{name:18}  {_fmt(r['domain_score']):>6}  {_fmt(r['structure_ssim']):>5}  "
+                     f"{_fmt(r['fd_clf'], '.2f'):>8}  {_fmt(r['kid_clf'] * 1000, '.2f'):>8}")
+    lines.append(f"model FD / best baseline ({res['best_baseline']}) FD: "
+                 f"{res['fd_vs_best_baseline']:.2f}")
+    return "\n".join(lines)
 
 
 def format_table(result: dict) -> str:
@@ -358,6 +409,9 @@ def format_table(result: dict) -> str:
     lines.append("  ".join(["-" * w0] + ["-" * w for w in widths]))
     for lab, c in zip(labels, cells):
         lines.append("  ".join([lab.ljust(w0)] + [v.ljust(w) for v, w in zip(c, widths)]))
+    for d in dirs:
+        if result["directions"][d].get("baselines"):
+            lines += ["", baseline_table(d, result["directions"][d])]
     clf = result["classifier"]
     lines.append("")
     lines.append(f"domain classifier accuracy on real test images: {clf['accuracy']:.3f} "

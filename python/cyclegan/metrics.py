@@ -197,9 +197,13 @@ class DomainClassifier(nn.Module):
         self.features = nn.Sequential(*layers)
         self.head = nn.Linear(8 * w, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled features the logit is read from (N x 8 * width)."""
         f = self.features(x)
-        return self.head(torch.cat([f.mean((2, 3)), f.amax((2, 3))], 1)).squeeze(1)
+        return torch.cat([f.mean((2, 3)), f.amax((2, 3))], 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.embed(x)).squeeze(1)
 
 
 def train_domain_classifier(real_a: torch.Tensor, real_b: torch.Tensor, size: int = 64,
@@ -252,6 +256,17 @@ def prob_domain_b(model: DomainClassifier, images: torch.Tensor, size: int = 64,
     out = [torch.sigmoid(model(resize(images[i:i + batch_size], size).to(device))).cpu()
            for i in range(0, len(images), batch_size)]
     return torch.cat(out) if out else torch.empty(0)
+
+
+@torch.no_grad()
+def classifier_features(model: DomainClassifier, images: torch.Tensor, size: int = 64,
+                        batch_size: int = 64) -> torch.Tensor:
+    """Embeddings for a Frechet distance / KID without Inception weights (which cannot be
+    downloaded here): the domain classifier's pooled features, float64 on the CPU."""
+    device = next(model.parameters()).device
+    out = [model.embed(resize(images[i:i + batch_size], size).to(device)).double().cpu()
+           for i in range(0, len(images), batch_size)]
+    return torch.cat(out)
 
 
 def share_in_domain(model: DomainClassifier, images: torch.Tensor, domain: str,
