@@ -3,6 +3,7 @@ import math
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from cyclegan import metrics
 
@@ -205,3 +206,23 @@ def test_domain_classifier_on_separable_domains():
                        metrics.prob_domain_b(again, test_red, 32))
     with pytest.raises(ValueError, match="domain"):
         metrics.share_in_domain(clf, test_red, "C")
+
+
+def test_checkerboard_score_sees_transposed_convolution_grids():
+    from cyclegan.models import ModelConfig, build_generator, init_weights
+
+    torch.manual_seed(0)
+    x = F.avg_pool2d(torch.rand(2, 3, 64, 64) * 2 - 1, 5, 1, 2)
+    scores = {}
+    for up in ("deconv", "resize"):
+        g = build_generator(ModelConfig(ngf=8, n_blocks=2, upsample=up), fused=False)
+        init_weights(g)
+        with torch.no_grad():
+            scores[up] = metrics.checkerboard_score(g(x)).mean().item()
+    base = metrics.checkerboard_score(x).mean().item()
+    assert scores["deconv"] > 20 * base and scores["deconv"] > 10 * scores["resize"]
+    grid = torch.zeros(1, 3, 16, 16)
+    grid[..., ::2, ::2] = 1.0
+    assert metrics.checkerboard_score(grid).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="multiples of 4"):
+        metrics.checkerboard_score(torch.zeros(1, 3, 10, 12))

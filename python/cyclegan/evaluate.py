@@ -278,6 +278,7 @@ def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
            **score(ed, inputs, outputs, tgt),
            "input_domain_score": metrics.share_in_domain(ed.classifier, inputs, tgt,
                                                          CLASSIFIER_SIZE),
+           "input_checkerboard": _mean(metrics.checkerboard_score(inputs)),
            "paired": None, "paired_note": ed.pair_note, "fid": None, "kid": None,
            "kid_std": None}
     if ed.paired:
@@ -302,7 +303,8 @@ def score(ed: EvalData, inputs: torch.Tensor, outputs: torch.Tensor, tgt: str) -
     return {"domain_score": metrics.share_in_domain(ed.classifier, outputs, tgt,
                                                     CLASSIFIER_SIZE),
             "structure_ssim": _mean(metrics.structure_ssim(inputs, outputs)),
-            "fd_clf": metrics.fid_from_features(fake, real), "kid_clf": kid}
+            "fd_clf": metrics.fid_from_features(fake, real), "kid_clf": kid,
+            "checkerboard": _mean(metrics.checkerboard_score(outputs))}
 
 
 def score_baselines(ed: EvalData, direction: str) -> dict:
@@ -368,6 +370,9 @@ def table_rows(res: dict) -> list[tuple[str, str]]:
             ("  inputs judged target (baseline)", _fmt(res["input_domain_score"])),
             (f"structure SSIM (gray {CLASSIFIER_SIZE}px, in vs out)", _fmt(res["structure_ssim"])),
             ("Frechet distance (classifier features)", _fmt(res.get("fd_clf"), ".2f")),
+            ("checkerboard energy share (inputs: "
+             f"{_fmt(res.get('input_checkerboard'), '.4f')})",
+             _fmt(res.get("checkerboard"), ".4f")),
             ("KID x 1000 (classifier features)",
              _fmt(None if res.get("kid_clf") is None else res["kid_clf"] * 1000, ".2f")),
             ("paired PSNR (dB)", _fmt(p.get("psnr"), ".2f")),

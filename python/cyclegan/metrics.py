@@ -180,6 +180,29 @@ def kid_from_features(f1: torch.Tensor, f2: torch.Tensor, n_subsets: int = 100,
     return float(t.mean()), float(t.std()) if len(values) > 1 else 0.0
 
 
+def checkerboard_score(x: torch.Tensor) -> torch.Tensor:
+    """Per image: the share of spectral energy (DC excluded) at the frequencies a stride-2
+    upsampling leaves its grid at: periods 2 and 4 along each axis and their combinations.
+
+    A transposed convolution with stride 2 gives even and odd output pixels different
+    kernels, which adds power at exactly these frequencies (Odena et al. 2016); natural
+    photos have little there. Compare with the score of the inputs. Height and width must
+    be multiples of 4; the luma of [-1, 1] RGB is used.
+    """
+    if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2] % 4 or x.shape[-1] % 4:
+        raise ValueError(f"checkerboard_score expects N x 3 x H x W with H, W multiples of 4, "
+                         f"got {tuple(x.shape)}")
+    luma = (x.double() * torch.tensor((0.299, 0.587, 0.114), dtype=torch.float64,
+                                      device=x.device).view(1, 3, 1, 1)).sum(1)
+    power = torch.fft.fft2(luma - luma.mean((-2, -1), keepdim=True)).abs() ** 2
+    h, w = luma.shape[-2:]
+    rows = torch.tensor([0, h // 4, h // 2, 3 * h // 4])
+    cols = torch.tensor([0, w // 4, w // 2, 3 * w // 4])
+    grid = power[:, rows][:, :, cols]
+    total = power.sum((-2, -1)).clamp_min(1e-30)
+    return (grid.sum((-2, -1)) / total).float()
+
+
 class DomainClassifier(nn.Module):
     """A small CNN that tells domain A (logit < 0) from domain B (logit > 0).
 
