@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan import evaluate, metrics
+from cyclegan import evaluate, metrics, report
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli import eval as eval_cli
 from cyclegan.models import ModelConfig, ResnetGenerator
@@ -191,7 +191,7 @@ def test_evaluate_checkpoint_on_builtin(tmp_path):
     assert set(a2b["paired"]) == {"psnr", "ssim", "l1"}
     assert "skipped" in res["directions"]["B2A"]
     json.dumps(res, allow_nan=False)
-    table = evaluate.format_table(res)
+    table = report.format_eval(res)
     assert "paired PSNR" in table and "FID/KID skipped" in table and "offline" in table
 
 
@@ -246,5 +246,5 @@ def test_evaluate_reports_baselines_and_the_ratio(tmp_path):
     best = a2b["best_baseline"]
     assert a2b["fd_vs_best_baseline"] == pytest.approx(
         a2b["fd_clf"] / a2b["baselines"][best]["fd_clf"])
-    table = evaluate.format_table(res)
+    table = report.format_eval(res)
     assert "against learning-free baselines" in table and "colour transfer" in table

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import tempfile
 import warnings
 from dataclasses import dataclass, field
@@ -353,78 +352,3 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
         res["fd_vs_best_baseline"] = res["fd_clf"] / res["baselines"][best]["fd_clf"]
         result["directions"][direction] = res
     return result
-
-
-def _fmt(v, spec: str = ".3f") -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return format(v, spec)
-
-
-def table_rows(res: dict) -> list[tuple[str, str]]:
-    """(label, formatted value) for one direction's result."""
-    if "skipped" in res:
-        return [("skipped", res["skipped"])]
-    p = res.get("paired") or {}
-    rows = [("domain score (outputs judged target)", _fmt(res["domain_score"])),
-            ("  inputs judged target (baseline)", _fmt(res["input_domain_score"])),
-            (f"structure SSIM (gray {CLASSIFIER_SIZE}px, in vs out)", _fmt(res["structure_ssim"])),
-            ("Frechet distance (classifier features)", _fmt(res.get("fd_clf"), ".2f")),
-            ("checkerboard energy share (inputs: "
-             f"{_fmt(res.get('input_checkerboard'), '.4f')})",
-             _fmt(res.get("checkerboard"), ".4f")),
-            ("KID x 1000 (classifier features)",
-             _fmt(None if res.get("kid_clf") is None else res["kid_clf"] * 1000, ".2f")),
-            ("paired PSNR (dB)", _fmt(p.get("psnr"), ".2f")),
-            ("paired SSIM", _fmt(p.get("ssim"))),
-            ("paired L1 ([0,1] units)", _fmt(p.get("l1"), ".4f")),
-            ("FID", _fmt(res.get("fid"), ".2f")),
-            ("KID x 1000", _fmt(None if res.get("kid") is None else res["kid"] * 1000, ".2f"))]
-    return rows
-
-
-def baseline_table(direction: str, res: dict) -> str:
-    """The model against the learning-free baselines, one row each."""
-    rows = [("model", res)] + list(res["baselines"].items())
-    lines = [f"{direction} against learning-free baselines (distances to real "
-             f"{res['target']} photos; lower is better)",
-             f"{'':18}  {'domain':>6}  {'SSIM':>5}  {'FD':>8}  {'KIDx1000':>8}"]
-    for name, r in rows:
-        lines.append(f"{name:18}  {_fmt(r['domain_score']):>6}  {_fmt(r['structure_ssim']):>5}  "
-                     f"{_fmt(r['fd_clf'], '.2f'):>8}  {_fmt(r['kid_clf'] * 1000, '.2f'):>8}")
-    lines.append(f"model FD / best baseline ({res['best_baseline']}) FD: "
-                 f"{res['fd_vs_best_baseline']:.2f}")
-    return "\n".join(lines)
-
-
-def format_table(result: dict) -> str:
-    dirs = list(result["directions"])
-    heads = []
-    for d in dirs:
-        r = result["directions"][d]
-        heads.append(f"{d} ({r['source']} -> {r['target']})" if "source" in r else d)
-    rows = {d: table_rows(result["directions"][d]) for d in dirs}
-    labels = []
-    for d in dirs:
-        labels += [lab for lab, _ in rows[d] if lab not in labels]
-    cells = [[dict(rows[d]).get(lab, "") for d in dirs] for lab in labels]
-    w0 = max([len(lab) for lab in labels] + [6])
-    widths = [max([len(h)] + [len(c[i]) for c in cells]) for i, h in enumerate(heads)]
-    lines = ["  ".join(["metric".ljust(w0)] + [h.ljust(w) for h, w in zip(heads, widths)])]
-    lines.append("  ".join(["-" * w0] + ["-" * w for w in widths]))
-    for lab, c in zip(labels, cells):
-        lines.append("  ".join([lab.ljust(w0)] + [v.ljust(w) for v, w in zip(c, widths)]))
-    for d in dirs:
-        if result["directions"][d].get("baselines"):
-            lines += ["", baseline_table(d, result["directions"][d])]
-    clf = result["classifier"]
-    lines.append("")
-    lines.append(f"domain classifier accuracy on real test images: {clf['accuracy']:.3f} "
-                 f"(A {clf['accuracy_A']:.3f}, B {clf['accuracy_B']:.3f}; "
-                 f"{'cached' if clf['cached'] else 'trained now'}, {clf['steps']} steps)")
-    pair_notes = {r.get("paired_note") for r in result["directions"].values() if "skipped" not in r}
-    if not result["paired"] and pair_notes:
-        lines.append("paired metrics: " + "; ".join(sorted(n for n in pair_notes if n)))
-    if result["fid_kid_skipped"]:
-        lines.append(f"FID/KID skipped: {result['fid_kid_skipped']}")
-    return "\n".join(lines)

@@ -84,8 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     directions = DIRECTIONS if args.direction == "both" else (args.direction,)
 
     def body() -> int:
-        from cyclegan.evaluate import evaluate, format_table
+        from cyclegan.evaluate import evaluate
         from cyclegan.fileio import atomic_write_bytes
+        from cyclegan.report import format_eval
 
         result = evaluate(
             args.model, args.data, directions, image_size=args.image_size,
@@ -94,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
             inception_input=args.inception_input, inception_size=args.inception_size,
             classifier_images=args.classifier_images, classifier_steps=args.classifier_steps,
             seed=args.seed)
-        print(format_table(result))
+        print(format_eval(result))
         if args.json:
             atomic_write_bytes(Path(args.json),
                                (json.dumps(result, indent=2) + "\n").encode())
