@@ -220,3 +220,14 @@ def test_real_photos(real_data, tmp_path):
     assert ed.domains == {"A": "summer", "B": "winter"}
     assert not ed.paired
     assert ed.test["A"].shape == (3, 3, 32, 32) and ed.test["B"].shape == (3, 3, 32, 32)
+
+
+def test_classifier_cache_is_the_users_own(monkeypatch, tmp_path):
+    # Issue 13: a fixed path in the shared temp folder lets another user plant a classifier.
+    from cyclegan.evaluate import default_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "cyclegan" / "eval"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "cyclegan" / "eval"

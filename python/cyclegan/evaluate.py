@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import tempfile
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +24,7 @@ from cyclegan.checkpoint import (
     load_generator,
     resolve_checkpoint,
     save_checkpoint,
+    train_config,
 )
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
@@ -41,7 +42,9 @@ class EvalError(CycleganError):
 
 
 def default_cache_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "cyclegan-eval-cache"
+    """The user's own cache: a shared temp folder would let anyone plant a classifier."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cyclegan" / "eval"
 
 
 def default_device() -> str:
@@ -208,7 +211,7 @@ def prepare(spec: str, image_size: int = 256, max_images: int = 100, *,
     """Test images of both domains, the domain classifier and (optionally) the extractor.
 
     cache_dir: where trained classifiers are kept, keyed by data, sizes, steps and seed
-    (default: a folder in the system temp dir; None-like "" disables the cache).
+    (default: default_cache_dir(); None-like "" disables the cache).
     """
     if image_size % 4 or image_size < 8:
         raise EvalError(f"--image-size must be a multiple of 4 and >= 8, got {image_size}")
@@ -263,6 +266,10 @@ def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
     src, tgt = direction[0], direction[2]
     inputs = ed.test[src]
     outputs = translate(model, inputs, ed.device, batch_size)
+    if not bool(torch.isfinite(outputs).all()):
+        # Metrics of NaN images would print as "-" and look like a skipped metric.
+        raise EvalError(f"the {direction} generator outputs NaN or inf (damaged or diverged "
+                        "weights): nothing to evaluate")
     size = CLASSIFIER_SIZE
     res = {
         "source": ed.domains[src], "target": ed.domains[tgt], "images": len(inputs),
@@ -293,7 +300,7 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
     """
     path = resolve_checkpoint(run_or_model)
     state = load_checkpoint(path)
-    train_cfg = state.get("train_config") or {}
+    train_cfg = train_config(path, state)
     held = [d for d in DIRECTIONS if f"G_{d}" in state]
     step = state.get("step", 0)
     del state
