@@ -103,7 +103,8 @@ def test_load_generator_mismatched_config(tmp_path):
     state = make_checkpoint()
     state["model_config"] = ModelConfig(ngf=8, n_blocks=1).to_dict()
     save_checkpoint(tmp_path / "c.pt", state)
-    with pytest.raises(CheckpointError, match="do not match"):
+    needs = r"has shape \(4, 3, 7, 7\), its model config needs \(8, 3, 7, 7\)"
+    with pytest.raises(CheckpointError, match=needs):
         load_generator(tmp_path / "c.pt")
 
 
