@@ -6,6 +6,7 @@ import torch
 from cyclegan import __version__
 from cyclegan.checkpoint import (
     CheckpointError,
+    CheckpointWriteError,
     load_checkpoint,
     load_generator,
     new_checkpoint,
@@ -47,7 +48,8 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    # Item 7 of issue 13: a clear error that says the previous checkpoint survived.
+    with pytest.raises(CheckpointWriteError, match=r"disk full.*previous ckpt\.pt is intact"):
         save_checkpoint(path, make_checkpoint(step=2))
     assert path.read_bytes() == before
     assert [p.name for p in path.parent.iterdir()] == ["ckpt.pt"]
@@ -101,7 +103,8 @@ def test_load_generator_mismatched_config(tmp_path):
     state = make_checkpoint()
     state["model_config"] = ModelConfig(ngf=8, n_blocks=1).to_dict()
     save_checkpoint(tmp_path / "c.pt", state)
-    with pytest.raises(CheckpointError, match="do not match"):
+    needs = r"has shape \(4, 3, 7, 7\), its model config needs \(8, 3, 7, 7\)"
+    with pytest.raises(CheckpointError, match=needs):
         load_generator(tmp_path / "c.pt")
 
 

@@ -248,3 +248,31 @@ def test_evaluate_reports_baselines_and_the_ratio(tmp_path):
         a2b["fd_clf"] / a2b["baselines"][best]["fd_clf"])
     table = report.format_eval(res)
     assert "against learning-free baselines" in table and "colour transfer" in table
+
+
+def test_classifier_cache_is_the_users_own(monkeypatch, tmp_path):
+    # Issue 13: a fixed path in the shared temp folder lets another user plant a classifier.
+    from cyclegan.evaluate import default_cache_dir
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert default_cache_dir() == tmp_path / "cyclegan" / "eval"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "cyclegan" / "eval"
+
+
+def test_evaluate_an_exported_or_bundled_onnx_model(tmp_path):
+    from cyclegan.cli.export import main as export_main
+
+    ckpt = _checkpoint(tmp_path / "model.pt", ("B2A",))
+    assert export_main([str(ckpt), "--out", str(tmp_path / "onnx"), "--quiet"]) == 0
+    kw = dict(max_images=3, cache_dir=tmp_path / "c", classifier_images=6, classifier_steps=5,
+              quiet=True, device="cpu")
+    res = evaluate.evaluate(tmp_path / "onnx" / "G_B2A.onnx", "builtin:seasons",
+                            image_size=SIZE, **kw)
+    assert "skipped" in res["directions"]["A2B"]
+    from_ckpt = evaluate.evaluate(ckpt, "builtin:seasons", image_size=SIZE, **kw)
+    got, want = res["directions"]["B2A"], from_ckpt["directions"]["B2A"]
+    assert got["fd_clf"] == pytest.approx(want["fd_clf"], rel=1e-3, abs=1e-6)
+    demo = evaluate.evaluate("demo", "builtin:seasons", image_size=SIZE, **kw)
+    assert demo["directions"]["A2B"]["domain_score"] >= 0

@@ -25,6 +25,10 @@ class CheckpointError(CycleganError):
     """A file that is missing, unreadable, or not one of our checkpoints."""
 
 
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (disk full, permissions); the old one is intact."""
+
+
 def new_checkpoint(model_config: ModelConfig, domains: dict | None = None) -> dict:
     """The fields every checkpoint carries; callers add G_A2B / G_B2A and the rest."""
     return {
@@ -37,8 +41,17 @@ def new_checkpoint(model_config: ModelConfig, domains: dict | None = None) -> di
 
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
-    with atomic_writer(path) as f:
-        torch.save(state, f)
+    path = Path(path)
+    try:
+        with atomic_writer(path) as f:
+            torch.save(state, f)
+    except (OSError, RuntimeError) as exc:
+        # torch.save reports a failed write (ENOSPC, EFBIG) as a RuntimeError from its zip
+        # writer; atomic_writer has already removed the temp file either way.
+        reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [""])[0]
+        kept = (f"the previous {path.name} is intact" if path.is_file()
+                else "no checkpoint had been written yet")
+        raise CheckpointWriteError(f"cannot write checkpoint {path} ({reason}); {kept}") from exc
 
 
 def resolve_checkpoint(path: str | os.PathLike) -> Path:
@@ -73,10 +86,59 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         if isinstance(state, dict) and any(k.startswith("model.") for k in state):
             hint = " (it looks like an official CycleGAN state_dict: run cyclegan-convert first)"
         raise CheckpointError(f"{path} is not a cyclegan checkpoint{hint}")
-    for key in ("model_config", "domains"):
+    for key, kind in (("model_config", dict), ("domains", dict)):
         if key not in state:
             raise CheckpointError(f"{path} is a damaged cyclegan checkpoint: no {key!r}")
+        if not isinstance(state[key], kind):
+            raise CheckpointError(f"{path} is a damaged cyclegan checkpoint: {key} is a "
+                                  f"{type(state[key]).__name__}, not a {kind.__name__}")
     return state
+
+
+def model_config(path, state: dict) -> ModelConfig:
+    """The checkpoint's ModelConfig, with field types and ranges checked."""
+    try:
+        return ModelConfig.from_dict(state["model_config"])
+    except (TypeError, ValueError) as exc:
+        raise CheckpointError(f"{path} has a damaged model_config: {exc}") from None
+
+
+def train_config(path, state: dict) -> dict:
+    """The training flags a checkpoint records ({} for converted or exported ones)."""
+    cfg = state.get("train_config")
+    if cfg is None:
+        return {}
+    if not isinstance(cfg, dict):
+        raise CheckpointError(f"{path} has a damaged train_config: a {type(cfg).__name__}, "
+                              "not a dict")
+    return cfg
+
+
+def check_weights(path, key: str, weights, cfg: ModelConfig) -> None:
+    """Stored tensors against the shapes `cfg` implies, before building the real model
+    (a damaged or hostile config could otherwise ask for gigabytes before failing)."""
+    if not isinstance(weights, dict):
+        raise CheckpointError(f"{path}: {key} is a {type(weights).__name__}, not a state dict")
+    bad = next((k for k, v in weights.items() if not isinstance(v, torch.Tensor)), None)
+    if bad is not None:
+        raise CheckpointError(f"{path}: {key}[{bad!r}] is not a tensor")
+    # Every residual block holds tensors, so more blocks than tensors cannot match; this
+    # bounds the meta-device build below by the size of the file.
+    if cfg.n_blocks > len(weights):
+        raise CheckpointError(f"{path}: {key} holds {len(weights)} tensors, too few for its "
+                              f"model config (n_blocks={cfg.n_blocks})")
+    with torch.device("meta"):  # shapes only: no memory, no initialization
+        expected = {k: tuple(v.shape) for k, v in
+                    build_generator(cfg, fused=False).state_dict().items()}
+    missing = sorted(set(expected) - set(weights))
+    extra = sorted(set(weights) - set(expected))
+    if missing or extra:
+        what = f"missing {missing[:3]}" if missing else f"unexpected {extra[:3]}"
+        raise CheckpointError(f"{path}: {key} weights do not match its model config ({what})")
+    for name, shape in expected.items():
+        if tuple(weights[name].shape) != shape:
+            raise CheckpointError(f"{path}: {key}[{name!r}] has shape "
+                                  f"{tuple(weights[name].shape)}, its model config needs {shape}")
 
 
 def load_generator(path: str | os.PathLike, direction: str = "A2B", fused: bool = False,
@@ -90,20 +152,24 @@ def load_generator(path: str | os.PathLike, direction: str = "A2B", fused: bool 
         have = [d for d in DIRECTIONS if f"G_{d}" in state]
         raise CheckpointError(f"{path} has no {direction} generator (it holds: "
                               f"{', '.join(have) or 'none'})")
-    cfg = ModelConfig.from_dict(state["model_config"])
+    cfg = model_config(path, state)
+    check_weights(path, key, state[key], cfg)
     model = build_generator(cfg, fused=fused)
-    try:
-        model.load_state_dict(state[key])
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: {key} weights do not match its model config: "
-                              f"{exc}") from exc
+    model.load_state_dict(state[key])
     model.to(device).eval()
     meta = {
         "config": cfg.to_dict(),
         "version": state.get("version"),
         "domains": state["domains"],
         "direction": direction,
-        "step": state.get("step", 0),
-        "epoch": state.get("epoch", 0),
+        "step": _counter(path, state, "step"),
+        "epoch": _counter(path, state, "epoch"),
     }
     return model, meta
+
+
+def _counter(path, state: dict, key: str) -> int:
+    value = state.get(key, 0)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise CheckpointError(f"{path} has a damaged {key}: {value!r} is not a whole number")
+    return value

@@ -26,6 +26,7 @@ SIZE_MULTIPLE = 4
 MIN_SIZE = 8
 # Export guarantees: the opset it writes, and how close onnxruntime must come to torch.
 MIN_OPSET = 17
+MAX_OPSET = 20  # the newest the TorchScript exporter (torch.onnx.export(dynamo=False)) writes
 DEFAULT_OPSET = 17
 ATOL = {"fp32": 1e-4, "fp16": 2e-2}
 
@@ -41,6 +42,12 @@ def size_error(height: int, width: int) -> str | None:
 def padded_size(n: int) -> int:
     """The smallest size >= n that a generator takes (inputs are padded up to it)."""
     return max(MIN_SIZE, -(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE)
+
+
+def opset_error(opset: int) -> str | None:
+    if not MIN_OPSET <= opset <= MAX_OPSET:
+        return f"--opset must be {MIN_OPSET}..{MAX_OPSET}, got {opset}"
+    return None
 
 
 def direction_error(direction: str) -> str | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import tempfile
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,9 +23,11 @@ from cyclegan.checkpoint import (
     load_generator,
     resolve_checkpoint,
     save_checkpoint,
+    train_config,
 )
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
+from cyclegan.infer import bundled
 from cyclegan.progress import Progress
 
 CLASSIFIER_SIZE = 64
@@ -40,7 +42,9 @@ class EvalError(CycleganError):
 
 
 def default_cache_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "cyclegan-eval-cache"
+    """The user's own cache: a shared temp folder would let anyone plant a classifier."""
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "cyclegan" / "eval"
 
 
 def default_device() -> str:
@@ -215,7 +219,7 @@ def prepare(spec: str, image_size: int = 256, max_images: int = 100, *,
     """Test images of both domains, the domain classifier and (optionally) the extractor.
 
     cache_dir: where trained classifiers are kept, keyed by data, sizes, steps and seed
-    (default: a folder in the system temp dir; None-like "" disables the cache).
+    (default: default_cache_dir(); None-like "" disables the cache).
     """
     if image_size % 4 or image_size < 8:
         raise EvalError(f"--image-size must be a multiple of 4 and >= 8, got {image_size}")
@@ -273,6 +277,10 @@ def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
     src, tgt = direction[0], direction[2]
     inputs = ed.test[src]
     outputs = translate(model, inputs, ed.device, batch_size)
+    if not bool(torch.isfinite(outputs).all()):
+        # Metrics of NaN images would print as "-" and look like a skipped metric.
+        raise EvalError(f"the {direction} generator outputs NaN or inf (damaged or diverged "
+                        "weights): nothing to evaluate")
     res = {"source": ed.domains[src], "target": ed.domains[tgt], "images": len(inputs),
            **score(ed, inputs, outputs, tgt),
            "input_domain_score": metrics.share_in_domain(ed.classifier, inputs, tgt,
@@ -314,19 +322,46 @@ def score_baselines(ed: EvalData, direction: str) -> dict:
             for name, fn in baselines.for_direction(direction).items()}
 
 
+class OnnxGenerator(torch.nn.Module):
+    """An exported generator run by onnxruntime (CPU) behind the torch interface that
+    evaluate_generator expects, so bundled and exported models are scored like checkpoints."""
+
+    def __init__(self, path: Path):
+        super().__init__()
+        from cyclegan.infer.runtime import load_model
+
+        self.ort = load_model(path, device="cpu")
+        self.meta = self.ort.meta
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.ort(x.float().cpu().numpy()).astype("float32"))
+
+
+def _generators(run_or_model) -> tuple[str, dict, dict, int]:
+    """(what was loaded, direction -> model (None: load from the checkpoint), its training
+    config, step)."""
+    target = str(run_or_model)
+    if target.endswith(".onnx") or (bundled.is_name(target) and not Path(target).exists()):
+        path = bundled.resolve_model(target)
+        model = OnnxGenerator(path)
+        step = int(model.meta.get("checkpoint_step", 0) or 0)
+        # An exported file does not record its training data: --data is needed.
+        return str(path), {model.meta.get("direction", "A2B"): model}, {}, step
+    path = resolve_checkpoint(run_or_model)
+    state = load_checkpoint(path)
+    held = {d: None for d in DIRECTIONS if f"G_{d}" in state}
+    return str(path), held, train_config(path, state), int(state.get("step", 0))
+
+
 def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
              image_size: int | None = None, max_images: int = 100, device: str | None = None,
              batch_size: int = 8, quiet: bool = False, **prepare_kwargs) -> dict:
-    """The full cyclegan-eval result for one checkpoint (see format_table for a summary).
+    """The full cyclegan-eval result for one model (see report.format_eval for a summary):
+    a checkpoint or run folder, an exported .onnx file, or a bundled model's name.
 
-    spec and image_size default to the ones the checkpoint was trained with.
+    spec and image_size default to the ones the model was trained with.
     """
-    path = resolve_checkpoint(run_or_model)
-    state = load_checkpoint(path)
-    train_cfg = state.get("train_config") or {}
-    held = [d for d in DIRECTIONS if f"G_{d}" in state]
-    step = state.get("step", 0)
-    del state
+    path, held, train_cfg, step = _generators(run_or_model)
     spec = spec or train_cfg.get("data")
     if not spec:
         raise EvalError(f"{path} does not record its training data: pass --data")
@@ -342,9 +377,10 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
     for direction in directions:
         if direction not in held:
             result["directions"][direction] = {
-                "skipped": f"the checkpoint holds no {direction} generator"}
+                "skipped": f"{Path(path).name} holds no {direction} generator"}
             continue
-        model, _ = load_generator(path, direction, fused=False, device=device)
+        model = held[direction] or load_generator(path, direction, fused=False,
+                                                   device=device)[0]
         res, _ = evaluate_generator(ed, model, direction, batch_size)
         res["baselines"] = score_baselines(ed, direction)
         best = min(res["baselines"], key=lambda name: res["baselines"][name]["fd_clf"])

@@ -29,12 +29,12 @@ from cyclegan.contract import (
     DIRECTIONS,
     FORMAT,
     INPUT_NAME,
-    MIN_OPSET,
     MIN_SIZE,
     NORMALIZATION,
     OUTPUT_NAME,
     SIZE_MULTIPLE,
     direction_error,
+    opset_error,
 )
 from cyclegan.errors import CycleganError
 from cyclegan.fileio import atomic_write_bytes
@@ -101,8 +101,8 @@ def trace_to_onnx(reference: nn.Module, precision: str = "fp32",
     """Trace a fused=False generator to ONNX bytes with dynamic batch, height and width."""
     if precision not in ATOL:
         raise ExportError(f"precision must be one of {sorted(ATOL)}, got {precision!r}")
-    if opset < MIN_OPSET:
-        raise ExportError(f"opset must be >= {MIN_OPSET}, got {opset}")
+    if problem := opset_error(opset):
+        raise ExportError(problem)
     module = _HalfCompute(reference_copy(reference)) if precision == "fp16" else reference
     dims = {0: "batch", 2: "height", 3: "width"}
     buf = io.BytesIO()
@@ -261,6 +261,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     """
     from cyclegan.checkpoint import CheckpointError, resolve_checkpoint
 
+    if problem := opset_error(opset):  # before the checkpoint is read
+        raise ExportError(problem)
     try:
         ckpt = resolve_checkpoint(checkpoint)
     except CheckpointError as exc:

@@ -3,17 +3,21 @@ reader (or a crash) only ever sees the old file or the complete new one.
 
 Temp files are named `.NAME.PID-HEX.tmp`: the writer's process id lets a later run tell the
 leftovers of a killed process (safe to delete) from the files of a live one (never touched).
+A folder two processes must not write at once is guarded by `exclusive_lock`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import re
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
+
+from cyclegan.errors import CycleganError
 
 TMP_SUFFIX = ".tmp"
 _TMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}" + re.escape(TMP_SUFFIX) + "$")
@@ -77,3 +81,37 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
                 os.unlink(entry.path)
                 removed += 1
     return removed
+
+
+class LockedError(CycleganError):
+    """Another live process holds the lock."""
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, what: str) -> Iterator[None]:
+    """Hold an flock on `path` (holding our PID, removed on exit), or raise LockedError
+    saying that another process (its PID) is doing `what`. The kernel drops the lock of a
+    killed process, so a crash never leaves the folder locked."""
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise LockedError(f"another process (pid {holder}) is {what}; wait for it to "
+                              f"finish (lock file {path})") from None
+        # The last holder may have removed the file between our open and flock: then this
+        # lock guards nothing, and we try again on the new file.
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:
+                break
+        os.close(fd)
+    try:
+        os.ftruncate(fd, 0)
+        os.write(fd, f"{os.getpid()}\n".encode())
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        os.close(fd)

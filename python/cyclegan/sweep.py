@@ -27,7 +27,7 @@ from PIL import Image
 
 import cyclegan
 from cyclegan import data, evaluate, images, report
-from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator
+from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator, train_config
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
 from cyclegan.train.rundir import latest_checkpoint
@@ -184,7 +184,10 @@ def run_state(run: Path, steps: int | None) -> tuple[str, int]:
         state = load_checkpoint(latest)
     except CheckpointError as exc:
         raise SweepError(f"{exc}; delete {run} to retrain that configuration") from exc
-    step = int(state.get("step", 0))
+    step = state.get("step", 0)
+    if not isinstance(step, int):
+        raise SweepError(f"{latest} has a damaged step ({step!r}); delete {run} to retrain "
+                         "that configuration")
     # A run stopped by --steps is not "finished" (epochs remain); reaching the asked-for
     # step count is done for a sweep, which always passes the same --steps.
     done = bool(state.get("finished")) or (steps is not None and step >= steps)
@@ -316,7 +319,7 @@ def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | Non
 
     ckpts = {c.name: latest_checkpoint(out / "runs" / c.name) for c in configs}
     first = load_checkpoint(ckpts[configs[0].name])
-    image_size = int((first.get("train_config") or {}).get("image_size", 256))
+    image_size = int(train_config(ckpts[configs[0].name], first).get("image_size", 256))
     del first
     device = device or evaluate.default_device()
     cache = out / "cache"

@@ -54,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="real train images per domain it learns from")
     g.add_argument("--cache-dir", default=None,
                    help="where trained classifiers are kept, keyed by data, sizes, steps and "
-                        "seed, and reused; default: cyclegan-eval-cache in the system temp "
-                        "folder; '' disables")
+                        "seed, and reused; default: $XDG_CACHE_HOME/cyclegan/eval (else "
+                        "~/.cache/cyclegan/eval); '' disables")
     g.add_argument("--seed", type=int, default=0, help="classifier seed (also KID subsets)")
 
     g = p.add_argument_group("FID / KID")

@@ -10,7 +10,14 @@ from cyclegan.cli.common import add_version, exit_codes, run
 
 def build_parser() -> argparse.ArgumentParser:
     # The contract, not cyclegan.export: --help must not import torch.
-    from cyclegan.contract import ATOL, DEFAULT_OPSET, DIRECTIONS, MIN_OPSET, NORMALIZATION
+    from cyclegan.contract import (
+        ATOL,
+        DEFAULT_OPSET,
+        DIRECTIONS,
+        MAX_OPSET,
+        MIN_OPSET,
+        NORMALIZATION,
+    )
 
     p = argparse.ArgumentParser(
         prog="cyclegan-export",
@@ -33,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also write G_<dir>.fp16.onnx: float16 weights and compute, float32 "
                         "input/output, for GPUs (default: off)")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
-                   help=f"ONNX opset, >= {MIN_OPSET} (default: {DEFAULT_OPSET})")
+                   help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET} (default: {DEFAULT_OPSET})")
     p.add_argument("--quiet", action="store_true", help="print errors only")
     add_version(p)
     return p

@@ -78,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{bundled.DEFAULT_MODEL}, {bundled.MODELS[bundled.DEFAULT_MODEL].file})")
     p.add_argument("--list-models", action="store_true",
                    help="list the bundled models and exit")
-    p.add_argument("--direction", choices=DIRECTIONS, default="A2B",
-                   help="which generator of a checkpoint to use; .onnx files hold one "
-                        "(default: A2B)")
+    p.add_argument("--direction", choices=DIRECTIONS, default=None,
+                   help="which generator of a checkpoint to use (default: A2B); an .onnx "
+                        "file holds one, and a different --direction is refused")
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto uses onnxruntime's CUDA provider when a GPU is present, else "
                         "the CPU (default: auto)")

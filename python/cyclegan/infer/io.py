@@ -14,7 +14,7 @@ import numpy as np
 from PIL import Image
 
 from cyclegan.contract import padded_size
-from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, format_of, load_image
+from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, load_image
 
 KEEP = "keep"  # --format keep: the input's format where it can be written, else FALLBACK
 FALLBACK = "png"
@@ -75,6 +75,9 @@ def decode(job: Job, size: int | None = None, max_size: int | None = None,
     """Read one image (EXIF orientation applied, any mode to RGB + optional alpha)."""
     rgb, alpha = load_image(job.src, max_pixels)
     tw, th = target_size(rgb.width, rgb.height, size, max_size)
+    if tw * th > max_pixels:  # --size may enlarge far past the limit the header passed
+        raise ImageError(job.src, f"image too large after resizing to {tw} x {th} (limit "
+                                  f"{max_pixels:,} pixels; see --max-pixels)")
     if (tw, th) != rgb.size:
         rgb = rgb.resize((tw, th), Image.Resampling.LANCZOS)
         alpha = alpha.resize((tw, th), Image.Resampling.LANCZOS) if alpha else None

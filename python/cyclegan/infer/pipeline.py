@@ -184,8 +184,16 @@ class Pipeline:
                 return
             self.results.put(Result(items[0].job, f"model failed: {_reason(exc)}"))
             return
+        if y.shape != x.shape:  # a wrong size or channel count would be written as is
+            for it in items:
+                self.results.put(Result(it.job, f"model output has shape {y.shape[1:]}, "
+                                                f"expected its input's {x.shape[1:]}"))
+            return
         for it, yi in zip(items, y):
-            self.encoded.put((it, yi))
+            if np.isfinite(yi).all():
+                self.encoded.put((it, yi))
+            else:  # NaN would be written as black pixels
+                self.results.put(Result(it.job, "model output holds NaN or inf"))
 
     def _encode_loop(self) -> None:
         while True:

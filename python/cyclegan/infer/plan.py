@@ -8,6 +8,7 @@ work; this module handles signals, the summary and the failures file.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -16,10 +17,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cyclegan.errors import UsageError
-from cyclegan.fileio import atomic_write_bytes, remove_stale_temps, temp_path
-from cyclegan.images import DEFAULT_MAX_PIXELS, ImageError, contact_sheet, format_of, list_images
+from cyclegan.fileio import atomic_write_bytes, exclusive_lock, remove_stale_temps, temp_path
+from cyclegan.images import (
+    DEFAULT_MAX_PIXELS,
+    FORMATS,
+    IMAGE_EXTENSIONS,
+    ImageError,
+    contact_sheet,
+    format_of,
+    list_images,
+)
 from cyclegan.infer import bundled
-from cyclegan.infer.io import Job, format_choices, output_path
+from cyclegan.infer.io import KEEP, Job, format_choices, output_path
 from cyclegan.infer.pipeline import PipelineOptions, Result, translate
 from cyclegan.infer.runtime import OrtGenerator, cpu_count, load_model
 from cyclegan.progress import Progress
@@ -33,7 +42,7 @@ class InferConfig:
     input: Path | None = None
     output: Path | None = None
     model: Path | str | None = None  # a file, a bundled model's name, None: the default one
-    direction: str = "A2B"
+    direction: str | None = None  # None: A2B of a checkpoint, whatever an .onnx file holds
     device: str = "auto"
     batch_size: int = 8
     workers: int | None = None
@@ -135,6 +144,21 @@ def prepare_output(folder: Path) -> None:
                          f"{exc.strerror or exc}") from None
 
 
+def single_output(src: Path, out: Path, fmt: str) -> Path | None:
+    """The output file when one image goes to an image file name; None: OUTPUT is a folder."""
+    if not src.is_file() or out.is_dir():
+        return None
+    name = format_of(out)
+    if name is None:
+        if out.suffix.lower() in IMAGE_EXTENSIONS:  # e.g. .gif: read, never written
+            raise UsageError(f"output {out}: cannot write {out.suffix} files; name a "
+                             f"{', '.join(FORMATS)} file or a folder")
+        return None
+    if fmt not in (KEEP, name):
+        raise UsageError(f"output {out} names a {name} file, but --format is {fmt}")
+    return out
+
+
 def list_inputs(src: Path, out_root: Path) -> list[tuple[Path, Path]]:
     """(path, path relative to INPUT) for every image; outputs inside INPUT are left out."""
     if src.is_file():
@@ -142,25 +166,50 @@ def list_inputs(src: Path, out_root: Path) -> list[tuple[Path, Path]]:
     if not src.is_dir():
         raise UsageError(f"input not found: {src}")
     out_resolved = out_root.resolve()
+    if out_resolved == src.resolve():
+        raise UsageError(f"output folder {out_root} is the input folder {src}: outputs "
+                         "would replace the inputs; choose another output folder")
+    nested = src.resolve() in out_resolved.parents
     items = []
     for path in list_images(src):
-        if out_resolved in path.resolve().parents:
+        if nested and out_resolved in path.resolve().parents:
             continue
         items.append((path, path.relative_to(src)))
     return items
 
 
+def _file_id(path: Path) -> tuple[int, int] | None:
+    """(device, inode): equal for one file under any spelling, symlink or hard link."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
+
+
 def plan(items, cfg: InferConfig, out_root: Path, single_dst: Path | None):
-    """-> (jobs to run, skipped (src, dst), failures). Equal output names are reported."""
+    """-> (jobs to run, skipped (src, dst), failures) of this shard. Output names are
+    compared over the whole sorted input list, so every shard agrees on which input owns a
+    name (the first); an output that is an input file is refused (UsageError)."""
     jobs, skipped, failures = [], [], []
     owner: dict[Path, Path] = {}
-    for src, rel in items:
+    i, n = cfg.shard
+    mine = [k % n == i for k in range(len(items))]
+    inputs = {_file_id(src) for (src, _), m in zip(items, mine) if m}
+    hint = "rename one of them" if cfg.format == KEEP else "use --format keep"
+    for (src, rel), m in zip(items, mine):
         dst = single_dst or output_path(src, rel, out_root, cfg.format)
         if dst in owner:
-            failures.append((src, f"output {dst} would also be written from {owner[dst]} "
-                                  "(use --format keep)"))
+            if m:
+                failures.append((src, f"output {dst} would also be written from "
+                                      f"{owner[dst]} ({hint})"))
             continue
         owner[dst] = src
+        if not m:
+            continue
+        if _file_id(dst) in inputs:
+            raise UsageError(f"output {dst} is an input file: writing it would destroy the "
+                             "input; choose another output")
         if dst.exists() and not cfg.overwrite:
             skipped.append((src, dst))
         else:
@@ -179,12 +228,33 @@ def failures_path(out_root: Path, shard: tuple[int, int]) -> Path:
                        f"cyclegan-failures.shard-{i}-of-{n}.tsv")
 
 
-def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
-    def clean(text: str) -> str:
-        return " ".join(str(text).replace("\t", " ").split())
+# The failures file is TSV (path, reason), one line per input; backslash escapes keep
+# tabs, newlines and backslashes in file names, so read_failures gives the exact paths back.
+_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
+_UNESCAPES = {v[1]: k for k, v in _ESCAPES.items()}
 
-    lines = [f"{clean(p)}\t{clean(r)}\n" for p, r in sorted(failures, key=lambda f: str(f[0]))]
+
+def _escape(text: str) -> str:
+    return "".join(_ESCAPES.get(c, c) for c in str(text))
+
+
+def _unescape(text: str) -> str:
+    out, chars = [], iter(text)
+    for c in chars:
+        out.append(_UNESCAPES.get(next(chars, ""), "") if c == "\\" else c)
+    return "".join(out)
+
+
+def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
+    lines = [f"{_escape(p)}\t{_escape(r)}\n" for p, r in sorted(failures, key=lambda f: str(f[0]))]
     atomic_write_bytes(path, "".join(lines).encode("utf-8", "surrogateescape"))
+
+
+def read_failures(path: Path) -> list[tuple[Path, str]]:
+    """The (path, reason) pairs of a failures file, e.g. to retry just those inputs."""
+    text = path.read_bytes().decode("utf-8", "surrogateescape")
+    return [(Path(_unescape(p)), _unescape(r))
+            for p, r in (line.split("\t", 1) for line in text.split("\n") if line)]
 
 
 class _Interrupt:
@@ -223,19 +293,28 @@ class _Plan:
     summary: Summary
 
 
-def _prepare(cfg: InferConfig, log, warn) -> _Plan:
-    """Everything before the first image is translated; UsageError on a bad setup."""
+def lock_path(out_root: Path, shard: tuple[int, int]) -> Path:
+    i, n = shard
+    return out_root / (".cyclegan-infer.lock" if n == 1 else
+                       f".cyclegan-infer.shard-{i}-of-{n}.lock")
+
+
+def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
+    """Everything before the first image is translated; UsageError on a bad setup. The
+    output folder stays locked (per shard) until `stack` closes."""
     src, out = Path(cfg.input), Path(cfg.output)
     if not src.exists():
         raise UsageError(f"input not found: {src}")
-    single_dst = out if src.is_file() and format_of(out) else None
+    single_dst = single_output(src, out, cfg.format)
     out_root = out.parent if single_dst else out
-    prepare_output(out_root)
     items = list_inputs(src, out_root)
     if not items:
         raise UsageError(f"no images found under {src}")
+    prepare_output(out_root)
+    # Two runs on one folder would delete each other's failures file and race on outputs.
+    stack.enter_context(exclusive_lock(lock_path(out_root, cfg.shard),
+                                       f"running cyclegan-infer into {out_root}"))
     i, n = cfg.shard
-    items = items[i::n]
     model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log)
     jobs, skipped, failures = plan(items, cfg, out_root, single_dst)
     summary = Summary(out, planned=len(jobs), skipped=len(skipped), failures=failures)
@@ -245,8 +324,9 @@ def _prepare(cfg: InferConfig, log, warn) -> _Plan:
     if cfg.progress:
         log(f"model: {model.describe()}")
         shard = f" (shard {i}/{n})" if n > 1 else ""
-        log(f"{len(items)} images{shard}: {len(jobs)} to translate, {len(skipped)} already "
-            "done" + (f"; removed {removed} temp files of an interrupted run" if removed else ""))
+        count = len(jobs) + len(skipped) + len(failures)
+        log(f"{count} images{shard}: {len(jobs)} to translate, {len(skipped)} already done"
+            + (f"; removed {removed} temp files of an interrupted run" if removed else ""))
     return _Plan(src, out_root, model, jobs, skipped, summary)
 
 
@@ -299,7 +379,8 @@ def run(cfg: InferConfig, log=None, warn=None) -> Summary:
     log = log or (lambda m: print(m, file=sys.stderr))
     warn = warn or (lambda m: print(m, file=sys.stderr))
     cfg = with_defaults(cfg)
-    p = _prepare(cfg, log, warn)
-    _translate(p, cfg, warn)
-    _finish(p, cfg, warn)
+    with contextlib.ExitStack() as stack:
+        p = _prepare(cfg, log, warn, stack)
+        _translate(p, cfg, warn)
+        _finish(p, cfg, warn)
     return p.summary

@@ -18,6 +18,7 @@ from cyclegan.errors import CycleganError, UsageError
 
 DEVICES = ("auto", "cpu", "cuda")
 ONNX_SUFFIXES = (".onnx",)
+FLOAT_TYPES = ("tensor(float)", "tensor(float16)")
 
 
 class ModelError(UsageError):
@@ -97,10 +98,15 @@ class OrtGenerator:
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.name}: expected one input and one output, got "
                              f"{len(inputs)} and {len(outputs)}")
-        shape = inputs[0].shape
-        if len(shape) != 4 or (shape[1] != 3 and not isinstance(shape[1], str)):
-            raise ModelError(f"{self.name}: expected an N x 3 x H x W image input, got "
-                             f"shape {shape}")
+        # Refused here, once, rather than failing (or writing garbage) image by image.
+        for what, arg in (("input", inputs[0]), ("output", outputs[0])):
+            shape = arg.shape
+            if len(shape) != 4 or (shape[1] != 3 and not isinstance(shape[1], str)):
+                raise ModelError(f"{self.name}: expected an N x 3 x H x W image {what}, got "
+                                 f"shape {shape}")
+            if arg.type not in FLOAT_TYPES:
+                raise ModelError(f"{self.name}: expected a float32 or float16 {what}, got "
+                                 f"{arg.type}")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         self.input_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
 
@@ -116,15 +122,24 @@ class OrtGenerator:
         return f"{Path(self.name).name} ({what}, {precision}) on {self.device}"
 
 
-def load_model(path: str | os.PathLike, direction: str = "A2B", device: str = "auto",
+def load_model(path: str | os.PathLike, direction: str | None = None, device: str = "auto",
                threads: int | None = None, log=print) -> OrtGenerator:
     """An .onnx file as is; anything else is read as a cyclegan checkpoint, exported to ONNX
-    in memory (verified against torch like cyclegan-export) and run by onnxruntime."""
+    in memory (verified against torch like cyclegan-export) and run by onnxruntime.
+    `direction`: a checkpoint's generator (default A2B); for an .onnx file, which holds one,
+    a check of its metadata."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model not found: {path}")
     if path.suffix.lower() in ONNX_SUFFIXES:
-        return OrtGenerator(path, device, threads)
+        model = OrtGenerator(path, device, threads)
+        held = model.meta.get("direction")
+        if direction is not None and held != direction:
+            has = f"holds the {held} generator" if held else "does not record its direction"
+            raise ModelError(f"{path} {has}; --direction {direction} needs a checkpoint or "
+                             f"the G_{direction}.onnx file")
+        return model
+    direction = direction or "A2B"
     # Only a checkpoint needs torch: imported here, never for an .onnx model.
     from cyclegan.checkpoint import load_generator
     from cyclegan.export import export_generator

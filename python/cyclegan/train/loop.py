@@ -69,6 +69,8 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
         ckpt = load_checkpoint(rundir.latest_checkpoint(run), map_location="cpu")
         state.load_state_dict(ckpt, device, restore_rng=info.rank == 0)
         del ckpt
+        if main:
+            rundir.truncate_log(run, state.step)
     total_epochs = cfg.epochs + cfg.decay_epochs
     total_steps = total_epochs * sampler.batches_per_epoch
     if cfg.steps is not None:

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from cyclegan.errors import CycleganError
-from cyclegan.fileio import atomic_write_bytes
+from cyclegan.fileio import atomic_write_bytes, remove_stale_temps
 
 LATEST = "latest.pt"
 
@@ -67,3 +67,27 @@ def prepare(run: Path, resume: bool) -> None:
         os.unlink(probe)
     except OSError as exc:
         raise TrainError(f"--out {run} is not writable: {exc.strerror or exc}") from exc
+    # A process killed while checkpointing leaves its temp file (as large as a checkpoint).
+    for folder in (run, run / "checkpoints", run / "samples"):
+        remove_stale_temps(folder)
+
+
+def truncate_log(run: Path, step: int) -> None:
+    """Drop log.jsonl lines after `step` (the checkpoint a resume starts from), so the
+    steps the resumed run repeats are not logged twice; a torn last line goes too."""
+    path = run / "log.jsonl"
+    try:
+        lines = path.read_bytes().splitlines(keepends=True)
+    except FileNotFoundError:
+        return
+    keep = 0
+    for line in lines:
+        try:
+            record = json.loads(line)
+            if not line.endswith(b"\n") or record["step"] > step:
+                break
+        except (ValueError, TypeError, KeyError):
+            break
+        keep += 1
+    if keep < len(lines):
+        atomic_write_bytes(path, b"".join(lines[:keep]))
