@@ -1,9 +1,9 @@
-// Torch-free API of the fused instance-norm kernels. Callers pass raw pointers to
-// contiguous buffers that they own (the CUDA kernels also read a strided skip, see
-// SkipStrides); validation happens in python/cyclegan/ops.py.
+// Torch-free API of the fused instance-norm kernels. Callers pass raw pointers to buffers
+// that they own: NCHW contiguous for the CPU kernels, any strides (Strides) for the CUDA
+// kernels; validation happens in python/cyclegan/ops.py.
 //
-// Layout: x is P = N*C planes of H x W (NCHW contiguous). The output y is P planes of
-// Hp x Wp, Hp = H + 2*pad, Wp = W + 2*pad, also contiguous. Per plane p:
+// Layout: x is P = N*C planes of H x W. The output y is P planes of Hp x Wp,
+// Hp = H + 2*pad, Wp = W + 2*pad. Per plane p:
 //   mean[p] = sum(x) / (H*W),  rstd[p] = 1 / sqrt(sum((x - mean)^2) / (H*W) + eps)
 //   xhat    = (x - mean) * rstd
 //   y       = reflect_pad(act(xhat) + skip, pad)     (skip optional, H x W like x)
@@ -32,12 +32,24 @@ struct PlaneShape {
   int64_t pad;     // 0 <= pad < min(h, w)
 };
 
-// A skip read in place (CUDA): plane p = (p / channels, p % channels) starts at
-// skip + (p / channels) * n + (p % channels) * c, its rows are h elements apart and its
-// pixels adjacent (W stride 1); all in elements. Contiguous: {C, C*H*W, H*W, W}.
-struct SkipStrides {
-  int64_t channels;
-  int64_t n, c, h;
+// Element strides of an N x C x H x W tensor (CUDA): element (n, c, h, w) is at
+// data + n*n_stride + c*c_stride + h*h_stride + w*w_stride. NCHW contiguous is
+// {C*H*W, H*W, W, 1}, channels_last {H*W*C, 1, W*C, C}.
+struct Strides {
+  int64_t n, c, h, w;
+};
+
+// The CUDA kernels' shape (x is n x c x h x w) and what a launch may use: the device's
+// SM count (it decides how many blocks share a plane, see kernels.cuh) and a float32
+// workspace of at least workspace_floats(shape, sms) elements.
+struct ImageShape {
+  int64_t n, c, h, w;
+  int64_t pad;  // 0 <= pad < min(h, w)
+};
+struct Launch {
+  int sms;
+  float* workspace;
+  int64_t workspace_floats;
 };
 
 enum class Act : int { None = 0, Relu = 1 };
@@ -63,17 +75,21 @@ void set_num_threads(int n);
 
 namespace cuda {
 
-// Float32, Float16 and BFloat16 data, float statistics, enqueued on `stream`
-// (a cudaStream_t) on the current device. Errors are thrown as std::runtime_error.
-void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, SkipStrides skip_strides,
-                      void* y, float* mean, float* rstd, PlaneShape s, Act act, float eps,
-                      uintptr_t stream);
-void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const float* mean,
-                      const float* rstd, void* gx, void* gskip, PlaneShape s, Act act,
-                      uintptr_t stream);
-void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
-                      SkipStrides skip_strides, const float* rstd, void* gx, void* gskip,
-                      PlaneShape s, uintptr_t stream);
+// Float32, Float16 and BFloat16 data of any strides (y and gy are n x c x Hp x Wp, the
+// others n x c x h x w), float statistics (mean and rstd contiguous, one per plane),
+// enqueued on `stream` (a cudaStream_t) on the current device. Errors are thrown as
+// std::invalid_argument / std::runtime_error.
+void norm_act_pad_fwd(DType dtype, const void* x, Strides xs, const void* skip, Strides ss,
+                      void* y, Strides ys, float* mean, float* rstd, ImageShape s, Act act,
+                      float eps, Launch l, uintptr_t stream);
+void norm_act_pad_bwd(DType dtype, const void* gy, Strides gys, const void* x, Strides xs,
+                      const float* mean, const float* rstd, void* gx, Strides gxs, void* gskip,
+                      Strides gss, ImageShape s, Act act, Launch l, uintptr_t stream);
+void norm_add_pad_bwd(DType dtype, const void* gy, Strides gys, const void* y, Strides ys,
+                      const void* skip, Strides ss, const float* rstd, void* gx, Strides gxs,
+                      void* gskip, Strides gss, ImageShape s, Launch l, uintptr_t stream);
+// Workspace every call with this shape and SM count needs at most, in floats.
+int64_t workspace_floats(ImageShape s, int sms);
 
 // Number of usable devices; 0 on any error (no driver, no device), never throws.
 int device_count();

@@ -4,7 +4,9 @@ nvcc builds tests/emulation/harness.cpp (the kernel bodies of csrc/cuda/kernels.
 thread context that runs each block's threads as fibers, barriers and warp shuffles
 included) into a shared library, cached under build/emulation by a hash of its sources.
 Every kernel (forward and both backwards) runs over edge-case shapes, large planes,
-misaligned pointers and fp32/fp16/bf16, against a float64 reference. Select with
+misaligned pointers, strided skips and fp32/fp16/bf16, in NCHW and channels_last, with the
+launch plan of an H200 and of SM counts that force a block per plane or a plane split
+across blocks, against a float64 reference. Select with
 `pytest -k emulat`; without nvcc the tests skip and say so.
 """
 
@@ -67,56 +69,67 @@ def build_harness(nvcc: str, cache: Path) -> Path:
 
 
 class Emulator:
-    """The emu_* entry points of the harness, called with CPU tensors."""
+    """The emu_* entry points of the harness, called with CPU tensors of any strides and an
+    SM count for the launch plan (the workspace is sized by the plan, as ops.py does)."""
 
     def __init__(self, path: Path):
         self.lib = ctypes.CDLL(str(path))
-        u, i64, i32 = ctypes.c_size_t, ctypes.c_int64, ctypes.c_int
-        tail = [ctypes.c_char_p, ctypes.c_size_t]
-        layout = [i64] * 4
+        u, i64, i32, st = ctypes.c_size_t, ctypes.c_int64, ctypes.c_int, STRIDES
+        tail = [i32, u, i64, ctypes.c_char_p, ctypes.c_size_t]
+        shape = [i64] * 5
+        self.lib.emu_workspace_floats.argtypes = shape + [i32, ctypes.c_char_p, ctypes.c_size_t]
+        self.lib.emu_workspace_floats.restype = i64
+        self.lib.emu_chunks.argtypes = shape + [i32, i32]
+        self.lib.emu_chunks.restype = i32
         self.lib.emu_norm_act_pad_fwd.argtypes = (
-            [i32, u, u] + layout + [u] * 3 + [i64] * 4 + [i32, ctypes.c_double] + tail
+            [i32, u, st, u, st, u, st, u, u] + shape + [i32, ctypes.c_double] + tail
         )
-        self.lib.emu_norm_act_pad_bwd.argtypes = [i32] + [u] * 6 + [i64] * 4 + [i32] + tail
+        self.lib.emu_norm_act_pad_bwd.argtypes = (
+            [i32, u, st, u, st, u, u, u, st, u, st] + shape + [i32] + tail
+        )
         self.lib.emu_norm_add_pad_bwd.argtypes = (
-            [i32, u, u, u] + layout + [u] * 3 + [i64] * 4 + tail
+            [i32, u, st, u, st, u, st, u, u, st, u, st] + shape + tail
         )
 
-    def _call(self, name, *args):
+    def chunks(self, shape, pad, sms, channels_adjacent):
+        """Blocks per plane the launch plan gives (1: the one-block-per-plane kernels)."""
+        return self.lib.emu_chunks(*shape, pad, sms, int(channels_adjacent))
+
+    def _call(self, name, shape, pad, sms, *args):
         err = ctypes.create_string_buffer(512)
-        if getattr(self.lib, name)(*args, err, len(err)) != 0:
+        floats = self.lib.emu_workspace_floats(*shape, pad, sms, err, len(err))
+        if floats < 0:
+            raise RuntimeError(err.value.decode())
+        ws = torch.full((floats,), float("nan"))
+        if getattr(self.lib, name)(*args, sms, ws.data_ptr(), floats, err, len(err)) != 0:
             raise RuntimeError(err.value.decode())
 
-    def fwd(self, x, skip, y, mean, rstd, pad, act, eps=EPS):
-        n, c, h, w = x.shape
-        self._call("emu_norm_act_pad_fwd", DTYPES[x.dtype], x.data_ptr(), ptr(skip),
-                   *skip_layout(skip), y.data_ptr(), mean.data_ptr(), rstd.data_ptr(), n * c,
-                   h, w, pad, act, eps)
+    def fwd(self, x, skip, y, mean, rstd, pad, act, sms, eps=EPS):
+        self._call("emu_norm_act_pad_fwd", x.shape, pad, sms, DTYPES[x.dtype], x.data_ptr(),
+                   strides(x), ptr(skip), strides(skip), y.data_ptr(), strides(y),
+                   mean.data_ptr(), rstd.data_ptr(), *x.shape, pad, act, eps)
 
-    def bwd(self, gy, x, mean, rstd, gx, gskip, pad, act):
-        n, c, h, w = x.shape
-        self._call("emu_norm_act_pad_bwd", DTYPES[x.dtype], gy.data_ptr(), x.data_ptr(),
-                   mean.data_ptr(), rstd.data_ptr(), gx.data_ptr(), ptr(gskip), n * c, h, w,
-                   pad, act)
+    def bwd(self, gy, x, mean, rstd, gx, gskip, pad, act, sms):
+        self._call("emu_norm_act_pad_bwd", x.shape, pad, sms, DTYPES[x.dtype], gy.data_ptr(),
+                   strides(gy), x.data_ptr(), strides(x), mean.data_ptr(), rstd.data_ptr(),
+                   gx.data_ptr(), strides(gx), ptr(gskip), strides(gskip), *x.shape, pad, act)
 
-    def add_bwd(self, gy, y, skip, rstd, gx, gskip, pad):
-        n, c, h, w = skip.shape
-        self._call("emu_norm_add_pad_bwd", DTYPES[skip.dtype], gy.data_ptr(), y.data_ptr(),
-                   skip.data_ptr(), *skip_layout(skip), rstd.data_ptr(), gx.data_ptr(),
-                   gskip.data_ptr(), n * c, h, w, pad)
+    def add_bwd(self, gy, y, skip, rstd, gx, gskip, pad, sms):
+        self._call("emu_norm_add_pad_bwd", skip.shape, pad, sms, DTYPES[skip.dtype],
+                   gy.data_ptr(), strides(gy), y.data_ptr(), strides(y), skip.data_ptr(),
+                   strides(skip), rstd.data_ptr(), gx.data_ptr(), strides(gx), gskip.data_ptr(),
+                   strides(gskip), *skip.shape, pad)
+
+
+STRIDES = ctypes.c_int64 * 4
 
 
 def ptr(t):
     return 0 if t is None else t.data_ptr()
 
 
-def skip_layout(skip):
-    """(channels, N, C and H strides) of a skip read in place: its pixels must be adjacent."""
-    if skip is None:
-        return (1, 0, 0, 0)
-    n, c, h, w = skip.shape
-    assert skip.stride(3) == 1 or w == 1
-    return (c, skip.stride(0), skip.stride(1), skip.stride(2) if h > 1 else w)
+def strides(t):
+    return STRIDES(*(0, 0, 0, 0) if t is None else t.stride())
 
 
 @pytest.fixture(scope="module")
@@ -131,26 +144,31 @@ def emu(tmp_path_factory):
     return Emulator(build_harness(nvcc, cache))
 
 
-def buffer(shape, dtype, offset=0):
-    """An uninitialized contiguous tensor `offset` elements past a 64-byte aligned start."""
+def buffer(shape, dtype, offset=0, layout="nchw"):
+    """An uninitialized tensor `offset` elements past a 64-byte aligned start, NCHW
+    contiguous or (layout "nhwc", 4-D only) channels_last."""
     numel = int(torch.Size(shape).numel())
     base = torch.empty(numel + offset + 8, dtype=dtype)
     assert base.data_ptr() % 64 == 0
-    return base[offset : offset + numel].view(shape).fill_(float("nan"))
+    flat = base[offset : offset + numel]
+    if layout == "nhwc":
+        n, c, h, w = shape
+        return flat.view(n, h, w, c).permute(0, 3, 1, 2).fill_(float("nan"))
+    return flat.view(shape).fill_(float("nan"))
 
 
-def placed(t, offset):
-    out = buffer(t.shape, t.dtype, offset)
+def placed(t, offset, layout="nchw"):
+    out = buffer(t.shape, t.dtype, offset, layout)
     out.copy_(t)
     return out
 
 
-def strided_view(t, margin_c, margin_hw):
-    """t copied into the middle of a larger NCHW buffer and returned as a view of it, like
-    the residual trunk's skip (the interior of a padded output) or a channel slice."""
+def strided_view(t, margin_c, margin_hw, layout="nchw"):
+    """t copied into the middle of a larger buffer and returned as a view of it, like the
+    residual trunk's skip (the interior of a padded output) or a channel slice."""
     n, c, h, w = t.shape
-    big = torch.full((n, c + 2 * margin_c, h + 2 * margin_hw, w + 2 * margin_hw), float("nan"),
-                     dtype=t.dtype)
+    big = buffer((n, c + 2 * margin_c, h + 2 * margin_hw, w + 2 * margin_hw), t.dtype,
+                 layout=layout)
     view = big[:, margin_c : margin_c + c, margin_hw : margin_hw + h, margin_hw : margin_hw + w]
     view.copy_(t)
     return view
@@ -191,7 +209,8 @@ def rel_error(got, want):
 
 # (N*C planes as (n, c), H, W, pad): single pixels, single rows and columns, pad = H-1 and
 # W-1 (both mirrors of an axis at once), planes much smaller than a block, planes needing
-# every thread of the largest block, and odd sizes so no row is a whole number of packs.
+# every thread of the largest block, odd sizes so no row is a whole number of packs, and
+# 37 channels (in channels_last a block takes 32, so the second group is partly empty).
 SHAPES = [
     ((3, 1), 1, 1, 0),
     ((1, 2), 1, 37, 0),
@@ -200,7 +219,9 @@ SHAPES = [
     ((2, 1), 9, 4, 3),
     ((1, 3), 7, 6, 2),
     ((2, 2), 2, 2, 1),
+    ((1, 37), 3, 5, 2),
     ((1, 2), 33, 20, 2),
+    ((1, 1), 40, 33, 32),
     ((1, 1), 130, 97, 3),
     ((1, 1), 256, 256, 1),
 ]
@@ -211,6 +232,9 @@ SHAPES = [
 OFFSETS = {"aligned": ((0, 0, 0), (0, 0, 0)), "same": ((1, 1, 3), (3, 1, 1)),
            "mixed": ((3, 1, 2), (1, 2, 5))}
 SKIP_VIEW = {"aligned": None, "same": (0, 1), "mixed": (1, 2)}
+# SM counts for the launch plan: an H200's, one SM (a block per plane whenever there are
+# two planes), and so many that every plane large enough is split across blocks.
+H200_SMS, ONE_SM, MANY_SMS = 132, 1, 1 << 20
 
 
 def shape_id(case):
@@ -218,49 +242,90 @@ def shape_id(case):
     return f"{n}x{c}x{h}x{w}p{pad}"
 
 
-@pytest.mark.parametrize("offsets", OFFSETS)
-@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).split(".")[1])
-@pytest.mark.parametrize("kind", ["relu", "none", "add"])
-@pytest.mark.parametrize("case", SHAPES, ids=shape_id)
-def test_emulated_kernels_match_float64(emu, case, kind, dtype, offsets):
+def check_kernels(emu, case, kind, dtype, offsets, layout, sms):
+    """Forward, then the backward ops.py runs after it, with every tensor in `layout`,
+    against float64."""
     (n, c), h, w, pad = case
     (ox, os_, oy), (ogy, ogx, ogs) = OFFSETS[offsets]
     gen = torch.Generator().manual_seed(h * 1000 + w * 10 + pad)
     shape, out_shape = (n, c, h, w), (n, c, h + 2 * pad, w + 2 * pad)
     # A large mean tests the variance against cancellation.
-    x = placed((torch.randn(shape, generator=gen) * 2 + 3).to(dtype), ox)
+    x = placed((torch.randn(shape, generator=gen) * 2 + 3).to(dtype), ox, layout)
     skip = None
     if kind == "add":
         skip = torch.randn(shape, generator=gen).to(dtype)
         view = SKIP_VIEW[offsets]
-        skip = placed(skip, os_) if view is None else strided_view(skip, *view)
+        skip = placed(skip, os_, layout) if view is None else strided_view(skip, *view, layout)
     act = "none" if kind == "add" else kind
-    y = buffer(out_shape, dtype, oy)
+    y = buffer(out_shape, dtype, oy, layout)
     mean, rstd = buffer((n * c,), torch.float32), buffer((n * c,), torch.float32)
-    emu.fwd(x, skip, y, mean, rstd, pad, ACT[act])
+    emu.fwd(x, skip, y, mean, rstd, pad, ACT[act], sms)
 
     y_ref, mean_ref, rstd_ref, _ = reference(x, skip, pad, act)
     assert_close(y, y_ref, dtype, "y")
     assert_close(mean, mean_ref, torch.float32, "mean")
     assert_close(rstd, rstd_ref, torch.float32, "rstd")
 
-    gy = placed(torch.randn(out_shape, generator=gen).to(dtype), ogy)
-    gx = buffer(shape, dtype, ogx)
+    gy = placed(torch.randn(out_shape, generator=gen).to(dtype), ogy, layout)
+    gx = buffer(shape, dtype, ogx, layout)
     grads = reference_grads(x, skip, gy, pad, act)
     if kind == "add":
-        gskip = buffer(shape, dtype, ogs)
-        emu.add_bwd(gy, y, skip, rstd, gx, gskip, pad)
+        # Both backwards of the skip form: from the output (float32 in ops.py) and from
+        # the input (half and bfloat16), each checked in every dtype.
+        gskip = buffer(shape, dtype, ogs, layout)
+        emu.add_bwd(gy, y, skip, rstd, gx, gskip, pad, sms)
+        assert_close(gskip, grads[1], dtype, "gskip (from y)")
+        assert_close(gx, grads[0], dtype, "gx (from y)")
+        gx, gskip = buffer(shape, dtype, ogx, layout), buffer(shape, dtype, ogs, layout)
+        emu.bwd(gy, x, mean, rstd, gx, gskip, pad, ACT["none"], sms)
         assert_close(gskip, grads[1], dtype, "gskip")
     else:
-        emu.bwd(gy, x, mean, rstd, gx, None, pad, ACT[act])
+        emu.bwd(gy, x, mean, rstd, gx, None, pad, ACT[act], sms)
     assert_close(gx, grads[0], dtype, "gx")
+
+
+@pytest.mark.parametrize("offsets", OFFSETS)
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).split(".")[1])
+@pytest.mark.parametrize("kind", ["relu", "none", "add"])
+@pytest.mark.parametrize("case", SHAPES, ids=shape_id)
+def test_emulated_kernels_match_float64(emu, case, kind, dtype, offsets):
+    # NCHW on an H200's plan: a block per plane for the small shapes, a plane split
+    # across blocks for those of more than 2 x 256 pixels.
+    check_kernels(emu, case, kind, dtype, offsets, "nchw", H200_SMS)
+
+
+@pytest.mark.parametrize("mode", [("nchw", MANY_SMS), ("nhwc", ONE_SM), ("nhwc", MANY_SMS)],
+                         ids=["nchw-split", "nhwc", "nhwc-split"])
+@pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: str(d).split(".")[1])
+@pytest.mark.parametrize("kind", ["relu", "none", "add"])
+@pytest.mark.parametrize("case", SHAPES, ids=shape_id)
+def test_emulated_split_and_channels_last_match_float64(emu, case, kind, dtype, mode):
+    # The tiled kernels: every plane split as far as the plan allows, and channels_last
+    # tensors (x, skip, y, gy, gx, gskip) read and written in place, misaligned and with
+    # the skip a view.
+    check_kernels(emu, case, kind, dtype, "mixed", *mode)
+
+
+def test_emulated_launch_plan(emu):
+    # A block per plane while planes give two blocks per SM; below that, planes split into
+    # chunks of at least 512 positions (256 threads, 2 each), at most 32.
+    assert emu.chunks((8, 256, 64, 64), 1, H200_SMS, False) == 1
+    assert emu.chunks((1, 256, 64, 64), 1, H200_SMS, False) == 2
+    assert emu.chunks((1, 64, 64, 64), 1, H200_SMS, False) == 5
+    assert emu.chunks((1, 64, 16, 16), 1, H200_SMS, False) == 1
+    assert emu.chunks((1, 1, 130, 97), 3, MANY_SMS, False) == 25
+    assert emu.chunks((1, 1, 256, 256), 1, MANY_SMS, False) == 32
+    # channels_last: 32 channels per block (8 rows of threads, so chunks of 16 positions).
+    assert emu.chunks((8, 256, 64, 64), 1, H200_SMS, True) == 5
+    assert emu.chunks((33, 256, 64, 64), 1, H200_SMS, True) == 1
+    assert emu.chunks((1, 3, 64, 64), 1, H200_SMS, True) == 32
 
 
 def test_emulated_bad_shape_is_an_error(emu):
     x = torch.zeros(1, 1, 4, 4)
     y, m = torch.empty(1, 1, 12, 12), torch.empty(1)
     with pytest.raises(RuntimeError, match="invalid shape"):
-        emu.fwd(x, None, y, m, m, 4, ACT["relu"])
+        emu.fwd(x, None, y, m, m, 4, ACT["relu"], H200_SMS)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
@@ -276,15 +341,15 @@ def test_emulated_low_precision_add_backward_large_skip(emu, dtype, scale):
     skip = ((torch.rand(shape, generator=gen) * 2 - 1) * scale).to(dtype)
     y = buffer(out_shape, dtype)
     mean, rstd = buffer((6,), torch.float32), buffer((6,), torch.float32)
-    emu.fwd(x, skip, y, mean, rstd, pad, ACT["none"])
+    emu.fwd(x, skip, y, mean, rstd, pad, ACT["none"], H200_SMS)
     _, _, _, xhat = reference(x, skip, pad, "none")
     noise = torch.randn(out_shape, generator=gen, dtype=torch.float64)
     gy = (F.pad(xhat, (pad,) * 4) + 0.3 * noise).to(dtype)
     gx, gskip = buffer(shape, dtype), buffer(shape, dtype)
     if ops._add_backward_from_input(dtype):
-        emu.bwd(gy, x, mean, rstd, gx, gskip, pad, ACT["none"])
+        emu.bwd(gy, x, mean, rstd, gx, gskip, pad, ACT["none"], H200_SMS)
     else:
-        emu.add_bwd(gy, y, skip, rstd, gx, gskip, pad)
+        emu.add_bwd(gy, y, skip, rstd, gx, gskip, pad, H200_SMS)
     want_gx, want_gskip = reference_grads(x, skip, gy, pad, "none")
     assert rel_error(gx, want_gx) < 0.01
     assert rel_error(gskip, want_gskip) < 0.01

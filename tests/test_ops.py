@@ -229,6 +229,55 @@ def test_noncontiguous_and_channels_last_inputs(device):
         assert_close(xf.grad, xr.grad)
 
 
+def test_outputs_keep_channels_last_off_the_cpu():
+    # The CUDA kernels write channels_last outputs for channels_last inputs (no transpose);
+    # meta tensors follow the same rule through the one allocation helper, while the CPU
+    # kernels stay NCHW.
+    for device, want in (("meta", CL), ("cpu", torch.contiguous_format)):
+        x = torch.empty(2, 3, 6, 5, device=device).contiguous(memory_format=CL)
+        y, mean, rstd = ops._norm_act_pad(x, 2, 1, 1e-5)
+        gx = ops._norm_act_pad_backward(torch.empty_like(y), x, mean, rstd, 2, 1)
+        y2, _, rstd2 = ops._norm_add_pad(x, x, 1, 1e-5)
+        gx2, gskip2 = ops._norm_add_pad_backward(torch.empty_like(y2), y2, x, rstd2, 1)
+        for t in (y, gx, y2, gx2, gskip2):
+            assert t.is_contiguous(memory_format=want), (device, t.shape, t.stride())
+        assert mean.is_contiguous() and rstd.is_contiguous()
+    x = torch.empty(2, 3, 6, 5, device="meta")
+    assert ops._norm_act_pad(x, 2, 1, 1e-5)[0].is_contiguous()
+
+
+@needs_cuda
+@pytest.mark.parametrize("kind", ["relu", "add"])
+@pytest.mark.parametrize("layout", ["nchw", "channels_last", "strided"])
+@pytest.mark.parametrize("shape", [(1, 64, 64, 64), (8, 256, 16, 16), (1, 3, 130, 97)])
+def test_cuda_layouts_and_split_planes_match_eager(kind, layout, shape):
+    # Batch 1 with 64 channels (fewer planes than SMs: each plane split across blocks),
+    # many small planes (a block per plane), channels_last and a strided view read in
+    # place; outputs keep channels_last.
+    torch.manual_seed(0)
+    base = torch.randn(shape[0], shape[1], shape[2], 2 * shape[3], device="cuda") * 3 + 1
+    if layout == "strided":
+        x = base[..., ::2]
+    else:
+        x = base[..., : shape[3]].contiguous()
+        if layout == "channels_last":
+            x = x.contiguous(memory_format=CL)
+    skip = torch.randn_like(x) if kind == "add" else None
+    xr, xf = x.clone().requires_grad_(), x.clone().requires_grad_()
+    sr = None if skip is None else skip.clone().requires_grad_()
+    sf = None if skip is None else skip.clone().requires_grad_()
+    got = norm_add_pad(xf, sf, 1) if kind == "add" else norm_act_pad(xf, 1)
+    want = reference(xr, 1, "none", sr) if kind == "add" else reference(xr, 1)
+    if layout == "channels_last":
+        assert got.is_contiguous(memory_format=CL)
+    assert_close(got, want, rtol=1e-4, atol=1e-4)
+    g = torch.randn_like(want)
+    used = [t for t in (xf, sf) if t is not None]
+    ref_used = [t for t in (xr, sr) if t is not None]
+    for a, b in zip(torch.autograd.grad(got, used, g), torch.autograd.grad(want, ref_used, g)):
+        assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
 def test_zero_size_batch():
     x = torch.randn(0, 3, 8, 8, requires_grad=True)
     y = norm_act_pad(x, 2)

@@ -1,6 +1,6 @@
 // Bodies of the CUDA kernels of the fused instance norm (math: csrc/norm_act_pad.h), written
 // once for two callers: csrc/cuda/norm_act_pad.cu runs them on the GPU, and
-// tests/emulation/harness.cu builds them as host code and replays every block's threads on
+// tests/emulation/harness.cpp builds them as host code and replays every block's threads on
 // the CPU, so the kernels are tested on machines without a GPU.
 //
 // A kernel is a struct K with K::Args (its arguments, by value), K::Shared (its shared
@@ -14,10 +14,18 @@
 // The dispatch_* functions at the end validate a call, pick the kernel instantiation and
 // its grid, and hand it to a launcher: launcher.template launch<K>(blocks, threads, args).
 //
-// One thread block owns one plane (N*C planes; a block loops over planes when there are more
-// planes than blocks). Inside a plane all indices are int: x, skip, gx and gskip are H x W
-// row-major at offset p*H*W, y and gy are Hp x Wp row-major at offset p*Hp*Wp, with
-// Hp = H + 2*pad and Wp = W + 2*pad.
+// Two kernel families, chosen per call by dispatch_* from the strides and the launch plan
+// (make_tiles, a pure function of the shape and the SM count):
+// - one block per plane (FwdKernel, BwdKernel) when x, y, gy, gx and gskip are NCHW
+//   contiguous and the N*C planes give at least two blocks per SM (a block loops over
+//   planes when there are more planes than blocks). Inside a plane all indices are int:
+//   x, skip, gx and gskip are H x W row-major at offset p*H*W, y and gy are Hp x Wp
+//   row-major at offset p*Hp*Wp, with Hp = H + 2*pad and Wp = W + 2*pad; 16-byte packs.
+// - tiled (Fwd/BwdStatsKernel then Fwd/BwdApplyKernel, see "tiled kernels" below)
+//   otherwise: a plane split across up to kMaxChunks blocks with partial statistics in a
+//   workspace, and every tensor addressed through its strides, channels_last included
+//   (a warp then spans consecutive channels).
+// The math below is the same in both.
 //
 // Forward, per plane:
 //   pass 1: mean and M2 = sum((x - mean)^2) by Welford/Chan merges (per 16-byte chunk, then
@@ -370,25 +378,28 @@ struct FwdWriter {
   }
 };
 
-// Sum over the row `row` of gy (Wp wide) of the columns that copy interior column w: the
-// column itself (w + pad), the left mirror pad - w when 1 <= w <= pad, and the right mirror
-// pad + 2W - 2 - w when W - 1 - pad <= w <= W - 2 (reflect() solved for the padded index).
-template <typename T>
-__host__ __device__ inline float fold_row(const T* row, int w, const Geom& g) {
-  float s = Io<T>::load(row + w + g.pad);
-  if (w >= 1 && w <= g.pad) s += Io<T>::load(row + g.pad - w);
-  if (w >= g.w - 1 - g.pad && w <= g.w - 2) s += Io<T>::load(row + g.pad + 2 * g.w - 2 - w);
+// Sum over the row `row` of gy (Wp wide, columns cs elements apart) of the columns that
+// copy interior column w: the column itself (w + pad), the left mirror pad - w when
+// 1 <= w <= pad, and the right mirror pad + 2W - 2 - w when W - 1 - pad <= w <= W - 2
+// (reflect() solved for the padded index). I is the index type: int inside a contiguous
+// plane, int64_t for strided tensors.
+template <typename T, typename I>
+__host__ __device__ inline float fold_row(const T* row, int w, const Geom& g, I cs) {
+  float s = Io<T>::load(row + (w + g.pad) * cs);
+  if (w >= 1 && w <= g.pad) s += Io<T>::load(row + (g.pad - w) * cs);
+  if (w >= g.w - 1 - g.pad && w <= g.w - 2) s += Io<T>::load(row + (g.pad + 2 * g.w - 2 - w) * cs);
   return s;
 }
 
-// g(h, w): the same rule on rows, times the column rule, so up to 3 x 3 positions of gy
-// (both mirrors of an axis apply at once when pad is close to its length).
-template <typename T>
-__host__ __device__ inline float fold(const T* gyp, int h, int w, const Geom& g) {
-  float s = fold_row(gyp + (h + g.pad) * g.wp, w, g);
-  if (h >= 1 && h <= g.pad) s += fold_row(gyp + (g.pad - h) * g.wp, w, g);
+// g(h, w): the same rule on rows (rs elements apart), times the column rule, so up to
+// 3 x 3 positions of gy (both mirrors of an axis apply at once when pad is close to its
+// length).
+template <typename T, typename I>
+__host__ __device__ inline float fold(const T* gyp, int h, int w, const Geom& g, I rs, I cs) {
+  float s = fold_row(gyp + (h + g.pad) * rs, w, g, cs);
+  if (h >= 1 && h <= g.pad) s += fold_row(gyp + (g.pad - h) * rs, w, g, cs);
   if (h >= g.h - 1 - g.pad && h <= g.h - 2) {
-    s += fold_row(gyp + (g.pad + 2 * g.h - 2 - h) * g.wp, w, g);
+    s += fold_row(gyp + (g.pad + 2 * g.h - 2 - h) * rs, w, g, cs);
   }
   return s;
 }
@@ -432,7 +443,7 @@ struct BwdReducer {
 
   __host__ __device__ void add(float xv, int h, int w) {
     const float xhat = src.at(xv, h, w, g);
-    const float gm = act_grad<RELU>(fold(gy, h, w, g), xhat);
+    const float gm = act_grad<RELU>(fold(gy, h, w, g, g.wp, 1), xhat);
     sum_gm += gm;
     sum_gmx += gm * xhat;
   }
@@ -468,7 +479,7 @@ struct BwdWriter {
     return rstd * (act_grad<RELU>(gv, xhat) - c_gm - xhat * c_gmx);
   }
   __host__ __device__ void one(int q, int h, int w) const {
-    const float gv = fold(gy, h, w, g);
+    const float gv = fold(gy, h, w, g, g.wp, 1);
     Io<T>::store(gx + q, grad_x(src.one(q), gv, h, w));
     if constexpr (GSKIP) Io<T>::store(gskip + q, gv);
   }
@@ -477,7 +488,7 @@ struct BwdWriter {
     src.vec(q, xv);
     CYCLEGAN_UNROLL
     for (int k = 0; k < V; ++k) {
-      gv[k] = fold(gy, h, w, g);
+      gv[k] = fold(gy, h, w, g, g.wp, 1);
       gxv[k] = grad_x(xv[k], gv[k], h, w);
       if (++w == g.w) {
         w = 0;
@@ -615,6 +626,331 @@ struct BwdKernel {
   }
 };
 
+// ---- tiled kernels: a plane split across blocks, any strides (channels_last included) ----
+//
+// The kernels above give one block a whole NCHW-contiguous plane. With fewer planes than
+// about two per SM, or with other strides, the tiled kernels below run instead (see Plan):
+// a block owns `group` consecutive channels of one image (the lanes: channel
+// cg*group + tid % group, so a warp reads `group` adjacent channels in channels_last)
+// and one of `chunks` contiguous ranges of the plane's positions (its rows of threads,
+// tid / group, stride through the range). Every element is addressed through its
+// tensor's Strides in int64_t. Two launches per op, the first writing per-(plane, chunk)
+// partials to the workspace at [plane * chunks + chunk]:
+//   forward   stats:  Welford state (count, mean, M2) of x over the chunk's interior
+//                     positions (chunking H*W);
+//             apply:  merges the plane's partials in chunk order, writes mean and rstd
+//                     (chunk 0), and y = act(xhat) + skip over the chunk's padded
+//                     positions (chunking Hp*Wp).
+//   backward  stats:  sum(gm) and sum(gm * xhat) over the chunk (chunking H*W);
+//             apply:  merges them in chunk order and writes gx and gskip over the chunk.
+// The partials are float Welford states (forward) and float sums (backward), as in the
+// one-block kernels: Welford keeps the variance from cancelling against a large mean
+// (sum/sumsq in float would not, and double is 1/64 speed on sm_86/89), and each block
+// merges the same partials in the same order, so all chunks of a plane normalize with
+// bit-identical statistics.
+
+// Positions q = begin + first, begin + first + step, ... below end of a plane laid out as
+// rows of `cols`: f(i, j) with (i, j) = (q / cols, q % cols), kept incrementally.
+template <typename F>
+__host__ __device__ inline void walk(int begin, int end, int first, int step, int cols, F&& f) {
+  int q = begin + first;
+  if (q >= end) return;
+  int i = q / cols;
+  int j = q % cols;
+  const int di = step / cols;
+  const int dj = step % cols;
+  for (; q < end; q += step) {
+    f(i, j);
+    i += di;
+    j += dj;
+    if (j >= cols) {
+      j -= cols;
+      ++i;
+    }
+  }
+}
+
+__host__ __device__ inline void push(Stat& st, float v) {
+  st.n += 1.f;
+  const float d = v - st.mean;
+  st.mean += d / st.n;
+  st.m2 += d * (v - st.mean);
+}
+
+// How a tiled launch divides the work; block b of the grid (grid-stride over `blocks()`)
+// takes channel group b / chunks and chunk b % chunks.
+struct Tiles {
+  int64_t n, channels;
+  int group;        // channels per block: 1, or a power of two <= 32 for channels_last
+  int64_t cgroups;  // channel groups per image, ceil(channels / group)
+  int chunks;       // blocks per plane
+  __host__ __device__ int64_t blocks() const { return n * cgroups * chunks; }
+};
+
+// Where thread tid of block b works: its plane n*C + c (valid when c < C), chunk, and
+// row (its first position in the chunk) out of `rows` rows of threads.
+struct TileCoord {
+  int64_t plane, c;
+  bool valid;
+  int chunk, row, rows;
+};
+
+__host__ __device__ inline TileCoord tile_coord(const Tiles& t, int64_t b, int tid, int nt) {
+  const int64_t gi = b / t.chunks;
+  const int64_t img = gi / t.cgroups;
+  const int64_t c = (gi % t.cgroups) * t.group + tid % t.group;
+  return {img * t.channels + c, c, c < t.channels, static_cast<int>(b % t.chunks),
+          tid / t.group, nt / t.group};
+}
+
+// Chunk k of `chunks` equal ranges of [0, len): [begin, end), possibly empty.
+__host__ __device__ inline void chunk_range(int len, int chunks, int k, int& begin, int& end) {
+  const int per = (len + chunks - 1) / chunks;
+  begin = k * per < len ? k * per : len;
+  end = begin + per < len ? begin + per : len;
+}
+
+__host__ __device__ inline int64_t plane_at(const Strides& s, int64_t n, int64_t c) {
+  return n * s.n + c * s.c;
+}
+
+// Combines one value per thread over the threads of the same lane (tid % group, group a
+// power of two <= 32) and returns lane k's total in thread k < group (others: unspecified).
+// smem holds 32 x 32 values; it is free again on return.
+template <class Ctx, typename R>
+__host__ __device__ R group_reduce(const Ctx& ctx, R v, int group, R* smem) {
+  const int lane = ctx.tid() & 31;
+  const int warp = ctx.tid() >> 5;
+  for (int off = 16; off >= group; off >>= 1) v = combine(v, ctx.shfl_down(v, off));
+  if (lane < group) smem[warp * 32 + lane] = v;
+  ctx.sync();
+  R total{};
+  if (ctx.tid() < group) {
+    for (int w = 0; w < (ctx.nthreads() >> 5); ++w) total = combine(total, smem[w * 32 + ctx.tid()]);
+  }
+  ctx.sync();
+  return total;
+}
+
+template <typename T>
+struct FwdStatsKernel {
+  static constexpr const char* kName = "norm_act_pad_fwd_stats_kernel";
+  struct Args {
+    const T* x;
+    Strides xs;
+    Stat* part;
+    Tiles t;
+    Geom g;
+  };
+  struct Shared {
+    Stat red[32 * 32];
+  };
+
+  template <class Ctx>
+  __host__ __device__ static void run(const Ctx& ctx, const Args& a, Shared& sh) {
+    const Geom& g = a.g;
+    for (int64_t b = ctx.block(); b < a.t.blocks(); b += ctx.nblocks()) {
+      const TileCoord tc = tile_coord(a.t, b, ctx.tid(), ctx.nthreads());
+      Stat st{0.f, 0.f, 0.f};
+      if (tc.valid) {
+        const T* xp = a.x + plane_at(a.xs, tc.plane / a.t.channels, tc.c);
+        int begin, end;
+        chunk_range(g.h * g.w, a.t.chunks, tc.chunk, begin, end);
+        walk(begin, end, tc.row, tc.rows, g.w,
+             [&](int i, int j) { push(st, Io<T>::load(xp + i * a.xs.h + j * a.xs.w)); });
+      }
+      const Stat total = group_reduce(ctx, st, a.t.group, sh.red);
+      if (ctx.tid() < a.t.group && tc.valid) a.part[tc.plane * a.t.chunks + tc.chunk] = total;
+    }
+  }
+};
+
+template <typename T, bool RELU, bool SKIP>
+struct FwdApplyKernel {
+  static constexpr const char* kName = "norm_act_pad_fwd_apply_kernel";
+  struct Args {
+    const T* x;
+    Strides xs;
+    const T* skip;
+    Strides ss;
+    T* y;
+    Strides ys;
+    float* mean;
+    float* rstd;
+    const Stat* part;
+    Tiles t;
+    Geom g;
+    float eps;
+  };
+  struct Shared {
+    float mean[32], rstd[32];
+  };
+
+  template <class Ctx>
+  __host__ __device__ static void run(const Ctx& ctx, const Args& a, Shared& sh) {
+    const Geom& g = a.g;
+    const int lane = ctx.tid() % a.t.group;
+    for (int64_t b = ctx.block(); b < a.t.blocks(); b += ctx.nblocks()) {
+      const TileCoord tc = tile_coord(a.t, b, ctx.tid(), ctx.nthreads());
+      if (ctx.tid() < a.t.group && tc.valid) {
+        Stat st{0.f, 0.f, 0.f};
+        for (int k = 0; k < a.t.chunks; ++k) st = combine(st, a.part[tc.plane * a.t.chunks + k]);
+        const float r = plane_rstd(st, g.h * g.w, a.eps);
+        sh.mean[lane] = st.mean;
+        sh.rstd[lane] = r;
+        if (tc.chunk == 0) {
+          a.mean[tc.plane] = st.mean;
+          a.rstd[tc.plane] = r;
+        }
+      }
+      ctx.sync();
+      if (tc.valid) {
+        const int64_t img = tc.plane / a.t.channels;
+        const T* xp = a.x + plane_at(a.xs, img, tc.c);
+        const T* sp = SKIP ? a.skip + plane_at(a.ss, img, tc.c) : nullptr;
+        T* yp = a.y + plane_at(a.ys, img, tc.c);
+        const float mean = sh.mean[lane];
+        const float rstd = sh.rstd[lane];
+        int begin, end;
+        chunk_range(g.hp * g.wp, a.t.chunks, tc.chunk, begin, end);
+        walk(begin, end, tc.row, tc.rows, g.wp, [&](int i, int j) {
+          const int r = reflect(i - g.pad, g.h);
+          const int c = reflect(j - g.pad, g.w);
+          float v = activate<RELU>((Io<T>::load(xp + r * a.xs.h + c * a.xs.w) - mean) * rstd);
+          if constexpr (SKIP) v += Io<T>::load(sp + r * a.ss.h + c * a.ss.w);
+          Io<T>::store(yp + i * a.ys.h + j * a.ys.w, v);
+        });
+      }
+      ctx.sync();
+    }
+  }
+};
+
+// The backward's inputs at interior (h, w) of plane (img, c) in the tiled kernels: the
+// folded gradient g and xhat (from x, or FROM_OUT as y(h+pad, w+pad) - skip(h, w)).
+template <typename T, bool FROM_OUT>
+struct TiledBwdInputs {
+  const T* gy;
+  Strides gys;
+  const T* x;
+  Strides xs;
+  const T* yout;
+  Strides ys;
+  const T* skip;
+  Strides ss;
+  const float* mean;
+  const float* rstd;
+  Geom g;
+
+  struct Plane {
+    const T *gy, *x, *skip;
+    float mean, rstd;
+  };
+  __host__ __device__ Plane plane(int64_t plane, int64_t img, int64_t c) const {
+    if constexpr (FROM_OUT) {
+      return {gy + plane_at(gys, img, c), yout + plane_at(ys, img, c),
+              skip + plane_at(ss, img, c), 0.f, rstd[plane]};
+    }
+    return {gy + plane_at(gys, img, c), x + plane_at(xs, img, c), nullptr, mean[plane],
+            rstd[plane]};
+  }
+  __host__ __device__ float grad(const Plane& p, int h, int w) const {
+    return fold(p.gy, h, w, g, gys.h, gys.w);
+  }
+  __host__ __device__ float xhat(const Plane& p, int h, int w) const {
+    if constexpr (FROM_OUT) {
+      return Io<T>::load(p.x + (h + g.pad) * ys.h + (w + g.pad) * ys.w) -
+             Io<T>::load(p.skip + h * ss.h + w * ss.w);
+    }
+    return (Io<T>::load(p.x + h * xs.h + w * xs.w) - p.mean) * p.rstd;
+  }
+};
+
+template <typename T, bool RELU, bool FROM_OUT>
+struct BwdStatsKernel {
+  static constexpr const char* kName = "norm_act_pad_bwd_stats_kernel";
+  struct Args {
+    TiledBwdInputs<T, FROM_OUT> in;
+    Sum2* part;
+    Tiles t;
+  };
+  struct Shared {
+    Sum2 red[32 * 32];
+  };
+
+  template <class Ctx>
+  __host__ __device__ static void run(const Ctx& ctx, const Args& a, Shared& sh) {
+    const Geom& g = a.in.g;
+    for (int64_t b = ctx.block(); b < a.t.blocks(); b += ctx.nblocks()) {
+      const TileCoord tc = tile_coord(a.t, b, ctx.tid(), ctx.nthreads());
+      Sum2 s{0.f, 0.f};
+      if (tc.valid) {
+        const auto pl = a.in.plane(tc.plane, tc.plane / a.t.channels, tc.c);
+        int begin, end;
+        chunk_range(g.h * g.w, a.t.chunks, tc.chunk, begin, end);
+        walk(begin, end, tc.row, tc.rows, g.w, [&](int i, int j) {
+          const float xhat = a.in.xhat(pl, i, j);
+          const float gm = act_grad<RELU>(a.in.grad(pl, i, j), xhat);
+          s.a += gm;
+          s.b += gm * xhat;
+        });
+      }
+      const Sum2 total = group_reduce(ctx, s, a.t.group, sh.red);
+      if (ctx.tid() < a.t.group && tc.valid) a.part[tc.plane * a.t.chunks + tc.chunk] = total;
+    }
+  }
+};
+
+template <typename T, bool RELU, bool GSKIP, bool FROM_OUT>
+struct BwdApplyKernel {
+  static constexpr const char* kName = "norm_act_pad_bwd_apply_kernel";
+  struct Args {
+    TiledBwdInputs<T, FROM_OUT> in;
+    T* gx;
+    Strides gxs;
+    T* gskip;
+    Strides gss;
+    const Sum2* part;
+    Tiles t;
+  };
+  struct Shared {
+    Sum2 mean[32];  // plane means of gm and gm * xhat
+  };
+
+  template <class Ctx>
+  __host__ __device__ static void run(const Ctx& ctx, const Args& a, Shared& sh) {
+    const Geom& g = a.in.g;
+    const int lane = ctx.tid() % a.t.group;
+    const float inv_n = 1.0f / static_cast<float>(g.h * g.w);
+    for (int64_t b = ctx.block(); b < a.t.blocks(); b += ctx.nblocks()) {
+      const TileCoord tc = tile_coord(a.t, b, ctx.tid(), ctx.nthreads());
+      if (ctx.tid() < a.t.group && tc.valid) {
+        Sum2 s{0.f, 0.f};
+        for (int k = 0; k < a.t.chunks; ++k) s = combine(s, a.part[tc.plane * a.t.chunks + k]);
+        sh.mean[lane] = Sum2{s.a * inv_n, s.b * inv_n};
+      }
+      ctx.sync();
+      if (tc.valid) {
+        const int64_t img = tc.plane / a.t.channels;
+        const auto pl = a.in.plane(tc.plane, img, tc.c);
+        T* gxp = a.gx + plane_at(a.gxs, img, tc.c);
+        T* gsp = GSKIP ? a.gskip + plane_at(a.gss, img, tc.c) : nullptr;
+        const Sum2 m = sh.mean[lane];
+        int begin, end;
+        chunk_range(g.h * g.w, a.t.chunks, tc.chunk, begin, end);
+        walk(begin, end, tc.row, tc.rows, g.w, [&](int i, int j) {
+          const float gv = a.in.grad(pl, i, j);
+          const float xhat = a.in.xhat(pl, i, j);
+          Io<T>::store(gxp + i * a.gxs.h + j * a.gxs.w,
+                       pl.rstd * (act_grad<RELU>(gv, xhat) - m.a - xhat * m.b));
+          if constexpr (GSKIP) Io<T>::store(gsp + i * a.gss.h + j * a.gss.w, gv);
+        });
+      }
+      ctx.sync();
+    }
+  }
+};
+
 // ---- host side: validation, launch configuration, dispatch ----
 
 inline void require(bool ok, const char* what) {
@@ -696,88 +1032,227 @@ void with_flag(bool b, F&& f) {
   }
 }
 
-// The skip's layout, checked so that every in-plane index stays an int.
-inline SkipLayout skip_layout(const SkipStrides& st, const PlaneShape& s) {
-  require(st.channels >= 1 && s.planes % st.channels == 0, "skip channels do not divide planes");
-  require(st.n >= 0 && st.c >= 0 && st.h >= s.w, "skip strides must be >= 0 and rows >= W apart");
-  require((s.h - 1) * st.h + s.w <= kMaxPlaneElems, "skip rows too far apart");
-  return {st.channels, st.n, st.c, static_cast<int>(st.h)};
+// Whether a tensor of c x h x w planes (strides st) is NCHW contiguous; the stride of a
+// dimension of size 1 is never used, so it may be anything.
+inline bool dense_nchw(const Strides& st, int64_t n, int64_t c, int64_t h, int64_t w) {
+  return (w == 1 || st.w == 1) && (h == 1 || st.h == w) && (c == 1 || st.c == h * w) &&
+         (n == 1 || st.n == c * h * w);
 }
 
+// Whether the one-block kernels can read this skip in place (unit W stride, rows far
+// enough apart and within int of each other), and its SkipLayout then.
+inline bool skip_in_place(const Strides& st, const ImageShape& s) {
+  const int64_t rows = s.h > 1 ? st.h : s.w;
+  return (s.w == 1 || st.w == 1) && st.n >= 0 && st.c >= 0 && rows >= s.w &&
+         (s.h - 1) * rows + s.w <= kMaxPlaneElems;
+}
+inline SkipLayout skip_layout(const Strides& st, const ImageShape& s) {
+  return {s.c, st.n, st.c, static_cast<int>(s.h > 1 ? st.h : s.w)};
+}
+
+inline PlaneShape plane_shape(const ImageShape& s) {
+  require(s.n >= 0 && s.c >= 0, "N and C must be >= 0");
+  return {s.n * s.c, s.h, s.w, s.pad};
+}
+
+// ---- launch plan of the tiled kernels (a pure function: the emulation replays it) ----
+
+constexpr int kTileThreads = 256;
+constexpr int kMaxChunks = 32;
+constexpr int kMinPerThread = 2;  // fewest positions per thread in a chunk
+
+// Channels per block: 1, or for channels_last (channels adjacent in memory) the smallest
+// power of two >= C, at most 32, so a warp reads consecutive channels.
+inline int channel_group(int64_t c, bool channels_adjacent) {
+  int group = 1;
+  while (channels_adjacent && group < 32 && group < c) group *= 2;
+  return group;
+}
+
+// Chunks per plane: 1 when the channel groups alone give at least two blocks per SM;
+// else enough for about two blocks per SM, but no chunk under kMinPerThread positions
+// per thread row and no more than kMaxChunks.
+inline Tiles make_tiles(const ImageShape& s, int sms, int group) {
+  const int64_t cgroups = (s.c + group - 1) / group;
+  const int64_t groups = s.n * cgroups;
+  const int64_t want = 2 * int64_t{sms};
+  int64_t chunks = 1;
+  if (groups > 0 && groups < want) {
+    const int64_t by_sm = (want + groups - 1) / groups;
+    const int64_t per_chunk = int64_t{kTileThreads / group} * kMinPerThread;
+    const int64_t by_size = (s.h * s.w + per_chunk - 1) / per_chunk;
+    chunks = by_sm < by_size ? by_sm : by_size;
+    chunks = chunks < kMaxChunks ? (chunks > 1 ? chunks : 1) : kMaxChunks;
+  }
+  return {s.n, s.c, group, cgroups, static_cast<int>(chunks)};
+}
+
+inline unsigned tile_grid(const Tiles& t) {
+  return static_cast<unsigned>(t.blocks() < INT_MAX ? t.blocks() : INT_MAX);
+}
+
+// Floats of workspace a call needs at most: 3 per (plane, chunk) (a Stat, or a Sum2 in
+// backward), for either channel grouping.
+inline int64_t workspace_need(const ImageShape& s, int sms) {
+  const PlaneShape ps = plane_shape(s);
+  make_geom(ps);
+  require(sms >= 1, "the SM count must be >= 1");
+  const int c1 = make_tiles(s, sms, 1).chunks;
+  const int cg = make_tiles(s, sms, channel_group(s.c, true)).chunks;
+  return 3 * ps.planes * (c1 > cg ? c1 : cg);
+}
+
+template <typename P>
+P* workspace(const Launch& l, const Tiles& t, int64_t planes) {
+  const int64_t floats = planes * t.chunks * static_cast<int64_t>(sizeof(P) / sizeof(float));
+  require(l.workspace != nullptr && l.workspace_floats >= floats, "workspace too small");
+  return reinterpret_cast<P*>(l.workspace);
+}
+
+// Forward: the one-block kernel for NCHW-contiguous x and y with a plane per block enough
+// to fill the GPU, else the tiled stats + apply kernels.
 template <class L>
-void dispatch_fwd(const L& launcher, DType dtype, const void* x, const void* skip,
-                  SkipStrides skip_strides, void* y, float* mean, float* rstd, PlaneShape s,
-                  Act act, float eps) {
-  const Geom g = make_geom(s);
+void dispatch_fwd(const L& launcher, DType dtype, const void* x, Strides xs, const void* skip,
+                  Strides ss, void* y, Strides ys, float* mean, float* rstd, ImageShape s,
+                  Act act, float eps, Launch l) {
+  const PlaneShape ps = plane_shape(s);
+  const Geom g = make_geom(ps);
   require_act(act);
+  require(l.sms >= 1, "the SM count must be >= 1");
   with_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if (s.planes == 0) return;
+    if (ps.planes == 0) return;
     require(x && y && mean && rstd, "null x, y, mean or rstd pointer");
     require(element_aligned<T>(x) && element_aligned<T>(skip) && element_aligned<T>(y),
             "data pointers are not aligned to the element size");
-    const SkipLayout sl = skip ? skip_layout(skip_strides, s) : SkipLayout{1, 0, 0, 0};
+    const bool one_block = dense_nchw(xs, s.n, s.c, s.h, s.w) &&
+                           dense_nchw(ys, s.n, s.c, g.hp, g.wp) &&
+                           (skip == nullptr || skip_in_place(ss, s)) &&
+                           make_tiles(s, l.sms, 1).chunks == 1;
+    const auto* xt = static_cast<const T*>(x);
+    const auto* st = static_cast<const T*>(skip);
+    auto* yt = static_cast<T*>(y);
     with_flag(act == Act::Relu, [&](auto relu) {
       with_flag(skip != nullptr, [&](auto has_skip) {
-        using K = FwdKernel<T, decltype(relu)::value, decltype(has_skip)::value>;
-        launcher.template launch<K>(
-            grid_blocks(s.planes), block_threads(g),
-            typename K::Args{static_cast<const T*>(x), static_cast<const T*>(skip), sl,
-                             static_cast<T*>(y), mean, rstd, s.planes, g, eps});
+        constexpr bool R = decltype(relu)::value, S = decltype(has_skip)::value;
+        if (one_block) {
+          using K = FwdKernel<T, R, S>;
+          const SkipLayout sl = S ? skip_layout(ss, s) : SkipLayout{1, 0, 0, 0};
+          launcher.template launch<K>(
+              grid_blocks(ps.planes), block_threads(g),
+              typename K::Args{xt, st, sl, yt, mean, rstd, ps.planes, g, eps});
+          return;
+        }
+        const Tiles t = make_tiles(s, l.sms, channel_group(s.c, xs.c == 1));
+        Stat* part = workspace<Stat>(l, t, ps.planes);
+        using KS = FwdStatsKernel<T>;
+        launcher.template launch<KS>(tile_grid(t), kTileThreads,
+                                     typename KS::Args{xt, xs, part, t, g});
+        using KA = FwdApplyKernel<T, R, S>;
+        launcher.template launch<KA>(
+            tile_grid(t), kTileThreads,
+            typename KA::Args{xt, xs, st, ss, yt, ys, mean, rstd, part, t, g, eps});
       });
     });
   });
 }
 
+// The tiled backward: stats then apply, xhat from x or (FROM_OUT) from y and skip.
+template <typename T, bool RELU, bool GSKIP, bool FROM_OUT, class L>
+void launch_tiled_bwd(const L& launcher, const TiledBwdInputs<T, FROM_OUT>& in, T* gx,
+                      Strides gxs, T* gskip, Strides gss, const ImageShape& s, Launch l) {
+  const Tiles t = make_tiles(s, l.sms, channel_group(s.c, gxs.c == 1));
+  Sum2* part = workspace<Sum2>(l, t, s.n * s.c);
+  using KS = BwdStatsKernel<T, RELU, FROM_OUT>;
+  launcher.template launch<KS>(tile_grid(t), kTileThreads, typename KS::Args{in, part, t});
+  using KA = BwdApplyKernel<T, RELU, GSKIP, FROM_OUT>;
+  launcher.template launch<KA>(tile_grid(t), kTileThreads,
+                               typename KA::Args{in, gx, gxs, gskip, gss, part, t});
+}
+
 template <class L>
-void dispatch_bwd(const L& launcher, DType dtype, const void* gy, const void* x,
-                  const float* mean, const float* rstd, void* gx, void* gskip, PlaneShape s,
-                  Act act) {
-  const Geom g = make_geom(s);
+void dispatch_bwd(const L& launcher, DType dtype, const void* gy, Strides gys, const void* x,
+                  Strides xs, const float* mean, const float* rstd, void* gx, Strides gxs,
+                  void* gskip, Strides gss, ImageShape s, Act act, Launch l) {
+  const PlaneShape ps = plane_shape(s);
+  const Geom g = make_geom(ps);
   require_act(act);
+  require(l.sms >= 1, "the SM count must be >= 1");
   with_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if (s.planes == 0) return;
+    if (ps.planes == 0) return;
     require(gy && x && mean && rstd && gx, "null gy, x, mean, rstd or gx pointer");
     require(element_aligned<T>(gy) && element_aligned<T>(x) && element_aligned<T>(gx) &&
                 element_aligned<T>(gskip),
             "data pointers are not aligned to the element size");
+    const bool one_block = dense_nchw(gys, s.n, s.c, g.hp, g.wp) &&
+                           dense_nchw(xs, s.n, s.c, s.h, s.w) &&
+                           dense_nchw(gxs, s.n, s.c, s.h, s.w) &&
+                           (gskip == nullptr || dense_nchw(gss, s.n, s.c, s.h, s.w)) &&
+                           make_tiles(s, l.sms, 1).chunks == 1;
     const bool vectorize =
         residue(x) == residue(gx) && (gskip == nullptr || residue(x) == residue(gskip));
+    const auto* gyt = static_cast<const T*>(gy);
+    const auto* xt = static_cast<const T*>(x);
+    auto* gxt = static_cast<T*>(gx);
+    auto* gst = static_cast<T*>(gskip);
     with_flag(act == Act::Relu, [&](auto relu) {
       with_flag(gskip != nullptr, [&](auto has_gskip) {
-        using K = BwdKernel<T, decltype(relu)::value, decltype(has_gskip)::value, false>;
-        launcher.template launch<K>(
-            grid_blocks(s.planes), block_threads(g),
-            typename K::Args{static_cast<const T*>(gy), static_cast<const T*>(x), nullptr,
-                             nullptr, SkipLayout{1, 0, 0, 0}, mean, rstd, static_cast<T*>(gx),
-                             static_cast<T*>(gskip), s.planes, g, vectorize});
+        constexpr bool R = decltype(relu)::value, GS = decltype(has_gskip)::value;
+        if (one_block) {
+          using K = BwdKernel<T, R, GS, false>;
+          launcher.template launch<K>(
+              grid_blocks(ps.planes), block_threads(g),
+              typename K::Args{gyt, xt, nullptr, nullptr, SkipLayout{1, 0, 0, 0}, mean, rstd,
+                               gxt, gst, ps.planes, g, vectorize});
+          return;
+        }
+        const TiledBwdInputs<T, false> in{gyt, gys, xt, xs, nullptr, Strides{},
+                                          nullptr, Strides{}, mean, rstd, g};
+        launch_tiled_bwd<T, R, GS, false>(launcher, in, gxt, gxs, gst, gss, s, l);
       });
     });
   });
 }
 
 template <class L>
-void dispatch_add_bwd(const L& launcher, DType dtype, const void* gy, const void* y,
-                      const void* skip, SkipStrides skip_strides, const float* rstd, void* gx,
-                      void* gskip, PlaneShape s) {
-  const Geom g = make_geom(s);
+void dispatch_add_bwd(const L& launcher, DType dtype, const void* gy, Strides gys,
+                      const void* y, Strides ys, const void* skip, Strides ss,
+                      const float* rstd, void* gx, Strides gxs, void* gskip, Strides gss,
+                      ImageShape s, Launch l) {
+  const PlaneShape ps = plane_shape(s);
+  const Geom g = make_geom(ps);
+  require(l.sms >= 1, "the SM count must be >= 1");
   with_dtype(dtype, [&](auto tag) {
     using T = decltype(tag);
-    if (s.planes == 0) return;
+    if (ps.planes == 0) return;
     require(gy && y && skip && rstd && gx && gskip,
             "null gy, y, skip, rstd, gx or gskip pointer");
     require(element_aligned<T>(gy) && element_aligned<T>(y) && element_aligned<T>(skip) &&
                 element_aligned<T>(gx) && element_aligned<T>(gskip),
             "data pointers are not aligned to the element size");
-    const SkipLayout sl = skip_layout(skip_strides, s);
-    const bool vectorize = residue(gx) == residue(gskip);
-    using K = BwdKernel<T, false, true, true>;
-    launcher.template launch<K>(
-        grid_blocks(s.planes), block_threads(g),
-        typename K::Args{static_cast<const T*>(gy), nullptr, static_cast<const T*>(y),
-                         static_cast<const T*>(skip), sl, nullptr, rstd, static_cast<T*>(gx),
-                         static_cast<T*>(gskip), s.planes, g, vectorize});
+    const bool one_block = dense_nchw(gys, s.n, s.c, g.hp, g.wp) &&
+                           dense_nchw(ys, s.n, s.c, g.hp, g.wp) && skip_in_place(ss, s) &&
+                           dense_nchw(gxs, s.n, s.c, s.h, s.w) &&
+                           dense_nchw(gss, s.n, s.c, s.h, s.w) &&
+                           make_tiles(s, l.sms, 1).chunks == 1;
+    const auto* gyt = static_cast<const T*>(gy);
+    const auto* yt = static_cast<const T*>(y);
+    const auto* st = static_cast<const T*>(skip);
+    auto* gxt = static_cast<T*>(gx);
+    auto* gst = static_cast<T*>(gskip);
+    if (one_block) {
+      const bool vectorize = residue(gx) == residue(gskip);
+      using K = BwdKernel<T, false, true, true>;
+      launcher.template launch<K>(
+          grid_blocks(ps.planes), block_threads(g),
+          typename K::Args{gyt, nullptr, yt, st, skip_layout(ss, s), nullptr, rstd, gxt, gst,
+                           ps.planes, g, vectorize});
+      return;
+    }
+    const TiledBwdInputs<T, true> in{gyt, gys, nullptr, Strides{}, yt, ys, st, ss,
+                                     nullptr, rstd, g};
+    launch_tiled_bwd<T, false, true, true>(launcher, in, gxt, gxs, gst, gss, s, l);
   });
 }
 

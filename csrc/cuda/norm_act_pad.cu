@@ -71,23 +71,26 @@ StreamLauncher on(uintptr_t stream) { return {reinterpret_cast<cudaStream_t>(str
 
 }  // namespace
 
-void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, SkipStrides skip_strides,
-                      void* y, float* mean, float* rstd, PlaneShape s, Act act, float eps,
-                      uintptr_t stream) {
-  dispatch_fwd(on(stream), dtype, x, skip, skip_strides, y, mean, rstd, s, act, eps);
+void norm_act_pad_fwd(DType dtype, const void* x, Strides xs, const void* skip, Strides ss,
+                      void* y, Strides ys, float* mean, float* rstd, ImageShape s, Act act,
+                      float eps, Launch l, uintptr_t stream) {
+  dispatch_fwd(on(stream), dtype, x, xs, skip, ss, y, ys, mean, rstd, s, act, eps, l);
 }
 
-void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const float* mean,
-                      const float* rstd, void* gx, void* gskip, PlaneShape s, Act act,
-                      uintptr_t stream) {
-  dispatch_bwd(on(stream), dtype, gy, x, mean, rstd, gx, gskip, s, act);
+void norm_act_pad_bwd(DType dtype, const void* gy, Strides gys, const void* x, Strides xs,
+                      const float* mean, const float* rstd, void* gx, Strides gxs, void* gskip,
+                      Strides gss, ImageShape s, Act act, Launch l, uintptr_t stream) {
+  dispatch_bwd(on(stream), dtype, gy, gys, x, xs, mean, rstd, gx, gxs, gskip, gss, s, act, l);
 }
 
-void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
-                      SkipStrides skip_strides, const float* rstd, void* gx, void* gskip,
-                      PlaneShape s, uintptr_t stream) {
-  dispatch_add_bwd(on(stream), dtype, gy, y, skip, skip_strides, rstd, gx, gskip, s);
+void norm_add_pad_bwd(DType dtype, const void* gy, Strides gys, const void* y, Strides ys,
+                      const void* skip, Strides ss, const float* rstd, void* gx, Strides gxs,
+                      void* gskip, Strides gss, ImageShape s, Launch l, uintptr_t stream) {
+  dispatch_add_bwd(on(stream), dtype, gy, gys, y, ys, skip, ss, rstd, gx, gxs, gskip, gss, s,
+                   l);
 }
+
+int64_t workspace_floats(ImageShape s, int sms) { return workspace_need(s, sms); }
 
 int device_count() {
   int n = 0;

@@ -2,6 +2,9 @@
 
 has_cuda: bool
 
+# A tensor's .stride(): element strides of (N, C, H, W).
+Strides = tuple[int, int, int, int]
+
 def build_info() -> dict[str, object]: ...
 def set_num_threads(n: int) -> None: ...
 def get_num_threads() -> int: ...
@@ -20,17 +23,21 @@ def cpu_norm_add_pad_bwd(
 
 # Present only when built with CUDA (has_cuda is True).
 def cuda_device_count() -> int: ...
+def cuda_workspace_floats(n: int, c: int, h: int, w: int, pad: int, sms: int) -> int: ...
 def cuda_norm_act_pad_fwd(
-    dtype: int, x: int, skip: int, skip_channels: int, skip_sn: int, skip_sc: int,
-    skip_sh: int, y: int, mean: int, rstd: int,
-    planes: int, h: int, w: int, pad: int, act: int, eps: float, stream: int,
+    dtype: int, x: int, x_strides: Strides, skip: int, skip_strides: Strides, y: int,
+    y_strides: Strides, mean: int, rstd: int, n: int, c: int, h: int, w: int, pad: int,
+    act: int, eps: float, sms: int, workspace: int, workspace_floats: int, stream: int,
 ) -> None: ...
 def cuda_norm_act_pad_bwd(
-    dtype: int, gy: int, x: int, mean: int, rstd: int, gx: int, gskip: int,
-    planes: int, h: int, w: int, pad: int, act: int, stream: int,
+    dtype: int, gy: int, gy_strides: Strides, x: int, x_strides: Strides, mean: int,
+    rstd: int, gx: int, gx_strides: Strides, gskip: int, gskip_strides: Strides, n: int,
+    c: int, h: int, w: int, pad: int, act: int, sms: int, workspace: int,
+    workspace_floats: int, stream: int,
 ) -> None: ...
 def cuda_norm_add_pad_bwd(
-    dtype: int, gy: int, y: int, skip: int, skip_channels: int, skip_sn: int, skip_sc: int,
-    skip_sh: int, rstd: int, gx: int, gskip: int,
-    planes: int, h: int, w: int, pad: int, stream: int,
+    dtype: int, gy: int, gy_strides: Strides, y: int, y_strides: Strides, skip: int,
+    skip_strides: Strides, rstd: int, gx: int, gx_strides: Strides, gskip: int,
+    gskip_strides: Strides, n: int, c: int, h: int, w: int, pad: int, sms: int,
+    workspace: int, workspace_floats: int, stream: int,
 ) -> None: ...

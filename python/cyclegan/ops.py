@@ -10,6 +10,8 @@ fake kernels for ``torch.compile``) is here.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -95,22 +97,53 @@ def _sync_threads() -> None:
         _threads = n
 
 
-def _run(kernel: str, device: torch.device, *args) -> None:
-    """Calls _C.<cpu|cuda>_<kernel> on the device's current stream (CUDA) or the pool (CPU)."""
-    if device.type == "cuda":
-        with torch.cuda.device(device):
-            stream = torch.cuda.current_stream(device).cuda_stream
-            getattr(_C, f"cuda_{kernel}")(*args, stream)
-    else:
-        _sync_threads()
-        getattr(_C, f"cpu_{kernel}")(*args)
+def _run_cpu(kernel: str, *args) -> None:
+    """Calls _C.cpu_<kernel> (NCHW-contiguous buffers) on the module's pool."""
+    _sync_threads()
+    getattr(_C, f"cpu_{kernel}")(*args)
+
+
+@functools.cache
+def _sm_count(index: int) -> int:
+    return torch.cuda.get_device_properties(index).multi_processor_count
+
+
+def _run_cuda(kernel: str, device: torch.device, shape: tuple[int, ...], *args) -> None:
+    """Calls _C.cuda_<kernel>(*args, sms, workspace, floats, stream) on the device's current
+    stream. The kernels split a plane across blocks when planes alone cannot fill the GPU;
+    the SM count decides how, and the workspace (their per-chunk partial statistics) comes
+    from torch's caching allocator like every other buffer."""
+    with torch.cuda.device(device):
+        sms = _sm_count(torch.cuda.current_device())
+        floats = _C.cuda_workspace_floats(*shape, sms)
+        workspace = torch.empty(floats, dtype=torch.float32, device=device)
+        stream = torch.cuda.current_stream(device).cuda_stream
+        getattr(_C, f"cuda_{kernel}")(*args, sms, workspace.data_ptr(), floats, stream)
+
+
+def _memory_format(like: Tensor) -> torch.memory_format:
+    """The layout of outputs shaped like `like`: channels_last when `like` is a 4-D
+    channels_last tensor anywhere but the CPU (the CUDA kernels take any strides and keep
+    the input's layout, and meta tensors follow them), else NCHW contiguous (the only
+    layout of the CPU kernels)."""
+    if (
+        like.device.type != "cpu"
+        and like.dim() == 4
+        and not like.is_contiguous()
+        and like.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return torch.channels_last
+    return torch.contiguous_format
 
 
 def _empty(like: Tensor, shape=None, dtype=None) -> Tensor:
     """Allocates every output, for the real and the fake kernels alike, so their strides
-    agree (torch.compile asserts it): NCHW contiguous, the layout the kernels write."""
-    shape = like.shape if shape is None else shape
-    return torch.empty(shape, dtype=like.dtype if dtype is None else dtype, device=like.device)
+    agree (torch.compile asserts it): 4-D outputs in `like`'s memory format (see
+    _memory_format), statistics contiguous."""
+    shape = like.shape if shape is None else tuple(shape)
+    fmt = _memory_format(like) if len(shape) == 4 else torch.contiguous_format
+    return torch.empty(shape, dtype=like.dtype if dtype is None else dtype, device=like.device,
+                       memory_format=fmt)
 
 
 def _outputs_fwd(x: Tensor, pad: int) -> tuple[Tensor, Tensor, Tensor]:
@@ -120,55 +153,30 @@ def _outputs_fwd(x: Tensor, pad: int) -> tuple[Tensor, Tensor, Tensor]:
     return y, _empty(x, (n, c), stats), _empty(x, (n, c), stats)
 
 
-# Largest span of the skip's rows in one plane the CUDA kernels index with int.
-_MAX_PLANE_SPAN = 1 << 30
+def _ptr(t: Tensor | None) -> int:
+    return 0 if t is None else t.data_ptr()
 
 
-def _skip_args(skip: Tensor) -> tuple[Tensor, tuple[int, ...]]:
-    """The skip as a kernel reads it, with the layout arguments the CUDA kernels take.
-
-    CUDA reads the skip in place when its pixels are adjacent (W stride 1), as for the
-    interior view of a padded NCHW output: no copy. Other layouts, and the CPU kernels, get
-    a contiguous copy (the CPU kernels take no layout arguments).
-    """
-    if skip.device.type != "cuda":
-        return skip.contiguous(), ()
-    n, c, h, w = skip.shape
-    sn, sc, sh, sw = skip.stride()
-    sh = sh if h > 1 else w  # a stride along a size-1 dimension is never used
-    if (sw != 1 and w > 1) or sh < w or min(sn, sc) < 0 or (h - 1) * sh + w > _MAX_PLANE_SPAN:
-        skip = skip.contiguous()
-        sn, sc, sh = c * h * w, h * w, w
-    return skip, (c, sn, sc, sh)
+def _strides(t: Tensor | None) -> tuple[int, ...]:
+    return (0, 0, 0, 0) if t is None else t.stride()
 
 
 def _launch_fwd(x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
     n, c, h, w = x.shape
-    x = x.contiguous()
-    if skip is None:
-        skip_ptr, layout = 0, (1, 0, 0, 0) if x.device.type == "cuda" else ()
-    else:
-        skip, layout = _skip_args(skip)
-        skip_ptr = skip.data_ptr()
+    if x.device.type != "cuda":
+        x = x.contiguous()
+        skip = None if skip is None else skip.contiguous()
     y, mean, rstd = _outputs_fwd(x, pad)
-    if x.numel() > 0:
-        _run(
-            "norm_act_pad_fwd",
-            x.device,
-            _DTYPE_CODES[x.dtype],
-            x.data_ptr(),
-            skip_ptr,
-            *layout,
-            y.data_ptr(),
-            mean.data_ptr(),
-            rstd.data_ptr(),
-            n * c,
-            h,
-            w,
-            pad,
-            act,
-            eps,
-        )
+    if x.numel() == 0:
+        return y, mean, rstd
+    code = _DTYPE_CODES[x.dtype]
+    if x.device.type == "cuda":
+        _run_cuda("norm_act_pad_fwd", x.device, (n, c, h, w, pad), code, x.data_ptr(),
+                  x.stride(), _ptr(skip), _strides(skip), y.data_ptr(), y.stride(),
+                  mean.data_ptr(), rstd.data_ptr(), n, c, h, w, pad, act, eps)
+    else:
+        _run_cpu("norm_act_pad_fwd", code, x.data_ptr(), _ptr(skip), y.data_ptr(),
+                 mean.data_ptr(), rstd.data_ptr(), n * c, h, w, pad, act, eps)
     return y, mean, rstd
 
 
@@ -195,26 +203,22 @@ def _(x, pad, act, eps):
 def _launch_bwd(gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int,
                 with_gskip: bool) -> tuple[Tensor, Tensor | None]:
     n, c, h, w = x.shape
-    gy, x, mean, rstd = gy.contiguous(), x.contiguous(), mean.contiguous(), rstd.contiguous()
+    mean, rstd = mean.contiguous(), rstd.contiguous()
+    if x.device.type != "cuda":
+        gy, x = gy.contiguous(), x.contiguous()
     gx = _empty(x)
     gskip = _empty(x) if with_gskip else None
-    if x.numel() > 0:
-        _run(
-            "norm_act_pad_bwd",
-            x.device,
-            _DTYPE_CODES[x.dtype],
-            gy.data_ptr(),
-            x.data_ptr(),
-            mean.data_ptr(),
-            rstd.data_ptr(),
-            gx.data_ptr(),
-            0 if gskip is None else gskip.data_ptr(),
-            n * c,
-            h,
-            w,
-            pad,
-            act,
-        )
+    if x.numel() == 0:
+        return gx, gskip
+    code = _DTYPE_CODES[x.dtype]
+    if x.device.type == "cuda":
+        _run_cuda("norm_act_pad_bwd", x.device, (n, c, h, w, pad), code, gy.data_ptr(),
+                  gy.stride(), x.data_ptr(), x.stride(), mean.data_ptr(), rstd.data_ptr(),
+                  gx.data_ptr(), gx.stride(), _ptr(gskip), _strides(gskip), n, c, h, w, pad,
+                  act)
+    else:
+        _run_cpu("norm_act_pad_bwd", code, gy.data_ptr(), x.data_ptr(), mean.data_ptr(),
+                 rstd.data_ptr(), gx.data_ptr(), _ptr(gskip), n * c, h, w, pad, act)
     return gx, gskip
 
 
@@ -256,32 +260,27 @@ def _norm_add_pad_backward(
     if y.shape != gy.shape or y.dtype != skip.dtype:
         raise ValueError(f"norm_add_pad_backward: output {tuple(y.shape)} does not match gy")
     n, c, h, w = skip.shape
-    gy, y, rstd = gy.contiguous(), y.contiguous(), rstd.contiguous()
-    gx, gskip = _empty(skip), _empty(skip)
-    skip, layout = _skip_args(skip)
-    if skip.numel() > 0:
-        _run(
-            "norm_add_pad_bwd",
-            skip.device,
-            _DTYPE_CODES[skip.dtype],
-            gy.data_ptr(),
-            y.data_ptr(),
-            skip.data_ptr(),
-            *layout,
-            rstd.data_ptr(),
-            gx.data_ptr(),
-            gskip.data_ptr(),
-            n * c,
-            h,
-            w,
-            pad,
-        )
+    rstd = rstd.contiguous()
+    if skip.device.type != "cuda":
+        gy, y, skip = gy.contiguous(), y.contiguous(), skip.contiguous()
+    gx, gskip = _empty(y, skip.shape), _empty(y, skip.shape)
+    if skip.numel() == 0:
+        return gx, gskip
+    code = _DTYPE_CODES[skip.dtype]
+    if skip.device.type == "cuda":
+        _run_cuda("norm_add_pad_bwd", skip.device, (n, c, h, w, pad), code, gy.data_ptr(),
+                  gy.stride(), y.data_ptr(), y.stride(), skip.data_ptr(), skip.stride(),
+                  rstd.data_ptr(), gx.data_ptr(), gx.stride(), gskip.data_ptr(),
+                  gskip.stride(), n, c, h, w, pad)
+    else:
+        _run_cpu("norm_add_pad_bwd", code, gy.data_ptr(), y.data_ptr(), skip.data_ptr(),
+                 rstd.data_ptr(), gx.data_ptr(), gskip.data_ptr(), n * c, h, w, pad)
     return gx, gskip
 
 
 @_norm_add_pad_backward.register_fake
 def _(gy, y, skip, rstd, pad):
-    return _empty(skip), _empty(skip)
+    return _empty(y, skip.shape), _empty(y, skip.shape)
 
 
 @torch.library.custom_op(

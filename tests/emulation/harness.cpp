@@ -203,42 +203,65 @@ T* mptr(uintptr_t p) {
   return reinterpret_cast<T*>(p);
 }
 
+Strides strides(const int64_t* s) { return {s[0], s[1], s[2], s[3]}; }
+
 }  // namespace
 
+// Strides are passed as arrays of 4 elements (N, C, H, W); sms and the workspace as the
+// cyclegan::cuda API takes them (Launch).
 extern "C" {
 
-int emu_norm_act_pad_fwd(int dtype, uintptr_t x, uintptr_t skip, int64_t skip_channels,
-                         int64_t skip_sn, int64_t skip_sc, int64_t skip_sh, uintptr_t y,
-                         uintptr_t mean, uintptr_t rstd, int64_t planes, int64_t h, int64_t w,
-                         int64_t pad, int act, double eps, char* err, size_t errlen) {
+int64_t emu_workspace_floats(int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad, int sms,
+                             char* err, size_t errlen) {
+  int64_t out = -1;
+  guarded(err, errlen, [&] { out = workspace_need(ImageShape{n, c, h, w, pad}, sms); });
+  return out;
+}
+
+int emu_chunks(int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad, int sms,
+               int channels_adjacent) {
+  return make_tiles(ImageShape{n, c, h, w, pad}, sms, channel_group(c, channels_adjacent != 0))
+      .chunks;
+}
+
+int emu_norm_act_pad_fwd(int dtype, uintptr_t x, const int64_t* xs, uintptr_t skip,
+                         const int64_t* ss, uintptr_t y, const int64_t* ys, uintptr_t mean,
+                         uintptr_t rstd, int64_t n, int64_t c, int64_t h, int64_t w,
+                         int64_t pad, int act, double eps, int sms, uintptr_t ws,
+                         int64_t ws_floats, char* err, size_t errlen) {
   return guarded(err, errlen, [&] {
-    dispatch_fwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(x), cptr<void>(skip),
-                 SkipStrides{skip_channels, skip_sn, skip_sc, skip_sh}, mptr<void>(y),
-                 mptr<float>(mean), mptr<float>(rstd), PlaneShape{planes, h, w, pad},
-                 static_cast<Act>(act), static_cast<float>(eps));
+    dispatch_fwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(x), strides(xs),
+                 cptr<void>(skip), strides(ss), mptr<void>(y), strides(ys), mptr<float>(mean),
+                 mptr<float>(rstd), ImageShape{n, c, h, w, pad}, static_cast<Act>(act),
+                 static_cast<float>(eps), Launch{sms, mptr<float>(ws), ws_floats});
   });
 }
 
-int emu_norm_act_pad_bwd(int dtype, uintptr_t gy, uintptr_t x, uintptr_t mean, uintptr_t rstd,
-                         uintptr_t gx, uintptr_t gskip, int64_t planes, int64_t h, int64_t w,
-                         int64_t pad, int act, char* err, size_t errlen) {
+int emu_norm_act_pad_bwd(int dtype, uintptr_t gy, const int64_t* gys, uintptr_t x,
+                         const int64_t* xs, uintptr_t mean, uintptr_t rstd, uintptr_t gx,
+                         const int64_t* gxs, uintptr_t gskip, const int64_t* gss, int64_t n,
+                         int64_t c, int64_t h, int64_t w, int64_t pad, int act, int sms,
+                         uintptr_t ws, int64_t ws_floats, char* err, size_t errlen) {
   return guarded(err, errlen, [&] {
-    dispatch_bwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(gy), cptr<void>(x),
-                 cptr<float>(mean), cptr<float>(rstd), mptr<void>(gx), mptr<void>(gskip),
-                 PlaneShape{planes, h, w, pad}, static_cast<Act>(act));
+    dispatch_bwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(gy), strides(gys),
+                 cptr<void>(x), strides(xs), cptr<float>(mean), cptr<float>(rstd),
+                 mptr<void>(gx), strides(gxs), mptr<void>(gskip), strides(gss),
+                 ImageShape{n, c, h, w, pad}, static_cast<Act>(act),
+                 Launch{sms, mptr<float>(ws), ws_floats});
   });
 }
 
-int emu_norm_add_pad_bwd(int dtype, uintptr_t gy, uintptr_t y, uintptr_t skip,
-                         int64_t skip_channels, int64_t skip_sn, int64_t skip_sc,
-                         int64_t skip_sh, uintptr_t rstd, uintptr_t gx, uintptr_t gskip,
-                         int64_t planes, int64_t h, int64_t w, int64_t pad, char* err,
-                         size_t errlen) {
+int emu_norm_add_pad_bwd(int dtype, uintptr_t gy, const int64_t* gys, uintptr_t y,
+                         const int64_t* ys, uintptr_t skip, const int64_t* ss, uintptr_t rstd,
+                         uintptr_t gx, const int64_t* gxs, uintptr_t gskip, const int64_t* gss,
+                         int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad, int sms,
+                         uintptr_t ws, int64_t ws_floats, char* err, size_t errlen) {
   return guarded(err, errlen, [&] {
-    dispatch_add_bwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(gy), cptr<void>(y),
-                     cptr<void>(skip), SkipStrides{skip_channels, skip_sn, skip_sc, skip_sh},
-                     cptr<float>(rstd), mptr<void>(gx), mptr<void>(gskip),
-                     PlaneShape{planes, h, w, pad});
+    dispatch_add_bwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(gy), strides(gys),
+                     cptr<void>(y), strides(ys), cptr<void>(skip), strides(ss),
+                     cptr<float>(rstd), mptr<void>(gx), strides(gxs), mptr<void>(gskip),
+                     strides(gss), ImageShape{n, c, h, w, pad},
+                     Launch{sms, mptr<float>(ws), ws_floats});
   });
 }
 }
