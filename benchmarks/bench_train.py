@@ -47,6 +47,7 @@ class Case:
     channels_last: bool = False
     ngf: int = 64
     n_blocks: int = 9
+    compile: bool = False
 
     @property
     def key(self) -> tuple:
@@ -79,6 +80,10 @@ class Trainer:
         fmt = torch.channels_last if case.channels_last else torch.contiguous_format
         self.G.to(self.device, memory_format=fmt)
         self.D.to(self.device, memory_format=fmt)
+        if case.compile:
+            # As cyclegan-train --compile: in place, so warm-up absorbs the compilation.
+            for net in (self.G.a2b, self.G.b2a, self.D.a, self.D.b):
+                net.compile()
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.pools = (ImagePool(50, seed=0), ImagePool(50, seed=1))
@@ -178,6 +183,8 @@ def settings(args) -> list[Case]:
     if args.device == "cuda":
         out += [Case("cuda", 256, b, False, p, cl)
                 for p in ("fp32", "bf16") for b in (1, 4, 8) for cl in (False, True)]
+        if args.compile:
+            out += [Case("cuda", 256, b, False, "bf16", True, compile=True) for b in (1, 8)]
     return out
 
 
@@ -191,6 +198,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="cuda adds the GPU cases to the CPU ones")
     p.add_argument("--skip-cpu", action="store_true", help="with --device cuda: GPU cases only")
+    p.add_argument("--compile", action="store_true",
+                   help="with --device cuda: also bf16 channels_last cases under torch.compile")
     p.add_argument("--quick", action="store_true", help="tiny models, few iterations (smoke test)")
     p.add_argument("--warmup", type=int, default=None,
                    help="untimed iterations (default 2; 1 quick)")
