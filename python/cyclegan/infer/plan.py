@@ -35,6 +35,7 @@ class InferConfig:
     model: Path | str | None = None  # a file, a bundled model's name, None: the default one
     direction: str = "A2B"
     device: str = "auto"
+    precision: str = "auto"  # cyclegan.infer.variants.CHOICES
     batch_size: int = 8
     workers: int | None = None
     threads: int | None = None
@@ -62,6 +63,7 @@ class Summary:
     failures: list[tuple[Path, str]] = field(default_factory=list)
     failures_file: Path | None = None
     contact_sheet: Path | None = None
+    model: str = ""  # what ran: file, precision, device
 
     @property
     def images_per_s(self) -> float:
@@ -77,6 +79,8 @@ class Summary:
         lines = [f"translated {self.translated}, skipped {self.skipped} (already done), "
                  f"failed {self.failed} in {self.seconds:.1f} s ({self.images_per_s:.3g} "
                  f"images/s); output in {self.output.resolve()}"]
+        if self.model:
+            lines.append(f"model: {self.model}")
         if self.interrupted is not None:
             left = self.planned - self.finished
             lines.append(f"interrupted by {signal.Signals(self.interrupted).name}: {left} of "
@@ -236,9 +240,11 @@ def _prepare(cfg: InferConfig, log, warn) -> _Plan:
         raise UsageError(f"no images found under {src}")
     i, n = cfg.shard
     items = items[i::n]
-    model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log)
+    model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log,
+                       precision=cfg.precision)
     jobs, skipped, failures = plan(items, cfg, out_root, single_dst)
-    summary = Summary(out, planned=len(jobs), skipped=len(skipped), failures=failures)
+    summary = Summary(out, planned=len(jobs), skipped=len(skipped), failures=failures,
+                      model=model.describe())
     removed = remove_temps_of_dead_runs([j.dst for j in jobs] + [d for _, d in skipped])
     if model.device == "cpu" and model.meta.get("precision") == "fp16":
         warn("warning: an fp16 model runs slower on the CPU than its fp32 version")
