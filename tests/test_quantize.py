@@ -49,6 +49,8 @@ def test_int8_written_beside_fp32_with_metadata(setup):
     assert record["method"] == quantize.DEFAULT_METHOD
     assert record["calibration_images"] + record["gate_images"] == 8
     assert record["psnr_worst_db"] >= quantize.GATE_WORST_DB
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    assert record["float_nodes"] == sorted({convs[0], convs[-1]})  # first and last stay float
 
 
 def test_int8_output_close_to_fp32(setup):
@@ -112,3 +114,12 @@ def test_real_photos_pass_the_gate(setup, tmp_path, real_data):
     result = quantize.quantize_model((setup["out"] / "G_A2B.onnx").read_bytes(), photos,
                                      target, log=lambda m: None)
     assert result.ok and target.is_file()
+
+
+def test_calibration_chunks_bound_memory_and_divide_the_count():
+    def photos(n, h, w):
+        return [quantize.Decoded(None, np.zeros((3, h, w), np.float32), h, w, None)] * n
+
+    assert quantize.chunk_size(photos(6, 256, 256)) == 6
+    assert quantize.chunk_size(photos(9, 256, 256)) == 3  # 8 fit, 3 divides 9
+    assert quantize.chunk_size(photos(7, 768, 1024)) == 1

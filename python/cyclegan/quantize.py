@@ -36,10 +36,15 @@ GATE_WORST_DB = 25.0
 DEFAULT_IMAGES = 64
 HELD_BACK = 4  # every HELD_BACK-th calibration photo is kept for the gate, not calibration
 METHODS = ("minmax", "percentile", "entropy")
-DEFAULT_METHOD = "minmax"
+# percentile (99.999%) clips the rare extreme activations that minmax stretches its range
+# for: +4 dB on a full-size generator and +2 dB on the demo model (docs/inference.md).
+DEFAULT_METHOD = "percentile"
 # Ops whose inputs get QDQ pairs. Instance norm, pad, ReLU, add and tanh stay float: their
 # int8 kernels save little next to the convolutions and each QDQ pair costs a requantization.
+# The first convolution (reading pixels) and the last (writing them, before tanh) stay float
+# too: they are ~2% of the work each and measurably the most sensitive.
 QUANTIZED_OPS = ("Conv", "ConvTranspose")
+CHUNK_PIXELS = 8 * 256 * 256  # photos whose activations are collected at once (memory)
 PSNR_CAP_DB = 99.0  # identical outputs: a finite number that prints and sorts
 
 
@@ -107,13 +112,37 @@ def split(photos: list[Decoded]) -> tuple[list[Decoded], list[Decoded]]:
 
 
 class _Reader:
-    """onnxruntime's CalibrationDataReader protocol: one photo per batch (sizes may differ)."""
+    """onnxruntime's CalibrationDataReader protocol: one photo per batch (sizes may differ),
+    read in ranges (set_range) so only a chunk of photos' activations is held at a time."""
 
     def __init__(self, input_name: str, photos: list[Decoded]):
-        self.items = iter([{input_name: p.x[None]} for p in photos])
+        self.inputs = [{input_name: p.x[None]} for p in photos]
+        self.set_range(0, len(self.inputs))
+
+    def __len__(self) -> int:
+        return len(self.inputs)
+
+    def set_range(self, start_index: int, end_index: int) -> None:
+        self.items = iter(self.inputs[start_index:end_index])
 
     def get_next(self):
         return next(self.items, None)
+
+
+def chunk_size(photos: list[Decoded]) -> int:
+    """Photos per collection pass: within CHUNK_PIXELS, and dividing the count evenly
+    (onnxruntime's strided calibration needs that)."""
+    largest = max(p.x.shape[1] * p.x.shape[2] for p in photos)
+    size = max(1, min(len(photos), CHUNK_PIXELS // largest))
+    while len(photos) % size:
+        size -= 1
+    return size
+
+
+def float_nodes(proto) -> list[str]:
+    """The first and the last convolution, which stay float (see QUANTIZED_OPS)."""
+    convs = [n.name for n in proto.graph.node if n.op_type in QUANTIZED_OPS]
+    return sorted({convs[0], convs[-1]})
 
 
 def _session(model: bytes):
@@ -149,20 +178,23 @@ def _quiet():
         root.setLevel(level)
 
 
-def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_METHOD,
-                   quantized_ops: tuple[str, ...] = QUANTIZED_OPS, per_channel: bool = True,
-                   exclude: tuple[str, ...] = ()) -> bytes:
-    """QDQ int8 model bytes from fp32 bytes, calibrated on `photos`; no quality check."""
+def onnx_proto(data: bytes):
     import onnx
+
+    try:
+        return onnx.load_from_string(data)
+    except Exception as exc:
+        raise QuantizeError(f"cannot read the model: {exc}") from None
+
+
+def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_METHOD) -> bytes:
+    """QDQ int8 model bytes from fp32 bytes, calibrated on `photos`; no quality check."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if method not in METHODS:
         raise QuantizeError(f"calibration method must be one of {', '.join(METHODS)}, "
                             f"got {method!r}")
-    try:
-        proto = onnx.load_from_string(fp32)
-    except Exception as exc:
-        raise QuantizeError(f"cannot read the model: {exc}") from None
+    proto = onnx_proto(fp32)
     _check_quantizable(proto)
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
@@ -172,14 +204,15 @@ def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_MET
             with _quiet():
                 quantize_static(
                     proto, out, _Reader(proto.graph.input[0].name, photos),
-                    quant_format=QuantFormat.QDQ, op_types_to_quantize=list(quantized_ops),
-                    per_channel=per_channel, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, nodes_to_exclude=list(exclude),
-                    # Not CalibMaxIntermediateOutputs: onnxruntime 1.31 drops the ranges
-                    # collected before each flush. minmax keeps two numbers per tensor and
-                    # photo; percentile and entropy keep whole activations (about 200 MB per
-                    # 256x256 photo for a full-size generator).
-                    calibrate_method=calib)
+                    quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANTIZED_OPS),
+                    per_channel=True, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, nodes_to_exclude=float_nodes(proto),
+                    calibrate_method=calib,
+                    # percentile and entropy hold whole activations until a pass ends
+                    # (~150 MB per 256x256 photo for a full-size generator), so photos go
+                    # in chunks. Not CalibMaxIntermediateOutputs: onnxruntime 1.31 drops
+                    # the ranges collected before each of its flushes.
+                    extra_options={"CalibStridedMinMax": chunk_size(photos)})
         except QuantizeError:
             raise
         except Exception as exc:
@@ -207,10 +240,8 @@ def gate(fp32: bytes, int8: bytes, held: list[Decoded]) -> GateResult:
 
 def with_int8_metadata(int8: bytes, fp32: bytes, record: dict) -> bytes:
     """The fp32 file's metadata, precision=int8, and how it was calibrated."""
-    import onnx
-
-    source = {p.key: p.value for p in onnx.load_from_string(fp32).metadata_props}
-    model = onnx.load_from_string(int8)
+    source = {p.key: p.value for p in onnx_proto(fp32).metadata_props}
+    model = onnx_proto(int8)
     del model.metadata_props[:]
     for key, value in {**source, "precision": "int8",
                        "quantization": json.dumps(record, sort_keys=True)}.items():
@@ -233,6 +264,7 @@ def quantize_model(fp32: bytes, photos: list[Decoded], target: Path,
             f"({method} used; {', '.join(m for m in METHODS if m != method)}), or keep the "
             "fp32 model for these photos")
     record = {"method": method, "per_channel": True, "quantized_ops": QUANTIZED_OPS,
+              "float_nodes": float_nodes(onnx_proto(fp32)),
               "calibration_images": len(calibration), "gate_images": len(held),
               "psnr_median_db": round(result.median, 2), "psnr_worst_db": round(result.worst, 2)}
     data = with_int8_metadata(int8, fp32, record)
