@@ -94,8 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="images of equal size run together, up to this many (large images "
                         "run in smaller batches) (default: 8)")
     p.add_argument("--workers", type=_positive, default=None,
-                   help="threads in each of the decode and the encode pools "
-                        "(default: number of CPU cores)")
+                   help="threads in each of the decode and the encode pools (default: "
+                        "one per 8 CPU cores when the model runs on the CPU, which leaves "
+                        "the cores to onnxruntime; every core with CUDA)")
     p.add_argument("--threads", type=_positive, default=None,
                    help="onnxruntime CPU threads (default: number of CPU cores)")
     p.add_argument("--format", choices=format_choices(), default="keep", help=_format_help())

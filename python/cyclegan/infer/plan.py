@@ -20,7 +20,7 @@ from cyclegan.fileio import atomic_write_bytes, remove_stale_temps, temp_path
 from cyclegan.images import DEFAULT_MAX_PIXELS, ImageError, contact_sheet, format_of, list_images
 from cyclegan.infer import bundled
 from cyclegan.infer.io import Job, format_choices, output_path
-from cyclegan.infer.pipeline import PipelineOptions, Result, translate
+from cyclegan.infer.pipeline import PipelineOptions, Result, default_workers, translate
 from cyclegan.infer.runtime import OrtGenerator, cpu_count, load_model
 from cyclegan.progress import Progress
 
@@ -268,7 +268,8 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
             summary.failures.append((result.job.src, result.error))
         bar.update(1, failed=len(summary.failures))
 
-    opts = PipelineOptions(batch_size=cfg.batch_size, workers=cfg.workers or cpu_count(),
+    workers = cfg.workers or default_workers(p.model.device, cpu_count())
+    opts = PipelineOptions(batch_size=cfg.batch_size, workers=workers,
                            size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
                            quality=cfg.quality, warn=bar.write if cfg.progress else warn,
                            stop=stop)
