@@ -123,3 +123,13 @@ def test_calibration_chunks_bound_memory_and_divide_the_count():
     assert quantize.chunk_size(photos(6, 256, 256)) == 6
     assert quantize.chunk_size(photos(9, 256, 256)) == 3  # 8 fit, 3 divides 9
     assert quantize.chunk_size(photos(7, 768, 1024)) == 1
+
+
+def test_from_a_bundled_model_name(setup, tmp_path, monkeypatch):
+    from cyclegan.infer import bundled
+
+    monkeypatch.setitem(bundled.MODELS, "demo",
+                        bundled.BundledModel(str(setup["out"] / "G_A2B.onnx"), "stand-in"))
+    assert main(["demo", "--out", str(tmp_path), "--int8", "--calibrate",
+                 str(setup["photos"]), "--calibrate-images", "4", "--quiet"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["G_A2B.int8.onnx", "G_A2B.onnx"]
