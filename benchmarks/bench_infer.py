@@ -12,8 +12,17 @@ onnxruntime, batch 1 and 8; --device cuda adds torch CUDA fp32/fp16 and, when
 onnxruntime's CUDA provider is usable, onnxruntime CUDA fp32/fp16 and the end-to-end runs
 on the GPU.
 
+int8 (--only int8, needs the photos in ../shared/data): fp32 against int8 model only for the
+full-size generator (untrained) and the bundled demo model at 256x256 and 1024x768, batch 1
+and 8 (capped as cyclegan-infer caps it), and int8's PSNR to fp32 on held-back photos.
+Interleaved (--only interleaved): cyclegan-infer against the plainest loop (PIL open, one
+onnxruntime session, save) in alternating rounds; this machine's speed swings by 2x between
+runs, so only the ratio within a round means anything.
+
   python benchmarks/bench_infer.py --json bench-results/infer_cpu.json
   python benchmarks/bench_infer.py --quick            (a smoke run: small folders, batch 1)
+  python benchmarks/bench_infer.py --only int8
+  python benchmarks/bench_infer.py --only interleaved --rounds 5
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +48,7 @@ from cyclegan.data import seasons_pairs, to_pil  # noqa: E402
 from cyclegan.models import ModelConfig, ResnetGenerator  # noqa: E402
 
 FULL = ModelConfig()
+REAL_PHOTOS = Path(__file__).resolve().parents[2] / "shared" / "data" / "summer2winter_mini"
 STAND_IN = ModelConfig(ngf=16, n_blocks=9)
 
 
@@ -143,6 +154,91 @@ def ort_cuda_usable() -> bool:
     return gpu_present() and len(choose_providers("auto")) > 1
 
 
+def plain_loop(model: Path, src: Path, out: Path) -> float:
+    """The plainest script: PIL open -> one onnxruntime session -> save; returns seconds."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    start = time.perf_counter()
+    for path in sorted(src.glob("*.jpg")):
+        x = np.asarray(Image.open(path).convert("RGB"), np.float32)  # sizes: multiples of 4
+        y = sess.run(None, {"input": x.transpose(2, 0, 1)[None] / 127.5 - 1})[0][0]
+        pixels = np.clip(np.rint((y.transpose(1, 2, 0) + 1) * 127.5), 0, 255).astype(np.uint8)
+        Image.fromarray(pixels).save(out / path.name, quality=95)
+    return time.perf_counter() - start
+
+
+def interleaved(model: Path, src: Path, out: Path, rounds: int, batch: int) -> dict:
+    """cyclegan-infer and the plain loop alternating (which goes first alternates too), since
+    this machine's speed swings between runs; ratio = plain seconds / cyclegan-infer seconds."""
+    ratios = []
+    for r in range(rounds):
+        order = ("pipe", "plain") if r % 2 == 0 else ("plain", "pipe")
+        t = {}
+        for which in order:
+            t[which] = (run_pipeline(model, src, out, "cpu", batch)["seconds"]
+                        if which == "pipe" else plain_loop(model, src, out))
+        ratios.append(t["plain"] / t["pipe"])
+    return {"rounds": rounds, "median": statistics.median(ratios), "min": min(ratios),
+            "max": max(ratios)}
+
+
+def int8_cases(fp32: bytes, name: str, photos: Path, sizes, batches, repeats, record) -> None:
+    """fp32 vs int8 model only, and int8 PSNR to fp32 on held-back real photos."""
+    from cyclegan import quantize
+
+    calib = quantize.load_photos(photos / "trainA", 32, log=lambda m: None)
+    t0 = time.perf_counter()
+    int8 = quantize.quantize_bytes(fp32, calib)
+    seconds = time.perf_counter() - t0
+    held = quantize.load_photos(photos / "testA", 16, log=lambda m: None)
+    g = quantize.gate(fp32, int8, held)
+    record(f"int8 quality, {name}", f"PSNR to fp32, {len(held)} testA photos", len(held),
+           float("nan"), f"median {g.median:.1f} dB, worst {g.worst:.1f} dB; calibrated on "
+           f"{len(calib)} trainA photos in {seconds:.0f} s")
+    from cyclegan.infer.pipeline import MAX_BATCH_PIXELS
+
+    for (h, w) in sizes:
+        # cyclegan-infer's own cap (batch 2 at 1024x768): batch 8 of a full-size generator
+        # there needs over 20 GB, more than this machine has.
+        for b in sorted({max(1, min(b, MAX_BATCH_PIXELS // (h * w))) for b in batches}):
+            ms = {}
+            for precision, data in (("fp32", fp32), ("int8", int8)):  # one arena at a time
+                ms[precision] = ort_model_only(ort_session(data, "cpu"), b, h, w, repeats, 1)
+            case = f"{w}x{h}, batch {b}"
+            record(f"model only fp32 vs int8, {name}", f"fp32 {case}", b,
+                   b / (ms["fp32"] / 1e3))
+            record(f"model only fp32 vs int8, {name}", f"int8 {case}", b,
+                   b / (ms["int8"] / 1e3), f"{ms['fp32'] / ms['int8']:.2f}x fp32")
+
+
+def extra_cases(args, work: Path, record, batches, repeats) -> None:
+    """The issue-12 cases: int8 against fp32, and cyclegan-infer against the plain loop."""
+    model, model_name = demo_model(args.model, work)
+    if args.only == "interleaved":
+        n = 24 if args.quick else 150
+        src = make_folder(work / "in_256", n, 256, 256)
+        r = interleaved(model, src, work / "out", args.rounds, args.batch_size)
+        record("interleaved 256x256", f"plain loop s / cyclegan-infer s, {model_name}", n,
+               float("nan"), f"median {r['median']:.2f}x, min {r['min']:.2f}x, max "
+               f"{r['max']:.2f}x over {r['rounds']} rounds")
+        return
+    if not args.photos.is_dir():
+        print(f"int8 cases skipped: no photos at {args.photos}")
+        return
+    from cyclegan.export import trace_to_onnx
+
+    torch.manual_seed(0)
+    full = trace_to_onnx(ResnetGenerator(FULL, fused=False).eval())
+    sizes = ((256, 256),) if args.quick else ((256, 256), (768, 1024))
+    for fp32, name in ((full, "full 9-block, untrained"), (model.read_bytes(), model_name)):
+        int8_cases(fp32, name, args.photos, sizes, batches, repeats, record)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
@@ -157,6 +253,13 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=3, help="model-only timing repeats")
     p.add_argument("--workdir", type=Path, help="where the folders go (default: a temp dir)")
     p.add_argument("--json", help="also write the results here")
+    p.add_argument("--rounds", type=int, default=3,
+                   help="interleaved rounds of cyclegan-infer vs the plain loop (default: 3)")
+    p.add_argument("--photos", type=Path, default=REAL_PHOTOS,
+                   help="trainA/testA photos for int8 calibration and quality (default: "
+                        "../shared/data/summer2winter_mini beside the repository)")
+    p.add_argument("--only", choices=["int8", "interleaved"],
+                   help="run just the int8 cases or just the interleaved comparison")
     args = p.parse_args(argv)
     batches = (1,) if args.quick else (1, 8)
     n_small, n_large = (24, 4) if args.quick else (args.n_small, args.n_large)
@@ -170,13 +273,16 @@ def main(argv=None) -> int:
 
     def record(section, case, images, ips, note=""):
         rows.append([section, case, images, f"{ips:.3g}", f"{1e3 / ips:.1f}", note])
+        print(" | ".join(map(str, rows[-1])), flush=True)  # long runs: keep partial results
         results.append({"section": section, "case": case, "images": images,
                         "images_per_s": ips, "note": note})
 
     owned = args.workdir is None
     work = Path(tempfile.mkdtemp(prefix="bench_infer_")) if owned else args.workdir
     try:
-        if have_onnxruntime():
+        if args.only:
+            extra_cases(args, work, record, batches, repeats)
+        elif have_onnxruntime():
             model, model_name = demo_model(args.model, work)
             cfg = model_config_of(model)
             ort_devices = ["cpu"] + (["cuda"] if cuda and ort_cuda_usable() else [])
@@ -205,7 +311,7 @@ def main(argv=None) -> int:
 
         size = 256
         sessions = {}
-        if have_onnxruntime():
+        if not args.only and have_onnxruntime():
             from cyclegan.export import trace_to_onnx
 
             torch.manual_seed(0)
@@ -213,7 +319,7 @@ def main(argv=None) -> int:
             cases = [("fp32", "cpu")] + ([("fp32", "cuda"), ("fp16", "cuda")]
                                          if "cuda" in ort_devices else [])
             sessions = {c: ort_session(trace_to_onnx(full, c[0]), c[1]) for c in cases}
-        for b in batches:
+        for b in batches if not args.only else ():
             ms = torch_model_only(FULL, b, size, "cpu", torch.float32, repeats, warmup)
             record("model only, full 9-block", f"torch eager cpu fp32, batch {b}", b,
                    b / (ms / 1e3))

@@ -53,3 +53,10 @@ def test_alpha_dropped_once_with_the_formats_name(tmp_path):
     assert all(r.error is None for r in results) and len(results) == 3
     assert len(warnings) == 1 and "output has no alpha channel" in warnings[0]
     assert warnings[0].split()[1] in ("JPEG", "BMP")
+
+
+def test_default_workers_leave_cpu_cores_to_the_model():
+    from cyclegan.infer.pipeline import default_workers
+
+    assert [default_workers("cpu", n) for n in (1, 2, 8, 64)] == [1, 1, 1, 8]
+    assert [default_workers("cuda", n) for n in (2, 64)] == [2, 64]

@@ -1,9 +1,10 @@
 """cyclegan.infer.runtime: providers chosen safely, model errors, lazy torch."""
 
+import numpy as np
 import pytest
 
 from cyclegan.errors import UsageError
-from cyclegan.infer import runtime
+from cyclegan.infer import binding, runtime, variants
 
 
 def test_cpu_and_hidden_gpu(monkeypatch):
@@ -25,3 +26,91 @@ def test_model_errors_are_usage_errors(tmp_path):
     (tmp_path / "bad.pt").write_text("not a checkpoint")
     with pytest.raises(runtime.ModelError, match="cannot use .* as a model"):
         runtime.load_model(tmp_path / "bad.pt", device="cpu", log=lambda m: None)
+
+
+def _files(folder, *names):
+    for name in names:
+        (folder / name).write_bytes(b"")  # choosing goes by name and never opens a model
+    return folder / "G.onnx"
+
+
+def test_precision_auto_prefers_the_fast_variant_beside_the_model(tmp_path):
+    model = _files(tmp_path, "G.onnx", "G.int8.onnx", "G.fp16.onnx")
+    assert variants.choose(model, "auto", "cpu").name == "G.int8.onnx"
+    assert variants.choose(model, "auto", "cuda").name == "G.fp16.onnx"
+    assert variants.choose(model, "fp32", "cpu") == model
+    assert variants.choose(tmp_path / "G.int8.onnx", "fp32", "cpu") == model
+    assert variants.choose(tmp_path / "G.fp16.onnx", "auto", "cpu").name == "G.fp16.onnx"
+    assert variants.available(model) == ["fp32", "fp16", "int8"]
+    assert [variants.precision_of(tmp_path / n) for n in ("G.onnx", "G.int8.onnx")] == [
+        "fp32", "int8"]
+
+
+def test_precision_missing_variant(tmp_path):
+    model = _files(tmp_path, "G.onnx")
+    assert variants.choose(model, "auto", "cpu") == model
+    with pytest.raises(variants.PrecisionError, match="G.int8.onnx not found .* --int8"):
+        variants.choose(model, "int8", "cpu")
+    with pytest.raises(variants.PrecisionError, match="--precision must be one of"):
+        variants.choose(model, "int4", "cpu")
+    assert issubclass(variants.PrecisionError, UsageError)
+
+
+@pytest.fixture(scope="module")
+def tiny_onnx(tmp_path_factory):
+    import torch
+
+    from cyclegan.export import export_generator
+    from cyclegan.models import ModelConfig, ResnetGenerator
+
+    torch.manual_seed(0)
+    gen = ResnetGenerator(ModelConfig(ngf=8, n_blocks=2), fused=False).eval()
+    path = tmp_path_factory.mktemp("rt") / "G_A2B.onnx"
+    path.write_bytes(export_generator(gen, {}, "A2B")[0])
+    return path
+
+
+def test_io_binding_on_the_cpu_provider_matches_session_run(tiny_onnx, monkeypatch):
+    monkeypatch.setattr(binding, "MAX_SHAPES", 2)  # the third shape runs unbound-to-a-slot
+    model = runtime.OrtGenerator(tiny_onnx, "cpu", threads=1)
+    rng = np.random.default_rng(0)
+    shapes = [(2, 3, 16, 24), (1, 3, 8, 8), (2, 3, 16, 24), (3, 3, 12, 20)]
+    first = None
+    for shape in shapes:
+        x = rng.uniform(-1, 1, shape).astype(np.float32)
+        want = model.session.run(None, {"input": x})[0]
+        got = model(x)
+        np.testing.assert_array_equal(got, want)
+        if first is None:
+            first, first_copy = got, got.copy()
+    # The fixed output buffer of a shape is reused: what a caller holds must not change.
+    np.testing.assert_array_equal(first, first_copy)
+    assert len(model._run.slots) == 2
+
+
+def test_infer_runs_the_int8_variant_and_says_so(tiny_onnx, tmp_path, capsys):
+    from PIL import Image
+
+    from cyclegan import quantize
+    from cyclegan.cli.infer import main
+    from cyclegan.infer.io import Decoded, Job
+
+    rng = np.random.default_rng(0)
+    photos = [Decoded(Job(tmp_path, tmp_path), rng.uniform(-1, 1, (3, 16, 16)).astype(
+        np.float32), 16, 16, None) for _ in range(4)]
+    fp32 = tiny_onnx.read_bytes()
+    int8 = quantize.with_int8_metadata(quantize.quantize_bytes(fp32, photos), fp32, {})
+    model_dir = tmp_path / "m"
+    model_dir.mkdir()
+    (model_dir / "G_A2B.onnx").write_bytes(tiny_onnx.read_bytes())
+    (model_dir / "G_A2B.int8.onnx").write_bytes(int8)
+    Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(tmp_path / "a.png")
+    args = [str(tmp_path / "a.png"), str(tmp_path / "o"), "--model",
+            str(model_dir / "G_A2B.onnx"), "--quiet", "--device", "cpu"]
+    assert main(args) == 0
+    assert "model: G_A2B.int8.onnx (A -> B, int8) on cpu" in capsys.readouterr().out
+    assert main([*args, "--precision", "fp32", "--overwrite"]) == 0
+    out = capsys.readouterr().out
+    assert "model: G_A2B.onnx (A -> B, fp32) on cpu" in out
+    assert main([*args, "--precision", "fp16"]) == 2
+    assert "G_A2B.fp16.onnx not found" in capsys.readouterr().err

@@ -8,6 +8,7 @@ inference side imports it), so it holds constants and small checks only.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 DIRECTIONS = ("A2B", "B2A")
 # Generator architectures and their upsampling layer (ModelConfig.arch / .upsample):
@@ -29,6 +30,22 @@ MIN_OPSET = 17
 MAX_OPSET = 20  # the newest the TorchScript exporter (torch.onnx.export(dynamo=False)) writes
 DEFAULT_OPSET = 17
 ATOL = {"fp32": 1e-4, "fp16": 2e-2}
+# Every precision a generator file can have. fp32 is the plain file (G_A2B.onnx); a variant
+# sits beside it with the precision before the extension (G_A2B.fp16.onnx, G_A2B.int8.onnx),
+# which is how cyclegan-infer finds it.
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+def variant_path(path: str | os.PathLike, precision: str) -> Path:
+    """The file of `precision` beside generator `path` (itself fp32 or any variant)."""
+    path = Path(path)
+    stem = path.stem
+    for known in PRECISIONS:
+        if stem.endswith(f".{known}"):
+            stem = stem[: -len(known) - 1]
+            break
+    suffix = path.suffix or ".onnx"
+    return path.with_name(stem + ("" if precision == "fp32" else f".{precision}") + suffix)
 
 
 def size_error(height: int, width: int) -> str | None:

@@ -35,6 +35,7 @@ from cyclegan.contract import (
     SIZE_MULTIPLE,
     direction_error,
     opset_error,
+    variant_path,
 )
 from cyclegan.errors import CycleganError
 from cyclegan.fileio import atomic_write_bytes
@@ -224,7 +225,7 @@ def export_generator(generator: nn.Module, meta: dict, direction: str,
 
 
 def output_name(direction: str, precision: str) -> str:
-    return f"G_{direction}.onnx" if precision == "fp32" else f"G_{direction}.{precision}.onnx"
+    return variant_path(f"G_{direction}.onnx", precision).name
 
 
 def load_directions(ckpt: Path, directions: tuple[str, ...] | None):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from cyclegan.cli.common import add_version, exit_codes, run
 
@@ -18,6 +19,14 @@ def build_parser() -> argparse.ArgumentParser:
         MIN_OPSET,
         NORMALIZATION,
     )
+    from cyclegan.quantize import (
+        DEFAULT_IMAGES,
+        DEFAULT_METHOD,
+        GATE_MEDIAN_DB,
+        GATE_WORST_DB,
+        HELD_BACK,
+        METHODS,
+    )
 
     p = argparse.ArgumentParser(
         prog="cyclegan-export",
@@ -30,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
                + exit_codes("a model failed verification (the others are still written)"),
     )
     p.add_argument("checkpoint", help="checkpoint file (.pt) or a training run folder "
-                   "(its checkpoints/latest.pt is used)")
+                   "(its checkpoints/latest.pt is used); with --int8 also an fp32 .onnx "
+                   "file or a bundled model's name (see cyclegan-infer --list-models)")
     p.add_argument("--out", required=True, help="output folder for G_A2B.onnx / G_B2A.onnx "
                    "(created if missing)")
     p.add_argument("--direction", choices=[*DIRECTIONS, "both"], default="both",
@@ -39,6 +49,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--fp16", action="store_true",
                    help="also write G_<dir>.fp16.onnx: float16 weights and compute, float32 "
                         "input/output, for GPUs (default: off)")
+    p.add_argument("--int8", action="store_true",
+                   help="also write G_<dir>.int8.onnx: static int8 (QDQ) calibrated on "
+                        "--calibrate photos, for CPUs; written only if its output stays "
+                        f"within median {GATE_MEDIAN_DB:g} dB / worst {GATE_WORST_DB:g} dB "
+                        "PSNR of fp32 on held-back photos (default: off)")
+    p.add_argument("--calibrate", type=Path, metavar="DIR",
+                   help="folder of photos like the ones you will translate (needed by --int8)")
+    p.add_argument("--calibrate-images", type=int, default=DEFAULT_IMAGES, metavar="N",
+                   help=f"photos taken from DIR, 1 in {HELD_BACK} held back for the quality "
+                        f"check (default: {DEFAULT_IMAGES})")
+    p.add_argument("--calibrate-size", type=int, metavar="SIZE",
+                   help="scale calibration photos as cyclegan-infer --size SIZE will "
+                        "(default: their own size)")
+    p.add_argument("--calibration-method", choices=METHODS, default=DEFAULT_METHOD,
+                   help=f"how activation ranges are set (default: {DEFAULT_METHOD})")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                    help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET} (default: {DEFAULT_OPSET})")
     p.add_argument("--quiet", action="store_true", help="print errors only")
@@ -46,16 +71,51 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _int8_photos(args: argparse.Namespace, log):
+    """The calibration photos, read before anything is written; None without --int8."""
+    from cyclegan.errors import UsageError
+    from cyclegan.quantize import load_photos
+
+    if not args.int8:
+        if args.calibrate:
+            raise UsageError("--calibrate is for --int8")
+        return None
+    if args.calibrate is None:
+        raise UsageError("--int8 needs --calibrate DIR: a folder of photos like the ones "
+                         "you will translate")
+    if args.calibrate_images < 2:
+        raise UsageError(f"--calibrate-images must be >= 2, got {args.calibrate_images}")
+    return load_photos(args.calibrate, args.calibrate_images, args.calibrate_size, log)
+
+
 def _body(args: argparse.Namespace) -> int:
+    from cyclegan.errors import UsageError
     from cyclegan.export import export_checkpoint
+    from cyclegan.infer.variants import precision_of
+    from cyclegan.quantize import onnx_source, quantize_files
 
     def log(msg: str) -> None:
         if not args.quiet or "not written" in msg:
             print(msg, file=sys.stderr if "not written" in msg else sys.stdout)
 
+    photos = _int8_photos(args, log)
+    fp32_onnx = onnx_source(args.checkpoint)
+    if fp32_onnx is not None:
+        if not args.int8 or args.fp16:
+            raise UsageError(f"{args.checkpoint} is an ONNX model: only --int8 works from it "
+                             "(--fp16 and fp32 export need the checkpoint)")
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+        _, failures = quantize_files([fp32_onnx], photos, Path(args.out),
+                                     args.calibration_method, log)
+        return 1 if failures else 0
     directions = None if args.direction == "both" else (args.direction,)
-    _, failures = export_checkpoint(args.checkpoint, args.out, directions=directions,
-                                    fp16=args.fp16, opset=args.opset, log=log)
+    written, failures = export_checkpoint(args.checkpoint, args.out, directions=directions,
+                                          fp16=args.fp16, opset=args.opset, log=log)
+    if photos is not None:
+        fp32_files = [f for f in written if precision_of(f) == "fp32"]
+        _, gate_failures = quantize_files(fp32_files, photos, None,
+                                          args.calibration_method, log)
+        failures += gate_failures
     return 1 if failures else 0
 
 

@@ -54,9 +54,9 @@ def _format_help() -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cyclegan.contract import DIRECTIONS
+    from cyclegan.contract import DIRECTIONS, variant_path
     from cyclegan.images import DEFAULT_MAX_PIXELS
-    from cyclegan.infer import bundled
+    from cyclegan.infer import bundled, variants
     from cyclegan.infer.io import format_choices
     from cyclegan.infer.plan import DEFAULT_OUTPUT
     from cyclegan.infer.runtime import DEVICES
@@ -84,12 +84,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=DEVICES, default="auto",
                    help="auto uses onnxruntime's CUDA provider when a GPU is present, else "
                         "the CPU (default: auto)")
+    p.add_argument("--precision", choices=variants.CHOICES, default="auto",
+                   help="which variant of an .onnx model to run: auto takes "
+                        f"{variant_path('G.onnx', variants.FASTEST['cpu']).name} on a CPU and "
+                        f"{variant_path('G.onnx', variants.FASTEST['cuda']).name} on CUDA when "
+                        "it sits beside G.onnx (from cyclegan-export --int8 / --fp16), else "
+                        "the file given; a named precision must be there (default: auto)")
     p.add_argument("--batch-size", type=_positive, default=8,
                    help="images of equal size run together, up to this many (large images "
                         "run in smaller batches) (default: 8)")
     p.add_argument("--workers", type=_positive, default=None,
-                   help="threads in each of the decode and the encode pools "
-                        "(default: number of CPU cores)")
+                   help="threads in each of the decode and the encode pools (default: "
+                        "one per 8 CPU cores when the model runs on the CPU, which leaves "
+                        "the cores to onnxruntime; every core with CUDA)")
     p.add_argument("--threads", type=_positive, default=None,
                    help="onnxruntime CPU threads (default: number of CPU cores)")
     p.add_argument("--format", choices=format_choices(), default="keep", help=_format_help())
@@ -129,6 +136,7 @@ def _body(args: argparse.Namespace) -> int:
     ignore_pillow_bomb_warnings()
     cfg = InferConfig(input=args.input, output=args.output, model=args.model,
                       direction=args.direction, device=args.device,
+                      precision=args.precision,
                       batch_size=args.batch_size, workers=args.workers,
                       threads=args.threads, format=args.format, quality=args.quality,
                       size=args.size, max_size=args.max_size, max_pixels=args.max_pixels,

@@ -1,7 +1,9 @@
 """What ships inside the package for cyclegan-infer: generators by name, and sample images.
 
 `--model NAME` resolves a name from MODELS; `--list-models` prints the table. A bundled file
-may be left out of a build (the table still names it; using it then says so).
+may be left out of a build (the table still names it; using it then says so). Its fp16 and
+int8 variants, when shipped, sit beside it under the usual names (cyclegan.infer.variants
+picks them like any model's).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cyclegan.errors import UsageError
+from cyclegan.infer.variants import available
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SAMPLES = ASSETS / "samples"
@@ -69,5 +72,7 @@ def describe_models() -> str:
     for name, model in MODELS.items():
         default = " (default)" if name == DEFAULT_MODEL else ""
         missing = "" if model.path.is_file() else " [not in this build]"
-        lines.append(f"{name:<{width}}  {model.description}{default}{missing}")
+        have = available(model.path)
+        shipped = f" [{', '.join(have)}]" if have else ""
+        lines.append(f"{name:<{width}}  {model.description}{default}{missing}{shipped}")
     return "\n".join(lines)

@@ -26,6 +26,18 @@ MAX_BATCH_PIXELS = 8 * 512 * 512  # keeps batches of large images from exhaustin
 _END = object()
 
 
+def default_workers(device: str, cores: int) -> int:
+    """Threads in each of the decode and the encode pool when --workers is not given.
+
+    On a CPU, onnxruntime's intra-op threads take every core, and each pool thread that
+    decodes or encodes while the model runs preempts one of them; on 2 cores one thread per
+    pool beat two in every interleaved round (docs/benchmarks.md). Decoding plus encoding a
+    photo costs a few ms against tens to hundreds for the model, so one thread per pool per
+    8 cores keeps up. With CUDA the cores have nothing else to do: every one decodes and
+    encodes, which is what feeding a GPU at thousands of images/s takes."""
+    return max(1, cores if device == "cuda" else cores // 8)
+
+
 @dataclass
 class Result:
     job: Job

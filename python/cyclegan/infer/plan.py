@@ -29,7 +29,7 @@ from cyclegan.images import (
 )
 from cyclegan.infer import bundled
 from cyclegan.infer.io import KEEP, Job, format_choices, output_path
-from cyclegan.infer.pipeline import PipelineOptions, Result, translate
+from cyclegan.infer.pipeline import PipelineOptions, Result, default_workers, translate
 from cyclegan.infer.runtime import OrtGenerator, cpu_count, load_model
 from cyclegan.progress import Progress
 
@@ -44,6 +44,7 @@ class InferConfig:
     model: Path | str | None = None  # a file, a bundled model's name, None: the default one
     direction: str | None = None  # None: A2B of a checkpoint, whatever an .onnx file holds
     device: str = "auto"
+    precision: str = "auto"  # cyclegan.infer.variants.CHOICES
     batch_size: int = 8
     workers: int | None = None
     threads: int | None = None
@@ -71,6 +72,7 @@ class Summary:
     failures: list[tuple[Path, str]] = field(default_factory=list)
     failures_file: Path | None = None
     contact_sheet: Path | None = None
+    model: str = ""  # what ran: file, precision, device
 
     @property
     def images_per_s(self) -> float:
@@ -86,6 +88,8 @@ class Summary:
         lines = [f"translated {self.translated}, skipped {self.skipped} (already done), "
                  f"failed {self.failed} in {self.seconds:.1f} s ({self.images_per_s:.3g} "
                  f"images/s); output in {self.output.resolve()}"]
+        if self.model:
+            lines.append(f"model: {self.model}")
         if self.interrupted is not None:
             left = self.planned - self.finished
             lines.append(f"interrupted by {signal.Signals(self.interrupted).name}: {left} of "
@@ -315,9 +319,11 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
     stack.enter_context(exclusive_lock(lock_path(out_root, cfg.shard),
                                        f"running cyclegan-infer into {out_root}"))
     i, n = cfg.shard
-    model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log)
+    model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log,
+                       precision=cfg.precision)
     jobs, skipped, failures = plan(items, cfg, out_root, single_dst)
-    summary = Summary(out, planned=len(jobs), skipped=len(skipped), failures=failures)
+    summary = Summary(out, planned=len(jobs), skipped=len(skipped), failures=failures,
+                      model=model.describe())
     removed = remove_temps_of_dead_runs([j.dst for j in jobs] + [d for _, d in skipped])
     if model.device == "cpu" and model.meta.get("precision") == "fp16":
         warn("warning: an fp16 model runs slower on the CPU than its fp32 version")
@@ -342,7 +348,8 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
             summary.failures.append((result.job.src, result.error))
         bar.update(1, failed=len(summary.failures))
 
-    opts = PipelineOptions(batch_size=cfg.batch_size, workers=cfg.workers or cpu_count(),
+    workers = cfg.workers or default_workers(p.model.device, cpu_count())
+    opts = PipelineOptions(batch_size=cfg.batch_size, workers=workers,
                            size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
                            quality=cfg.quality, warn=bar.write if cfg.progress else warn,
                            stop=stop)

@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan.errors import CycleganError, UsageError
+from cyclegan.infer import variants
+from cyclegan.infer.binding import CUDA_EP, BoundRunner
 
 DEVICES = ("auto", "cpu", "cuda")
 ONNX_SUFFIXES = (".onnx",)
@@ -84,7 +86,7 @@ class OrtGenerator:
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         source = model if isinstance(model, bytes) else os.fspath(model)
         try:
-            self.session = ort.InferenceSession(source, opts, providers=providers)
+            self.session, graphs = _open_session(ort, source, opts, providers)
         except Exception as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise ModelError(f"cannot load {self.name} as an ONNX model: {first}") from None
@@ -109,11 +111,11 @@ class OrtGenerator:
                                  f"{arg.type}")
         self.input_name, self.output_name = inputs[0].name, outputs[0].name
         self.input_dtype = np.float16 if inputs[0].type == "tensor(float16)" else np.float32
+        self._run = BoundRunner(ort, self.session, self.input_name, self.output_name,
+                                self.input_dtype, self.device, graphs)
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        y = self.session.run([self.output_name],
-                             {self.input_name: x.astype(self.input_dtype, copy=False)})[0]
-        return y.astype(np.float32, copy=False)
+        return self._run(x)
 
     def describe(self) -> str:
         src, dst = self.meta.get("source_domain"), self.meta.get("target_domain")
@@ -122,23 +124,43 @@ class OrtGenerator:
         return f"{Path(self.name).name} ({what}, {precision}) on {self.device}"
 
 
+def _open_session(ort, source, opts, providers):
+    """(session, CUDA graphs on). On CUDA, graphs are asked for first: onnxruntime refuses
+    them at load when a node would run on the CPU, and then a plain CUDA session is used."""
+    first = providers[0]
+    if isinstance(first, tuple) and first[0] == CUDA_EP:
+        with_graphs = [(CUDA_EP, {**first[1], "enable_cuda_graph": "1"}), *providers[1:]]
+        try:
+            return ort.InferenceSession(source, opts, providers=with_graphs), True
+        except Exception:  # any refusal means: no graphs for this model
+            pass
+    return ort.InferenceSession(source, opts, providers=providers), False
+
+
 def load_model(path: str | os.PathLike, direction: str | None = None, device: str = "auto",
-               threads: int | None = None, log=print) -> OrtGenerator:
-    """An .onnx file as is; anything else is read as a cyclegan checkpoint, exported to ONNX
-    in memory (verified against torch like cyclegan-export) and run by onnxruntime.
+               threads: int | None = None, log=print,
+               precision: str = "auto") -> OrtGenerator:
+    """An .onnx file (or its variant of `precision` beside it, cyclegan.infer.variants);
+    anything else is read as a cyclegan checkpoint, exported to ONNX in memory (verified
+    against torch like cyclegan-export) and run by onnxruntime.
     `direction`: a checkpoint's generator (default A2B); for an .onnx file, which holds one,
     a check of its metadata."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model not found: {path}")
+    variants.check(precision)
+    on = "cuda" if len(choose_providers(device)) > 1 else "cpu"
     if path.suffix.lower() in ONNX_SUFFIXES:
-        model = OrtGenerator(path, device, threads)
+        model = OrtGenerator(variants.choose(path, precision, on), device, threads)
         held = model.meta.get("direction")
         if direction is not None and held != direction:
             has = f"holds the {held} generator" if held else "does not record its direction"
             raise ModelError(f"{path} {has}; --direction {direction} needs a checkpoint or "
                              f"the G_{direction}.onnx file")
         return model
+    if precision == "int8":
+        raise ModelError("--precision int8 needs an exported model: cyclegan-export "
+                         f"{path} --out DIR {variants.HOW_TO_MAKE['int8']}")
     direction = direction or "A2B"
     # Only a checkpoint needs torch: imported here, never for an .onnx model.
     from cyclegan.checkpoint import load_generator
@@ -146,7 +168,8 @@ def load_model(path: str | os.PathLike, direction: str | None = None, device: st
 
     try:
         generator, meta = load_generator(path, direction=direction, fused=False)
-        data, _ = export_generator(generator, meta, direction)
+        data, _ = export_generator(generator, meta, direction,
+                                   "fp16" if precision == "fp16" else "fp32")
     except (ValueError, KeyError, OSError, CycleganError) as exc:
         raise ModelError(f"cannot use {path} as a model: {exc}") from None
     log(f"exported {path.name} ({direction}) to ONNX in memory; use cyclegan-export to do "
