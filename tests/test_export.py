@@ -255,3 +255,13 @@ def test_help_never_imports_torch():
                           timeout=120)
     assert done.returncode == 0, done.stderr
     assert "exit status" in done.stdout
+
+
+def test_domains_flag_names_the_domains_in_the_metadata(tiny, tmp_path, capsys):
+    out = tmp_path / "named"
+    assert main([str(tiny["ckpt"]), "--out", str(out), "--domains", "day, night",
+                 "--quiet"]) == 0
+    meta = contract.read_metadata(out / "G_B2A.onnx")
+    assert (meta["source_domain"], meta["target_domain"]) == ("night", "day")
+    assert main([str(tiny["ckpt"]), "--out", str(out), "--domains", "one"]) == 2
+    assert "two names" in capsys.readouterr().err

@@ -93,15 +93,6 @@ def official_to_ours(state: dict) -> tuple[ModelConfig, dict[str, torch.Tensor]]
     return cfg, ours
 
 
-def parse_domains(text: str | None) -> dict[str, str]:
-    if not text:
-        return {"A": "A", "B": "B"}
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 2 or not all(parts):
-        raise ConvertError(f"--domains must be two names separated by a comma, got {text!r}")
-    return {"A": parts[0], "B": parts[1]}
-
-
 def convert_file(src: str | os.PathLike, out: str | os.PathLike, direction: str = "A2B",
                  domains: dict[str, str] | None = None) -> dict:
     """Write our checkpoint holding the official generator as G_<direction>; returns info."""

@@ -255,8 +255,10 @@ def load_directions(ckpt: Path, directions: tuple[str, ...] | None):
 
 def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                       directions: tuple[str, ...] | None = None, fp16: bool = False,
-                      opset: int = DEFAULT_OPSET, log=print) -> tuple[list[Path], list[str]]:
+                      opset: int = DEFAULT_OPSET, log=print,
+                      domains: dict[str, str] | None = None) -> tuple[list[Path], list[str]]:
     """Export each direction (and fp16 variants); returns (written files, failure reports).
+    `domains` replaces the domain names the checkpoint records, in the files' metadata.
 
     A model that fails verification is reported and not written; the others still are.
     """
@@ -278,6 +280,8 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
         raise ExportError(f"cannot write to {out}: {exc}") from exc
     written, failures = [], []
     for direction, generator, meta in loaded:
+        if domains:
+            meta = {**meta, "domains": domains}
         for precision in ("fp32", "fp16") if fp16 else ("fp32",):
             target = out / output_name(direction, precision)
             try:

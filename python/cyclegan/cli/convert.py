@@ -35,9 +35,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        from cyclegan.convert import convert_file, parse_domains
+        from cyclegan.convert import convert_file
 
-        info = convert_file(args.src, args.out, args.direction, parse_domains(args.domains))
+        domains = common.parse_domains(args.domains) if args.domains else {"A": "A", "B": "B"}
+        info = convert_file(args.src, args.out, args.direction, domains)
         if not args.quiet:
             cfg = info["config"]
             print(f"wrote {info['out']}: G_{info['direction']} (ngf {cfg['ngf']}, "

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from cyclegan.cli.common import add_version, exit_codes, run
+from cyclegan.cli.common import add_version, exit_codes, parse_domains, run
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--direction", choices=[*DIRECTIONS, "both"], default="both",
                    help="which generator to export (default: both; with 'both', a direction "
                         "the checkpoint lacks is skipped with a note)")
+    p.add_argument("--domains", metavar="NAME_A,NAME_B",
+                   help="domain names to record in the files' metadata (e.g. summer,winter; "
+                        "default: the names the checkpoint was trained with)")
     p.add_argument("--fp16", action="store_true",
                    help="also write G_<dir>.fp16.onnx: float16 weights and compute, float32 "
                         "input/output, for GPUs (default: off)")
@@ -109,8 +112,10 @@ def _body(args: argparse.Namespace) -> int:
                                      args.calibration_method, log)
         return 1 if failures else 0
     directions = None if args.direction == "both" else (args.direction,)
+    domains = parse_domains(args.domains) if args.domains else None
     written, failures = export_checkpoint(args.checkpoint, args.out, directions=directions,
-                                          fp16=args.fp16, opset=args.opset, log=log)
+                                          fp16=args.fp16, opset=args.opset, log=log,
+                                          domains=domains)
     if photos is not None:
         fp32_files = [f for f in written if precision_of(f) == "fp32"]
         _, gate_failures = quantize_files(fp32_files, photos, None,
