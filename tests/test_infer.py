@@ -74,10 +74,9 @@ def cli(*args) -> int:
     return main([str(a) for a in args])
 
 
-def bundle(monkeypatch, path: Path) -> None:
-    """Make `path` the bundled default model (missing or a stand-in)."""
-    monkeypatch.setitem(bundled.MODELS, bundled.DEFAULT_MODEL,
-                        bundled.BundledModel(str(path), "stand-in"))
+def bundle(monkeypatch, path: Path, name: str = bundled.DEFAULT_MODEL) -> None:
+    """Make `path` the bundled model `name` (missing or a stand-in)."""
+    monkeypatch.setitem(bundled.MODELS, name, bundled.BundledModel(str(path), "stand-in"))
 
 
 def reference(gen, rgb: np.ndarray) -> np.ndarray:
@@ -282,7 +281,7 @@ def test_failures_file_removed_once_fixed(tiny, tmp_path):
 
 @pytest.mark.parametrize("case", ["out_is_file", "out_under_file", "missing_input",
                                   "no_images", "missing_model", "bad_model", "bad_shard",
-                                  "missing_demo_model"])
+                                  "missing_default_model"])
 def test_usage_errors_exit_2_before_any_work(tiny, tmp_path, capsys, monkeypatch, case):
     src, out, model = tmp_path / "in", tmp_path / "out", tiny[0]
     src.mkdir()
@@ -306,12 +305,12 @@ def test_usage_errors_exit_2_before_any_work(tiny, tmp_path, capsys, monkeypatch
     elif case == "bad_shard":
         extra = ["--shard", "3/3"]
     bundle(monkeypatch, tmp_path / "absent.onnx")
-    args = [src, out] + (["--model", model] if case != "missing_demo_model" else []) + extra
+    args = [src, out] + (["--model", model] if case != "missing_default_model" else []) + extra
     assert cli(*args) == 2
     err = capsys.readouterr().err
     assert err.startswith("cyclegan-infer: error:") and "Traceback" not in err
-    if case == "missing_demo_model":
-        assert "demo model is missing" in err and "--model" in err
+    if case == "missing_default_model":
+        assert f"{bundled.DEFAULT_MODEL} model is missing" in err and "--model" in err
     if out.is_dir():
         assert not any(out.rglob("*.png"))
 
@@ -440,7 +439,7 @@ def test_cuda_provider_matches_cpu(tiny, tmp_path):
 
 def test_default_run_with_stand_in_model(tiny, tmp_path, monkeypatch, capsys):
     """The no-argument run end to end, with the tiny model standing in for the demo one."""
-    bundle(monkeypatch, tiny[0])
+    bundle(monkeypatch, tiny[0], bundled.DEMO_MODEL)
     monkeypatch.chdir(tmp_path)
     assert cli() == 0
     out = tmp_path / "cyclegan-output"
@@ -453,6 +452,16 @@ def test_default_run_with_stand_in_model(tiny, tmp_path, monkeypatch, capsys):
     assert sheet.format == "PNG" and sheet.width > 300 and sheet.height > 160 * len(samples)
     text = capsys.readouterr().out
     assert "cyclegan-output" in text and "contact_sheet.png" in text
+    assert "bundled generators" in text and all(f"{n} " in text for n in bundled.MODELS)
+
+
+def test_input_without_model_uses_the_real_photo_generator(tiny, tmp_path, monkeypatch,
+                                                            capsys):
+    bundle(monkeypatch, tiny[0])
+    smooth(16, 12).save(tmp_path / "a.png")
+    assert cli(tmp_path / "a.png", tmp_path / "o") == 0
+    assert f"model: {tiny[0].name}" in capsys.readouterr().out
+    assert bundled.DEFAULT_MODEL == "summer2winter"
 
 
 def test_real_photos_keep_names_and_sizes(tiny, tmp_path, real_data):
@@ -474,7 +483,7 @@ def test_bundled_samples_are_small_and_varied():
 
 
 def test_default_run_with_bundled_demo_model(tmp_path, monkeypatch):
-    demo = bundled.MODELS[bundled.DEFAULT_MODEL].path
+    demo = bundled.MODELS[bundled.DEMO_MODEL].path
     if not demo.is_file():
         pytest.skip(f"demo model not yet bundled at {demo}")
     monkeypatch.chdir(tmp_path)

@@ -14,9 +14,12 @@ Translate a folder of images (recursive) or a single image with a CycleGAN gener
 Output keeps each file's relative path, name and size; existing outputs are skipped, so an
 interrupted run is finished by running the same command again.
 
-With no arguments: translate the sample images bundled with the package using the bundled
-demo generator (summer -> winter, trained on the built-in synthetic landscapes) into
-./cyclegan-output, and write a contact sheet there."""
+With INPUT and no --model, the bundled summer2winter generator (trained on real Yosemite
+photos) is used; --list-models shows every bundled generator.
+
+With no arguments: translate the sample images bundled with the package (synthetic
+landscapes) using the bundled demo generator trained on such landscapes, into
+./cyclegan-output, write a contact sheet there, and list the bundled generators."""
 
 EPILOG = """\
 {exit_codes}
@@ -75,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "checkpoint (.pt), which is exported to ONNX in memory (checked "
                         "against torch) and run by onnxruntime, or the name of a bundled "
                         f"model ({', '.join(bundled.MODELS)}; see --list-models) (default: "
-                        f"{bundled.DEFAULT_MODEL}, {bundled.MODELS[bundled.DEFAULT_MODEL].file})")
+                        f"{bundled.DEFAULT_MODEL}; with no INPUT, {bundled.DEMO_MODEL})")
     p.add_argument("--list-models", action="store_true",
                    help="list the bundled models and exit")
     p.add_argument("--direction", choices=DIRECTIONS, default=None,
@@ -126,12 +129,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _body(args: argparse.Namespace) -> int:
     from cyclegan.images import ignore_pillow_bomb_warnings
-    from cyclegan.infer import InferConfig, run
-    from cyclegan.infer.bundled import describe_models
+    from cyclegan.infer import InferConfig, bundled, run
     from cyclegan.infer.plan import parse_shard
 
     if args.list_models:
-        print(describe_models())
+        print(bundled.describe_models())
         return 0
     ignore_pillow_bomb_warnings()
     cfg = InferConfig(input=args.input, output=args.output, model=args.model,
@@ -144,6 +146,9 @@ def _body(args: argparse.Namespace) -> int:
                       contact_sheet=args.contact_sheet, progress=not args.quiet)
     summary = run(cfg, log=(lambda m: None) if args.quiet else None)
     print(summary.report())
+    if args.input is None and not args.quiet:
+        print("\nbundled generators (cyclegan-infer PHOTOS OUT --model NAME; without --model: "
+              f"{bundled.DEFAULT_MODEL}):\n" + bundled.describe_models())
     return summary.exit_code
 
 

@@ -29,11 +29,21 @@ class BundledModel:
 
 
 MODELS: dict[str, BundledModel] = {
+    "summer2winter": BundledModel("summer2winter.onnx",
+                                  "summer -> winter for real landscape photos (trained on "
+                                  "summer2winter_yosemite; snow, cold light, bare trees)"),
+    "winter2summer": BundledModel("winter2summer.onnx",
+                                  "winter -> summer for real landscape photos (the other "
+                                  "direction of the same training run)"),
     "demo": BundledModel("demo_summer2winter.onnx",
                          "summer -> winter, trained on the built-in synthetic landscapes "
-                         "(a demo: not meant for real photos)"),
+                         "(for the bundled sample images; not meant for real photos)"),
 }
-DEFAULT_MODEL = "demo"
+# With a user's INPUT and no --model: the real-photo generator. With no INPUT at all the
+# bundled samples are translated, and they are synthetic landscapes (the real photos we
+# train on may not be redistributed), so the generator trained on those runs there.
+DEFAULT_MODEL = "summer2winter"
+DEMO_MODEL = "demo"
 
 
 def is_name(text: str) -> bool:
@@ -70,7 +80,8 @@ def describe_models() -> str:
     width = max(len(name) for name in MODELS)
     lines = []
     for name, model in MODELS.items():
-        default = " (default)" if name == DEFAULT_MODEL else ""
+        default = {DEFAULT_MODEL: " (default)", DEMO_MODEL: " (the no-argument demo)"}.get(
+            name, "")
         missing = "" if model.path.is_file() else " [not in this build]"
         have = available(model.path)
         shipped = f" [{', '.join(have)}]" if have else ""

@@ -117,6 +117,8 @@ def with_defaults(cfg: InferConfig) -> InferConfig:
     No --model: the default bundled generator; a bare name: that bundled generator."""
     if cfg.input is None:
         cfg.input, cfg.contact_sheet = bundled.SAMPLES, True
+        if cfg.model is None:
+            cfg.model = bundled.DEMO_MODEL
     if cfg.output is None:
         cfg.output = DEFAULT_OUTPUT
     cfg.model = bundled.resolve_model(cfg.model)
