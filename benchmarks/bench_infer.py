@@ -139,9 +139,11 @@ def ort_model_only(model, batch: int, h: int, w: int, repeats: int, warmup: int)
 
 
 def torch_model_only(cfg: ModelConfig, batch: int, size: int, device: str, dtype, repeats,
-                     warmup, fused=False) -> float:
-    gen = ResnetGenerator(cfg, fused=fused).to(device, dtype).eval()
-    x = torch.rand(batch, 3, size, size, device=device, dtype=dtype) * 2 - 1
+                     warmup, fused=False, channels_last=False) -> float:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    gen = ResnetGenerator(cfg, fused=fused).to(device, dtype, memory_format=fmt).eval()
+    x = (torch.rand(batch, 3, size, size, device=device, dtype=dtype) * 2 - 1).to(
+        memory_format=fmt)
     with torch.no_grad():
         return median_ms(lambda: gen(x), device, repeats, warmup)
 
@@ -339,10 +341,15 @@ def main(argv=None) -> int:
                 record("model only, full 9-block", f"onnxruntime {dev} {precision}, batch {b}",
                        b, b / (ms / 1e3))
             if cuda:
-                for name, dtype in (("fp32", torch.float32), ("fp16", torch.float16)):
-                    ms = torch_model_only(FULL, b, size, "cuda", dtype, max(repeats, 10), 3)
-                    record("model only, full 9-block", f"torch eager cuda {name}, batch {b}",
-                           b, b / (ms / 1e3))
+                # The ceiling for cyclegan-infer on this GPU: the generator alone in torch.
+                for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16),
+                                    ("fp16", torch.float16)):
+                    for cl in (False, True):
+                        ms = torch_model_only(FULL, b, size, "cuda", dtype, max(repeats, 10), 3,
+                                              channels_last=cl)
+                        layout = ", channels_last" if cl else ""
+                        record("model only, full 9-block",
+                               f"torch eager cuda {name}{layout}, batch {b}", b, b / (ms / 1e3))
         if cuda and not ort_cuda_usable():
             print("onnxruntime CUDA provider not usable here: GPU end-to-end and onnxruntime "
                   "CUDA cases skipped (torch CUDA measured instead)")
