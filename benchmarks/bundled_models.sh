@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 PHOTOS=${1:-../shared/data/summer2winter}
 WORK=${2:-bundled-work}
 RUN=$WORK/runs/s2w
-DATA=$WORK/data
+DATA=$WORK/summer2winter  # the folder name gives the domain names: summer, winter
 
 # 1. The hold-out: the last 100 photos of each season by name (Flickr timestamps), never
 #    trained on; the rest is the training set.
@@ -33,7 +33,7 @@ fi
 
 # 3. Export both directions (checked against torch), then the int8 variants calibrated on
 #    training photos of each direction's source season.
-cyclegan-export "$RUN" --out "$WORK/onnx"
+cyclegan-export "$RUN" --out "$WORK/onnx" --domains summer,winter
 cyclegan-export "$WORK/onnx/G_A2B.onnx" --int8 --calibrate "$DATA/trainA" --out "$WORK/onnx"
 cyclegan-export "$WORK/onnx/G_B2A.onnx" --int8 --calibrate "$DATA/trainB" --out "$WORK/onnx"
 

@@ -6,7 +6,7 @@
 # DATA: the split made by benchmarks/holdout_split.py (default bundled-work/data).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATA=${1:-bundled-work/data}
+DATA=${1:-bundled-work/summer2winter}
 WORK=${2:-study-work}
 for up in deconv resize; do
   run=$WORK/runs/$up

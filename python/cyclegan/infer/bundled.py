@@ -30,11 +30,13 @@ class BundledModel:
 
 MODELS: dict[str, BundledModel] = {
     "summer2winter": BundledModel("summer2winter.onnx",
-                                  "summer -> winter for real landscape photos (trained on "
-                                  "summer2winter_yosemite; snow, cold light, bare trees)"),
+                                  "summer -> winter for real landscape photos: colder, bluer "
+                                  "light and paler greens (trained on summer2winter_yosemite; "
+                                  "an early model, fine detail blurs)"),
     "winter2summer": BundledModel("winter2summer.onnx",
-                                  "winter -> summer for real landscape photos (the other "
-                                  "direction of the same training run)"),
+                                  "winter -> summer for real landscape photos: warmer light, "
+                                  "some snow turned green-brown (the other direction of the "
+                                  "same run; weaker, with texture artifacts)"),
     "demo": BundledModel("demo_summer2winter.onnx",
                          "summer -> winter, trained on the built-in synthetic landscapes "
                          "(for the bundled sample images; not meant for real photos)"),
