@@ -247,7 +247,7 @@ def extra_cases(args, work: Path, record, batches, repeats) -> None:
 
     torch.manual_seed(0)
     full = trace_to_onnx(ResnetGenerator(FULL, fused=False).eval())
-    sizes = ((256, 256),) if args.quick else ((256, 256), (768, 1024))
+    sizes = ((256, 256),) if args.quick or args.int8_256_only else ((256, 256), (768, 1024))
     for fp32, name in ((full, "full 9-block, untrained"), (model.read_bytes(), model_name)):
         int8_cases(fp32, name, args.photos, sizes, batches, repeats, args.rounds, record)
 
@@ -273,6 +273,8 @@ def main(argv=None) -> int:
                         "../shared/data/summer2winter_mini beside the repository)")
     p.add_argument("--only", choices=["int8", "interleaved"],
                    help="run just the int8 cases or just the interleaved comparison")
+    p.add_argument("--int8-256-only", action="store_true",
+                   help="int8 cases at 256x256 only (1024x768 takes minutes per round here)")
     args = p.parse_args(argv)
     batches = (1,) if args.quick else (1, 8)
     n_small, n_large = (24, 4) if args.quick else (args.n_small, args.n_large)

@@ -22,7 +22,7 @@ import torch
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
-from cyclegan.models import ModelConfig, ResnetGenerator
+from cyclegan.models import ModelConfig, build_generator
 
 _NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
 _BLOCK_KEY = re.compile(r"^model\.(\d+)\.conv_block\.(\d+)\.(weight|bias)$")
@@ -87,7 +87,7 @@ def official_to_ours(state: dict) -> tuple[ModelConfig, dict[str, torch.Tensor]]
     cfg = ModelConfig(in_channels=stem.shape[1], out_channels=head.shape[0],
                       ngf=stem.shape[0], n_blocks=n_blocks)
     try:
-        ResnetGenerator(cfg, fused=False).load_state_dict(ours)
+        build_generator(cfg, fused=False).load_state_dict(ours)
     except RuntimeError as exc:
         raise ConvertError(f"weights do not form a ResNet generator: {exc}") from exc
     return cfg, ours
