@@ -297,6 +297,26 @@ def _eval_cached(ed, name, direction, model, ckpt: Path, cache: Path, settings: 
     return result
 
 
+def _summary(spec: str, ed, image_size: int, command: str, configs, train_args, probe_files,
+             grid_files, probe_names) -> dict:
+    """What the report says about the sweep as a whole (its index.html header and JSON)."""
+    clf = ed.classifier_info
+    return {
+        "data": spec, "domains": ed.domains, "image_size": image_size,
+        "command": command or "cyclegan-sweep", "configs": [c.name for c in configs],
+        "train_args": train_args, "probes": probe_files, "grids": grid_files,
+        "probe_names": probe_names,
+        "classifier": clf,
+        "classifier_note": f"Domain classifier accuracy on real test images: "
+                           f"{clf['accuracy']:.3f} (A {clf['accuracy_A']:.3f}, "
+                           f"B {clf['accuracy_B']:.3f}).",
+        "notes": [f"Paired metrics: {ed.pair_note}."] + (
+            [] if ed.extractor else [f"FID/KID skipped: {evaluate.FID_SKIPPED}."]),
+        "eval_images": {d: len(ed.test[d]) for d in "AB"},
+        "version": cyclegan.__version__,
+    }
+
+
 def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | None = None,
               probes: list[str] | None = None, test_images: int = 4, eval_images: int = 100,
               device: str | None = None, inception: str | None = None,
@@ -366,21 +386,8 @@ def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | Non
         images.write_png(out / probe_files[direction],
                          images.labelled_grid(plabels, [list(r) for r in zip(*pcols)]))
 
-    clf = ed.classifier_info
-    summary = {
-        "data": spec, "domains": ed.domains, "image_size": image_size,
-        "command": command or "cyclegan-sweep", "configs": [c.name for c in configs],
-        "train_args": train_args, "probes": probe_files, "grids": grid_files,
-        "probe_names": [n for n, _ in probe_imgs],
-        "classifier": clf,
-        "classifier_note": f"Domain classifier accuracy on real test images: "
-                           f"{clf['accuracy']:.3f} (A {clf['accuracy_A']:.3f}, "
-                           f"B {clf['accuracy_B']:.3f}).",
-        "notes": [f"Paired metrics: {ed.pair_note}."] + (
-            [] if ed.extractor else [f"FID/KID skipped: {evaluate.FID_SKIPPED}."]),
-        "eval_images": {d: len(ed.test[d]) for d in "AB"},
-        "version": cyclegan.__version__,
-    }
+    summary = _summary(spec, ed, image_size, command, configs, train_args, probe_files,
+                       grid_files, [n for n, _ in probe_imgs])
     rows = report.metric_rows(results)
     report.write_metrics(out, rows, {**summary, "results": results})
     report.write_text(out / "index.html", report.index_html(summary, rows))
