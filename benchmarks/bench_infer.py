@@ -95,12 +95,14 @@ def model_config_of(onnx_path: Path) -> ModelConfig:
     return ModelConfig.from_dict(json.loads(meta.get("model_config") or "{}"))
 
 
-def run_pipeline(model: Path, src: Path, out: Path, device: str, batch: int) -> dict:
+def run_pipeline(model: Path, src: Path, out: Path, device: str, batch: int,
+                 precision: str = "auto") -> dict:
     from cyclegan.infer import InferConfig, run
 
     shutil.rmtree(out, ignore_errors=True)
     summary = run(InferConfig(input=src, output=out, model=model, device=device,
-                              batch_size=batch, progress=False), log=lambda m: None)
+                              precision=precision, batch_size=batch, progress=False),
+                  log=lambda m: None)
     assert summary.failed == 0 and summary.translated > 0, summary.report()
     return {"images": summary.translated, "seconds": summary.seconds,
             "images_per_s": summary.images_per_s}
@@ -182,7 +184,8 @@ def interleaved(model: Path, src: Path, out: Path, rounds: int, batch: int) -> d
         order = ("pipe", "plain") if r % 2 == 0 else ("plain", "pipe")
         t = {}
         for which in order:
-            t[which] = (run_pipeline(model, src, out, "cpu", batch)["seconds"]
+            # fp32 like the plain loop: the same model on both sides, not its int8 variant.
+            t[which] = (run_pipeline(model, src, out, "cpu", batch, "fp32")["seconds"]
                         if which == "pipe" else plain_loop(model, src, out))
         ratios.append(t["plain"] / t["pipe"])
     return {"rounds": rounds, "median": statistics.median(ratios), "min": min(ratios),
