@@ -21,7 +21,8 @@ python benchmarks/holdout_split.py "$PHOTOS" "$DATA" --holdout 100
 # 2. The recipe: ngf 32, 6 residual blocks, resize-convolution upsampling, 128 px crops
 #    taken from the photos at their own 256 px scale (the scale cyclegan-infer sees), 3
 #    epochs of 1,050 steps (the third with the learning rate halved), the paper's losses.
-#    One torch thread: on 2 busy cores this ran steadier than two.
+#    One torch thread: a two-thread run sharing the 2 cores with other jobs slowed to a
+#    few steps a minute; one thread held 0.7 steps/s.
 TRAIN=(--data "$DATA" --out "$RUN" --image-size 128 --load-size 256 --ngf 32 --n-blocks 6
        --upsample resize --epochs 2 --decay-epochs 1 --workers 1 --save-every 1
        --save-minutes 10 --log-every 50 --seed 0)

@@ -16,14 +16,13 @@ import argparse
 import os
 from pathlib import Path
 
-EXTENSIONS = {".jpg", ".jpeg", ".png"}
+from cyclegan.images import list_images
 
 
 def split(source: Path, dest: Path, holdout: int) -> dict[str, int]:
     counts = {}
     for domain in "AB":
-        photos = sorted(p for p in (source / f"train{domain}").iterdir()
-                        if p.suffix.lower() in EXTENSIONS)
+        photos = list_images(source / f"train{domain}")
         if len(photos) <= holdout:
             raise SystemExit(f"{source}/train{domain} has {len(photos)} photos; "
                              f"cannot hold out {holdout}")

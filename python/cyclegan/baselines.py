@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import torch
 
-# Rec. 601 luma weights.
-LUMA = (0.299, 0.587, 0.114)
+from cyclegan import metrics
 
 
 def identity(x: torch.Tensor, target_stats=None) -> torch.Tensor:
@@ -18,8 +17,7 @@ def identity(x: torch.Tensor, target_stats=None) -> torch.Tensor:
 
 
 def grayscale(x: torch.Tensor, target_stats=None) -> torch.Tensor:
-    w = torch.tensor(LUMA, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
-    return (x * w).sum(1, keepdim=True).expand_as(x).clone()
+    return metrics.grayscale(x).expand_as(x).clone()
 
 
 def _look(x: torch.Tensor, saturation: float, brightness: float, tint) -> torch.Tensor:

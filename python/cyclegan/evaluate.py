@@ -126,7 +126,8 @@ class EvalData:
     device: str = "cpu"
     extractor: FeatureExtractor | None = None
     inception_note: str = FID_SKIPPED
-    train_stats: dict = field(default_factory=dict)  # domain -> per-channel (mean, std)
+    quiet: bool = True
+    _train_stats: dict = field(default_factory=dict)
     _real_features: dict = field(default_factory=dict)
     _real_clf_features: dict = field(default_factory=dict)
 
@@ -134,6 +135,16 @@ class EvalData:
         if domain not in self._real_features:
             self._real_features[domain] = self.extractor(self.test[domain])
         return self._real_features[domain]
+
+    def train_stats(self, domain: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-channel (mean, std) of the domain's training photos, for colour transfer;
+        loaded on first use (only the baselines need them)."""
+        if domain not in self._train_stats:
+            ds = data.make_dataset(self.spec, domain, "train", self.image_size,
+                                   self.image_size, augment=False)
+            self._train_stats[domain] = baselines.channel_stats(
+                _load(ds, len(self.test[domain]), f"colour statistics {domain}", self.quiet))
+        return self._train_stats[domain]
 
     def real_clf_features(self, domain: str) -> torch.Tensor:
         if domain not in self._real_clf_features:
@@ -249,11 +260,8 @@ def prepare(spec: str, image_size: int = 256, max_images: int = 100, *,
     if inception:
         extractor = FeatureExtractor(inception, inception_input, inception_size, device)
         note = f"features from {inception} ({inception_input} input, size {inception_size})"
-    stats = {d: baselines.channel_stats(_load(
-        data.make_dataset(spec, d, "train", image_size, image_size, augment=False),
-        max_images, f"colour statistics {d}", quiet)) for d in "AB"}
     return EvalData(spec, data.domain_names(spec), image_size, test, paired, pair_note, clf,
-                    info, device, extractor, note, stats)
+                    info, device, extractor, note, quiet)
 
 
 @torch.no_grad()
@@ -318,7 +326,7 @@ def score_baselines(ed: EvalData, direction: str) -> dict:
     """score() of every learning-free baseline for `direction`, by name."""
     src, tgt = direction[0], direction[2]
     inputs = ed.test[src]
-    return {name: score(ed, inputs, fn(inputs, ed.train_stats[tgt]), tgt)
+    return {name: score(ed, inputs, fn(inputs, ed.train_stats(tgt)), tgt)
             for name, fn in baselines.for_direction(direction).items()}
 
 

@@ -192,8 +192,7 @@ def checkerboard_score(x: torch.Tensor) -> torch.Tensor:
     if x.dim() != 4 or x.shape[1] != 3 or x.shape[-2] % 4 or x.shape[-1] % 4:
         raise ValueError(f"checkerboard_score expects N x 3 x H x W with H, W multiples of 4, "
                          f"got {tuple(x.shape)}")
-    luma = (x.double() * torch.tensor((0.299, 0.587, 0.114), dtype=torch.float64,
-                                      device=x.device).view(1, 3, 1, 1)).sum(1)
+    luma = grayscale(x.double())[:, 0]
     power = torch.fft.fft2(luma - luma.mean((-2, -1), keepdim=True)).abs() ** 2
     h, w = luma.shape[-2:]
     rows = torch.tensor([0, h // 4, h // 2, 3 * h // 4])
