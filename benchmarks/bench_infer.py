@@ -176,20 +176,47 @@ def plain_loop(model: Path, src: Path, out: Path) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(model: Path, src: Path, out: Path, rounds: int, batch: int) -> dict:
-    """cyclegan-infer and the plain loop alternating (which goes first alternates too), since
-    this machine's speed swings between runs; ratio = plain seconds / cyclegan-infer seconds."""
-    ratios = []
+def model_only_loop(model: Path, src: Path, batch: int | None) -> float:
+    """Seconds for the model alone on the folder's images, decoded beforehand, in the
+    batches cyclegan-infer makes: the ceiling the pipeline should come within 5% of."""
+    from cyclegan.infer.io import to_model_input
+    from cyclegan.infer.pipeline import MAX_BATCH_PIXELS, default_batch_size
+    from cyclegan.infer.runtime import OrtGenerator
+
+    gen = OrtGenerator(model, device="cpu")
+    xs = [to_model_input(np.asarray(Image.open(p).convert("RGB")))
+          for p in sorted(src.glob("*.jpg"))]
+    h, w = xs[0].shape[1:]
+    batch = max(1, min(batch or default_batch_size("cpu"), MAX_BATCH_PIXELS // (h * w)))
+    batches = [np.stack(xs[i:i + batch]) for i in range(0, len(xs), batch)]
+    gen(batches[0])  # the pipeline's session is warm after its first batch too
+    start = time.perf_counter()
+    for x in batches:
+        gen(x)
+    return time.perf_counter() - start
+
+
+def interleaved(model: Path, src: Path, out: Path, rounds: int, batch: int | None) -> dict:
+    """cyclegan-infer, the plain loop and the model alone, rotating which goes first, since
+    this machine's speed swings between runs; only ratios within a round are compared:
+    plain seconds / cyclegan-infer seconds, and cyclegan-infer seconds / model-only seconds."""
+    runs = {
+        # fp32 like the plain loop: the same model on every side, not its int8 variant.
+        "pipe": lambda: run_pipeline(model, src, out, "cpu", batch, "fp32")["seconds"],
+        "plain": lambda: plain_loop(model, src, out),
+        "model": lambda: model_only_loop(model, src, batch),
+    }
+    names = list(runs)
+    vs_plain, vs_model = [], []
     for r in range(rounds):
-        order = ("pipe", "plain") if r % 2 == 0 else ("plain", "pipe")
-        t = {}
-        for which in order:
-            # fp32 like the plain loop: the same model on both sides, not its int8 variant.
-            t[which] = (run_pipeline(model, src, out, "cpu", batch, "fp32")["seconds"]
-                        if which == "pipe" else plain_loop(model, src, out))
-        ratios.append(t["plain"] / t["pipe"])
-    return {"rounds": rounds, "median": statistics.median(ratios), "min": min(ratios),
-            "max": max(ratios)}
+        t = {name: runs[name]() for name in names[r % 3:] + names[:r % 3]}
+        vs_plain.append(t["plain"] / t["pipe"])
+        vs_model.append(t["pipe"] / t["model"])
+
+    def spread(ratios):
+        return {"median": statistics.median(ratios), "min": min(ratios), "max": max(ratios)}
+
+    return {"rounds": rounds, "vs_plain": spread(vs_plain), "vs_model": spread(vs_model)}
 
 
 def int8_cases(fp32: bytes, name: str, photos: Path, sizes, batches, repeats, rounds,
@@ -239,9 +266,12 @@ def extra_cases(args, work: Path, record, batches, repeats) -> None:
         n = 24 if args.quick else 150
         src = make_folder(work / "in_256", n, 256, 256)
         r = interleaved(model, src, work / "out", args.rounds, args.batch_size)
-        record("interleaved 256x256", f"plain loop s / cyclegan-infer s, {model_name}", n,
-               float("nan"), f"median {r['median']:.2f}x, min {r['min']:.2f}x, max "
-               f"{r['max']:.2f}x over {r['rounds']} rounds")
+        for key, what in (("vs_plain", "plain loop s / cyclegan-infer s"),
+                          ("vs_model", "cyclegan-infer s / model-only s")):
+            s = r[key]
+            record("interleaved 256x256", f"{what}, {model_name}", n, float("nan"),
+                   f"median {s['median']:.3f}x, min {s['min']:.3f}x, max {s['max']:.3f}x "
+                   f"over {r['rounds']} rounds")
         return
     if not args.photos.is_dir():
         print(f"int8 cases skipped: no photos at {args.photos}")
@@ -265,7 +295,8 @@ def main(argv=None) -> int:
                    "(default: the bundled demo model; a random stand-in when missing)")
     p.add_argument("--n-small", type=int, default=200, help="256x256 JPEGs (default: 200)")
     p.add_argument("--n-large", type=int, default=50, help="1024x768 JPEGs (default: 50)")
-    p.add_argument("--batch-size", type=int, default=8, help="cyclegan-infer --batch-size")
+    p.add_argument("--batch-size", type=int, default=None,
+                   help="cyclegan-infer --batch-size (default: cyclegan-infer's own)")
     p.add_argument("--repeats", type=int, default=3, help="model-only timing repeats")
     p.add_argument("--workdir", type=Path, help="where the folders go (default: a temp dir)")
     p.add_argument("--json", help="also write the results here")
@@ -301,6 +332,8 @@ def main(argv=None) -> int:
         if args.only:
             extra_cases(args, work, record, batches, repeats)
         elif have_onnxruntime():
+            from cyclegan.infer.pipeline import MAX_BATCH_PIXELS, default_batch_size
+
             model, model_name = demo_model(args.model, work)
             cfg = model_config_of(model)
             ort_devices = ["cpu"] + (["cuda"] if cuda and ort_cuda_usable() else [])
@@ -308,14 +341,15 @@ def main(argv=None) -> int:
                                      "1024x768": (n_large, 1024, 768)}.items():
                 src = make_folder(work / f"in_{label}", n, w, h)
                 for dev in ort_devices:
-                    e2e = run_pipeline(model, src, work / "out", dev, args.batch_size)
+                    batch = args.batch_size or default_batch_size(dev)
+                    e2e = run_pipeline(model, src, work / "out", dev, batch)
                     sess = ort_session(model, dev)
-                    b = max(1, min(args.batch_size, (8 * 512 * 512) // (w * h)))
+                    b = max(1, min(batch, MAX_BATCH_PIXELS // (w * h)))
                     ms = ort_model_only(sess, b, h, w, max(repeats, 2), 1)
                     model_ips = b / (ms / 1e3)
                     ratio = e2e["images_per_s"] / model_ips
                     record(f"end-to-end {label}", f"cyclegan-infer ({dev}, batch "
-                           f"{args.batch_size})", n, e2e["images_per_s"],
+                           f"{batch})", n, e2e["images_per_s"],
                            f"{ratio:.0%} of model-only")
                     record(f"end-to-end {label}", f"model only (onnxruntime {dev}, batch {b})",
                            n, model_ips)

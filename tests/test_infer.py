@@ -135,6 +135,33 @@ def test_batching_does_not_change_results(tiny, tmp_path):
         assert np.abs(a - b).max() <= 1
 
 
+@pytest.mark.parametrize("device, batch", [("cpu", 1), ("cuda", 8)])
+def test_default_batch_follows_the_device(tiny, tmp_path, monkeypatch, device, batch):
+    """Without --batch-size: one image per call on the CPU (batching measured slower
+    there), batches of 8 on CUDA."""
+    from cyclegan.infer.runtime import OrtGenerator
+
+    seen = []
+    init, call = OrtGenerator.__init__, OrtGenerator.__call__
+
+    def init_on(self, *args, **kwargs):
+        init(self, *args, **kwargs)
+        self.device = device  # what the batch choice reads; the session stays on the CPU
+
+    def spy(self, x):
+        seen.append(len(x))
+        return call(self, x)
+
+    monkeypatch.setattr(OrtGenerator, "__init__", init_on)
+    monkeypatch.setattr(OrtGenerator, "__call__", spy)
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(10):
+        noise(24, 20).save(src / f"{i}.png")
+    assert cli(src, tmp_path / "out", "--model", tiny[0], "--quiet") == 0
+    assert max(seen) == batch and sum(seen) == 10
+
+
 def test_alpha_carried_through_bit_exact(tiny, tmp_path):
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()

@@ -93,9 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
                         f"{variant_path('G.onnx', variants.FASTEST['cuda']).name} on CUDA when "
                         "it sits beside G.onnx (from cyclegan-export --int8 / --fp16), else "
                         "the file given; a named precision must be there (default: auto)")
-    p.add_argument("--batch-size", type=_positive, default=8,
+    p.add_argument("--batch-size", type=_positive, default=None,
                    help="images of equal size run together, up to this many (large images "
-                        "run in smaller batches) (default: 8)")
+                        "run in smaller batches) (default: 8 on CUDA; 1 on a CPU, where "
+                        "onnxruntime runs larger batches slower per image)")
     p.add_argument("--workers", type=_positive, default=None,
                    help="threads in each of the decode and the encode pools (default: "
                         "one per 8 CPU cores when the model runs on the CPU, which leaves "

@@ -38,6 +38,16 @@ def default_workers(device: str, cores: int) -> int:
     return max(1, cores if device == "cuda" else cores // 8)
 
 
+def default_batch_size(device: str) -> int:
+    """Images per model call when --batch-size is not given.
+
+    onnxruntime's CPU provider gains nothing from batching: it runs the convolutions of a
+    batch image by image, and a batch's activations overflow the caches. Measured per image
+    at 256 x 256 (docs/benchmarks.md), batch 8 was 7% (demo), 11% (summer2winter) and 5%
+    (full size) slower than batch 1. On CUDA a batch fills the GPU."""
+    return 8 if device == "cuda" else 1
+
+
 @dataclass
 class Result:
     job: Job
@@ -53,7 +63,7 @@ def _reason(exc: BaseException) -> str:
 
 @dataclass
 class PipelineOptions:
-    batch_size: int = 8
+    batch_size: int = 1
     workers: int = 2
     size: int | None = None
     max_size: int | None = None

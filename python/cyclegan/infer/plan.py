@@ -29,7 +29,13 @@ from cyclegan.images import (
 )
 from cyclegan.infer import bundled
 from cyclegan.infer.io import KEEP, Job, format_choices, output_path
-from cyclegan.infer.pipeline import PipelineOptions, Result, default_workers, translate
+from cyclegan.infer.pipeline import (
+    PipelineOptions,
+    Result,
+    default_batch_size,
+    default_workers,
+    translate,
+)
 from cyclegan.infer.runtime import OrtGenerator, cpu_count, load_model
 from cyclegan.progress import Progress
 
@@ -45,7 +51,7 @@ class InferConfig:
     direction: str | None = None  # None: A2B of a checkpoint, whatever an .onnx file holds
     device: str = "auto"
     precision: str = "auto"  # cyclegan.infer.variants.CHOICES
-    batch_size: int = 8
+    batch_size: int | None = None  # None: pipeline.default_batch_size
     workers: int | None = None
     threads: int | None = None
     format: str = "keep"
@@ -351,7 +357,8 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
         bar.update(1, failed=len(summary.failures))
 
     workers = cfg.workers or default_workers(p.model.device, cpu_count())
-    opts = PipelineOptions(batch_size=cfg.batch_size, workers=workers,
+    batch = cfg.batch_size or default_batch_size(p.model.device)
+    opts = PipelineOptions(batch_size=batch, workers=workers,
                            size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
                            quality=cfg.quality, warn=bar.write if cfg.progress else warn,
                            stop=stop)

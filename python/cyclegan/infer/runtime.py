@@ -82,8 +82,10 @@ class OrtGenerator:
         opts.log_severity_level = 3
         opts.intra_op_num_threads = threads or cpu_count()
         opts.inter_op_num_threads = 1
-        # Idle ORT threads spin by default, taking CPU from the decode and encode pools.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # onnxruntime's default: threads spin briefly between parallel sections. Turning
+        # that off (to leave the cores to the decode and encode pools) made the model 1-3%
+        # slower on 2 cores and the pipeline no faster (docs/benchmarks.md).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "1")
         source = model if isinstance(model, bytes) else os.fspath(model)
         try:
             self.session, graphs = _open_session(ort, source, opts, providers)
