@@ -41,10 +41,10 @@ def default_workers(device: str, cores: int) -> int:
 def default_batch_size(device: str) -> int:
     """Images per model call when --batch-size is not given.
 
-    onnxruntime's CPU provider gains nothing from batching: it runs the convolutions of a
-    batch image by image, and a batch's activations overflow the caches. Measured per image
-    at 256 x 256 (docs/benchmarks.md), batch 8 was 7% (demo), 11% (summer2winter) and 5%
-    (full size) slower than batch 1. On CUDA a batch fills the GPU."""
+    onnxruntime's CPU provider loses by batching these generators: measured per image at
+    256 x 256 (docs/benchmarks.md), batch 8 was 8% (demo), 11% (summer2winter) and 5% (full
+    size) slower than batch 1, likely because a batch's activations overflow the caches.
+    On CUDA a batch fills the GPU."""
     return 8 if device == "cuda" else 1
 
 
