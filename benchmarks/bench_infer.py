@@ -45,6 +45,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import machine, median_ms, print_table, write_json  # noqa: E402
 
 from cyclegan.data import seasons_pairs, to_pil  # noqa: E402
+from cyclegan.infer.pipeline import batch_limit, default_batch_size  # noqa: E402
 from cyclegan.models import ModelConfig, ResnetGenerator  # noqa: E402
 
 FULL = ModelConfig()
@@ -180,14 +181,13 @@ def model_only_loop(model: Path, src: Path, batch: int | None) -> float:
     """Seconds for the model alone on the folder's images, decoded beforehand, in the
     batches cyclegan-infer makes: the ceiling the pipeline should come within 5% of."""
     from cyclegan.infer.io import to_model_input
-    from cyclegan.infer.pipeline import MAX_BATCH_PIXELS, default_batch_size
     from cyclegan.infer.runtime import OrtGenerator
 
     gen = OrtGenerator(model, device="cpu")
     xs = [to_model_input(np.asarray(Image.open(p).convert("RGB")))
           for p in sorted(src.glob("*.jpg"))]
     h, w = xs[0].shape[1:]
-    batch = max(1, min(batch or default_batch_size("cpu"), MAX_BATCH_PIXELS // (h * w)))
+    batch = batch_limit(batch or default_batch_size("cpu"), h, w)
     batches = [np.stack(xs[i:i + batch]) for i in range(0, len(xs), batch)]
     gen(batches[0])  # the pipeline's session is warm after its first batch too
     start = time.perf_counter()
@@ -233,12 +233,10 @@ def int8_cases(fp32: bytes, name: str, photos: Path, sizes, batches, repeats, ro
     record(f"int8 quality, {name}", f"PSNR to fp32, {len(held)} testA photos", len(held),
            float("nan"), f"median {g.median:.1f} dB, worst {g.worst:.1f} dB; calibrated on "
            f"{len(calib)} trainA photos in {seconds:.0f} s")
-    from cyclegan.infer.pipeline import MAX_BATCH_PIXELS
-
     for (h, w) in sizes:
         # cyclegan-infer's own cap (batch 2 at 1024x768): batch 8 of a full-size generator
         # there needs over 20 GB, more than this machine has.
-        for b in sorted({max(1, min(b, MAX_BATCH_PIXELS // (h * w))) for b in batches}):
+        for b in sorted({batch_limit(b, h, w) for b in batches}):
             sessions = {"fp32": ort_session(fp32, "cpu"), "int8": ort_session(int8, "cpu")}
             times = {"fp32": [], "int8": []}
             # Interleaved rounds, alternating which precision goes first, so the machine's
@@ -332,8 +330,6 @@ def main(argv=None) -> int:
         if args.only:
             extra_cases(args, work, record, batches, repeats)
         elif have_onnxruntime():
-            from cyclegan.infer.pipeline import MAX_BATCH_PIXELS, default_batch_size
-
             model, model_name = demo_model(args.model, work)
             cfg = model_config_of(model)
             ort_devices = ["cpu"] + (["cuda"] if cuda and ort_cuda_usable() else [])
@@ -345,7 +341,7 @@ def main(argv=None) -> int:
                     # fp32, the file model-only times: not the int8 variant auto would pick.
                     e2e = run_pipeline(model, src, work / "out", dev, batch, "fp32")
                     sess = ort_session(model, dev)
-                    b = max(1, min(batch, MAX_BATCH_PIXELS // (w * h)))
+                    b = batch_limit(batch, h, w)
                     ms = ort_model_only(sess, b, h, w, max(repeats, 2), 1)
                     model_ips = b / (ms / 1e3)
                     ratio = e2e["images_per_s"] / model_ips

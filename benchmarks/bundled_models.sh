@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Reproduces the bundled real-photo generators (summer2winter, winter2summer) and their
-# validation table in docs/experiments.md. Takes about 90 minutes on a 2-core CPU;
-# EXTEND=1 also runs the longer-training study (about 90 minutes more).
+# validation table in docs/experiments.md. Training took 73 minutes on the 2-core CPU, and
+# EXTEND=1's three more epochs 88 (each measured as a step of this script, which has not
+# been run end to end); the exports and evaluations add minutes.
 #
 #   [EXTEND=1] bash benchmarks/bundled_models.sh [PHOTOS] [WORK]
 #

@@ -1,4 +1,5 @@
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,20 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 needs_real_data = pytest.mark.skipif(
     not REAL_DATA.is_dir(), reason=f"real photos not found at {REAL_DATA}"
 )
+
+
+def wait_until(ready, proc, what: str, timeout: float = 120) -> None:
+    """Poll until ready() while subprocess proc runs; fail (killing it) if it ends first or
+    `what` has not happened within timeout seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready():
+            return
+        if proc.poll() is not None:
+            pytest.fail(f"ended before {what}: {proc.communicate()}")
+        time.sleep(0.05)
+    proc.kill()
+    pytest.fail(f"{what} did not happen within {timeout} s")
 
 
 def pytest_report_header(config):

@@ -3,7 +3,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -22,6 +21,8 @@ from cyclegan.infer import bundled
 from cyclegan.infer.io import target_size
 from cyclegan.infer.runtime import choose_providers, gpu_present
 from cyclegan.models import ModelConfig, ResnetGenerator
+
+from conftest import wait_until
 
 FIXTURE_0_1_0 = Path(__file__).resolve().parent / "fixtures" / "v0_1_0" / "G_A2B.onnx"
 
@@ -557,16 +558,9 @@ def _start(model, src, out):
                             text=True)
 
 
-def _wait_for_outputs(proc, out: Path, n: int, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if out.is_dir() and len(list(out.glob("*.jpg"))) >= n:
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"finished before it could be interrupted: {proc.communicate()}")
-        time.sleep(0.05)
-    proc.kill()
-    pytest.fail("no outputs appeared")
+def _wait_for_outputs(proc, out: Path, n: int) -> None:
+    wait_until(lambda: out.is_dir() and len(list(out.glob("*.jpg"))) >= n, proc,
+               f"{n} outputs were written")
 
 
 def _check_outputs(out: Path) -> list[Path]:

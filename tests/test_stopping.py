@@ -16,6 +16,8 @@ from cyclegan.checkpoint import load_checkpoint
 from cyclegan.train.config import resume_config
 from cyclegan.train.loop import train
 
+from conftest import wait_until
+
 STEP_CODE = ("train/loop.py", "train/recipe.py", "train/state.py", "models.py", "layers.py",
              "ops.py")
 COMMON = dict(batch_size=2, epochs=2, decay_epochs=1, deterministic=True, pool_size=2)
@@ -70,17 +72,10 @@ def _start(args, tmp_path):
                             cwd=tmp_path)
 
 
-def _wait_for_log(run, proc, timeout=120):
+def _wait_for_log(run, proc):
     log = run / "log.jsonl"
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if log.exists() and log.read_text().count("\n") >= 2:
-            return
-        if proc.poll() is not None:
-            pytest.fail(f"training ended early: {proc.communicate()}")
-        time.sleep(0.1)
-    proc.kill()
-    pytest.fail("training did not start logging")
+    wait_until(lambda: log.exists() and log.read_text().count("\n") >= 2, proc,
+               "training logged two lines")
 
 
 @pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])

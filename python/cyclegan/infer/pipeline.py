@@ -48,6 +48,11 @@ def default_batch_size(device: str) -> int:
     return 8 if device == "cuda" else 1
 
 
+def batch_limit(batch_size: int, height: int, width: int) -> int:
+    """Images of this padded size that may run together: batch_size, fewer for large ones."""
+    return max(1, min(batch_size, MAX_BATCH_PIXELS // (height * width)))
+
+
 @dataclass
 class Result:
     job: Job
@@ -63,8 +68,8 @@ def _reason(exc: BaseException) -> str:
 
 @dataclass
 class PipelineOptions:
-    batch_size: int = 1
-    workers: int = 2
+    batch_size: int  # default_batch_size and default_workers decide when the user does not
+    workers: int
     size: int | None = None
     max_size: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
@@ -141,10 +146,6 @@ class Pipeline:
                 continue
             self.decoded.put(item)
 
-    def _batch_limit(self, item: Decoded) -> int:
-        h, w = item.x.shape[1:]
-        return max(1, min(self.opts.batch_size, MAX_BATCH_PIXELS // (h * w)))
-
     def _model_loop(self) -> None:
         ends = 0
         try:
@@ -166,7 +167,7 @@ class Pipeline:
                 group = pending.setdefault(item.x.shape, [])
                 group.append(item)
                 count += 1
-                if len(group) >= self._batch_limit(item):
+                if len(group) >= batch_limit(self.opts.batch_size, *item.x.shape[1:]):
                     count -= len(group)
                     self._run_batch(pending.pop(item.x.shape))
                 elif count >= 2 * self.opts.batch_size:  # many sizes: bound the memory

@@ -83,8 +83,8 @@ class OrtGenerator:
         opts.intra_op_num_threads = threads or cpu_count()
         opts.inter_op_num_threads = 1
         # onnxruntime's default: threads spin briefly between parallel sections. Turning
-        # that off (to leave the cores to the decode and encode pools) made the model 1-3%
-        # slower on 2 cores and the pipeline no faster (docs/benchmarks.md).
+        # that off (to leave the cores to the decode and encode pools) made the model about
+        # 2% slower on 2 cores and the pipeline no faster (docs/benchmarks.md).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "1")
         source = model if isinstance(model, bytes) else os.fspath(model)
         try:
