@@ -74,7 +74,8 @@ class Trainer:
         torch.manual_seed(0)
         cfg = ModelConfig(ngf=case.ngf, ndf=case.ngf, n_blocks=case.n_blocks)
         self.G = Generators(ResnetGenerator(cfg, case.fused), ResnetGenerator(cfg, case.fused))
-        self.D = Discriminators(PatchDiscriminator(cfg), PatchDiscriminator(cfg))
+        self.D = Discriminators({"patch": PatchDiscriminator(cfg)},
+                                {"patch": PatchDiscriminator(cfg)})
         init_weights(self.G)
         init_weights(self.D)
         fmt = torch.channels_last if case.channels_last else torch.contiguous_format
@@ -82,7 +83,7 @@ class Trainer:
         self.D.to(self.device, memory_format=fmt)
         if case.compile:
             # As cyclegan-train --compile: in place, so warm-up absorbs the compilation.
-            for net in (self.G.a2b, self.G.b2a, self.D.a, self.D.b):
+            for net in (self.G.a2b, self.G.b2a, *self.D.a.values(), *self.D.b.values()):
                 net.compile()
         self.opt_G = torch.optim.Adam(self.G.parameters(), lr=2e-4, betas=(0.5, 0.999))
         self.opt_D = torch.optim.Adam(self.D.parameters(), lr=2e-4, betas=(0.5, 0.999))
@@ -95,7 +96,7 @@ class Trainer:
 
     def step(self) -> None:
         train_step(self.G, self.D, self.opt_G, self.opt_D, self.pools, self.real_a,
-                   self.real_b, LossWeights(), self.autocast)
+                   self.real_b, LossWeights(10.0, 0.5, 2.0), self.autocast)
 
     def sync(self) -> None:
         if self.device.type == "cuda":

@@ -86,7 +86,7 @@ def test_load_generator_restores_weights_in_eval_mode(tmp_path, direction):
     assert not model.training and not model.fused
     assert meta == {"config": CFG.to_dict(), "version": __version__,
                     "domains": {"A": "summer", "B": "winter"}, "direction": direction,
-                    "step": 3, "epoch": 2}
+                    "averaged": False, "step": 3, "epoch": 2}
 
 
 def test_load_generator_missing_direction(tmp_path):

@@ -117,6 +117,8 @@ def test_discriminators_judge_real_and_fake_like_separate_calls():
     cfg = ModelConfig(ndf=4)
     d_a, d_b = PatchDiscriminator(cfg), PatchDiscriminator(cfg)
     ra, fa, rb, fb = (torch.rand(2, 3, 64, 64) for _ in range(4))
-    (pra, pfa), (prb, pfb) = Discriminators(d_a, d_b)(ra, fa, rb, fb)
+    out = Discriminators({"patch": d_a}, {"patch": d_b})(ra, fa, rb, fb)
+    (pra, pfa), (prb, pfb) = out["patch"]
     for got, want in ((pra, d_a(ra)), (pfa, d_a(fa)), (prb, d_b(rb)), (pfb, d_b(fb))):
-        torch.testing.assert_close(got, want, atol=1e-6, rtol=0)
+        assert len(got) == 1
+        torch.testing.assert_close(got[0], want, atol=1e-6, rtol=0)

@@ -142,12 +142,18 @@ def check_weights(path, key: str, weights, cfg: ModelConfig) -> None:
 
 
 def load_generator(path: str | os.PathLike, direction: str = "A2B", fused: bool = False,
-                   device="cpu") -> tuple[torch.nn.Module, dict]:
-    """The generator for `direction` in eval mode, plus metadata about it."""
+                   device="cpu", raw: bool = False) -> tuple[torch.nn.Module, dict]:
+    """The generator for `direction` in eval mode, plus metadata about it: its averaged
+    weights when the checkpoint has them (raw=True: the optimizer's own weights)."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     state = load_checkpoint(path)
     key = f"G_{direction}"
+    # A run that keeps an exponential moving average of its generators (cyclegan-train
+    # --ema) saves it beside the raw weights; the average is the model to use.
+    averaged = key in state and f"{key}_ema" in state and not raw
+    if averaged:
+        key = f"{key}_ema"
     if key not in state:
         have = [d for d in DIRECTIONS if f"G_{d}" in state]
         raise CheckpointError(f"{path} has no {direction} generator (it holds: "
@@ -162,6 +168,7 @@ def load_generator(path: str | os.PathLike, direction: str = "A2B", fused: bool 
         "version": state.get("version"),
         "domains": state["domains"],
         "direction": direction,
+        "averaged": averaged,
         "step": _counter(path, state, "step"),
         "epoch": _counter(path, state, "epoch"),
     }

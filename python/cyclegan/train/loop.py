@@ -25,7 +25,7 @@ from cyclegan.layers import fused_unavailable_reason
 from cyclegan.progress import Progress
 from cyclegan.train import distributed, rundir, tensorboard
 from cyclegan.train.config import TrainConfig
-from cyclegan.train.recipe import LOSS_NAMES, LossWeights, train_step
+from cyclegan.train.recipe import Generators, LossWeights, loss_names, train_step
 from cyclegan.train.rundir import NonFiniteLossError
 from cyclegan.train.sampling import PairDataset, PairSampler
 from cyclegan.train.state import TrainState
@@ -84,12 +84,13 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     saver = Checkpointer(run, state, cfg, model_cfg, domains, main)
 
     G_fwd, D_fwd = _forward_modules(state, cfg, info)
-    weights = LossWeights(cfg.lambda_cyc, cfg.lambda_id, cfg.d_ratio)
+    weights = LossWeights.from_config(cfg)
     autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
                 else contextlib.nullcontext())
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
     writer = tensorboard.open_writer(run, state.step) if cfg.tensorboard and main else None
-    losses = LossLog(run, info, state, cfg.batch_size * info.world_size, writer)
+    losses = LossLog(run, info, state, cfg.batch_size * info.world_size, writer,
+                     loss_names(state.D.kinds))
     progress = Progress(total_steps, "train", unit="step", enabled=main and not cfg.quiet,
                         initial=state.step)
     stopped = None
@@ -104,6 +105,8 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
                                       autocast, G_fwd, D_fwd))
                 state.step += 1
                 state.batch += 1
+                if state.ema is not None:
+                    state.ema.update(state.step)
                 log_step = state.step % cfg.log_every == 0 or state.step == total_steps
                 if log_step:
                     losses.flush(sampler.batches_per_epoch, progress)
@@ -146,7 +149,7 @@ def _forward_modules(state: TrainState, cfg: TrainConfig, info: distributed.Dist
     """What a step calls: DDP wrappers when distributed; compiled in place with --compile
     (Module.compile keeps parameter names, so checkpoints stay the same)."""
     if cfg.compile:
-        for net in (state.G.a2b, state.G.b2a, state.D.a, state.D.b):
+        for net in (state.G.a2b, state.G.b2a, *state.D.a.values(), *state.D.b.values()):
             net.compile()
     if info.enabled:
         return DDP(state.G), DDP(state.D)
@@ -223,14 +226,14 @@ class LossLog:
     """Sums the per-step losses on the device (no host sync) and writes log.jsonl lines."""
 
     def __init__(self, run: Path, info: distributed.DistInfo, state: TrainState,
-                 images_per_step: int, writer=None):
+                 images_per_step: int, writer, names: tuple[str, ...]):
         self.run, self.info, self.state, self.writer = run, info, state, writer
-        self.images_per_step = images_per_step
-        self.sums = torch.zeros(len(LOSS_NAMES), device=info.device, dtype=torch.float64)
+        self.images_per_step, self.names = images_per_step, names
+        self.sums = torch.zeros(len(names), device=info.device, dtype=torch.float64)
         self.count, self.since, self.first_step = 0, time.perf_counter(), state.step
 
-    def add(self, losses: torch.Tensor) -> None:
-        self.sums += losses.double()
+    def add(self, losses: dict[str, torch.Tensor]) -> None:
+        self.sums += torch.stack([losses[k] for k in self.names]).double()
         self.count += 1
 
     def check_finite(self) -> None:
@@ -253,15 +256,17 @@ class LossLog:
         now = time.perf_counter()
         record = {"step": state.step, "epoch": state.epoch + state.batch / batches_per_epoch,
                   "lr": state.lr,
-                  **{f"loss_{k}": v for k, v in zip(LOSS_NAMES, means.tolist())},
+                  **{f"loss_{k}": v for k, v in zip(self.names, means.tolist())},
                   "images_per_s": self.images_per_step * self.count / (now - self.since),
-                  "time": time.time()}
+                  # CPU seconds of this process (all its threads) since it started: the
+                  # budget that recipe studies compare on a shared machine.
+                  "process_cpu_s": time.process_time(), "time": time.time()}
         if info.is_main:
             rundir.append_log(self.run / "log.jsonl", record)
             if self.writer is not None:
                 tensorboard.log_record(self.writer, record)
-        progress.postfix.update(G=record["loss_G"], D_A=record["loss_D_A"],
-                                D_B=record["loss_D_B"],
+        d_loss = sum(record[f"loss_{k}"] for k in self.names if k.startswith("D"))
+        progress.postfix.update(G=record["loss_G"], D=d_loss,
                                 cyc=record["loss_cyc_A"] + record["loss_cyc_B"])
         self.sums.zero_()
         self.count, self.since, self.first_step = 0, now, state.step
@@ -284,7 +289,8 @@ def _save_samples(state: TrainState, fixed: tuple[torch.Tensor, torch.Tensor], p
     """Rows real A | fake B | reconstructed A, then real B | fake A | reconstructed B."""
     device = next(state.G.parameters()).device
     a, b = (t.to(device, memory_format=memory_format) for t in fixed)
-    fake_a, fake_b, rec_a, rec_b, _, _ = state.G(a, b, False)
+    G = Generators(state.generators["G_A2B"], state.generators["G_B2A"])
+    fake_a, fake_b, rec_a, rec_b, _, _ = G(a, b, False)
     rows = [[x, y, z] for x, y, z in zip(a, fake_b, rec_a)]
     rows += [[x, y, z] for x, y, z in zip(b, fake_a, rec_b)]
     tiles = [[data.to_pil(t) for t in row] for row in rows]

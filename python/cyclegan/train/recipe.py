@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 from dataclasses import dataclass
 
@@ -11,7 +12,21 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-LOSS_NAMES = ("G", "G_A2B", "G_B2A", "cyc_A", "cyc_B", "idt_A", "idt_B", "D_A", "D_B")
+# Adversarial loss terms per discriminator kind: the generators' (A2B, B2A), then the
+# discriminators' (A, B). "patch" keeps the names of the original recipe.
+ADVERSARIAL = {"patch": ("G_A2B", "G_B2A", "D_A", "D_B"),
+               "projected": ("Gproj_A2B", "Gproj_B2A", "Dproj_A", "Dproj_B")}
+RECONSTRUCTION = ("cyc_A", "cyc_B", "idt_A", "idt_B")
+
+
+def loss_names(kinds=("patch",)) -> tuple[str, ...]:
+    """Every loss train_step returns, in log order: "G" (the sum the generators minimise),
+    its terms, then the discriminators' losses."""
+    return ("G", *(n for k in kinds for n in ADVERSARIAL[k][:2]), *RECONSTRUCTION,
+            *(n for k in kinds for n in ADVERSARIAL[k][2:]))
+
+
+LOSS_NAMES = loss_names()
 
 
 class Generators(nn.Module):
@@ -37,83 +52,126 @@ class Generators(nn.Module):
         return fake_a, fake_b, self.b2a(fake_b), self.a2b(fake_a), idt_a, idt_b
 
 
-class Discriminators(nn.Module):
-    """D_A judges domain A images, D_B domain B; real and generated go in one batch."""
+def _as_list(pred) -> list[torch.Tensor]:
+    """A discriminator's logits as a list (a projected one gives one map per level)."""
+    return list(pred) if isinstance(pred, (list, tuple)) else [pred]
 
-    def __init__(self, d_a: nn.Module, d_b: nn.Module):
+
+class Discriminators(nn.Module):
+    """Per kind ("patch", "projected"): a[kind] judges domain A images, b[kind] domain B.
+
+    Real and generated images go through each in one batch. Only the parameters that
+    were trainable when built are ever trained (a projected discriminator's random mixing
+    stays fixed), so freezing and unfreezing goes through `trainable`.
+    """
+
+    def __init__(self, a: dict[str, nn.Module], b: dict[str, nn.Module]):
         super().__init__()
-        self.a, self.b = d_a, d_b
+        self.a, self.b = nn.ModuleDict(a), nn.ModuleDict(b)
+        self.trainable = [p for p in self.parameters() if p.requires_grad]
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self.a.keys())
+
+    def freeze(self, frozen: bool) -> None:
+        for p in self.trainable:
+            p.requires_grad_(not frozen)
 
     def forward(self, real_a, fake_a, real_b, fake_b):
-        """((D_A(real A), D_A(fake A)), (D_B(real B), D_B(fake B)))."""
-        pa = self.a(torch.cat([real_a, fake_a]))
-        pb = self.b(torch.cat([real_b, fake_b]))
-        return pa.split([real_a.shape[0], fake_a.shape[0]]), pb.split([real_b.shape[0],
-                                                                       fake_b.shape[0]])
+        """{kind: ((D_A(real A), D_A(fake A)), (D_B(real B), D_B(fake B)))}, each a list of
+        logit maps."""
+        out = {}
+        for kind in self.kinds:
+            pa = _as_list(self.a[kind](torch.cat([real_a, fake_a])))
+            pb = _as_list(self.b[kind](torch.cat([real_b, fake_b])))
+            out[kind] = (_split(pa, real_a.shape[0]), _split(pb, real_b.shape[0]))
+        return out
 
 
-def gan_loss(pred: torch.Tensor, real: bool) -> torch.Tensor:
-    """Least-squares GAN loss: mean squared distance of the patch logits to 1 or 0."""
-    pred = pred.float()
-    target = torch.ones_like(pred) if real else torch.zeros_like(pred)
-    return F.mse_loss(pred, target)
+def _split(preds: list[torch.Tensor], n_real: int):
+    """Logits of a real-then-generated batch, as (real logits, generated logits)."""
+    halves = [p.split([n_real, p.shape[0] - n_real]) for p in preds]
+    return [h[0] for h in halves], [h[1] for h in halves]
+
+
+def gan_loss(pred, real: bool) -> torch.Tensor:
+    """Least-squares GAN loss: mean squared distance of the logits to 1 or 0; for several
+    logit maps (a projected discriminator's levels), the mean over them."""
+    losses = []
+    for p in _as_list(pred):
+        p = p.float()
+        losses.append(F.mse_loss(p, torch.ones_like(p) if real else torch.zeros_like(p)))
+    return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
 
 
 def l1_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(x.float(), y.float())
 
 
-@dataclass
+@dataclass(frozen=True)
 class LossWeights:
-    lambda_cyc: float = 10.0
-    lambda_id: float = 0.5  # fraction of lambda_cyc
-    d_ratio: float = 2.0  # the discriminator loss is divided by it
+    """The recipe's weights; the values (and their defaults and help) are TrainConfig's."""
+
+    lambda_cyc: float
+    lambda_id: float  # fraction of lambda_cyc
+    d_ratio: float  # the discriminator loss is divided by it
+
+    @classmethod
+    def from_config(cls, cfg) -> LossWeights:
+        return cls(**{f.name: getattr(cfg, f.name) for f in dataclasses.fields(cls)})
 
 
 def train_step(G: Generators, D: Discriminators, opt_G, opt_D, pools: tuple[ImagePool, ImagePool],
                real_a: torch.Tensor, real_b: torch.Tensor, w: LossWeights, autocast=None,
-               G_fwd: nn.Module | None = None, D_fwd: nn.Module | None = None) -> torch.Tensor:
+               G_fwd: nn.Module | None = None, D_fwd: nn.Module | None = None
+               ) -> dict[str, torch.Tensor]:
     """One CycleGAN iteration: update both generators, then both discriminators.
 
     G_fwd / D_fwd are the modules to call (DDP wrappers of G / D when distributed). In the
     generator update the discriminators are used unwrapped and frozen. Returns the losses
-    of LOSS_NAMES, detached.
+    named by loss_names(D.kinds), detached (no host sync).
     """
     autocast = autocast or contextlib.nullcontext()
     G_fwd, D_fwd = G_fwd or G, D_fwd or D
     identity = w.lambda_id > 0
+    terms: dict[str, torch.Tensor] = {}
 
-    # Generators: fool both discriminators, reconstruct, keep identity.
-    D.requires_grad_(False)
+    # Generators: fool every discriminator, reconstruct, keep identity.
+    D.freeze(True)
     with autocast:
         fake_a, fake_b, rec_a, rec_b, idt_a, idt_b = G_fwd(real_a, real_b, identity)
-        loss_g_a2b = gan_loss(D.b(fake_b), True)
-        loss_g_b2a = gan_loss(D.a(fake_a), True)
-        loss_cyc_a = l1_loss(rec_a, real_a) * w.lambda_cyc
-        loss_cyc_b = l1_loss(rec_b, real_b) * w.lambda_cyc
+        for kind in D.kinds:
+            g_a2b, g_b2a = ADVERSARIAL[kind][:2]
+            terms[g_a2b] = gan_loss(D.b[kind](fake_b), True)
+            terms[g_b2a] = gan_loss(D.a[kind](fake_a), True)
+        terms["cyc_A"] = l1_loss(rec_a, real_a) * w.lambda_cyc
+        terms["cyc_B"] = l1_loss(rec_b, real_b) * w.lambda_cyc
         if identity:
-            loss_idt_a = l1_loss(idt_a, real_a) * (w.lambda_cyc * w.lambda_id)
-            loss_idt_b = l1_loss(idt_b, real_b) * (w.lambda_cyc * w.lambda_id)
+            terms["idt_A"] = l1_loss(idt_a, real_a) * (w.lambda_cyc * w.lambda_id)
+            terms["idt_B"] = l1_loss(idt_b, real_b) * (w.lambda_cyc * w.lambda_id)
         else:
-            loss_idt_a = loss_idt_b = torch.zeros((), device=real_a.device)
-        loss_g = loss_g_a2b + loss_g_b2a + loss_cyc_a + loss_cyc_b + loss_idt_a + loss_idt_b
+            terms["idt_A"] = terms["idt_B"] = torch.zeros((), device=real_a.device)
+        loss_g = sum(terms.values())
     opt_G.zero_grad(set_to_none=True)
     loss_g.backward()
     opt_G.step()
 
     # Discriminators: real -> 1, generated (drawn through the history pools) -> 0.
-    D.requires_grad_(True)
+    D.freeze(False)
     pooled_a = pools[0].query(fake_a.detach().float())
     pooled_b = pools[1].query(fake_b.detach().float())
     with autocast:
-        (real_pa, fake_pa), (real_pb, fake_pb) = D_fwd(real_a, pooled_a, real_b, pooled_b)
-        loss_d_a = (gan_loss(real_pa, True) + gan_loss(fake_pa, False)) / w.d_ratio
-        loss_d_b = (gan_loss(real_pb, True) + gan_loss(fake_pb, False)) / w.d_ratio
+        preds = D_fwd(real_a, pooled_a, real_b, pooled_b)
+        d_terms = {}
+        for kind, ((real_pa, fake_pa), (real_pb, fake_pb)) in preds.items():
+            d_a, d_b = ADVERSARIAL[kind][2:]
+            d_terms[d_a] = (gan_loss(real_pa, True) + gan_loss(fake_pa, False)) / w.d_ratio
+            d_terms[d_b] = (gan_loss(real_pb, True) + gan_loss(fake_pb, False)) / w.d_ratio
     opt_D.zero_grad(set_to_none=True)
-    (loss_d_a + loss_d_b).backward()
+    sum(d_terms.values()).backward()
     opt_D.step()
-    return torch.stack([loss_g, loss_g_a2b, loss_g_b2a, loss_cyc_a, loss_cyc_b, loss_idt_a,
-                        loss_idt_b, loss_d_a, loss_d_b]).detach()
+    return {k: v.detach() for k, v in {"G": loss_g, **terms, **d_terms}.items()}
 
 
 def lr_factor(epoch: int, epochs: int, decay_epochs: int) -> float:

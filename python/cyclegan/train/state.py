@@ -13,6 +13,7 @@ import torch
 
 from cyclegan.models import ModelConfig, PatchDiscriminator, build_generator, init_weights
 from cyclegan.train.config import TrainConfig
+from cyclegan.train.ema import EMA
 from cyclegan.train.recipe import (
     Discriminators,
     Generators,
@@ -24,10 +25,26 @@ from cyclegan.train.recipe import (
 )
 from cyclegan.train.rundir import TrainError
 
-NETWORKS = ("G_A2B", "G_B2A", "D_A", "D_B")
+GENERATORS = ("G_A2B", "G_B2A")
+# Checkpoint keys of each discriminator kind's (domain A, domain B) pair.
+DISCRIMINATOR_KEYS = {"patch": ("D_A", "D_B"), "projected": ("Dproj_A", "Dproj_B")}
 OPTIMIZERS = ("optim_G", "optim_D", "sched_G", "sched_D")
 COUNTERS = ("step", "epoch", "batch")
-KEYS = (*NETWORKS, *OPTIMIZERS, *COUNTERS, "pools", "rng")
+KEYS = (*GENERATORS, *OPTIMIZERS, *COUNTERS, "pools", "rng")
+
+
+def ema_key(generator_key: str) -> str:
+    """Where a checkpoint keeps the averaged weights of a generator ("G_A2B_ema")."""
+    return generator_key + "_ema"
+
+
+def _discriminator(kind: str, model_cfg: ModelConfig, cfg: TrainConfig, domain: str):
+    if kind == "patch":
+        return PatchDiscriminator(model_cfg)
+    from cyclegan.projected import ProjectedDiscriminator
+
+    # Each domain's random feature mixing is its own, fixed by the run's seed.
+    return ProjectedDiscriminator(cfg.image_size, seed=cfg.seed * 2 + (domain == "B"))
 
 
 @dataclass
@@ -40,6 +57,7 @@ class TrainState:
     sched_D: torch.optim.lr_scheduler.LambdaLR
     pool_a: ImagePool
     pool_b: ImagePool
+    ema: EMA | None
     epochs: int
     decay_epochs: int
     step: int = 0
@@ -52,18 +70,24 @@ class TrainState:
         """Fresh networks with the paper's init; identical on every rank for one seed."""
         seed_everything(cfg.seed)
         G = Generators(build_generator(model_cfg, fused), build_generator(model_cfg, fused))
-        D = Discriminators(PatchDiscriminator(model_cfg), PatchDiscriminator(model_cfg))
-        for net in (G, D):
-            init_weights(net)
+        kinds = cfg.discriminators
+        D = Discriminators({k: _discriminator(k, model_cfg, cfg, "A") for k in kinds},
+                           {k: _discriminator(k, model_cfg, cfg, "B") for k in kinds})
+        init_weights(G)
+        for kind in kinds:
+            if kind == "patch":  # the projected heads keep PyTorch's init, as in the paper
+                init_weights(D.a[kind])
+                init_weights(D.b[kind])
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         G.to(device, memory_format=fmt)
         D.to(device, memory_format=fmt)
         opt_G = torch.optim.Adam(G.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
-        opt_D = torch.optim.Adam(D.parameters(), lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        opt_D = torch.optim.Adam(D.trainable, lr=cfg.lr, betas=(cfg.beta1, 0.999))
+        ema = EMA({"G_A2B": G.a2b, "G_B2A": G.b2a}, cfg.ema) if cfg.ema > 0 else None
         state = cls(G, D, opt_G, opt_D, None, None,
                     ImagePool(cfg.pool_size, seed=cfg.seed * 1000 + 2 * rank),
                     ImagePool(cfg.pool_size, seed=cfg.seed * 1000 + 2 * rank + 1),
-                    cfg.epochs, cfg.decay_epochs)
+                    ema, cfg.epochs, cfg.decay_epochs)
         # A plain function (not a bound method), so LambdaLR keeps it out of its state_dict.
         schedule = lambda e: state.lr_factor(e)  # noqa: E731
         state.sched_G = torch.optim.lr_scheduler.LambdaLR(opt_G, schedule)
@@ -78,6 +102,22 @@ class TrainState:
     def lr(self) -> float:
         return self.opt_G.param_groups[0]["lr"]
 
+    @property
+    def generators(self) -> dict:
+        """The generators that samples, evaluation and export use: the averaged ones when
+        the run keeps an average, else the raw ones."""
+        if self.ema is not None:
+            return self.ema.modules
+        return {"G_A2B": self.G.a2b, "G_B2A": self.G.b2a}
+
+    def networks(self) -> dict:
+        """Every trained network by its checkpoint key."""
+        nets = {"G_A2B": self.G.a2b, "G_B2A": self.G.b2a}
+        for kind in self.D.kinds:
+            key_a, key_b = DISCRIMINATOR_KEYS[kind]
+            nets[key_a], nets[key_b] = self.D.a[kind], self.D.b[kind]
+        return nets
+
     def end_epoch(self) -> None:
         """Decay the learning rate and move the counters to the next epoch."""
         self.sched_G.step()
@@ -85,9 +125,10 @@ class TrainState:
         self.epoch, self.batch = self.epoch + 1, 0
 
     def state_dict(self) -> dict:
+        averaged = {} if self.ema is None else {
+            ema_key(k): v for k, v in self.ema.state_dict().items()}
         return {
-            "G_A2B": self.G.a2b.state_dict(), "G_B2A": self.G.b2a.state_dict(),
-            "D_A": self.D.a.state_dict(), "D_B": self.D.b.state_dict(),
+            **{k: net.state_dict() for k, net in self.networks().items()}, **averaged,
             "optim_G": self.opt_G.state_dict(), "optim_D": self.opt_D.state_dict(),
             "sched_G": self.sched_G.state_dict(), "sched_D": self.sched_D.state_dict(),
             "step": self.step, "epoch": self.epoch, "batch": self.batch,
@@ -97,18 +138,25 @@ class TrainState:
 
     def load_state_dict(self, state: dict, device: torch.device, restore_rng: bool = True) -> None:
         """Restore a checkpoint's training state; TrainError names what is missing or wrong."""
-        missing = [k for k in KEYS if k not in state]
+        networks = self.networks()
+        missing = [k for k in (*networks, *KEYS) if k not in state]
         if missing:
             raise TrainError(f"the checkpoint cannot resume training: it has no "
-                             f"{', '.join(missing)}")
-        modules = (self.G.a2b, self.G.b2a, self.D.a, self.D.b)
-        targets = (*modules, self.opt_G, self.opt_D, self.sched_G, self.sched_D)
-        for key, target in zip((*NETWORKS, *OPTIMIZERS), targets):
+                             f"{', '.join(dict.fromkeys(missing))}")
+        targets = {**networks, "optim_G": self.opt_G, "optim_D": self.opt_D,
+                   "sched_G": self.sched_G, "sched_D": self.sched_D}
+        if self.ema is not None:
+            # A run saved without an average starts one at its current weights.
+            targets.update({ema_key(k): m for k, m in self.ema.modules.items()
+                            if ema_key(k) in state})
+        for key, target in targets.items():
             try:
                 target.load_state_dict(state[key])
             except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise TrainError(f"the checkpoint's {key} does not fit this run: {reason}") from exc
+        if self.ema is not None and not all(ema_key(k) in state for k in self.ema.modules):
+            self.ema.reset()
         # Recomputed, since --epochs / --decay-epochs may change on resume.
         for group in (*self.opt_G.param_groups, *self.opt_D.param_groups):
             group["lr"] = group["initial_lr"] * self.lr_factor(self.sched_G.last_epoch)
