@@ -1,17 +1,16 @@
-// Per-instruction-set entry points of the CPU kernels; csrc/cpu/dispatch.cpp implements
-// the public cyclegan::cpu API on top of them.
+// Every CPU entry point, declared once per instruction set: each kernel file is compiled
+// once per ISA into cyclegan::cpu::<isa> (CYCLEGAN_ISA names it, cmake/CycleganCpuIsa.cmake),
+// and csrc/cpu/dispatch.cpp forwards the public cyclegan::cpu API to best_isa()'s.
+// One line per entry point.
 #pragma once
 
 #include "norm_act_pad.h"
 
-#define CYCLEGAN_DECLARE_ISA(isa)                                                              \
-  namespace cyclegan::cpu::isa {                                                              \
-  void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, void* mean,    \
-                        void* rstd, PlaneShape s, Act act, double eps);                       \
-  void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const void* mean,         \
-                        const void* rstd, void* gx, void* gskip, PlaneShape s, Act act);      \
-  void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,         \
-                        const void* rstd, void* gx, void* gskip, PlaneShape s);               \
+#define CYCLEGAN_DECLARE_ISA(isa)                 \
+  namespace cyclegan::cpu::isa {                  \
+  void norm_act_pad_fwd(const NormActPadFwd& a);  \
+  void norm_act_pad_bwd(const NormActPadBwd& a);  \
+  void norm_add_pad_bwd(const NormAddPadBwd& a);  \
   }
 
 CYCLEGAN_DECLARE_ISA(base)
