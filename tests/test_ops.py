@@ -1,6 +1,7 @@
 import ast
 import contextlib
 import re
+import zlib
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,12 @@ def cases():
 CASES = list(cases())
 
 
+def stable_seed(*parts) -> int:
+    """A seed from a test's parameters that is the same in every process (hash() of a
+    string is salted per process, so a failure would not reproduce)."""
+    return zlib.crc32(repr(parts).encode())
+
+
 def run(kind, x, pad, skip=None):
     if kind == "add":
         return norm_add_pad(x, skip, pad), reference(x, pad, "none", skip)
@@ -64,7 +71,7 @@ def assert_close(a, b, rtol=1e-5, atol=1e-5):
 @pytest.mark.parametrize("kind", ["relu", "none", "add"])
 @pytest.mark.parametrize("shape,pad", CASES)
 def test_matches_eager_forward_and_backward(device, kind, shape, pad):
-    torch.manual_seed(hash((kind, shape, pad)) % 1000)
+    torch.manual_seed(stable_seed(kind, shape, pad))
     x = (torch.randn(shape, device=device) * 3 + 1).requires_grad_()
     skip = torch.randn(shape, device=device, requires_grad=True) if kind == "add" else None
     y, ref = run(kind, x, pad, skip)
