@@ -1,6 +1,9 @@
 // The public cyclegan::cpu API: each entry point forwards to the version compiled for the
-// best instruction set the running CPU supports, chosen once.
-#include "cpu/kernels.h"
+// best instruction set the running CPU supports, chosen once. Every kernel file is compiled
+// once per ISA into cyclegan::cpu::<isa> (CYCLEGAN_ISA names it, see
+// cmake/CycleganCpuIsa.cmake); CYCLEGAN_FORWARD declares those versions and defines the
+// forward, so an entry point is one line below (a wrong signature fails at link time).
+#include "norm_act_pad.h"
 
 namespace cyclegan::cpu {
 namespace {
@@ -50,8 +53,16 @@ void run(const Args& a, void (*base)(const Args&), void (*avx2)(const Args&),
 #else
 #define CYCLEGAN_AVX512(fn) nullptr
 #endif
-// One line per entry point.
-#define CYCLEGAN_FORWARD(fn, Args) \
+#define CYCLEGAN_FORWARD(fn, Args)                                                   \
+  namespace base {                                                                   \
+  void fn(const Args& a);                                                            \
+  }                                                                                  \
+  namespace avx2 {                                                                   \
+  void fn(const Args& a);                                                            \
+  }                                                                                  \
+  namespace avx512 {                                                                 \
+  void fn(const Args& a);                                                            \
+  }                                                                                  \
   void fn(const Args& a) { run<Args>(a, &base::fn, CYCLEGAN_AVX2(fn), CYCLEGAN_AVX512(fn)); }
 
 CYCLEGAN_FORWARD(norm_act_pad_fwd, NormActPadFwd)

@@ -8,8 +8,8 @@
 #include <cstring>
 #include <utility>
 
-#include "cpu/kernels.h"
 #include "cpu/parallel.h"
+#include "norm_act_pad.h"
 
 namespace cyclegan::cpu::CYCLEGAN_ISA {
 namespace {
