@@ -23,7 +23,9 @@ class View:
     """An array: the address of element (0, 0, 0, 0) and element strides of (N, C, H, W)."""
     data: int
     strides: tuple[int, int, int, int]
-    def __init__(self, *, data: int = 0, strides: tuple[int, int, int, int] = (0, 0, 0, 0)) -> None: ...
+    def __init__(
+        self, *, data: int = 0, strides: tuple[int, int, int, int] = (0, 0, 0, 0)
+    ) -> None: ...
 
 class ImageShape:
     n: int
