@@ -38,6 +38,13 @@ BATCH_SIZE = 16
 INCEPTION_RANGES = ("uint8", "unit", "signed")
 
 
+def network_input(images: torch.Tensor, device: str = "cpu") -> torch.Tensor:
+    """What the network sees of [-1, 1] images: JUDGE_SIZE square (antialiased; resizing
+    can overshoot, so clamped back), channels-last for backbone.inference_copy."""
+    x = metrics.resize(images.float(), JUDGE_SIZE).clamp(-1.0, 1.0)
+    return x.to(device, memory_format=torch.channels_last)
+
+
 class FeatureError(CycleganError):
     """A user's feature extractor cannot be loaded or run as its options say."""
 
@@ -82,12 +89,11 @@ class Judge:
         out: dict[str, list[torch.Tensor]] = {s: [] for s in SPACES}
         with Progress(len(images), desc, unit="img", enabled=not self.quiet) as bar:
             for i in range(0, len(images), self.batch_size):
-                x = metrics.resize(images[i:i + self.batch_size].float(), JUDGE_SIZE)
-                x = x.clamp(-1.0, 1.0).to(self.device, memory_format=torch.channels_last)
-                f = self.net(x, SPACES)
+                batch = images[i:i + self.batch_size]
+                f = self.net(network_input(batch, self.device), SPACES)
                 out["pool"].append(f["pool"].float().cpu())
                 out["s16"].append(f["s16"].float().mean((2, 3)).cpu())
-                bar.update(len(x))
+                bar.update(len(batch))
         feats = {s: torch.cat(v) for s, v in out.items()}
         if path is not None:
             try:

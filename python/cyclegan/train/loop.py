@@ -23,7 +23,7 @@ from cyclegan import __version__, data, images
 from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
 from cyclegan.layers import fused_unavailable_reason
 from cyclegan.progress import Progress
-from cyclegan.train import distributed, rundir, tensorboard
+from cyclegan.train import distributed, health, rundir, tensorboard
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.recipe import Generators, LossWeights, loss_names, train_step
 from cyclegan.train.rundir import NonFiniteLossError
@@ -291,6 +291,9 @@ def _save_samples(state: TrainState, fixed: tuple[torch.Tensor, torch.Tensor], p
     a, b = (t.to(device, memory_format=memory_format) for t in fixed)
     G = Generators(state.generators["G_A2B"], state.generators["G_B2A"])
     fake_a, fake_b, rec_a, rec_b, _, _ = G(a, b, False)
+    # Copy, inversion, collapse: logged and warned about (path is RUN/samples/NAME).
+    health.check_samples(path.parents[1], state.step, {"A2B": (a, fake_b), "B2A": (b, fake_a)},
+                         writer)
     rows = [[x, y, z] for x, y, z in zip(a, fake_b, rec_a)]
     rows += [[x, y, z] for x, y, z in zip(b, fake_a, rec_b)]
     tiles = [[data.to_pil(t) for t in row] for row in rows]
