@@ -90,3 +90,13 @@ def test_missing_extra_is_one_clear_error(monkeypatch):
     assert backbone.available() is False
     with pytest.raises(backbone.BackboneUnavailable, match=r"cyclegan\[efficientnet\]"):
         backbone.EfficientNetLite0()
+
+
+def test_building_the_backbone_leaves_the_random_stream_alone():
+    # A training run builds it after seeding: a build that drew random numbers would make
+    # a run depend on whether the process had built one before (resume would not be exact).
+    torch.manual_seed(0)
+    backbone.EfficientNetLite0()
+    after_build = torch.rand(4)
+    torch.manual_seed(0)
+    assert torch.equal(after_build, torch.rand(4))

@@ -80,7 +80,10 @@ class EfficientNetLite0(nn.Module):
     def __init__(self):
         super().__init__()
         EfficientNet, weights = _modules()
-        net = EfficientNet.from_name("efficientnet-lite0")
+        # from_name initialises randomly before the weights replace it: on a forked RNG, so
+        # building the backbone never moves the caller's (a training run's) random stream.
+        with torch.random.fork_rng(devices=[]):
+            net = EfficientNet.from_name("efficientnet-lite0")
         net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         self.net = net
         self.requires_grad_(False)
