@@ -194,8 +194,11 @@ def onnx_proto(data: bytes):
         raise QuantizeError(f"cannot read the model: {exc}") from None
 
 
-def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_METHOD) -> bytes:
-    """QDQ int8 model bytes from fp32 bytes, calibrated on `photos`; no quality check."""
+def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_METHOD,
+                   tuned: bool = True) -> bytes:
+    """QDQ int8 model bytes from fp32 bytes, calibrated on `photos`; no quality check.
+    tuned=False skips the graph rewrites and 7-bit weights: onnxruntime's plain QDQ graph,
+    which benchmarks/bench_infer.py compares against."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if method not in METHODS:
@@ -203,7 +206,8 @@ def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_MET
                             f"got {method!r}")
     proto = onnx_proto(fp32)
     _check_quantizable(proto)
-    graph_rewrites(proto)
+    if tuned:
+        graph_rewrites(proto)
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
     with tempfile.TemporaryDirectory(prefix="cyclegan-int8-") as tmp:
@@ -214,7 +218,7 @@ def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_MET
                     proto, out, _Reader(proto.graph.input[0].name, photos),
                     quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANTIZED_OPS),
                     per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, reduce_range=REDUCE_RANGE,
+                    weight_type=QuantType.QInt8, reduce_range=REDUCE_RANGE and tuned,
                     nodes_to_exclude=float_nodes(proto),
                     calibrate_method=calib,
                     # percentile and entropy hold whole activations until a pass ends
@@ -228,7 +232,8 @@ def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_MET
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise QuantizeError(f"onnxruntime could not quantize the model: {first}") from None
         int8 = onnx_proto(out.read_bytes())
-    int8_graph.pad_after_quantize(int8)
+    if tuned:
+        int8_graph.pad_after_quantize(int8)
     return int8.SerializeToString()
 
 
