@@ -27,7 +27,7 @@ import numpy as np
 
 from cyclegan import int8_graph
 from cyclegan.contract import SIZE_MULTIPLE, variant_path
-from cyclegan.errors import CycleganError
+from cyclegan.errors import CycleganError, first_line
 from cyclegan.fileio import atomic_write_bytes
 from cyclegan.images import list_images
 from cyclegan.infer.io import Decoded, Job, decode, from_model_output
@@ -229,7 +229,7 @@ def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_MET
         except QuantizeError:
             raise
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise QuantizeError(f"onnxruntime could not quantize the model: {first}") from None
         int8 = onnx_proto(out.read_bytes())
     if tuned:
