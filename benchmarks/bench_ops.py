@@ -9,7 +9,8 @@ once; backward reads the output gradient and the input and writes the input grad
 On CUDA it also measures a device-to-device copy of the same size as the bandwidth
 ceiling. The printed table is the one docs/benchmarks.md quotes:
 
-  python benchmarks/bench_ops.py --rounds 5 --json bench-results/ops_cpu.json
+  taskset -c 1 python benchmarks/bench_ops.py --threads 1 --rounds 5 \
+      --json bench-results/ops_cpu.json
 """
 
 from __future__ import annotations
@@ -91,6 +92,10 @@ def main(argv=None) -> int:
                         "(default 10)")
     p.add_argument("--warmup", type=int, default=3,
                    help="untimed runs before each timing (default 3)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch intra-op threads (default: torch's own). On a shared machine "
+                        "use 1: a descheduled worker stalls every parallel region, and eager "
+                        "has many more of them than fused, which inflates the speed-up")
     p.add_argument("--shapes", default=None, help="e.g. '8,256,64,64;1,64,256,256'")
     p.add_argument("--kinds", default="relu,add", help="relu (norm_act_pad), add (norm_add_pad)")
     p.add_argument("--json", default=None, help="write the results to this JSON file")
@@ -99,6 +104,8 @@ def main(argv=None) -> int:
         p.error("--rounds must be at least 3 (a median with a spread)")
     if args.device == "cuda" and not torch.cuda.is_available():
         p.error("--device cuda: no CUDA device is available")
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
     dtype = DTYPES[args.dtype]
     if args.device == "cpu" and dtype != torch.float32:
         p.error("the CPU kernels run float32 (and float64); use --dtype fp32 on CPU")
