@@ -75,6 +75,21 @@ def test_int8_graph_is_rewritten_and_cannot_saturate(setup):
                    for n in model.graph.node)
 
 
+def test_untuned_graph_is_onnxruntimes_plain_qdq(setup):
+    """tuned=False (the benchmark's baseline) skips every rewrite: ConvTranspose stays and
+    weights use the full 8-bit range."""
+    from onnx import numpy_helper
+
+    photos = quantize.load_photos(setup["photos"], 4, log=lambda m: None)
+    model = onnx.load_from_string(quantize.quantize_bytes(
+        (setup["out"] / "G_A2B.onnx").read_bytes(), photos, tuned=False))
+    ops = [n.op_type for n in model.graph.node]
+    assert "ConvTranspose" in ops and "DepthToSpace" not in ops
+    weights = [numpy_helper.to_array(t) for t in model.graph.initializer
+               if t.data_type == onnx.TensorProto.INT8]
+    assert max(np.abs(w.astype(np.int32)).max() for w in weights) > 64
+
+
 def test_int8_output_close_to_fp32(setup):
     x = np.asarray(Image.open(next(setup["photos"].iterdir())), np.float32)
     x = (x.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
