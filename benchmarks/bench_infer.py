@@ -13,15 +13,18 @@ onnxruntime's CUDA provider is usable, onnxruntime CUDA fp32/fp16 and the end-to
 on the GPU.
 
 int8 (--only int8, needs the photos in ../shared/data): fp32 against int8 model only for the
-full-size generator (untrained) and the bundled demo model at 256x256 and 1024x768, batch 1
-and 8 (capped as cyclegan-infer caps it), and int8's PSNR to fp32 on held-back photos.
+full-size generator (untrained) and the bundled summer2winter at 256x256 and 1024x768
+(--int8-batches, capped as cyclegan-infer caps them), in interleaved rounds, with two int8
+graphs: cyclegan-export's and onnxruntime's plain QDQ graph (quantize_bytes(tuned=False));
+each int8's PSNR to fp32 on held-back photos; --profile adds onnxruntime's per-node-type
+times. It prints the tables docs/benchmarks.md quotes.
 Interleaved (--only interleaved): cyclegan-infer against the plainest loop (PIL open, one
 onnxruntime session, save) in alternating rounds; this machine's speed swings by 2x between
 runs, so only the ratio within a round means anything.
 
   python benchmarks/bench_infer.py --json bench-results/infer_cpu.json
   python benchmarks/bench_infer.py --quick            (a smoke run: small folders, batch 1)
-  python benchmarks/bench_infer.py --only int8
+  python benchmarks/bench_infer.py --only int8 --int8-256-only --rounds 5 --profile
   python benchmarks/bench_infer.py --only interleaved --rounds 5
 """
 
@@ -42,7 +45,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine, median_ms, print_table, write_json  # noqa: E402
+from common import load_note, machine, median_ms, print_table, spread, time_interleaved, write_json  # noqa: E402
 
 from cyclegan.data import seasons_pairs, to_pil  # noqa: E402
 from cyclegan.infer.pipeline import batch_limit, default_batch_size  # noqa: E402
@@ -219,46 +222,126 @@ def interleaved(model: Path, src: Path, out: Path, rounds: int, batch: int | Non
     return {"rounds": rounds, "vs_plain": spread(vs_plain), "vs_model": spread(vs_model)}
 
 
-def int8_cases(fp32: bytes, name: str, photos: Path, sizes, batches, repeats, rounds,
-               record) -> None:
-    """fp32 vs int8 model only, and int8 PSNR to fp32 on held-back real photos."""
+INT8_VARIANTS = {"int8": True, "plain QDQ int8": False}  # label: quantize_bytes(tuned=...)
+
+
+def session_options_note(sess) -> str:
+    """What the timed sessions ran with, read back from one of them."""
+    import onnxruntime as ort
+
+    opts = sess.session.get_session_options()
+    spin = opts.get_session_config_entry("session.intra_op.allow_spinning") or "default (1)"
+    return (f"onnxruntime {ort.__version__}, {sess.session.get_providers()[0]}, "
+            f"intra_op_num_threads {opts.intra_op_num_threads}, inter_op_num_threads "
+            f"{opts.inter_op_num_threads}, {opts.graph_optimization_level.name}, "
+            f"{opts.execution_mode.name}, allow_spinning {spin}")
+
+
+def op_profile(model: bytes, x: np.ndarray, runs: int, workdir: Path) -> dict[str, float]:
+    """ms per run by node type (as onnxruntime runs them, after its fusions), from its
+    profiler, with OrtGenerator's options; the first (warm-up) run is left out."""
+    import onnxruntime as ort
+
+    from cyclegan.infer.runtime import cpu_count
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    opts.intra_op_num_threads, opts.inter_op_num_threads = cpu_count(), 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1")
+    opts.enable_profiling = True
+    opts.profile_file_prefix = str(workdir / "ort_profile")
+    sess = ort.InferenceSession(model, opts, providers=["CPUExecutionProvider"])
+    name = sess.get_inputs()[0].name
+    for _ in range(runs + 1):
+        sess.run(None, {name: x})
+    trace = Path(sess.end_profiling())
+    events = json.loads(trace.read_text())
+    trace.unlink()
+    runs_ts = sorted(e["ts"] + e["dur"] for e in events if e.get("name") == "model_run")
+    by_op: dict[str, float] = {}
+    for e in events:
+        if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and \
+                e["ts"] >= runs_ts[0]:
+            op = e["args"]["op_name"]
+            by_op[op] = by_op.get(op, 0.0) + e["dur"] / 1e3 / runs
+    return by_op
+
+
+def profile_rows(name: str, profiles: dict[str, dict[str, float]], top: int = 10) -> list:
+    """One row per node type: ms per run and share of each variant's node time."""
+    totals = {k: sum(v.values()) for k, v in profiles.items()}
+    ops = sorted({op for v in profiles.values() for op in v},
+                 key=lambda op: -max(v.get(op, 0.0) for v in profiles.values()))
+    rows = []
+    for op in ops[:top]:
+        cells = [f"{v[op]:.1f} ({100 * v[op] / totals[k]:.0f}%)" if op in v else "-"
+                 for k, v in profiles.items()]
+        rows.append([name, op, *cells])
+    rows.append([name, "all nodes", *[f"{t:.1f}" for t in totals.values()]])
+    return rows
+
+
+def time_models(models: dict[str, bytes], x: np.ndarray, args, tables: dict) -> dict:
+    """ms per round for each model on x, in interleaved rounds (cyclegan-infer's sessions)."""
+    sessions = {k: ort_session(v, "cpu") for k, v in models.items()}
+    tables["options"] = session_options_note(sessions["fp32"])
+    cases = {k: (lambda s=s: s(x)) for k, s in sessions.items()}
+    return time_interleaved(cases, "cpu", args.rounds, args.repeats, 1)
+
+
+def ratios(times: dict[str, list[float]], a: str, b: str) -> list[float]:
+    """a's time over b's, round by round."""
+    return [p / q for p, q in zip(times[a], times[b])]
+
+
+def int8_cases(fp32: bytes, name: str, args, sizes, batches, tables: dict, work: Path) -> None:
+    """fp32 against int8 (as cyclegan-export makes it) and onnxruntime's plain QDQ int8, model
+    only, in interleaved rounds; each int8's PSNR to fp32 on held-back real photos; with
+    --profile, where each spends its time at 256x256, batch 1."""
     from cyclegan import quantize
 
-    calib = quantize.load_photos(photos / "trainA", 32, log=lambda m: None)
-    t0 = time.perf_counter()
-    int8 = quantize.quantize_bytes(fp32, calib)
-    seconds = time.perf_counter() - t0
-    held = quantize.load_photos(photos / "testA", 16, log=lambda m: None)
-    g = quantize.gate(fp32, int8, held)
-    record(f"int8 quality, {name}", f"PSNR to fp32, {len(held)} testA photos", len(held),
-           float("nan"), f"median {g.median:.1f} dB, worst {g.worst:.1f} dB; calibrated on "
-           f"{len(calib)} trainA photos in {seconds:.0f} s")
+    calib = quantize.load_photos(args.photos / "trainA", 32, log=lambda m: None)
+    held = quantize.load_photos(args.photos / "testA", 16, log=lambda m: None)
+    models = {"fp32": fp32}
+    for label, tuned in INT8_VARIANTS.items():
+        t0 = time.perf_counter()
+        models[label] = quantize.quantize_bytes(fp32, calib, tuned=tuned)
+        seconds = time.perf_counter() - t0
+        g = quantize.gate(fp32, models[label], held)
+        tables["quality"].append([name, label, f"{g.median:.1f} dB", f"{g.worst:.1f} dB",
+                                  f"{len(calib)} / {len(held)}", f"{seconds:.0f} s"])
+        print(f"{name}: {label} calibrated in {seconds:.0f} s, {g}", flush=True)
     for (h, w) in sizes:
         # cyclegan-infer's own cap (batch 2 at 1024x768): batch 8 of a full-size generator
         # there needs over 20 GB, more than this machine has.
         for b in sorted({batch_limit(b, h, w) for b in batches}):
-            sessions = {"fp32": ort_session(fp32, "cpu"), "int8": ort_session(int8, "cpu")}
-            times = {"fp32": [], "int8": []}
-            # Interleaved rounds, alternating which precision goes first, so the machine's
-            # swings hit both alike; the speed-up is reported per round.
-            for r in range(rounds):
-                for precision in (("fp32", "int8") if r % 2 == 0 else ("int8", "fp32")):
-                    times[precision].append(
-                        ort_model_only(sessions[precision], b, h, w, repeats, 1))
-            del sessions
-            ratios = [f / i for f, i in zip(times["fp32"], times["int8"])]
-            case = f"{w}x{h}, batch {b}"
+            x = np.random.default_rng(0).uniform(-1, 1, (b, 3, h, w)).astype(np.float32)
+            times = time_models(models, x, args, tables)
             ms = {k: statistics.median(v) for k, v in times.items()}
-            record(f"model only fp32 vs int8, {name}", f"fp32 {case}", b,
-                   b / (ms["fp32"] / 1e3))
-            record(f"model only fp32 vs int8, {name}", f"int8 {case}", b,
-                   b / (ms["int8"] / 1e3),
-                   f"{statistics.median(ratios):.2f}x fp32 (min {min(ratios):.2f}x, max "
-                   f"{max(ratios):.2f}x over {rounds} interleaved rounds)")
+            row = [name, f"{w}x{h}, batch {b}", f"{ms['fp32']:.0f}", f"{ms['int8']:.0f}",
+                   spread(ratios(times, "fp32", "int8")), f"{ms['plain QDQ int8']:.0f}",
+                   spread(ratios(times, "fp32", "plain QDQ int8")),
+                   spread(ratios(times, "plain QDQ int8", "int8"))]
+            tables["speed"].append(row)
+            print(" | ".join(row), flush=True)  # long runs: keep partial results
+            if args.profile and (h, w, b) == (256, 256, 1):
+                profiles = {k: op_profile(v, x, args.repeats, work) for k, v in models.items()}
+                tables["profile"] += profile_rows(name, profiles)
 
 
-def extra_cases(args, work: Path, record, batches, repeats) -> None:
-    """The issue-12 cases: int8 against fp32, and cyclegan-infer against the plain loop."""
+INT8_TABLES = {
+    "speed": ["model", "case", "fp32 ms", "int8 ms", "int8 speed-up, median (min, max)",
+              "plain QDQ ms", "plain QDQ speed-up", "int8 / plain QDQ"],
+    "quality": ["model", "int8 graph", "median PSNR to fp32", "worst", "calibration / held",
+                "calibration time"],
+    "profile": ["model", "node type", "fp32 ms (share)", "int8 ms (share)",
+                "plain QDQ ms (share)"],
+}
+
+
+def extra_cases(args, work: Path, record) -> dict | None:
+    """The issue-12 cases: int8 against fp32 (returns its tables), and cyclegan-infer against
+    the plain loop."""
     model, model_name = demo_model(args.model, work)
     if args.only == "interleaved":
         n = 24 if args.quick else 150
@@ -270,17 +353,28 @@ def extra_cases(args, work: Path, record, batches, repeats) -> None:
             record("interleaved 256x256", f"{what}, {model_name}", n, float("nan"),
                    f"median {s['median']:.3f}x, min {s['min']:.3f}x, max {s['max']:.3f}x "
                    f"over {r['rounds']} rounds")
-        return
+        return None
     if not args.photos.is_dir():
         print(f"int8 cases skipped: no photos at {args.photos}")
-        return
+        return None
     from cyclegan.export import trace_to_onnx
 
     torch.manual_seed(0)
     full = trace_to_onnx(ResnetGenerator(FULL, fused=False).eval())
     sizes = ((256, 256),) if args.quick or args.int8_256_only else ((256, 256), (768, 1024))
-    for fp32, name in ((full, "full 9-block, untrained"), (model.read_bytes(), model_name)):
-        int8_cases(fp32, name, args.photos, sizes, batches, repeats, args.rounds, record)
+    tables: dict = {key: [] for key in INT8_TABLES}
+    print(f"machine: {machine('cpu')}\n{load_note()}", flush=True)
+    for fp32, name in ((full, "full (ngf 64, 9 blocks, untrained)"),
+                       (model.read_bytes(), model_name)):
+        int8_cases(fp32, name, args, sizes, args.int8_batches, tables, work)
+    print(f"\nsessions: {tables.pop('options', 'none timed')}; {args.rounds} interleaved "
+          f"rounds, each timing the median of {args.repeats} runs after 1 warm-up")
+    for key, headers in INT8_TABLES.items():
+        if tables[key]:
+            print()
+            print_table(headers, tables[key])
+    return {key: [dict(zip(headers, row)) for row in tables[key]]
+            for key, headers in INT8_TABLES.items()}
 
 
 def main(argv=None) -> int:
@@ -307,7 +401,14 @@ def main(argv=None) -> int:
                    help="run just the int8 cases or just the interleaved comparison")
     p.add_argument("--int8-256-only", action="store_true",
                    help="int8 cases at 256x256 only (1024x768 takes minutes per round here)")
+    p.add_argument("--int8-batches", type=lambda v: tuple(int(b) for b in v.split(",")),
+                   default=(1,), help="int8 cases: batch sizes, e.g. 1,8 (default: 1, "
+                   "cyclegan-infer's CPU default)")
+    p.add_argument("--profile", action="store_true",
+                   help="int8 cases: also onnxruntime's per-node-type times at 256x256")
     args = p.parse_args(argv)
+    if args.rounds < 3:
+        p.error("--rounds must be at least 3 (a median with a spread)")
     batches = (1,) if args.quick else (1, 8)
     n_small, n_large = (24, 4) if args.quick else (args.n_small, args.n_large)
     repeats, warmup = (1, 1) if args.quick else (args.repeats, 1)
@@ -316,6 +417,7 @@ def main(argv=None) -> int:
         print("--device cuda: torch sees no CUDA device", file=sys.stderr)
         return 2
     rows, results = [], []
+    tables = None
     ort_devices: list[str] = []
 
     def record(section, case, images, ips, note=""):
@@ -328,7 +430,7 @@ def main(argv=None) -> int:
     work = Path(tempfile.mkdtemp(prefix="bench_infer_")) if owned else args.workdir
     try:
         if args.only:
-            extra_cases(args, work, record, batches, repeats)
+            tables = extra_cases(args, work, record)
         elif have_onnxruntime():
             model, model_name = demo_model(args.model, work)
             cfg = model_config_of(model)
@@ -393,10 +495,11 @@ def main(argv=None) -> int:
         if owned:
             shutil.rmtree(work, ignore_errors=True)
 
-    print(f"machine: {machine(args.device)}")
-    print_table(["section", "case", "images", "images/s", "ms/image", "note"], rows)
+    if rows:
+        print(f"machine: {machine(args.device)}")
+        print_table(["section", "case", "images", "images/s", "ms/image", "note"], rows)
     write_json(args.json, {"benchmark": "infer", "machine": machine(args.device),
-                           "quick": args.quick, "results": results})
+                           "quick": args.quick, "results": results, "int8_tables": tables})
     return 0
 
 

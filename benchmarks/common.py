@@ -1,4 +1,5 @@
-"""Shared helpers for the benchmarks: timing with medians, machine description, output."""
+"""Shared helpers for the benchmarks: interleaved timing with medians, machine description,
+output."""
 
 from __future__ import annotations
 
@@ -31,6 +32,39 @@ def median_ms(fn, device: str, repeats: int, warmup: int) -> float:
     return statistics.median(times)
 
 
+def time_interleaved(cases: dict, device: str, rounds: int, repeats: int,
+                warmup: int) -> dict[str, list[float]]:
+    """Per case, one median_ms per round. Every round times every case, in an order that
+    rotates from round to round, so that a slow spell of this shared machine hits all cases
+    alike; compare cases by their ratio within each round (spread)."""
+    names = list(cases)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        for name in names[r % len(names):] + names[:r % len(names)]:
+            times[name].append(median_ms(cases[name], device, repeats, warmup))
+    return times
+
+
+def spread(ratios: list[float]) -> str:
+    """'3.80x (3.51x, 4.02x)': median (min, max) of per-round ratios."""
+    return (f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}x, "
+            f"{max(ratios):.2f}x)")
+
+
+def cpu_flags() -> str:
+    """The instruction sets that decide int8 and fused-kernel speed, as /proc/cpuinfo says."""
+    try:
+        flags = set()
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    except OSError:
+        return "flags unknown"
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    return "flags: " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
+
+
 def machine(device: str) -> str:
     cpu = platform.processor() or platform.machine()
     try:
@@ -41,10 +75,26 @@ def machine(device: str) -> str:
     except OSError:
         pass
     threads = torch.get_num_threads()
-    desc = f"{cpu}, {os.cpu_count()} cores, torch {torch.__version__} ({threads} threads)"
+    desc = (f"{cpu}, {os.cpu_count()} cores ({cpu_flags()}), torch {torch.__version__} "
+            f"({threads} threads)")
+    try:
+        from cyclegan.info import collect
+
+        desc += f", cyclegan CPU kernels {collect().get('cpu kernels', 'unknown')}"
+    except ImportError:
+        pass
     if device.startswith("cuda"):
         desc = f"{torch.cuda.get_device_name()} | host: {desc}"
     return desc
+
+
+def load_note() -> str:
+    """The load average when a benchmark starts: this machine is shared, say how busy it was."""
+    try:
+        one, five, _ = os.getloadavg()
+    except OSError:
+        return "load average unknown"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) at start"
 
 
 def print_table(headers: list[str], rows: list[list[object]]) -> None:

@@ -53,6 +53,43 @@ def test_int8_written_beside_fp32_with_metadata(setup):
     assert record["float_nodes"] == sorted({convs[0], convs[-1]})  # first and last stay float
 
 
+def test_int8_graph_is_rewritten_and_cannot_saturate(setup):
+    """7-bit weights (no u8 x s8 pair can overflow 16 bits without VNNI), the upsampling
+    ConvTranspose quantized as a sub-pixel Conv, the pads moved into uint8."""
+    from onnx import numpy_helper
+
+    model = onnx.load(setup["out"] / "G_A2B.int8.onnx")
+    record = json.loads({p.key: p.value for p in model.metadata_props}["quantization"])
+    assert record["reduce_range"] is True
+    assert record["graph_rewrites"] == ["conv_transpose x2", "head"]
+    inits = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    weights = [inits[n.input[0]] for n in model.graph.node if n.op_type == "DequantizeLinear"
+               and inits.get(n.input[0]) is not None and inits[n.input[0]].dtype == np.int8]
+    assert len(weights) >= 2 * CFG.n_blocks + 4  # downsampling, trunk and sub-pixel convs
+    # 2 * 255 * 64 = 32640 fits in int16; 8-bit weights (127) would not.
+    assert max(np.abs(w.astype(np.int32)).max() for w in weights) <= 64
+    producer = {o: n.op_type for n in model.graph.node for o in n.output}
+    ops = [n.op_type for n in model.graph.node]
+    assert "ConvTranspose" not in ops and "DepthToSpace" in ops
+    assert not any(n.op_type == "QuantizeLinear" and producer.get(n.input[0]) == "Pad"
+                   for n in model.graph.node)
+
+
+def test_untuned_graph_is_onnxruntimes_plain_qdq(setup):
+    """tuned=False (the benchmark's baseline) skips every rewrite: ConvTranspose stays and
+    weights use the full 8-bit range."""
+    from onnx import numpy_helper
+
+    photos = quantize.load_photos(setup["photos"], 4, log=lambda m: None)
+    model = onnx.load_from_string(quantize.quantize_bytes(
+        (setup["out"] / "G_A2B.onnx").read_bytes(), photos, tuned=False))
+    ops = [n.op_type for n in model.graph.node]
+    assert "ConvTranspose" in ops and "DepthToSpace" not in ops
+    weights = [numpy_helper.to_array(t) for t in model.graph.initializer
+               if t.data_type == onnx.TensorProto.INT8]
+    assert max(np.abs(w.astype(np.int32)).max() for w in weights) > 64
+
+
 def test_int8_output_close_to_fp32(setup):
     x = np.asarray(Image.open(next(setup["photos"].iterdir())), np.float32)
     x = (x.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)

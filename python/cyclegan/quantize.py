@@ -25,7 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.contract import variant_path
+from cyclegan import int8_graph
+from cyclegan.contract import SIZE_MULTIPLE, variant_path
 from cyclegan.errors import CycleganError, first_line
 from cyclegan.fileio import atomic_write_bytes
 from cyclegan.images import list_images
@@ -39,11 +40,17 @@ METHODS = ("minmax", "percentile", "entropy")
 # percentile (99.999%) clips the rare extreme activations that minmax stretches its range
 # for: +4 dB on a full-size generator and +2 dB on the demo model (docs/inference.md).
 DEFAULT_METHOD = "percentile"
-# Ops whose inputs get QDQ pairs. Instance norm, pad, ReLU, add and tanh stay float: their
-# int8 kernels save little next to the convolutions and each QDQ pair costs a requantization.
-# The first convolution (reading pixels) and the last (writing them, before tanh) stay float
-# too: they are ~2% of the work each and measurably the most sensitive.
+# Ops whose inputs get QDQ pairs. Instance norm, ReLU, add and tanh stay float: onnxruntime
+# has no int8 kernels for them, so QDQ pairs there only add requantizations (pads move into
+# uint8 after quantizing: int8_graph.pad_after_quantize). The first convolution (reading
+# pixels) and the last (writing them, before tanh) stay float too: int8 made neither faster
+# here (the last 2x slower: 3 output channels) and cost 0.8-1.2 dB (docs/inference.md).
+# ConvTranspose is rewritten into a Conv before quantizing (int8_graph.rewrite).
 QUANTIZED_OPS = ("Conv", "ConvTranspose")
+# 7-bit weights: without VNNI (AVX2, AVX-512 without VNNI) onnxruntime's u8 x s8 kernels sum
+# products in saturating 16-bit pairs, which cost the full-size generator 2.5 dB on an AVX2
+# machine; 7 bits cannot saturate, and cost 0.2 dB where nothing saturates.
+REDUCE_RANGE = True
 CHUNK_PIXELS = 8 * 256 * 256  # photos whose activations are collected at once (memory)
 PSNR_CAP_DB = 99.0  # identical outputs: a finite number that prints and sorts
 
@@ -187,8 +194,11 @@ def onnx_proto(data: bytes):
         raise QuantizeError(f"cannot read the model: {exc}") from None
 
 
-def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_METHOD) -> bytes:
-    """QDQ int8 model bytes from fp32 bytes, calibrated on `photos`; no quality check."""
+def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_METHOD,
+                   tuned: bool = True) -> bytes:
+    """QDQ int8 model bytes from fp32 bytes, calibrated on `photos`; no quality check.
+    tuned=False skips the graph rewrites and 7-bit weights: onnxruntime's plain QDQ graph,
+    which benchmarks/bench_infer.py compares against."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if method not in METHODS:
@@ -196,6 +206,8 @@ def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_MET
                             f"got {method!r}")
     proto = onnx_proto(fp32)
     _check_quantizable(proto)
+    if tuned:
+        graph_rewrites(proto)
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
     with tempfile.TemporaryDirectory(prefix="cyclegan-int8-") as tmp:
@@ -206,7 +218,8 @@ def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_MET
                     proto, out, _Reader(proto.graph.input[0].name, photos),
                     quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANTIZED_OPS),
                     per_channel=True, activation_type=QuantType.QUInt8,
-                    weight_type=QuantType.QInt8, nodes_to_exclude=float_nodes(proto),
+                    weight_type=QuantType.QInt8, reduce_range=REDUCE_RANGE and tuned,
+                    nodes_to_exclude=float_nodes(proto),
                     calibrate_method=calib,
                     # percentile and entropy hold whole activations until a pass ends
                     # (~150 MB per 256x256 photo for a full-size generator), so photos go
@@ -218,7 +231,21 @@ def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_MET
         except Exception as exc:
             first = first_line(exc)
             raise QuantizeError(f"onnxruntime could not quantize the model: {first}") from None
-        return out.read_bytes()
+        int8 = onnx_proto(out.read_bytes())
+    if tuned:
+        int8_graph.pad_after_quantize(int8)
+    return int8.SerializeToString()
+
+
+def graph_rewrites(proto) -> list[str]:
+    """Rewrite the fp32 graph (in place) for faster int8 inference: int8_graph.rewrite with
+    the model's own size multiple (today's constant for files that do not state it)."""
+    meta = {p.key: p.value for p in proto.metadata_props}
+    try:
+        multiple = int(meta.get("size_multiple", SIZE_MULTIPLE))
+    except ValueError:
+        multiple = 1  # unreadable: a multiple that allows no rewrite that needs one
+    return int8_graph.rewrite(proto, multiple)
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -264,6 +291,7 @@ def quantize_model(fp32: bytes, photos: list[Decoded], target: Path,
             f"({method} used; {', '.join(m for m in METHODS if m != method)}), or keep the "
             "fp32 model for these photos")
     record = {"method": method, "per_channel": True, "quantized_ops": QUANTIZED_OPS,
+              "reduce_range": REDUCE_RANGE, "graph_rewrites": graph_rewrites(onnx_proto(fp32)),
               "float_nodes": float_nodes(onnx_proto(fp32)),
               "calibration_images": len(calibration), "gate_images": len(held),
               "psnr_median_db": round(result.median, 2), "psnr_worst_db": round(result.worst, 2)}
