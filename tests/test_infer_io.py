@@ -9,7 +9,7 @@ from cyclegan import images
 from cyclegan.cli.infer import build_parser
 from cyclegan.contract import padded_size
 from cyclegan.errors import UsageError
-from cyclegan.infer import io, plan
+from cyclegan.infer import config, io, plan
 
 RNG = np.random.default_rng(0)
 
@@ -29,10 +29,10 @@ def test_padding_round_trip():
 
 
 def test_shard_parsing():
-    assert plan.parse_shard("2/5") == (2, 5)
+    assert config.parse_shard("2/5") == (2, 5)
     for bad in ("5/5", "-1/2", "a/b", "1"):
         with pytest.raises(UsageError):
-            plan.parse_shard(bad)
+            config.parse_shard(bad)
 
 
 def test_output_names():

@@ -29,6 +29,7 @@ def format_choices() -> tuple[str, ...]:
 class Job:
     src: Path
     dst: Path
+    format: str | None = None  # a FORMATS name, decided by the plan (None: decode only)
 
 
 @dataclass
@@ -85,11 +86,15 @@ def decode(job: Job, size: int | None = None, max_size: int | None = None,
                    np.asarray(alpha) if alpha is not None else None)
 
 
+def output_format(src: Path, fmt: str) -> str:
+    """The FORMATS name an input is written in: --format NAME, or with keep the input's own
+    when it can be written, else FALLBACK."""
+    return (format_of(src) or FALLBACK) if fmt == KEEP else fmt
+
+
 def output_path(src: Path, rel: Path, out_root: Path, fmt: str) -> Path:
-    """Same relative path and name; --format NAME gives the format's extension, keep keeps
-    the input's when it can be written (else FALLBACK's)."""
-    if fmt == KEEP:
-        suffix = src.suffix if format_of(src) else FORMATS[FALLBACK].extensions[0]
-    else:
-        suffix = FORMATS[fmt].extensions[0]
+    """Same relative path and name, with the output format's extension (keep keeps the
+    input's own spelling, e.g. .JPG)."""
+    name = output_format(src, fmt)
+    suffix = src.suffix if name == format_of(src) and fmt == KEEP else FORMATS[name].extensions[0]
     return out_root / rel.with_suffix(suffix) if rel.suffix else out_root / (str(rel) + suffix)

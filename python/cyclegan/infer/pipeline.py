@@ -229,13 +229,14 @@ class Pipeline:
             it, y = item
             try:
                 rgb = from_model_output(y, it.height, it.width)
-                kept_alpha = write_image(rgb, it.alpha, it.job.dst, self.opts.quality)
+                kept_alpha = write_image(rgb, it.alpha, it.job.dst, self.opts.quality,
+                                         it.job.format)
             except Exception as exc:
                 self.results.put(Result(it.job, f"cannot write {it.job.dst}: {_reason(exc)}"))
                 continue
             if not kept_alpha and not self._alpha_warned.is_set():
                 self._alpha_warned.set()
-                name = FORMATS[format_of(it.job.dst)].pillow
+                name = FORMATS[it.job.format or format_of(it.job.dst)].pillow
                 self.opts.warn(f"warning: {name} output has no alpha channel; transparency "
                                "is dropped (use --format png to keep it)")
             self.results.put(Result(it.job))
