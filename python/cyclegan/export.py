@@ -29,16 +29,15 @@ from cyclegan.contract import (
     DIRECTIONS,
     FORMAT,
     INPUT_NAME,
-    MIN_SIZE,
     NORMALIZATION,
     OUTPUT_NAME,
-    SIZE_MULTIPLE,
     direction_error,
     opset_error,
     variant_path,
 )
 from cyclegan.errors import CycleganError
 from cyclegan.fileio import atomic_write_bytes
+from cyclegan.models import ModelConfig
 
 # Random inputs exercise a batch and an odd non-square size; "photo" inputs are real-sized.
 CHECK_INPUTS = (("random", (2, 3, 36, 52)), ("photo", (1, 3, 256, 256)),
@@ -134,8 +133,8 @@ def build_metadata(meta: dict, direction: str, precision: str) -> dict[str, str]
         "model_config": json.dumps(meta.get("config") or {}, sort_keys=True),
         "precision": precision,
         "io_dtype": "float32",
-        "size_multiple": str(SIZE_MULTIPLE),
-        "min_size": str(MIN_SIZE),
+        # The loaded model's own size rule, which cyclegan-infer pads by.
+        **ModelConfig.from_dict(meta.get("config") or {}).geometry.to_metadata(),
         "package_version": cyclegan.__version__,
         "checkpoint_version": str(meta.get("version", "")),
     }

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cyclegan.contract import padded_size
+from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, load_image
 
 KEEP = "keep"  # --format keep: the input's format where it can be written, else FALLBACK
@@ -52,10 +52,11 @@ def target_size(w: int, h: int, size: int | None, max_size: int | None) -> tuple
     return w, h
 
 
-def to_model_input(rgb: np.ndarray) -> np.ndarray:
-    """H x W x 3 uint8 -> 3 x H' x W' float32 in [-1, 1], reflect-padded at bottom/right."""
+def to_model_input(rgb: np.ndarray, geometry: Geometry = DEFAULT_GEOMETRY) -> np.ndarray:
+    """H x W x 3 uint8 -> 3 x H' x W' float32 in [-1, 1], reflect-padded at bottom/right to
+    the sizes the generator takes."""
     h, w = rgb.shape[:2]
-    ph, pw = padded_size(h) - h, padded_size(w) - w
+    ph, pw = geometry.padded(h) - h, geometry.padded(w) - w
     if ph or pw:
         # numpy reflects repeatedly when the pad exceeds the image (and repeats a 1-pixel edge).
         rgb = np.pad(rgb, ((0, ph), (0, pw), (0, 0)), mode="reflect")
@@ -72,7 +73,7 @@ def from_model_output(y: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def decode(job: Job, size: int | None = None, max_size: int | None = None,
-           max_pixels: int = DEFAULT_MAX_PIXELS) -> Decoded:
+           max_pixels: int = DEFAULT_MAX_PIXELS, geometry: Geometry = DEFAULT_GEOMETRY) -> Decoded:
     """Read one image (EXIF orientation applied, any mode to RGB + optional alpha)."""
     rgb, alpha = load_image(job.src, max_pixels)
     tw, th = target_size(rgb.width, rgb.height, size, max_size)
@@ -82,7 +83,7 @@ def decode(job: Job, size: int | None = None, max_size: int | None = None,
     if (tw, th) != rgb.size:
         rgb = rgb.resize((tw, th), Image.Resampling.LANCZOS)
         alpha = alpha.resize((tw, th), Image.Resampling.LANCZOS) if alpha else None
-    return Decoded(job, to_model_input(np.asarray(rgb)), th, tw,
+    return Decoded(job, to_model_input(np.asarray(rgb), geometry), th, tw,
                    np.asarray(alpha) if alpha is not None else None)
 
 

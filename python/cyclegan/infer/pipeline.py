@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, write_image
 from cyclegan.infer.io import Decoded, Job, decode, from_model_output
 from cyclegan.infer.runtime import OrtGenerator
@@ -74,6 +75,7 @@ class PipelineOptions:
     max_size: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = 95
+    geometry: Geometry = DEFAULT_GEOMETRY  # the model's size rule
     warn: object = print
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -140,7 +142,7 @@ class Pipeline:
             if self.stop.is_set():
                 continue
             try:
-                item = decode(job, o.size, o.max_size, o.max_pixels)
+                item = decode(job, o.size, o.max_size, o.max_pixels, o.geometry)
             except Exception as exc:  # one bad file must never stop the run
                 self.results.put(Result(job, _reason(exc)))
                 continue

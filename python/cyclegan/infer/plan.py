@@ -285,8 +285,8 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
     batch = cfg.batch_size or default_batch_size(p.model.device)
     opts = PipelineOptions(batch_size=batch, workers=workers,
                            size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
-                           quality=cfg.quality, warn=bar.write if not cfg.quiet else warn,
-                           stop=stop)
+                           quality=cfg.quality, geometry=p.model.geometry,
+                           warn=bar.write if not cfg.quiet else warn, stop=stop)
     with bar, _Interrupt(stop, warn) as interrupt:
         summary.seconds = translate(p.model, p.jobs, opts, on_result)
     summary.interrupted = interrupt.signum

@@ -11,7 +11,7 @@ import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cyclegan.contract import UPSAMPLING, size_error
+from cyclegan.contract import ARCHITECTURES, UPSAMPLING
 from cyclegan.train.rundir import TrainError, latest_checkpoint, read_json
 
 # The few flags that may differ when continuing a run; everything else comes from its
@@ -76,6 +76,9 @@ class TrainConfig:
     n_blocks: int | None = _opt(None, "residual blocks in the generator; default: 9 for "
                                 "--image-size >= 256, else 6 (as in the paper)",
                                 "data and model", bounds=NON_NEGATIVE, type=int)
+    arch: str = _opt("resnet", "generator architecture: resnet = the paper's ResNet generator "
+                     "(two stride-2 downsamplings, --n-blocks residual blocks, two upsamplings)",
+                     "data and model", choices=ARCHITECTURES)
     upsample: str = _opt("deconv", "generator upsampling: deconv = the official transposed "
                          "convolution (checkerboard artifacts); resize / bilinear = x2 "
                          "nearest / bilinear upsampling then a 3x3 convolution "
@@ -125,17 +128,17 @@ class TrainConfig:
             for op, limit in f.metadata.get("bounds", ()):
                 if value is not None and not BOUNDS[op](value, limit):
                     raise TrainError(f"{flag(f.name)} must be {op} {limit}, got {value}")
-        if problem := size_error(c.image_size, c.image_size):
-            raise TrainError(f"--image-size {c.image_size}: {problem}")
-        if c.load_size < c.image_size:
-            raise TrainError(f"--load-size ({c.load_size}) must be >= --image-size "
-                             f"({c.image_size}): images are resized to it, then cropped")
         for f in dataclasses.fields(c):
             choices = f.metadata.get("choices")
             value = getattr(c, f.name)
             if choices and value is not None and value not in choices:
                 raise TrainError(f"{flag(f.name)} must be one of {', '.join(choices)}, "
                                  f"got {value!r}")
+        if problem := c.model_config().geometry.error(c.image_size, c.image_size):
+            raise TrainError(f"--image-size {c.image_size}: {problem}")
+        if c.load_size < c.image_size:
+            raise TrainError(f"--load-size ({c.load_size}) must be >= --image-size "
+                             f"({c.image_size}): images are resized to it, then cropped")
         return c
 
     def model_config(self):
