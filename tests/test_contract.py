@@ -58,3 +58,13 @@ def test_read_metadata_of_a_0_1_0_file():
     assert meta["size_multiple"] == str(contract.SIZE_MULTIPLE)
     assert meta["min_size"] == str(contract.MIN_SIZE)
     assert contract.read_metadata(FIXTURE_0_1_0.read_bytes()) == meta
+
+
+def test_working_scale_read_back_with_a_documented_fallback():
+    assert contract.work_size_of({"work_size": "300"}) == 300
+    # Files that predate it (0.1.0 exports, converted official weights) get the default.
+    assert contract.work_size_of(contract.read_metadata(FIXTURE_0_1_0)) == 256
+    assert contract.DEFAULT_WORK_SIZE == 256
+    for bad in ("big", "0", "-5"):
+        with pytest.raises(ValueError, match="metadata work_size"):
+            contract.work_size_of({"work_size": bad})

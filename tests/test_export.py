@@ -95,6 +95,27 @@ def test_size_rule_in_the_metadata_is_the_architectures(monkeypatch):
     assert (meta["size_multiple"], meta["min_size"]) == ("16", "48")
 
 
+def test_working_scale_written_from_the_checkpoint_or_left_out(tiny, tmp_path):
+    from cyclegan.infer.runtime import OrtGenerator
+
+    # The tiny checkpoint records none (like those written before 0.2): no entry, and
+    # readers fall back to the documented default.
+    meta = contract.read_metadata(tiny["out"] / "G_A2B.onnx")
+    assert "work_size" not in meta
+    assert OrtGenerator(tiny["out"] / "G_A2B.onnx", "cpu").work_size == contract.DEFAULT_WORK_SIZE
+    cfg = ModelConfig(ngf=8, n_blocks=2, work_size=300)
+    state = new_checkpoint(cfg, DOMAINS)
+    state["G_A2B"] = ResnetGenerator(cfg, fused=False).state_dict()
+    save_checkpoint(tmp_path / "scaled.pt", state)
+    assert main([str(tmp_path / "scaled.pt"), "--out", str(tmp_path / "o"), "--fp16",
+                 "--quiet"]) == 0
+    for name in ("G_A2B.onnx", "G_A2B.fp16.onnx"):
+        meta = contract.read_metadata(tmp_path / "o" / name)
+        assert meta["work_size"] == "300"
+        assert json.loads(meta["model_config"])["work_size"] == 300
+    assert OrtGenerator(tmp_path / "o" / "G_A2B.onnx", "cpu").work_size == 300
+
+
 def test_fp16_variant(tiny):
     path = tiny["out"] / "G_A2B.fp16.onnx"
     model = onnx.load(str(path))

@@ -94,6 +94,27 @@ class Geometry:
 
 # The rule of files that record none (Geometry.from_metadata of an empty dict).
 DEFAULT_GEOMETRY = Geometry()
+# The working scale: the short side of the frames a generator learned from (cyclegan-train
+# records it: --load-size, or the built-in data's own size). cyclegan-infer runs the
+# generator there and carries the change to larger photos at full resolution. Files that do
+# not record it (exported by 0.1.0, converted official weights) get 256: the official models
+# were trained on 256 px crops and are tested at 256 px.
+DEFAULT_WORK_SIZE = 256
+
+
+def work_size_of(meta: dict[str, str]) -> int:
+    """A file's working scale (metadata work_size), DEFAULT_WORK_SIZE when it records none;
+    ValueError for a damaged value."""
+    text = meta.get("work_size")
+    if text is None:
+        return DEFAULT_WORK_SIZE
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"metadata work_size={text!r} is not a whole number") from None
+    if value < 1:
+        raise ValueError(f"metadata work_size={text!r} must be >= 1")
+    return value
 
 
 def opset_error(opset: int) -> str | None:

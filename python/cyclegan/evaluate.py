@@ -25,7 +25,7 @@ from cyclegan.checkpoint import (
     save_checkpoint,
     train_config,
 )
-from cyclegan.contract import DIRECTIONS
+from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS
 from cyclegan.errors import CycleganError
 from cyclegan.infer import bundled
 from cyclegan.progress import Progress
@@ -361,19 +361,33 @@ def _generators(run_or_model) -> tuple[str, dict, dict, int]:
     return str(path), held, train_config(path, state), int(state.get("step", 0))
 
 
+def working_scale(held: dict, train_cfg: dict) -> int:
+    """The size a model is evaluated at by default: its working scale, which an exported
+    file records and a checkpoint's training flags give (contract.DEFAULT_WORK_SIZE for
+    converted weights, which have neither)."""
+    exported = next((m for m in held.values() if m is not None), None)
+    if exported is not None:
+        return exported.ort.work_size
+    if train_cfg:
+        from cyclegan.train.config import from_dict
+
+        return from_dict(train_cfg).work_size or DEFAULT_WORK_SIZE
+    return DEFAULT_WORK_SIZE
+
+
 def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
              image_size: int | None = None, max_images: int = 100, device: str | None = None,
              batch_size: int = 8, quiet: bool = False, **prepare_kwargs) -> dict:
     """The full cyclegan-eval result for one model (see report.format_eval for a summary):
     a checkpoint or run folder, an exported .onnx file, or a bundled model's name.
 
-    spec and image_size default to the ones the model was trained with.
+    spec defaults to the data the model was trained on, image_size to its working scale.
     """
     path, held, train_cfg, step = _generators(run_or_model)
     spec = spec or train_cfg.get("data")
     if not spec:
         raise EvalError(f"{path} does not record its training data: pass --data")
-    image_size = image_size or int(train_cfg.get("image_size", 256))
+    image_size = image_size or working_scale(held, train_cfg)
     device = device or default_device()
     ed = prepare(spec, image_size, max_images, device=device, quiet=quiet, **prepare_kwargs)
     result = {"checkpoint": str(path), "data": str(spec), "domains": ed.domains,

@@ -119,6 +119,7 @@ def trace_to_onnx(reference: nn.Module, precision: str = "fp32",
 
 def build_metadata(meta: dict, direction: str, precision: str) -> dict[str, str]:
     """metadata_props for a generator; meta is load_generator's meta dict."""
+    cfg = ModelConfig.from_dict(meta.get("config") or {})
     domains = dict(meta.get("domains") or {"A": "A", "B": "B"})
     src, dst = (domains.get("A", "A"), domains.get("B", "B"))
     if direction == "B2A":
@@ -133,11 +134,13 @@ def build_metadata(meta: dict, direction: str, precision: str) -> dict[str, str]
         "model_config": json.dumps(meta.get("config") or {}, sort_keys=True),
         "precision": precision,
         "io_dtype": "float32",
-        # The loaded model's own size rule, which cyclegan-infer pads by.
-        **ModelConfig.from_dict(meta.get("config") or {}).geometry.to_metadata(),
+        # The model's own size rule, which cyclegan-infer pads by.
+        **cfg.geometry.to_metadata(),
         "package_version": cyclegan.__version__,
         "checkpoint_version": str(meta.get("version", "")),
     }
+    if cfg.work_size is not None:  # else readers fall back to contract.DEFAULT_WORK_SIZE
+        props["work_size"] = str(cfg.work_size)
     for key in ("step", "epoch"):
         if meta.get(key) is not None:
             props[f"checkpoint_{key}"] = str(meta[key])

@@ -33,10 +33,16 @@ class ModelConfig:
     n_layers_d: int = 3
     arch: str = "resnet"
     upsample: str = "deconv"
+    # The working scale (contract.DEFAULT_WORK_SIZE explains it): the short side of the
+    # frames the generator learned from; None: not recorded (converted official weights,
+    # checkpoints written before it was), and contract.DEFAULT_WORK_SIZE applies.
+    work_size: int | None = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if field.name == "work_size" and value is None:
+                continue
             if field.name in _CHOICES:
                 if value not in _CHOICES[field.name]:
                     raise ValueError(f"ModelConfig.{field.name} must be one of "

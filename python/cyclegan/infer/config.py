@@ -14,11 +14,12 @@ import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cyclegan.contract import DIRECTIONS, variant_path
+from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS, variant_path
 from cyclegan.errors import UsageError
 from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS
 from cyclegan.infer import bundled, variants
 from cyclegan.infer.io import FALLBACK, KEEP, format_choices
+from cyclegan.infer.scale import NATIVE, parse_work_size
 
 DEFAULT_OUTPUT = Path("cyclegan-output")
 DEVICES = ("auto", "cpu", "cuda")
@@ -105,6 +106,14 @@ class InferConfig:
                                POSITIVE, type=int)
     format: str = _opt(KEEP, _format_help, choices=format_choices)
     quality: int = _opt(95, "JPEG/WebP quality, 1-100", ((">=", 1), ("<=", 100)))
+    work_size: int | str | None = _opt(
+        None, "the scale the generator runs at: photos whose shorter side is larger are "
+        "translated at N pixels (aspect kept) and the change is carried to the full-size "
+        f"output; {NATIVE} runs the generator on every photo at its own size (slow and "
+        "memory-hungry on large photos, where a generator also sees objects larger than it "
+        "learned them; refused per photo when it would not fit in memory) (default: the "
+        f"model's working scale, recorded by cyclegan-train; {DEFAULT_WORK_SIZE} for files "
+        "that do not record one)", parse=parse_work_size, metavar=f"N|{NATIVE}", type=str)
     size: int | None = _opt(None, "resize so the shorter side is SIZE pixels (default: keep "
                             "the size)", POSITIVE, type=int)
     max_size: int | None = _opt(None, "downscale images whose longer side exceeds MAX_SIZE "

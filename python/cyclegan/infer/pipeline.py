@@ -19,7 +19,8 @@ import numpy as np
 
 from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, write_image
-from cyclegan.infer.io import Decoded, Job, decode, from_model_output
+from cyclegan.infer.detail import DEFAULT_DETAIL, finish
+from cyclegan.infer.io import Decoded, Job, decode
 from cyclegan.infer.runtime import OrtGenerator
 
 STALL_S = 0.05  # a batch waits this long for more images of its size before it runs
@@ -76,6 +77,9 @@ class PipelineOptions:
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = 95
     geometry: Geometry = DEFAULT_GEOMETRY  # the model's size rule
+    work_size: int | None = None  # the scale the model runs at (None: each photo's own)
+    fits: object = None  # (h, w) -> why the model cannot run at that size, or None
+    detail: str = DEFAULT_DETAIL  # cyclegan.infer.detail: how outputs reach full resolution
     warn: object = print
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -142,7 +146,8 @@ class Pipeline:
             if self.stop.is_set():
                 continue
             try:
-                item = decode(job, o.size, o.max_size, o.max_pixels, o.geometry)
+                item = decode(job, o.size, o.max_size, o.max_pixels, geometry=o.geometry,
+                              work_size=o.work_size, fits=o.fits)
             except Exception as exc:  # one bad file must never stop the run
                 self.results.put(Result(job, _reason(exc)))
                 continue
@@ -230,7 +235,14 @@ class Pipeline:
                 continue
             it, y = item
             try:
-                rgb = from_model_output(y, it.height, it.width)
+                rgb = finish(it, y, self.opts.detail)
+            except Exception as exc:
+                self.results.put(Result(it.job, f"full-resolution step failed: "
+                                                f"{_reason(exc)}"))
+                continue
+            finally:
+                it.photo = it.small = None  # the full-size photo is not needed any more
+            try:
                 kept_alpha = write_image(rgb, it.alpha, it.job.dst, self.opts.quality,
                                          it.job.format)
             except Exception as exc:

@@ -26,7 +26,7 @@ from cyclegan.images import (
     format_of,
     list_images,
 )
-from cyclegan.infer import bundled
+from cyclegan.infer import bundled, scale
 from cyclegan.infer.config import DEFAULT_OUTPUT, InferConfig
 from cyclegan.infer.failures import failures_path, write_failures
 from cyclegan.infer.io import KEEP, Job, output_format, output_path
@@ -99,6 +99,14 @@ def with_defaults(cfg: InferConfig) -> InferConfig:
         cfg.output = DEFAULT_OUTPUT
     cfg.model = bundled.resolve_model(cfg.model)
     return cfg
+
+
+def work_size(cfg: InferConfig, model: OrtGenerator) -> int | None:
+    """The scale the generator runs at: --work-size N, the model's own without it; None
+    (each photo's own size) with --work-size native."""
+    if cfg.work_size == scale.NATIVE:
+        return None
+    return cfg.work_size or model.work_size
 
 
 def prepare_output(folder: Path) -> None:
@@ -262,6 +270,10 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
         warn("warning: an fp16 model runs slower on the CPU than its fp32 version")
     if not cfg.quiet:
         log(f"model: {model.describe()}")
+        work = work_size(cfg, model)
+        log("scale: every photo at its own size (--work-size native)" if work is None else
+            f"scale: photos with a shorter side over {work} px are translated at {work} px "
+            "(--work-size)")
         shard = f" (shard {i}/{n})" if n > 1 else ""
         count = len(jobs) + len(skipped) + len(failures)
         log(f"{count} images{shard}: {len(jobs)} to translate, {len(skipped)} already done"
@@ -283,9 +295,12 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
 
     workers = cfg.workers or default_workers(p.model.device, cpu_count())
     batch = cfg.batch_size or default_batch_size(p.model.device)
+    ngf, device = scale.model_width(p.model.meta), p.model.device
     opts = PipelineOptions(batch_size=batch, workers=workers,
                            size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
                            quality=cfg.quality, geometry=p.model.geometry,
+                           work_size=work_size(cfg, p.model),
+                           fits=lambda h, w: scale.memory_problem(h, w, ngf, device),
                            warn=bar.write if not cfg.quiet else warn, stop=stop)
     with bar, _Interrupt(stop, warn) as interrupt:
         summary.seconds = translate(p.model, p.jobs, opts, on_result)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.contract import Geometry
+from cyclegan.contract import Geometry, work_size_of
 from cyclegan.errors import CycleganError, UsageError
 from cyclegan.infer import variants
 from cyclegan.infer.binding import CUDA_EP, BoundRunner
@@ -101,6 +101,7 @@ class OrtGenerator:
         self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
         try:
             self.geometry = Geometry.from_metadata(self.meta)
+            self.work_size = work_size_of(self.meta)
         except ValueError as exc:
             raise ModelError(f"{self.name}: damaged {exc}") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()

@@ -66,11 +66,15 @@ class TrainConfig:
                              "\"cyclegan[tensorboard]\")", "run")
 
     batch_size: int = _opt(1, "images per domain per step", "data and model", bounds=POSITIVE)
-    image_size: int = _opt(256, "training crop size (multiple of 4)", "data and model",
-                           bounds=POSITIVE)
-    load_size: int | None = _opt(None, "images are resized to this before the random crop; "
-                                 "default: image size * 286/256 (286 for 256)",
-                                 "data and model", bounds=POSITIVE, type=int)
+    image_size: int = _opt(256, "training crop size (multiple of 4); a crop shows part of a "
+                           "--load-size frame and does not change the scale objects are "
+                           "learned at", "data and model", bounds=POSITIVE)
+    load_size: int | None = _opt(None, "images are resized to LOAD_SIZE x LOAD_SIZE before the "
+                                 "random crop; this is the working scale the generator learns, "
+                                 "recorded with it, at which cyclegan-infer and cyclegan-eval "
+                                 "run it (builtin:seasons renders at --image-size, which is "
+                                 "then the working scale); default: image size * 286/256 (286 "
+                                 "for 256)", "data and model", bounds=POSITIVE, type=int)
     ngf: int = _opt(64, "generator width", "data and model", bounds=POSITIVE)
     ndf: int = _opt(64, "discriminator width", "data and model", bounds=POSITIVE)
     n_blocks: int | None = _opt(None, "residual blocks in the generator; default: 9 for "
@@ -140,6 +144,13 @@ class TrainConfig:
             raise TrainError(f"--load-size ({c.load_size}) must be >= --image-size "
                              f"({c.image_size}): images are resized to it, then cropped")
         return c
+
+    @property
+    def work_size(self) -> int:
+        """The working scale the generator learns: the short side of its training frames
+        before cropping (folder images are resized to --load-size; the built-in landscapes
+        are rendered at --image-size). Set on a resolved config."""
+        return self.image_size if str(self.data).startswith("builtin:") else self.load_size
 
     def model_config(self):
         """The ModelConfig fields this config sets (the others keep ModelConfig's)."""
