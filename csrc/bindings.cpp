@@ -10,6 +10,9 @@
 #include "norm_act_pad.h"
 
 namespace py = pybind11;
+namespace cyclegan {
+void bind_guided(py::module_& m);  // csrc/guided_bindings.cpp
+}
 using cyclegan::Act;
 using cyclegan::DType;
 using cyclegan::PlaneShape;
@@ -71,6 +74,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("build_info", &build_info, "Build configuration and what the machine offers now.");
   m.def("set_num_threads", &cyclegan::cpu::set_num_threads, py::arg("n"));
   m.def("get_num_threads", &cyclegan::cpu::num_threads);
+  cyclegan::bind_guided(m);
 
   m.def(
       "cpu_norm_act_pad_fwd",

@@ -18,6 +18,7 @@ from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS, variant_path
 from cyclegan.errors import UsageError
 from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS
 from cyclegan.infer import bundled, variants
+from cyclegan.infer.detail import DEFAULT_DETAIL, DETAILS
 from cyclegan.infer.io import FALLBACK, KEEP, format_choices
 from cyclegan.infer.scale import NATIVE, parse_work_size
 
@@ -114,6 +115,11 @@ class InferConfig:
         "learned them; refused per photo when it would not fit in memory) (default: the "
         f"model's working scale, recorded by cyclegan-train; {DEFAULT_WORK_SIZE} for files "
         "that do not record one)", parse=parse_work_size, metavar=f"N|{NATIVE}", type=str)
+    detail: str = _opt(DEFAULT_DETAIL, "how a photo translated at a smaller working scale "
+                       "gets its full size: guided fits the colour change the generator made "
+                       "and applies it to the full-size photo, keeping the photo's edges and "
+                       "texture (docs/inference.md); resize enlarges the generator's output "
+                       "itself (soft, its artifacts magnified)", choices=DETAILS)
     size: int | None = _opt(None, "resize so the shorter side is SIZE pixels (default: keep "
                             "the size)", POSITIVE, type=int)
     max_size: int | None = _opt(None, "downscale images whose longer side exceeds MAX_SIZE "

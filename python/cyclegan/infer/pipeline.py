@@ -235,7 +235,9 @@ class Pipeline:
                 continue
             it, y = item
             try:
-                rgb = finish(it, y, self.opts.detail)
+                # One encoder (the CPU default) lends the guided step the compiled
+                # module's threads; several (CUDA) each finish their own photo.
+                rgb = finish(it, y, self.opts.detail, threads=1 if self.opts.workers > 1 else 0)
             except Exception as exc:
                 self.results.put(Result(it.job, f"full-resolution step failed: "
                                                 f"{_reason(exc)}"))

@@ -299,7 +299,7 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
     opts = PipelineOptions(batch_size=batch, workers=workers,
                            size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
                            quality=cfg.quality, geometry=p.model.geometry,
-                           work_size=work_size(cfg, p.model),
+                           work_size=work_size(cfg, p.model), detail=cfg.detail,
                            fits=lambda h, w: scale.memory_problem(h, w, ngf, device),
                            warn=bar.write if not cfg.quiet else warn, stop=stop)
     with bar, _Interrupt(stop, warn) as interrupt:
