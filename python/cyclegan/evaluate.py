@@ -266,8 +266,22 @@ def prepare(spec: str, image_size: int = 256, max_images: int = 100, *,
 
 @torch.no_grad()
 def translate(model: torch.nn.Module, images: torch.Tensor, device="cpu",
-              batch_size: int = 8) -> torch.Tensor:
-    """Run a generator over [-1, 1] images in batches; results on the CPU."""
+              batch_size: int = 8, work_size: int | None = None) -> torch.Tensor:
+    """Run a generator over [-1, 1] images in batches; results on the CPU. Images larger
+    than work_size are translated as cyclegan-infer does: at the working scale, then
+    brought to their size by the guided step (cyclegan.infer.detail)."""
+    if work_size is not None and min(images.shape[-2:]) > work_size:
+        from cyclegan.infer.detail import translate_batch
+
+        def run(x):
+            return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
+
+        out = []
+        for i in range(0, len(images), batch_size):
+            u8 = ((images[i:i + batch_size].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            done = translate_batch(run, u8.permute(0, 2, 3, 1).numpy(), work_size)
+            out.append(torch.from_numpy(done).permute(0, 3, 1, 2).float() / 127.5 - 1)
+        return torch.cat(out)
     out = [model(images[i:i + batch_size].to(device)).float().cpu()
            for i in range(0, len(images), batch_size)]
     return torch.cat(out)
@@ -278,13 +292,15 @@ def _mean(t: torch.Tensor) -> float:
 
 
 def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
-                       batch_size: int = 8) -> tuple[dict, torch.Tensor]:
-    """(metrics of one direction, the translated test images)."""
+                       batch_size: int = 8,
+                       work_size: int | None = None) -> tuple[dict, torch.Tensor]:
+    """(metrics of one direction, the translated test images); images larger than the
+    model's work_size are translated at it (see translate)."""
     if direction not in DIRECTIONS:
         raise EvalError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     src, tgt = direction[0], direction[2]
     inputs = ed.test[src]
-    outputs = translate(model, inputs, ed.device, batch_size)
+    outputs = translate(model, inputs, ed.device, batch_size, work_size)
     if not bool(torch.isfinite(outputs).all()):
         # Metrics of NaN images would print as "-" and look like a skipped metric.
         raise EvalError(f"the {direction} generator outputs NaN or inf (damaged or diverged "
@@ -387,7 +403,8 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
     spec = spec or train_cfg.get("data")
     if not spec:
         raise EvalError(f"{path} does not record its training data: pass --data")
-    image_size = image_size or working_scale(held, train_cfg)
+    work_size = working_scale(held, train_cfg)
+    image_size = image_size or work_size
     device = device or default_device()
     ed = prepare(spec, image_size, max_images, device=device, quiet=quiet, **prepare_kwargs)
     result = {"checkpoint": str(path), "data": str(spec), "domains": ed.domains,
@@ -403,7 +420,7 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
             continue
         model = held[direction] or load_generator(path, direction, fused=False,
                                                    device=device)[0]
-        res, _ = evaluate_generator(ed, model, direction, batch_size)
+        res, _ = evaluate_generator(ed, model, direction, batch_size, work_size)
         res["baselines"] = score_baselines(ed, direction)
         best = min(res["baselines"], key=lambda name: res["baselines"][name]["fd_clf"])
         res["best_baseline"] = best
