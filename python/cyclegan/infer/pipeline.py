@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
+from cyclegan.errors import first_line
 from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, write_image
 from cyclegan.infer.detail import DEFAULT_DETAIL, finish
 from cyclegan.infer.io import Decoded, Job, decode
@@ -64,8 +65,8 @@ class Result:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ImageError):
         return str(getattr(exc, "reason", exc))
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    text = first_line(exc, "")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass

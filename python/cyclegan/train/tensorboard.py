@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.train.rundir import TrainError
+from cyclegan.errors import TrainError
 
 INSTALL_HINT = 'pip install "cyclegan[tensorboard]" (or: pip install tensorboard)'
 
@@ -33,6 +33,18 @@ def log_record(writer, record: dict) -> None:
             writer.add_scalar(f"loss/{key[5:]}", value, step)
     writer.add_scalar("lr", record["lr"], step)
     writer.add_scalar("images_per_s", record["images_per_s"], step)
+
+
+def log_health(writer, record: dict, kinds: tuple[str, ...]) -> None:
+    """The numbers of a health record (train/health.py), per direction, and for each kind
+    of failure 1 when found, else 0, so a curve shows when it began."""
+    step = record["step"]
+    for direction, m in record["health"].items():
+        for key, value in m.items():
+            if isinstance(value, float):
+                writer.add_scalar(f"health/{direction}/{key}", value, step)
+        for name in kinds:
+            writer.add_scalar(f"health/{direction}/{name}", float(name in m["failures"]), step)
 
 
 def log_samples(writer, grid, step: int) -> None:
