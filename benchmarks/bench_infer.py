@@ -105,7 +105,7 @@ def run_pipeline(model: Path, src: Path, out: Path, device: str, batch: int,
 
     shutil.rmtree(out, ignore_errors=True)
     summary = run(InferConfig(input=src, output=out, model=model, device=device,
-                              precision=precision, batch_size=batch, progress=False),
+                              precision=precision, batch_size=batch, quiet=True),
                   log=lambda m: None)
     assert summary.failed == 0 and summary.translated > 0, summary.report()
     return {"images": summary.translated, "seconds": summary.seconds,

@@ -10,6 +10,9 @@ namespace py = pybind11;
 using cyclegan::bind::entry;
 namespace cpu = cyclegan::cpu;
 namespace cuda = cyclegan::cuda;
+namespace cyclegan {
+void bind_guided(py::module_& m);  // csrc/guided_bindings.cpp
+}
 
 namespace {
 
@@ -50,6 +53,7 @@ PYBIND11_MODULE(_C, m) {
   m.def("build_info", &build_info, "Build configuration and what the machine offers now.");
   m.def("set_num_threads", &cpu::set_num_threads, py::arg("n"), "Size of the CPU kernels' pool.");
   cyclegan::bind::bind_types(m, /*local=*/false);
+  cyclegan::bind_guided(m);
 
   // CPU: NCHW-contiguous arrays, float32 or float64.
   entry(m, "cpu_norm_act_pad_fwd", &cpu::norm_act_pad_fwd, "norm_act_pad forward");

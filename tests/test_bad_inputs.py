@@ -29,7 +29,8 @@ from PIL import Image
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.export import export_generator
 from cyclegan.fileio import exclusive_lock, is_temp
-from cyclegan.infer.plan import lock_path, read_failures
+from cyclegan.infer.failures import read_failures
+from cyclegan.infer.plan import lock_path
 from cyclegan.models import ModelConfig, build_generator
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.loop import train
@@ -453,7 +454,7 @@ def test_log_steps_increase_after_kill_and_resume(world, tmp_path):
 
 
 def test_failures_file_round_trips_odd_names(tmp_path):
-    from cyclegan.infer.plan import write_failures
+    from cyclegan.infer.failures import write_failures
 
     failures = [(Path("a\tb\nc\\d.png"), "bad\theader\nhere"), (Path("plain.png"), "x")]
     write_failures(tmp_path / "f.tsv", failures)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan.contract import read_metadata
+from cyclegan.contract import read_metadata, work_size_of
 from cyclegan.infer import bundled
 from cyclegan.infer.variants import available
 
@@ -28,6 +28,22 @@ def test_real_photo_generators_ship_small_and_self_describing(name):
     assert "int8" in available(path)
     int8 = path.with_name(path.name.replace(".onnx", ".int8.onnx"))
     assert read_metadata(int8)["precision"] == "int8"
+
+
+# What each bundled model was trained at (benchmarks/bundled_models.sh: --load-size 256 on
+# the photos; the demo on builtin:seasons rendered at --image-size 128).
+WORK_SIZES = {"summer2winter": 256, "winter2summer": 256, "demo": 128}
+
+
+@pytest.mark.parametrize("name", WORK_SIZES)
+def test_bundled_models_record_their_working_scale_in_every_variant(name):
+    path = bundled.MODELS[name].path
+    for precision in available(path):
+        variant = path if precision == "fp32" else path.with_name(
+            path.name.replace(".onnx", f".{precision}.onnx"))
+        meta = read_metadata(variant)
+        assert work_size_of(meta) == WORK_SIZES[name], variant
+        assert json.loads(meta["model_config"])["work_size"] == WORK_SIZES[name]
 
 
 def test_default_model_is_the_real_photo_one():

@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 import cyclegan
 from cyclegan import contract
 
@@ -11,11 +13,26 @@ FIXTURE_0_1_0 = Path(__file__).resolve().parent / "fixtures" / "v0_1_0" / "G_A2B
 
 
 def test_size_rule():
-    assert contract.size_error(8, 12) is None and contract.size_error(256, 320) is None
+    rule = contract.Geometry()
+    assert rule.error(8, 12) is None and rule.error(256, 320) is None
     for h, w in ((4, 8), (8, 10), (9, 12), (0, 8)):
-        err = contract.size_error(h, w)
+        err = rule.error(h, w)
         assert err and f"{h} x {w}" in err and "multiples of 4" in err and "at least 8" in err
-    assert all(contract.size_error(contract.padded_size(n), 8) is None for n in range(1, 40))
+    assert all(rule.error(rule.padded(n), 8) is None for n in range(1, 40))
+    other = contract.Geometry(multiple=16, min_size=32)
+    assert [other.padded(n) for n in (1, 32, 33, 48, 49)] == [32, 32, 48, 48, 64]
+    assert "multiples of 16 and at least 32" in other.error(48, 40)
+
+
+def test_geometry_metadata_round_trip_and_fallback():
+    g = contract.Geometry(multiple=8, min_size=24)
+    assert contract.Geometry.from_metadata(g.to_metadata()) == g
+    # Files that record no size rule get the constants (the ResNet generator's).
+    assert contract.Geometry.from_metadata({}) == contract.Geometry(contract.SIZE_MULTIPLE,
+                                                                    contract.MIN_SIZE)
+    for bad in ({"size_multiple": "four"}, {"min_size": "0"}):
+        with pytest.raises(ValueError, match="metadata"):
+            contract.Geometry.from_metadata(bad)
 
 
 def test_directions():
@@ -41,3 +58,13 @@ def test_read_metadata_of_a_0_1_0_file():
     assert meta["size_multiple"] == str(contract.SIZE_MULTIPLE)
     assert meta["min_size"] == str(contract.MIN_SIZE)
     assert contract.read_metadata(FIXTURE_0_1_0.read_bytes()) == meta
+
+
+def test_working_scale_read_back_with_a_documented_fallback():
+    assert contract.work_size_of({"work_size": "300"}) == 300
+    # Files that predate it (0.1.0 exports, converted official weights) get the default.
+    assert contract.work_size_of(contract.read_metadata(FIXTURE_0_1_0)) == 256
+    assert contract.DEFAULT_WORK_SIZE == 256
+    for bad in ("big", "0", "-5"):
+        with pytest.raises(ValueError, match="metadata work_size"):
+            contract.work_size_of({"work_size": bad})

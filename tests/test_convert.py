@@ -134,6 +134,8 @@ def test_cli(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "G_A2B" in r.stdout
     assert load_checkpoint(tmp_path / "g.pt")["domains"] == {"A": "summer", "B": "winter"}
+    # The official weights do not say their scale: left unset, the documented default applies.
+    assert load_checkpoint(tmp_path / "g.pt")["model_config"]["work_size"] is None
     r = run_cli(str(tmp_path / "g.pth"), "--out", str(tmp_path / "g2.pt"), "--domains", "x")
     assert r.returncode == 2 and "two names" in r.stderr
     (tmp_path / "file").write_text("")

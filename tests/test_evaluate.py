@@ -320,6 +320,32 @@ def test_evaluate_an_exported_or_bundled_onnx_model(tmp_path):
     assert demo["directions"]["A2B"]["domain_score"] >= 0
 
 
+def test_images_larger_than_the_working_scale_are_translated_there():
+    seen = []
+
+    class Spy(torch.nn.Module):
+        def forward(self, x):
+            seen.append(tuple(x.shape[-2:]))
+            return x  # identity: the guided step must give the input back
+
+    images = torch.rand(3, 3, 64, 48) * 2 - 1
+    images = ((images + 1) * 127.5).round() / 127.5 - 1  # on the 8-bit grid
+    out = evaluate.translate(Spy(), images, batch_size=2, work_size=32)
+    assert seen == [(44, 32), (44, 32)]  # 42.67 -> 43 rows, padded to 44
+    assert out.shape == images.shape
+    assert (out - images).abs().max() <= 1.01 / 127.5
+    seen.clear()
+    evaluate.translate(Spy(), images, batch_size=2, work_size=64)
+    assert seen == [(64, 48), (64, 48)]  # no larger than the scale: as before
+
+
+def test_default_size_is_the_models_working_scale():
+    assert evaluate.working_scale({}, {"data": "photos/", "image_size": 128,
+                                       "load_size": 256}) == 256
+    assert evaluate.working_scale({}, {"data": "builtin:seasons", "image_size": 64}) == 64
+    assert evaluate.working_scale({}, {}) == 256  # converted weights: the default
+
+
 def test_judge_distances_next_to_the_classifiers(red_blue, tmp_path):
     ed = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "c",
                           **{**FAST, "use_judge": True})

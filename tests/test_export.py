@@ -75,6 +75,8 @@ def test_metadata_and_graph(tiny):
     assert ModelConfig.from_dict(json.loads(meta["model_config"])) == CFG
     assert meta["package_version"] == cyclegan.__version__
     assert meta["precision"] == "fp32" and meta["io_dtype"] == "float32"
+    assert (meta["size_multiple"], meta["min_size"]) == (str(CFG.geometry.multiple),
+                                                         str(CFG.geometry.min_size))
     assert contract.read_metadata(tiny["out"] / "G_B2A.onnx") == meta
     assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
     assert {n.domain for n in model.graph.node} <= {"", "ai.onnx"}
@@ -84,6 +86,34 @@ def test_metadata_and_graph(tiny):
         assert [d.dim_param for d in dims] == ["batch", "", "height", "width"]
         assert dims[1].dim_value == 3
     onnx.checker.check_model(model)
+
+
+def test_size_rule_in_the_metadata_is_the_architectures(monkeypatch):
+    monkeypatch.setattr(ModelConfig, "geometry",
+                        property(lambda self: contract.Geometry(multiple=16, min_size=48)))
+    meta = export.build_metadata({"config": CFG.to_dict()}, "A2B", "fp32")
+    assert (meta["size_multiple"], meta["min_size"]) == ("16", "48")
+
+
+def test_working_scale_written_from_the_checkpoint_or_left_out(tiny, tmp_path):
+    from cyclegan.infer.runtime import OrtGenerator
+
+    # The tiny checkpoint records none (like those written before 0.2): no entry, and
+    # readers fall back to the documented default.
+    meta = contract.read_metadata(tiny["out"] / "G_A2B.onnx")
+    assert "work_size" not in meta
+    assert OrtGenerator(tiny["out"] / "G_A2B.onnx", "cpu").work_size == contract.DEFAULT_WORK_SIZE
+    cfg = ModelConfig(ngf=8, n_blocks=2, work_size=300)
+    state = new_checkpoint(cfg, DOMAINS)
+    state["G_A2B"] = ResnetGenerator(cfg, fused=False).state_dict()
+    save_checkpoint(tmp_path / "scaled.pt", state)
+    assert main([str(tmp_path / "scaled.pt"), "--out", str(tmp_path / "o"), "--fp16",
+                 "--quiet"]) == 0
+    for name in ("G_A2B.onnx", "G_A2B.fp16.onnx"):
+        meta = contract.read_metadata(tmp_path / "o" / name)
+        assert meta["work_size"] == "300"
+        assert json.loads(meta["model_config"])["work_size"] == 300
+    assert OrtGenerator(tmp_path / "o" / "G_A2B.onnx", "cpu").work_size == 300
 
 
 def test_fp16_variant(tiny):

@@ -7,9 +7,9 @@ import pytest
 
 from cyclegan import images
 from cyclegan.cli.infer import build_parser
-from cyclegan.contract import padded_size
+from cyclegan.contract import Geometry
 from cyclegan.errors import UsageError
-from cyclegan.infer import io, plan
+from cyclegan.infer import config, io, plan
 
 RNG = np.random.default_rng(0)
 
@@ -19,7 +19,7 @@ def _format_action():
 
 
 def test_padding_round_trip():
-    assert [padded_size(n) for n in (1, 7, 8, 9, 12, 13)] == [8, 8, 8, 12, 12, 16]
+    assert [Geometry().padded(n) for n in (1, 7, 8, 9, 12, 13)] == [8, 8, 8, 12, 12, 16]
     rgb = RNG.integers(0, 256, (5, 7, 3), dtype=np.uint8)
     x = io.to_model_input(rgb)
     assert x.shape == (3, 8, 8) and x.dtype == np.float32 and -1 <= x.min() <= x.max() <= 1
@@ -29,10 +29,10 @@ def test_padding_round_trip():
 
 
 def test_shard_parsing():
-    assert plan.parse_shard("2/5") == (2, 5)
+    assert config.parse_shard("2/5") == (2, 5)
     for bad in ("5/5", "-1/2", "a/b", "1"):
         with pytest.raises(UsageError):
-            plan.parse_shard(bad)
+            config.parse_shard(bad)
 
 
 def test_output_names():

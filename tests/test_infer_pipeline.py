@@ -60,3 +60,27 @@ def test_default_workers_leave_cpu_cores_to_the_model():
 
     assert [default_workers("cpu", n) for n in (1, 2, 8, 64)] == [1, 1, 1, 8]
     assert [default_workers("cuda", n) for n in (2, 64)] == [2, 64]
+
+
+def test_inputs_are_padded_by_the_models_own_size_rule(tmp_path):
+    from cyclegan.contract import Geometry
+
+    src = tmp_path / "in"
+    src.mkdir()
+    sizes = [(13, 9), (30, 17), (5, 40)]
+    jobs = []
+    for i, (w, h) in enumerate(sizes):
+        smooth(w, h).save(src / f"{i}.png")
+        jobs.append(Job(src / f"{i}.png", tmp_path / "out" / f"{i}.png", "png"))
+    shapes = []
+
+    def model(x):
+        shapes.append(x.shape[2:])
+        return x
+
+    opts = PipelineOptions(batch_size=1, workers=1, geometry=Geometry(multiple=8, min_size=24))
+    translate(model, jobs, opts, lambda r: None)
+    assert sorted(shapes) == sorted([(24, 24), (24, 32), (40, 24)])
+    for i in range(len(sizes)):
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "out" / f"{i}.png")),
+                              np.asarray(Image.open(src / f"{i}.png")))

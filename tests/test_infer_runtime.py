@@ -114,3 +114,32 @@ def test_infer_runs_the_int8_variant_and_says_so(tiny_onnx, tmp_path, capsys):
     assert "model: G_A2B.onnx (A -> B, fp32) on cpu" in out
     assert main([*args, "--precision", "fp16"]) == 2
     assert "G_A2B.fp16.onnx not found" in capsys.readouterr().err
+
+
+def _with_metadata(path, out, **props):
+    """A copy of ONNX file `path` at `out` with metadata entries replaced (weights kept)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    meta = {p.key: p.value for p in model.metadata_props}
+    meta.update(props)
+    del model.metadata_props[:]
+    for key, value in meta.items():
+        if value is not None:
+            model.metadata_props.add(key=key, value=value)
+    onnx.save(model, str(out))
+    return out
+
+
+def test_the_size_rule_is_read_from_the_model_file(tiny_onnx, tmp_path):
+    from cyclegan.contract import Geometry
+
+    assert runtime.OrtGenerator(tiny_onnx, "cpu").geometry == Geometry(4, 8)
+    wide = _with_metadata(tiny_onnx, tmp_path / "g8.onnx", size_multiple="8", min_size="24")
+    assert runtime.OrtGenerator(wide, "cpu").geometry == Geometry(8, 24)
+    # A file without the entries (written before they existed) gets the constants.
+    bare = _with_metadata(tiny_onnx, tmp_path / "bare.onnx", size_multiple=None, min_size=None)
+    assert runtime.OrtGenerator(bare, "cpu").geometry == Geometry()
+    bad = _with_metadata(tiny_onnx, tmp_path / "bad.onnx", size_multiple="x")
+    with pytest.raises(runtime.ModelError, match="bad.onnx: damaged metadata size_multiple"):
+        runtime.OrtGenerator(bad, "cpu")

@@ -1,8 +1,12 @@
 import pytest
 import torch
 
+from cyclegan import models
+from cyclegan.contract import UPSAMPLING
 from cyclegan.layers import fused_unavailable_reason
 from cyclegan.models import (
+    N_DOWNSAMPLING,
+    RESIZE_MODES,
     ModelConfig,
     PatchDiscriminator,
     ResnetGenerator,
@@ -167,3 +171,28 @@ def test_upsampling_is_checkerboard_free_only_with_resize():
 
     assert parity_gap("deconv") > 0.1
     assert parity_gap("resize") < 1e-6
+
+
+def test_geometry_comes_from_the_architecture(monkeypatch):
+    """The size rule is the network's: inputs must divide by 2 per downsampling, and the
+    smallest one the rule admits runs while the next smaller multiple fails in the trunk."""
+    cfg = ModelConfig(ngf=4, n_blocks=1)
+    g = cfg.geometry
+    assert (g.multiple, g.min_size) == (2**N_DOWNSAMPLING, 2 * 2**N_DOWNSAMPLING)
+    gen = build_generator(cfg, fused=False).eval()
+    with pytest.raises(ValueError, match=f"multiples of {g.multiple}"):
+        gen(torch.zeros(1, 3, g.min_size + 1, g.min_size))
+    with torch.no_grad():
+        assert gen(torch.zeros(1, 3, g.min_size, g.min_size)).shape[-1] == g.min_size
+        # Without the check, the next smaller size fails in the 1-pixel bottleneck.
+        monkeypatch.setattr(models, "check_image_batch", lambda *a: None)
+        small = g.min_size - g.multiple
+        with pytest.raises((RuntimeError, ValueError), match="spatial|[Pp]adding"):
+            gen(torch.zeros(1, 3, small, small))
+
+
+@pytest.mark.parametrize("kind, mode", [("resize", "nearest"), ("bilinear", "bilinear")])
+def test_upsampling_names_map_to_interpolation_modes(kind, mode):
+    gen = build_generator(ModelConfig(ngf=4, n_blocks=0, upsample=kind), fused=False)
+    assert [m.mode for m in gen.modules() if isinstance(m, torch.nn.Upsample)] == [mode] * 2
+    assert set(RESIZE_MODES) == set(UPSAMPLING) - {"deconv"}

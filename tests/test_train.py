@@ -70,6 +70,9 @@ def test_run_directory(data5, tmp_path):
     config = json.loads((run / "config.json").read_text())
     assert config["train"]["ngf"] == 8 and config["model"]["n_blocks"] == 2
     assert config["train"]["load_size"] == 36  # 32 * 286 / 256
+    # The working scale is the frames' short side before cropping, recorded with the model.
+    assert config["model"]["work_size"] == 36
+    assert load_checkpoint(run / "checkpoints" / "latest.pt")["model_config"]["work_size"] == 36
 
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]

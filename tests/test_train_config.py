@@ -61,3 +61,14 @@ def test_saved_configs_are_type_checked(saved, message):
         return
     with pytest.raises(TrainError, match=message):
         from_dict(saved)
+
+
+@pytest.mark.parametrize("data, load, expected", [
+    ("photos/", 300, 300),  # folder images are resized to --load-size, then cropped
+    ("photos/", None, 36),  # the default load size for 32 px crops: 32 * 286 / 256
+    ("builtin:seasons", 300, 32),  # the landscapes are rendered at --image-size
+])
+def test_working_scale_is_the_frames_short_side(data, load, expected):
+    cfg = TrainConfig(data=data, image_size=32, load_size=load).resolved()
+    assert cfg.work_size == expected
+    assert cfg.model_config().work_size == expected

@@ -3,6 +3,7 @@
 // once per ISA into cyclegan::cpu::<isa> (CYCLEGAN_ISA names it, see
 // cmake/CycleganCpuIsa.cmake); CYCLEGAN_FORWARD declares those versions and defines the
 // forward, so an entry point is one line below (a wrong signature fails at link time).
+#include "guided_upsample.h"
 #include "norm_act_pad.h"
 
 namespace cyclegan::cpu {
@@ -68,6 +69,7 @@ void run(const Args& a, void (*base)(const Args&), void (*avx2)(const Args&),
 CYCLEGAN_FORWARD(norm_act_pad_fwd, NormActPadFwd)
 CYCLEGAN_FORWARD(norm_act_pad_bwd, NormActPadBwd)
 CYCLEGAN_FORWARD(norm_add_pad_bwd, NormAddPadBwd)
+CYCLEGAN_FORWARD(guided_apply, GuidedApply)
 
 const char* active_isa() {
   static const char* const names[] = {"base", "avx2", "avx512"};

@@ -8,6 +8,7 @@ inference side imports it), so it holds constants and small checks only.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 DIRECTIONS = ("A2B", "B2A")
@@ -21,8 +22,10 @@ INPUT_NAME = "input"
 OUTPUT_NAME = "output"
 NORMALIZATION = ("input: RGB, N x 3 x H x W float32, x / 127.5 - 1 (range [-1, 1]); "
                  "output: same layout, pixel = (y + 1) * 127.5")
-# Two stride-2 downsamplings, and the bottleneck (H/4) must be at least 2 for the residual
-# blocks' reflect pad.
+# The size rule is the architecture's (cyclegan.models.ModelConfig.geometry) and every
+# exported file records it (metadata size_multiple, min_size); these are the values of the
+# ResNet generator, which files without them (none are known) get: two stride-2
+# downsamplings, and the bottleneck (H/4) at least 2 for the residual blocks' reflect pad.
 SIZE_MULTIPLE = 4
 MIN_SIZE = 8
 # Export guarantees: the opset it writes, and how close onnxruntime must come to torch.
@@ -48,17 +51,70 @@ def variant_path(path: str | os.PathLike, precision: str) -> Path:
     return path.with_name(stem + ("" if precision == "fp32" else f".{precision}") + suffix)
 
 
-def size_error(height: int, width: int) -> str | None:
-    """Why a generator cannot take an input of this size, or None when it can."""
-    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or height < MIN_SIZE or width < MIN_SIZE:
-        return (f"height and width must be multiples of {SIZE_MULTIPLE} and at least "
-                f"{MIN_SIZE}, got {height} x {width}")
-    return None
+@dataclass(frozen=True)
+class Geometry:
+    """The input sizes a generator takes: height and width multiples of `multiple`, and at
+    least `min_size`."""
+
+    multiple: int = SIZE_MULTIPLE
+    min_size: int = MIN_SIZE
+
+    def error(self, height: int, width: int) -> str | None:
+        """Why a generator cannot take an input of this size, or None when it can."""
+        m, low = self.multiple, self.min_size
+        if height % m or width % m or height < low or width < low:
+            return (f"height and width must be multiples of {m} and at least {low}, "
+                    f"got {height} x {width}")
+        return None
+
+    def padded(self, n: int) -> int:
+        """The smallest size >= n that the generator takes (inputs are padded up to it)."""
+        return max(self.min_size, -(-n // self.multiple) * self.multiple)
+
+    def to_metadata(self) -> dict[str, str]:
+        return {"size_multiple": str(self.multiple), "min_size": str(self.min_size)}
+
+    @classmethod
+    def from_metadata(cls, meta: dict[str, str]) -> Geometry:
+        """A file's own size rule; the ResNet defaults for a file that records none.
+        ValueError for damaged values."""
+        values = {}
+        for name, key in (("multiple", "size_multiple"), ("min_size", "min_size")):
+            text = meta.get(key)
+            if text is None:
+                continue
+            try:
+                values[name] = int(text)
+            except ValueError:
+                raise ValueError(f"metadata {key}={text!r} is not a whole number") from None
+            if values[name] < 1:
+                raise ValueError(f"metadata {key}={text!r} must be >= 1")
+        return cls(**values)
 
 
-def padded_size(n: int) -> int:
-    """The smallest size >= n that a generator takes (inputs are padded up to it)."""
-    return max(MIN_SIZE, -(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE)
+# The rule of files that record none (Geometry.from_metadata of an empty dict).
+DEFAULT_GEOMETRY = Geometry()
+# The working scale: the short side of the frames a generator learned from (cyclegan-train
+# records it: --load-size, or the built-in data's own size). cyclegan-infer runs the
+# generator there and carries the change to larger photos at full resolution. Files that do
+# not record it (exported by 0.1.0, converted official weights) get 256: the official models
+# were trained on 256 px crops and are tested at 256 px.
+DEFAULT_WORK_SIZE = 256
+
+
+def work_size_of(meta: dict[str, str]) -> int:
+    """A file's working scale (metadata work_size), DEFAULT_WORK_SIZE when it records none;
+    ValueError for a damaged value."""
+    text = meta.get("work_size")
+    if text is None:
+        return DEFAULT_WORK_SIZE
+    try:
+        value = int(text)
+    except ValueError:
+        raise ValueError(f"metadata work_size={text!r} is not a whole number") from None
+    if value < 1:
+        raise ValueError(f"metadata work_size={text!r} must be >= 1")
+    return value
 
 
 def opset_error(opset: int) -> str | None:

@@ -19,7 +19,7 @@ import torch
 
 from cyclegan import baselines, metrics
 from cyclegan.checkpoint import load_checkpoint, load_generator, resolve_checkpoint, train_config
-from cyclegan.contract import DIRECTIONS
+from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS
 from cyclegan.evaldata import (
     CLASSIFIER_SIZE,
     FID_SKIPPED,
@@ -32,14 +32,33 @@ from cyclegan.evaldata import (
 from cyclegan.infer import bundled
 
 
+def _translate_at_scale(model, images, device, batch_size, work_size) -> list:
+    from cyclegan.infer.detail import translate_batch
+
+    def run(x):
+        return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
+
+    out = []
+    for i in range(0, len(images), batch_size):
+        u8 = ((images[i:i + batch_size].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        done = translate_batch(run, u8.permute(0, 2, 3, 1).numpy(), work_size)
+        out.append(torch.from_numpy(done).permute(0, 3, 1, 2).float() / 127.5 - 1)
+    return out
+
+
 @torch.no_grad()
 def translate(model: torch.nn.Module, images: torch.Tensor, device="cpu",
-              batch_size: int = 8) -> torch.Tensor:
-    """Run a generator over [-1, 1] images in batches; results on the CPU. Running out of
+              batch_size: int = 8, work_size: int | None = None) -> torch.Tensor:
+    """Run a generator over [-1, 1] images in batches; results on the CPU. Images larger
+    than work_size are translated as cyclegan-infer does: at the working scale, then
+    brought to their size by the guided step (cyclegan.infer.detail). Running out of
     memory is a one-line error naming what to lower."""
     try:
-        out = [model(images[i:i + batch_size].to(device)).float().cpu()
-               for i in range(0, len(images), batch_size)]
+        if work_size is not None and min(images.shape[-2:]) > work_size:
+            out = _translate_at_scale(model, images, device, batch_size, work_size)
+        else:
+            out = [model(images[i:i + batch_size].to(device)).float().cpu()
+                   for i in range(0, len(images), batch_size)]
     except (MemoryError, RuntimeError) as exc:
         # CPU allocation failures are RuntimeErrors ("can't allocate memory"), CUDA ones
         # torch.OutOfMemoryError, a RuntimeError too.
@@ -69,13 +88,15 @@ def _paired(outputs: torch.Tensor, truth: torch.Tensor, chunk: int = 8) -> dict:
 
 
 def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
-                       batch_size: int = 8) -> tuple[dict, torch.Tensor]:
-    """(metrics of one direction, the translated test images)."""
+                       batch_size: int = 8,
+                       work_size: int | None = None) -> tuple[dict, torch.Tensor]:
+    """(metrics of one direction, the translated test images); images larger than the
+    model's work_size are translated at it (see translate)."""
     if direction not in DIRECTIONS:
         raise EvalError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     src, tgt = direction[0], direction[2]
     inputs = ed.test[src]
-    outputs = translate(model, inputs, ed.device, batch_size)
+    outputs = translate(model, inputs, ed.device, batch_size, work_size)
     if not bool(torch.isfinite(outputs).all()):
         # Metrics of NaN images would print as "-" and look like a skipped metric.
         raise EvalError(f"the {direction} generator outputs NaN or inf (damaged or diverged "
@@ -192,6 +213,20 @@ def _generators(run_or_model) -> tuple[str, dict, dict, int, dict | None]:
             _named(state.get("domains")))
 
 
+def working_scale(held: dict, train_cfg: dict) -> int:
+    """The size a model is evaluated at by default: its working scale, which an exported
+    file records and a checkpoint's training flags give (contract.DEFAULT_WORK_SIZE for
+    converted weights, which have neither)."""
+    exported = next((m for m in held.values() if m is not None), None)
+    if exported is not None:
+        return exported.ort.work_size
+    if train_cfg:
+        from cyclegan.train.config import from_dict
+
+        return from_dict(train_cfg).work_size or DEFAULT_WORK_SIZE
+    return DEFAULT_WORK_SIZE
+
+
 def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
              image_size: int | None = None, max_images: int = 100, device: str | None = None,
              batch_size: int = 8, quiet: bool = False, domains: dict | None = None,
@@ -199,14 +234,15 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
     """The full cyclegan-eval result for one model (see report.format_eval for a summary):
     a checkpoint or run folder, an exported .onnx file, or a bundled model's name.
 
-    spec and image_size default to the ones the model was trained with; domains (names of
-    A and B) to the ones it records, else the data's.
+    spec defaults to the data the model was trained on, image_size to its working scale;
+    domains (names of A and B) to the ones it records, else the data's.
     """
     path, held, train_cfg, step, recorded = _generators(run_or_model)
     spec = spec or train_cfg.get("data")
     if not spec:
         raise EvalError(f"{path} does not record its training data: pass --data")
-    image_size = image_size or int(train_cfg.get("image_size", 256))
+    work_size = working_scale(held, train_cfg)
+    image_size = image_size or work_size
     device = device or default_device()
     ed = prepare(spec, image_size, max_images, device=device, quiet=quiet,
                  domains=domains or recorded, **prepare_kwargs)
@@ -226,7 +262,7 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
             continue
         model = held[direction] or load_generator(path, direction, fused=False,
                                                    device=device)[0]
-        res, _ = evaluate_generator(ed, model, direction, batch_size)
+        res, _ = evaluate_generator(ed, model, direction, batch_size, work_size)
         res["baselines"] = score_baselines(ed, direction)
         res["best_baseline"], res["vs_best_baseline"] = best_baselines(res)
         res["real_halves"] = real_halves(ed, direction[2])

@@ -29,16 +29,15 @@ from cyclegan.contract import (
     DIRECTIONS,
     FORMAT,
     INPUT_NAME,
-    MIN_SIZE,
     NORMALIZATION,
     OUTPUT_NAME,
-    SIZE_MULTIPLE,
     direction_error,
     opset_error,
     variant_path,
 )
 from cyclegan.errors import CycleganError
 from cyclegan.fileio import atomic_write_bytes
+from cyclegan.models import ModelConfig
 
 # Random inputs exercise a batch and an odd non-square size; "photo" inputs are real-sized.
 CHECK_INPUTS = (("random", (2, 3, 36, 52)), ("photo", (1, 3, 256, 256)),
@@ -120,6 +119,7 @@ def trace_to_onnx(reference: nn.Module, precision: str = "fp32",
 
 def build_metadata(meta: dict, direction: str, precision: str) -> dict[str, str]:
     """metadata_props for a generator; meta is load_generator's meta dict."""
+    cfg = ModelConfig.from_dict(meta.get("config") or {})
     domains = dict(meta.get("domains") or {"A": "A", "B": "B"})
     src, dst = (domains.get("A", "A"), domains.get("B", "B"))
     if direction == "B2A":
@@ -134,11 +134,13 @@ def build_metadata(meta: dict, direction: str, precision: str) -> dict[str, str]
         "model_config": json.dumps(meta.get("config") or {}, sort_keys=True),
         "precision": precision,
         "io_dtype": "float32",
-        "size_multiple": str(SIZE_MULTIPLE),
-        "min_size": str(MIN_SIZE),
+        # The model's own size rule, which cyclegan-infer pads by.
+        **cfg.geometry.to_metadata(),
         "package_version": cyclegan.__version__,
         "checkpoint_version": str(meta.get("version", "")),
     }
+    if cfg.work_size is not None:  # else readers fall back to contract.DEFAULT_WORK_SIZE
+        props["work_size"] = str(cfg.work_size)
     for key in ("step", "epoch"):
         if meta.get(key) is not None:
             props[f"checkpoint_{key}"] = str(meta[key])

@@ -233,13 +233,15 @@ def save_options(fmt: OutputFormat, quality: int, with_alpha: bool) -> dict:
     return options
 
 
-def write_image(rgb: np.ndarray, alpha: np.ndarray | None, dst: Path, quality: int = 95) -> bool:
-    """Write H x W x 3 uint8 (+ H x W alpha) atomically in the format dst's extension names.
+def write_image(rgb: np.ndarray, alpha: np.ndarray | None, dst: Path, quality: int = 95,
+                fmt: str | None = None) -> bool:
+    """Write H x W x 3 uint8 (+ H x W alpha) atomically in format `fmt` (a FORMATS name;
+    None: the one dst's extension names).
 
     Returns False when the format cannot keep the alpha channel and it was dropped.
     """
-    name = format_of(dst)
-    if name is None:
+    name = fmt or format_of(dst)
+    if name not in FORMATS:
         raise ValueError(f"no writer for {Path(dst).suffix!r} files ({', '.join(FORMATS)})")
     fmt = FORMATS[name]
     img = Image.fromarray(rgb, "RGB")

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from cyclegan.contract import ARCHITECTURES, UPSAMPLING, size_error
+from cyclegan.contract import ARCHITECTURES, UPSAMPLING, Geometry
 from cyclegan.layers import EPS, NormReLUPad, ResidualBlock
 
 N_DOWNSAMPLING = 2
 _CHOICES = {"arch": ARCHITECTURES, "upsample": UPSAMPLING}
+# The interpolation of each resize-convolution upsampling (contract.UPSAMPLING; deconv is a
+# transposed convolution instead).
+RESIZE_MODES = {"resize": "nearest", "bilinear": "bilinear"}
 
 
 @dataclass
@@ -30,10 +33,16 @@ class ModelConfig:
     n_layers_d: int = 3
     arch: str = "resnet"
     upsample: str = "deconv"
+    # The working scale (contract.DEFAULT_WORK_SIZE explains it): the short side of the
+    # frames the generator learned from; None: not recorded (converted official weights,
+    # checkpoints written before it was), and contract.DEFAULT_WORK_SIZE applies.
+    work_size: int | None = None
 
     def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
+            if field.name == "work_size" and value is None:
+                continue
             if field.name in _CHOICES:
                 if value not in _CHOICES[field.name]:
                     raise ValueError(f"ModelConfig.{field.name} must be one of "
@@ -43,6 +52,16 @@ class ModelConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
                 raise ValueError(f"ModelConfig.{field.name} must be an int >= {minimum}, "
                                  f"got {value!r}")
+
+    @property
+    def geometry(self) -> Geometry:
+        """The input sizes the generator takes: each stride-2 downsampling halves H and W,
+        so they must divide by 2**N_DOWNSAMPLING, and the bottleneck must be at least 2
+        pixels for the residual blocks' reflect pad of 1."""
+        if self.arch == "resnet":
+            multiple = 2**N_DOWNSAMPLING
+            return Geometry(multiple=multiple, min_size=2 * multiple)
+        raise ValueError(f"unknown generator architecture {self.arch!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -99,7 +118,7 @@ class ResnetGenerator(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
-            check_image_batch(x, self.config.in_channels)
+            check_image_batch(x, self.config.in_channels, self.config.geometry)
         h = self.stem_norm(self.stem(self.stem_pad(x)))
         for conv, norm in zip(self.down, self.down_norm):
             h = norm(conv(h))
@@ -115,8 +134,7 @@ def _upsampler(kind: str, c_in: int, c_out: int) -> nn.Module:
     if kind == "deconv":
         return nn.ConvTranspose2d(c_in, c_out, 3, stride=2, padding=1, output_padding=1,
                                   bias=True)
-    mode = "nearest" if kind == "resize" else "bilinear"
-    return nn.Sequential(nn.Upsample(scale_factor=2, mode=mode),
+    return nn.Sequential(nn.Upsample(scale_factor=2, mode=RESIZE_MODES[kind]),
                          nn.ReflectionPad2d(1), nn.Conv2d(c_in, c_out, 3, bias=True))
 
 
@@ -127,12 +145,12 @@ def build_generator(cfg: ModelConfig, fused: bool = True) -> nn.Module:
     raise ValueError(f"unknown generator architecture {cfg.arch!r}")
 
 
-def check_image_batch(x: torch.Tensor, channels: int) -> None:
+def check_image_batch(x: torch.Tensor, channels: int, geometry: Geometry) -> None:
     """Clear errors for inputs the generator cannot take (instead of a conv/pad crash)."""
     if x.dim() != 4 or x.shape[1] != channels:
         raise ValueError(f"generator input must be N x {channels} x H x W, "
                          f"got shape {tuple(x.shape)}")
-    if problem := size_error(*x.shape[-2:]):
+    if problem := geometry.error(*x.shape[-2:]):
         raise ValueError(f"generator input {problem}")
 
 

@@ -18,6 +18,22 @@ def exit_codes(failed: str) -> str:
             "naming the file and the problem); 130 interrupted by Ctrl-C, 143 by SIGTERM")
 
 
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter,
+                    argparse.RawDescriptionHelpFormatter):
+    """Appends "(default: X)" unless there is no meaningful default or the help has one;
+    keeps the paragraphs of descriptions and epilogs."""
+
+    def _get_help_string(self, action):
+        # Switches (nargs 0) have no value to show; --no-fused's default is fused=True.
+        if action.default is None or action.nargs == 0 or "default" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+    def _fill_text(self, text, width, indent):
+        return "\n\n".join(argparse.HelpFormatter._fill_text(self, t, width, indent)
+                           for t in text.split("\n\n"))
+
+
 def add_version(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", action="version", version=f"%(prog)s {cyclegan.__version__}")
 

@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="which generator(s) to score")
     p.add_argument("--image-size", type=int, default=None,
                    help="test images are resized to this (multiple of 4); default: the "
-                        "training image size recorded in the checkpoint, else 256. Sizes "
-                        "whose test images would not fit in the available memory are refused")
+                        "model's working scale (the --load-size it was trained at, which "
+                        "checkpoints and exported files record), else 256. Sizes whose "
+                        "test images would not fit in the available memory are refused")
     p.add_argument("--max-images", type=int, default=100,
                    help="test images per domain (spread evenly over the test split)")
     p.add_argument("--paired", action="store_true",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
-from pathlib import Path
 
-from cyclegan.cli.common import add_version, exit_codes, run
+from cyclegan.cli import common
+from cyclegan.cli.common import exit_codes, run
 
 DESCRIPTION = """\
 Translate a folder of images (recursive) or a single image with a CycleGAN generator.
@@ -33,118 +33,57 @@ examples:
   cyclegan-infer /data/photos /data/out --model G_A2B.onnx --shard 3/8   (machine 3 of 8)"""
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return value
-
-
 def _epilog() -> str:
     codes = exit_codes("some inputs failed (see cyclegan-failures.tsv in the output folder)")
     return EPILOG.format(exit_codes=textwrap.fill(codes, 90))
 
 
-def _format_help() -> str:
-    from cyclegan.images import FORMATS
-    from cyclegan.infer.io import FALLBACK
+class _Formatter(common.HelpFormatter):
+    """Defaults appended to the flags' help; the description and epilog kept line by line."""
 
-    no_alpha = [name for name, f in FORMATS.items() if not f.alpha]
-    return (f"output format: keep the input's (formats Pillow cannot write, e.g. gif, become "
-            f"{FALLBACK}), or one of {', '.join(FORMATS)} "
-            f"({', '.join(no_alpha)} drop{'s' if len(no_alpha) == 1 else ''} alpha, with a "
-            "warning) (default: keep)")
+    _fill_text = argparse.RawDescriptionHelpFormatter._fill_text
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from cyclegan.contract import DIRECTIONS, variant_path
-    from cyclegan.images import DEFAULT_MAX_PIXELS
-    from cyclegan.infer import bundled, variants
-    from cyclegan.infer.io import format_choices
-    from cyclegan.infer.plan import DEFAULT_OUTPUT
-    from cyclegan.infer.runtime import DEVICES
+    from cyclegan.infer.config import flag, flag_fields, resolve
 
     p = argparse.ArgumentParser(prog="cyclegan-infer", description=DESCRIPTION,
-                                epilog=_epilog(),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", nargs="?", type=Path,
-                   help="image folder (searched recursively) or one image file "
-                        "(default: the bundled sample images)")
-    p.add_argument("output", nargs="?", type=Path,
-                   help=f"output folder, created if missing (default: ./{DEFAULT_OUTPUT}); "
-                        "for a single input image this may also be an output file name")
-    p.add_argument("--model", type=Path,
-                   help="generator: an .onnx file (from cyclegan-export), or a cyclegan "
-                        "checkpoint (.pt), which is exported to ONNX in memory (checked "
-                        "against torch) and run by onnxruntime, or the name of a bundled "
-                        f"model ({', '.join(bundled.MODELS)}; see --list-models) (default: "
-                        f"{bundled.DEFAULT_MODEL}; with no INPUT, {bundled.DEMO_MODEL})")
-    p.add_argument("--list-models", action="store_true",
-                   help="list the bundled models and exit")
-    p.add_argument("--direction", choices=DIRECTIONS, default=None,
-                   help="which generator of a checkpoint to use (default: A2B); an .onnx "
-                        "file holds one, and a different --direction is refused")
-    p.add_argument("--device", choices=DEVICES, default="auto",
-                   help="auto uses onnxruntime's CUDA provider when a GPU is present, else "
-                        "the CPU (default: auto)")
-    p.add_argument("--precision", choices=variants.CHOICES, default="auto",
-                   help="which variant of an .onnx model to run: auto takes "
-                        f"{variant_path('G.onnx', variants.FASTEST['cpu']).name} on a CPU and "
-                        f"{variant_path('G.onnx', variants.FASTEST['cuda']).name} on CUDA when "
-                        "it sits beside G.onnx (from cyclegan-export --int8 / --fp16), else "
-                        "the file given; a named precision must be there (default: auto)")
-    p.add_argument("--batch-size", type=_positive, default=None,
-                   help="images of equal size run together, up to this many (large images "
-                        "run in smaller batches) (default: 8 on CUDA; 1 on a CPU, where "
-                        "onnxruntime runs larger batches slower per image)")
-    p.add_argument("--workers", type=_positive, default=None,
-                   help="threads in each of the decode and the encode pools (default: "
-                        "one per 8 CPU cores when the model runs on the CPU, which leaves "
-                        "the cores to onnxruntime; every core with CUDA)")
-    p.add_argument("--threads", type=_positive, default=None,
-                   help="onnxruntime CPU threads (default: number of CPU cores)")
-    p.add_argument("--format", choices=format_choices(), default="keep", help=_format_help())
-    p.add_argument("--quality", type=int, default=95,
-                   help="JPEG/WebP quality 1-100 (default: 95)")
-    p.add_argument("--size", type=_positive, default=None,
-                   help="resize so the shorter side is SIZE pixels (default: keep the size)")
-    p.add_argument("--max-size", type=_positive, default=None,
-                   help="downscale images whose longer side exceeds MAX_SIZE pixels "
-                        "(default: no limit)")
-    p.add_argument("--max-pixels", type=_positive, default=DEFAULT_MAX_PIXELS,
-                   help="refuse images with more pixels than this, as decompression-bomb "
-                        f"protection (default: {DEFAULT_MAX_PIXELS})")
-    p.add_argument("--overwrite", action="store_true",
-                   help="translate again even when the output exists (default: skip it)")
-    p.add_argument("--shard", default="0/1",
-                   help="i/n: do only every n-th image of the sorted input list starting "
-                        "at i (0 <= i < n), to split one job over n machines (default: 0/1)")
-    p.add_argument("--contact-sheet", action="store_true",
-                   help="also write contact_sheet.png (input | output pairs, up to 16) in "
-                        "the output folder (default: only in the no-argument demo run)")
-    p.add_argument("--quiet", action="store_true",
-                   help="no progress bar or notes; the summary and errors are still printed")
-    add_version(p)
+                                epilog=_epilog(), formatter_class=_Formatter)
+    for f in flag_fields():
+        meta = f.metadata
+        kwargs = {k: meta[k] for k in ("type", "metavar") if k in meta}
+        if "choices" in meta:
+            kwargs["choices"] = resolve(meta["choices"])
+        if meta.get("positional"):
+            p.add_argument(f.name, nargs="?", help=resolve(meta["help"]), **kwargs)
+            continue
+        if isinstance(f.default, bool):
+            p.add_argument(flag(f.name), dest=f.name, action="store_true",
+                           help=resolve(meta["help"]))
+            continue
+        if f.name == "model":
+            p.add_argument("--list-models", action="store_true",
+                           help="list the bundled models and exit")
+        # A flag parsed later (parse=...) takes its text; its default is shown as text.
+        default = meta.get("text", f.default)
+        kwargs.setdefault("type", type(default))
+        p.add_argument(flag(f.name), dest=f.name, default=default, help=resolve(meta["help"]),
+                       **kwargs)
+    common.add_version(p)
     return p
 
 
 def _body(args: argparse.Namespace) -> int:
     from cyclegan.images import ignore_pillow_bomb_warnings
     from cyclegan.infer import InferConfig, bundled, run
-    from cyclegan.infer.plan import parse_shard
 
     if args.list_models:
         print(bundled.describe_models())
         return 0
     ignore_pillow_bomb_warnings()
-    cfg = InferConfig(input=args.input, output=args.output, model=args.model,
-                      direction=args.direction, device=args.device,
-                      precision=args.precision,
-                      batch_size=args.batch_size, workers=args.workers,
-                      threads=args.threads, format=args.format, quality=args.quality,
-                      size=args.size, max_size=args.max_size, max_pixels=args.max_pixels,
-                      overwrite=args.overwrite, shard=parse_shard(args.shard),
-                      contact_sheet=args.contact_sheet, progress=not args.quiet)
+    values = vars(args)
+    values.pop("list_models")
+    cfg = InferConfig(**values)
     summary = run(cfg, log=(lambda m: None) if args.quiet else None)
     print(summary.report())
     if args.input is None and not args.quiet:

@@ -23,23 +23,9 @@ EPILOG = (
                         "kept)"))
 
 
-class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Appends "(default: X)" unless there is no meaningful default or the help has one."""
-
-    def _get_help_string(self, action):
-        # Switches (nargs 0) have no value to show; --no-fused's default is fused=True.
-        if action.default is None or action.nargs == 0 or "default" in (action.help or ""):
-            return action.help
-        return super()._get_help_string(action)
-
-    def _fill_text(self, text, width, indent):
-        return "\n\n".join(argparse.HelpFormatter._fill_text(self, t, width, indent)
-                           for t in text.split("\n\n"))
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cyclegan-train", description=DESCRIPTION, epilog=EPILOG,
-                                formatter_class=_HelpFormatter)
+                                formatter_class=common.HelpFormatter)
     groups: dict[str, argparse._ArgumentGroup] = {}
     for f in dataclasses.fields(TrainConfig):
         meta = dict(f.metadata)

@@ -17,9 +17,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.errors import first_line
 from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, write_image
-from cyclegan.infer.io import Decoded, Job, decode, from_model_output
+from cyclegan.infer.detail import DEFAULT_DETAIL, finish
+from cyclegan.infer.io import Decoded, Job, decode
 from cyclegan.infer.runtime import OrtGenerator
 
 STALL_S = 0.05  # a batch waits this long for more images of its size before it runs
@@ -75,6 +77,10 @@ class PipelineOptions:
     max_size: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
     quality: int = 95
+    geometry: Geometry = DEFAULT_GEOMETRY  # the model's size rule
+    work_size: int | None = None  # the scale the model runs at (None: each photo's own)
+    fits: object = None  # (h, w) -> why the model cannot run at that size, or None
+    detail: str = DEFAULT_DETAIL  # cyclegan.infer.detail: how outputs reach full resolution
     warn: object = print
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -141,7 +147,8 @@ class Pipeline:
             if self.stop.is_set():
                 continue
             try:
-                item = decode(job, o.size, o.max_size, o.max_pixels)
+                item = decode(job, o.size, o.max_size, o.max_pixels, geometry=o.geometry,
+                              work_size=o.work_size, fits=o.fits)
             except Exception as exc:  # one bad file must never stop the run
                 self.results.put(Result(job, _reason(exc)))
                 continue
@@ -229,14 +236,24 @@ class Pipeline:
                 continue
             it, y = item
             try:
-                rgb = from_model_output(y, it.height, it.width)
-                kept_alpha = write_image(rgb, it.alpha, it.job.dst, self.opts.quality)
+                # One encoder (the CPU default) lends the guided step the compiled
+                # module's threads; several (CUDA) each finish their own photo.
+                rgb = finish(it, y, self.opts.detail, threads=1 if self.opts.workers > 1 else 0)
+            except Exception as exc:
+                self.results.put(Result(it.job, f"full-resolution step failed: "
+                                                f"{_reason(exc)}"))
+                continue
+            finally:
+                it.photo = it.small = None  # the full-size photo is not needed any more
+            try:
+                kept_alpha = write_image(rgb, it.alpha, it.job.dst, self.opts.quality,
+                                         it.job.format)
             except Exception as exc:
                 self.results.put(Result(it.job, f"cannot write {it.job.dst}: {_reason(exc)}"))
                 continue
             if not kept_alpha and not self._alpha_warned.is_set():
                 self._alpha_warned.set()
-                name = FORMATS[format_of(it.job.dst)].pillow
+                name = FORMATS[it.job.format or format_of(it.job.dst)].pillow
                 self.opts.warn(f"warning: {name} output has no alpha channel; transparency "
                                "is dropped (use --format png to keep it)")
             self.results.put(Result(it.job))

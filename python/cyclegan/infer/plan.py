@@ -18,13 +18,11 @@ from pathlib import Path
 
 from cyclegan.errors import UsageError
 from cyclegan.fileio import (
-    atomic_write_bytes,
     exclusive_lock,
     probe_writable,
     remove_stale_temps,
 )
 from cyclegan.images import (
-    DEFAULT_MAX_PIXELS,
     FORMATS,
     IMAGE_EXTENSIONS,
     ImageError,
@@ -32,8 +30,10 @@ from cyclegan.images import (
     format_of,
     list_images,
 )
-from cyclegan.infer import bundled
-from cyclegan.infer.io import KEEP, Job, format_choices, output_path
+from cyclegan.infer import bundled, scale
+from cyclegan.infer.config import DEFAULT_OUTPUT, InferConfig
+from cyclegan.infer.failures import failures_path, write_failures
+from cyclegan.infer.io import KEEP, Job, output_format, output_path
 from cyclegan.infer.pipeline import (
     PipelineOptions,
     Result,
@@ -44,30 +44,7 @@ from cyclegan.infer.pipeline import (
 from cyclegan.infer.runtime import OrtGenerator, cpu_count, load_model
 from cyclegan.progress import Progress
 
-DEFAULT_OUTPUT = Path("cyclegan-output")
 CONTACT_SHEET = "contact_sheet.png"
-
-
-@dataclass
-class InferConfig:
-    input: Path | None = None
-    output: Path | None = None
-    model: Path | str | None = None  # a file, a bundled model's name, None: the default one
-    direction: str | None = None  # None: A2B of a checkpoint, whatever an .onnx file holds
-    device: str = "auto"
-    precision: str = "auto"  # cyclegan.infer.variants.CHOICES
-    batch_size: int | None = None  # None: pipeline.default_batch_size
-    workers: int | None = None
-    threads: int | None = None
-    format: str = "keep"
-    quality: int = 95
-    size: int | None = None
-    max_size: int | None = None
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    overwrite: bool = False
-    shard: tuple[int, int] = (0, 1)
-    contact_sheet: bool = False
-    progress: bool = True
 
 
 @dataclass
@@ -113,19 +90,11 @@ class Summary:
         return "\n".join(lines)
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    try:
-        i, n = (int(v) for v in text.split("/"))
-    except ValueError:
-        raise UsageError(f"--shard must look like i/n (e.g. 0/4), got {text!r}") from None
-    if n < 1 or not 0 <= i < n:
-        raise UsageError(f"--shard i/n needs 0 <= i < n, got {text!r}")
-    return i, n
-
-
 def with_defaults(cfg: InferConfig) -> InferConfig:
     """No INPUT: the bundled samples into ./cyclegan-output with a contact sheet.
-    No --model: the default bundled generator; a bare name: that bundled generator."""
+    No --model: the default bundled generator; a bare name: that bundled generator.
+    Every value checked (UsageError naming the flag)."""
+    cfg = cfg.checked()
     if cfg.input is None:
         cfg.input, cfg.contact_sheet = bundled.SAMPLES, True
         if cfg.model is None:
@@ -133,18 +102,15 @@ def with_defaults(cfg: InferConfig) -> InferConfig:
     if cfg.output is None:
         cfg.output = DEFAULT_OUTPUT
     cfg.model = bundled.resolve_model(cfg.model)
-    if cfg.max_pixels is None:
-        cfg.max_pixels = DEFAULT_MAX_PIXELS
-    choices = format_choices()
-    if cfg.format not in choices:
-        raise UsageError(f"--format must be one of {', '.join(choices)}, got {cfg.format!r}")
-    for name in ("batch_size", "workers", "threads", "size", "max_size", "max_pixels"):
-        value = getattr(cfg, name)
-        if value is not None and value < 1:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 1, got {value}")
-    if not 1 <= cfg.quality <= 100:
-        raise UsageError(f"--quality must be 1..100, got {cfg.quality}")
     return cfg
+
+
+def work_size(cfg: InferConfig, model: OrtGenerator) -> int | None:
+    """The scale the generator runs at: --work-size N, the model's own without it; None
+    (each photo's own size) with --work-size native."""
+    if cfg.work_size == scale.NATIVE:
+        return None
+    return cfg.work_size or model.work_size
 
 
 def prepare_output(folder: Path) -> None:
@@ -227,48 +193,14 @@ def plan(items, cfg: InferConfig, out_root: Path, single_dst: Path | None):
         if dst.exists() and not cfg.overwrite:
             skipped.append((src, dst))
         else:
-            jobs.append(Job(src, dst))
+            jobs.append(Job(src, dst, format_of(single_dst) if single_dst
+                            else output_format(src, cfg.format)))
     return jobs, skipped, failures
 
 
 def remove_temps_of_dead_runs(outputs: list[Path]) -> int:
     """Temp files a killed run left in the folders this run writes to; returns the count."""
     return sum(remove_stale_temps(folder) for folder in sorted({p.parent for p in outputs}))
-
-
-def failures_path(out_root: Path, shard: tuple[int, int]) -> Path:
-    i, n = shard
-    return out_root / ("cyclegan-failures.tsv" if n == 1 else
-                       f"cyclegan-failures.shard-{i}-of-{n}.tsv")
-
-
-# The failures file is TSV (path, reason), one line per input; backslash escapes keep
-# tabs, newlines and backslashes in file names, so read_failures gives the exact paths back.
-_ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
-_UNESCAPES = {v[1]: k for k, v in _ESCAPES.items()}
-
-
-def _escape(text: str) -> str:
-    return "".join(_ESCAPES.get(c, c) for c in str(text))
-
-
-def _unescape(text: str) -> str:
-    out, chars = [], iter(text)
-    for c in chars:
-        out.append(_UNESCAPES.get(next(chars, ""), "") if c == "\\" else c)
-    return "".join(out)
-
-
-def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
-    lines = [f"{_escape(p)}\t{_escape(r)}\n" for p, r in sorted(failures, key=lambda f: str(f[0]))]
-    atomic_write_bytes(path, "".join(lines).encode("utf-8", "surrogateescape"))
-
-
-def read_failures(path: Path) -> list[tuple[Path, str]]:
-    """The (path, reason) pairs of a failures file, e.g. to retry just those inputs."""
-    text = path.read_bytes().decode("utf-8", "surrogateescape")
-    return [(Path(_unescape(p)), _unescape(r))
-            for p, r in (line.split("\t", 1) for line in text.split("\n") if line)]
 
 
 class _Interrupt:
@@ -337,8 +269,12 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
     removed = remove_temps_of_dead_runs([j.dst for j in jobs] + [d for _, d in skipped])
     if model.device == "cpu" and model.meta.get("precision") == "fp16":
         warn("warning: an fp16 model runs slower on the CPU than its fp32 version")
-    if cfg.progress:
+    if not cfg.quiet:
         log(f"model: {model.describe()}")
+        work = work_size(cfg, model)
+        log("scale: every photo at its own size (--work-size native)" if work is None else
+            f"scale: photos with a shorter side over {work} px are translated at {work} px "
+            "(--work-size)")
         shard = f" (shard {i}/{n})" if n > 1 else ""
         count = len(jobs) + len(skipped) + len(failures)
         log(f"{count} images{shard}: {len(jobs)} to translate, {len(skipped)} already done"
@@ -348,7 +284,7 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
 
 def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
     summary, stop = p.summary, threading.Event()
-    bar = Progress(len(p.jobs), "cyclegan-infer", unit="img", enabled=cfg.progress)
+    bar = Progress(len(p.jobs), "cyclegan-infer", unit="img", enabled=not cfg.quiet)
 
     def on_result(result: Result) -> None:
         summary.finished += 1
@@ -360,10 +296,13 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
 
     workers = cfg.workers or default_workers(p.model.device, cpu_count())
     batch = cfg.batch_size or default_batch_size(p.model.device)
+    ngf, device = scale.model_width(p.model.meta), p.model.device
     opts = PipelineOptions(batch_size=batch, workers=workers,
                            size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
-                           quality=cfg.quality, warn=bar.write if cfg.progress else warn,
-                           stop=stop)
+                           quality=cfg.quality, geometry=p.model.geometry,
+                           work_size=work_size(cfg, p.model), detail=cfg.detail,
+                           fits=lambda h, w: scale.memory_problem(h, w, ngf, device),
+                           warn=bar.write if not cfg.quiet else warn, stop=stop)
     with bar, _Interrupt(stop, warn) as interrupt:
         summary.seconds = translate(p.model, p.jobs, opts, on_result)
     summary.interrupted = interrupt.signum

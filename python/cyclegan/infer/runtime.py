@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan.contract import Geometry, work_size_of
 from cyclegan.errors import CycleganError, UsageError, first_line
 from cyclegan.infer import variants
 from cyclegan.infer.binding import CUDA_EP, BoundRunner
@@ -98,6 +99,11 @@ class OrtGenerator:
             raise ModelError("--device cuda: the CUDA provider failed to start (see the "
                              "messages above); use --device cpu")
         self.meta = dict(self.session.get_modelmeta().custom_metadata_map)
+        try:
+            self.geometry = Geometry.from_metadata(self.meta)
+            self.work_size = work_size_of(self.meta)
+        except ValueError as exc:
+            raise ModelError(f"{self.name}: damaged {exc}") from None
         inputs, outputs = self.session.get_inputs(), self.session.get_outputs()
         if len(inputs) != 1 or len(outputs) != 1:
             raise ModelError(f"{self.name}: expected one input and one output, got "

@@ -11,7 +11,7 @@ import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cyclegan.contract import UPSAMPLING, parse_domains, size_error
+from cyclegan.contract import ARCHITECTURES, UPSAMPLING, parse_domains
 from cyclegan.errors import TrainError
 from cyclegan.runlayout import latest_checkpoint
 from cyclegan.train.rundir import read_json
@@ -84,16 +84,23 @@ class TrainConfig:
                                "the run and its generators; default: A,B (summer,winter for "
                                "builtin:seasons)", "data and model", type=str)
     batch_size: int = _opt(1, "images per domain per step", "data and model", bounds=POSITIVE)
-    image_size: int = _opt(256, "training crop size (multiple of 4)", "data and model",
-                           bounds=POSITIVE)
-    load_size: int | None = _opt(None, "images are resized to this before the random crop; "
-                                 "default: image size * 286/256 (286 for 256)",
-                                 "data and model", bounds=POSITIVE, type=int)
+    image_size: int = _opt(256, "training crop size (multiple of 4); a crop shows part of a "
+                           "--load-size frame and does not change the scale objects are "
+                           "learned at", "data and model", bounds=POSITIVE)
+    load_size: int | None = _opt(None, "images are resized to LOAD_SIZE x LOAD_SIZE before the "
+                                 "random crop; this is the working scale the generator learns, "
+                                 "recorded with it, at which cyclegan-infer and cyclegan-eval "
+                                 "run it (builtin:seasons renders at --image-size, which is "
+                                 "then the working scale); default: image size * 286/256 (286 "
+                                 "for 256)", "data and model", bounds=POSITIVE, type=int)
     ngf: int = _opt(64, "generator width", "data and model", bounds=POSITIVE)
     ndf: int = _opt(64, "discriminator width", "data and model", bounds=POSITIVE)
     n_blocks: int | None = _opt(None, "residual blocks in the generator; default: 9 for "
                                 "--image-size >= 256, else 6 (as in the paper)",
                                 "data and model", bounds=NON_NEGATIVE, type=int)
+    arch: str = _opt("resnet", "generator architecture: resnet = the paper's ResNet generator "
+                     "(two stride-2 downsamplings, --n-blocks residual blocks, two upsamplings)",
+                     "data and model", choices=ARCHITECTURES)
     upsample: str = _opt("deconv", "generator upsampling: deconv = the official transposed "
                          "convolution (checkerboard artifacts); resize / bilinear = x2 "
                          "nearest / bilinear upsampling then a 3x3 convolution "
@@ -148,18 +155,25 @@ class TrainConfig:
             for op, limit in f.metadata.get("bounds", ()):
                 if value is not None and not BOUNDS[op](value, limit):
                     raise TrainError(f"{flag(f.name)} must be {op} {limit}, got {value}")
-        if problem := size_error(c.image_size, c.image_size):
-            raise TrainError(f"--image-size {c.image_size}: {problem}")
-        if c.load_size < c.image_size:
-            raise TrainError(f"--load-size ({c.load_size}) must be >= --image-size "
-                             f"({c.image_size}): images are resized to it, then cropped")
         for f in dataclasses.fields(c):
             choices = f.metadata.get("choices")
             value = getattr(c, f.name)
             if choices and value is not None and value not in choices:
                 raise TrainError(f"{flag(f.name)} must be one of {', '.join(choices)}, "
                                  f"got {value!r}")
+        if problem := c.model_config().geometry.error(c.image_size, c.image_size):
+            raise TrainError(f"--image-size {c.image_size}: {problem}")
+        if c.load_size < c.image_size:
+            raise TrainError(f"--load-size ({c.load_size}) must be >= --image-size "
+                             f"({c.image_size}): images are resized to it, then cropped")
         return c
+
+    @property
+    def work_size(self) -> int:
+        """The working scale the generator learns: the short side of its training frames
+        before cropping (folder images are resized to --load-size; the built-in landscapes
+        are rendered at --image-size). Set on a resolved config."""
+        return self.image_size if str(self.data).startswith("builtin:") else self.load_size
 
     def model_config(self):
         """The ModelConfig fields this config sets (the others keep ModelConfig's)."""

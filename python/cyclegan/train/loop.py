@@ -150,7 +150,10 @@ def _checked_resume(run: Path, model_cfg) -> dict:
     still describes its networks (an edited config could otherwise ask for any size)."""
     path = runlayout.latest_checkpoint(run)
     ckpt = load_checkpoint(path, map_location="cpu")
-    saved = checkpoint.model_config(path, ckpt)
+    # The working scale is no part of the networks' shapes, and checkpoints older than it
+    # record none: it is not compared.
+    saved = dataclasses.replace(checkpoint.model_config(path, ckpt),
+                                work_size=model_cfg.work_size)
     if saved != model_cfg:
         diff = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(model_cfg, k)!r}"
                          for k in saved.to_dict() if getattr(saved, k) != getattr(model_cfg, k))

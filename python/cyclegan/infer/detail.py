@@ -1,0 +1,57 @@
+"""The full-resolution step: the generator's output at the working scale, at the photo's size.
+
+A photo the generator ran on at its own size needs nothing (its output is cropped back from
+the padding). A photo translated at a smaller working scale (cyclegan.infer.scale) is
+finished one of two ways (--detail):
+
+    guided   the change the generator made is fitted as local colour models and applied to
+             the full-size photo (cyclegan.infer.guided): the photo's own edges and texture,
+             the generator's colours. The default.
+    resize   the generator's output itself, enlarged (bicubic): what the generator drew,
+             soft and with its small-scale artifacts magnified.
+
+docs/inference.md compares them on pictures. These functions are the per-image steps that
+every engine runs (the threaded pipeline, cyclegan-eval): decode -> prepare (io.py) ->
+model -> finish (here) -> write.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
+from cyclegan.infer import guided
+from cyclegan.infer.io import Decoded, Job, from_model_output, prepare
+
+DETAILS = ("guided", "resize")
+DEFAULT_DETAIL = "guided"
+
+
+def finish(item: Decoded, y: np.ndarray, detail: str = DEFAULT_DETAIL,
+           threads: int = 0) -> np.ndarray:
+    """The output pixels (H x W x 3 uint8, the photo's size) from the model's output y
+    (3 x h' x w' in [-1, 1], padded). threads: for the guided step (0: the compiled
+    module's pool, 1: this thread only, for callers that run many photos at once)."""
+    if item.photo is None:
+        return from_model_output(y, item.height, item.width)
+    h, w = item.small.shape[:2]
+    if detail == "resize":
+        out = Image.fromarray(from_model_output(y, h, w))
+        return np.asarray(out.resize((item.width, item.height), Image.Resampling.BICUBIC))
+    if detail != "guided":
+        raise ValueError(f"detail must be one of {', '.join(DETAILS)}, got {detail!r}")
+    out = np.clip((y[:, :h, :w].transpose(1, 2, 0) + 1.0) * 0.5, 0.0, 1.0)
+    return guided.apply(guided.fit(item.small, out), item.photo, threads=threads)
+
+
+def translate_batch(run, images: np.ndarray, work_size: int | None,
+                    geometry: Geometry = DEFAULT_GEOMETRY,
+                    detail: str = DEFAULT_DETAIL) -> np.ndarray:
+    """N x H x W x 3 uint8 images translated as cyclegan-infer does: each at the working
+    scale (its own size when no larger, or work_size None) and finished at its size.
+    run: N x 3 x h x w float32 in [-1, 1] -> the same (a generator of any kind)."""
+    items = [prepare(Job(None, None), Image.fromarray(img), None, geometry, work_size)
+             for img in images]
+    ys = run(np.stack([it.x for it in items]))
+    return np.stack([finish(it, y, detail) for it, y in zip(items, ys)])
