@@ -9,6 +9,8 @@ from pathlib import Path
 
 from cyclegan.cli.common import add_version, exit_codes, run
 
+ENGINES = ("inprocess", "ray")
+
 DESCRIPTION = """\
 Translate a folder of images (recursive) or a single image with a CycleGAN generator.
 Output keeps each file's relative path, name and size; existing outputs are skipped, so an
@@ -30,7 +32,8 @@ examples:
   cyclegan-infer photos/ winter/ --model G_A2B.onnx
   cyclegan-infer photos/ out/ --model run/checkpoints/latest.pt --direction B2A
   cyclegan-infer photo.jpg winter.png --model G_A2B.onnx
-  cyclegan-infer /data/photos /data/out --model G_A2B.onnx --shard 3/8   (machine 3 of 8)"""
+  cyclegan-infer /data/photos /data/out --model G_A2B.onnx --shard 3/8   (machine 3 of 8)
+  cyclegan-infer s3://bucket/photos s3://bucket/winter --engine ray   (on a Ray cluster)"""
 
 
 def _positive(text: str) -> int:
@@ -38,6 +41,13 @@ def _positive(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _place(text: str) -> Path | str:
+    """A local path, or a URI kept as written (a Path would fold s3:// into s3:/)."""
+    from cyclegan.infer.storage import is_uri
+
+    return text if is_uri(text) else Path(text)
 
 
 def _epilog() -> str:
@@ -67,12 +77,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cyclegan-infer", description=DESCRIPTION,
                                 epilog=_epilog(),
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("input", nargs="?", type=Path,
+    p.add_argument("input", nargs="?", type=_place,
                    help="image folder (searched recursively) or one image file "
-                        "(default: the bundled sample images)")
-    p.add_argument("output", nargs="?", type=Path,
+                        "(default: the bundled sample images); with --engine ray also a "
+                        "URI: s3://bucket/photos, gs://..., file:///...")
+    p.add_argument("output", nargs="?", type=_place,
                    help=f"output folder, created if missing (default: ./{DEFAULT_OUTPUT}); "
-                        "for a single input image this may also be an output file name")
+                        "for a single input image this may also be an output file name; "
+                        "with --engine ray also a URI")
     p.add_argument("--model", type=Path,
                    help="generator: an .onnx file (from cyclegan-export), or a cyclegan "
                         "checkpoint (.pt), which is exported to ONNX in memory (checked "
@@ -119,6 +131,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--shard", default="0/1",
                    help="i/n: do only every n-th image of the sorted input list starting "
                         "at i (0 <= i < n), to split one job over n machines (default: 0/1)")
+    engine = p.add_argument_group("engine", "where the work runs (docs/inference.md, "
+                                         "'Scaling out')")
+    engine.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                     help="inprocess: this process's pipeline; ray: a Ray cluster through "
+                          "Ray Data (pip install \"cyclegan[ray]\"): the one RAY_ADDRESS or "
+                          "--ray-address names, else a local instance (default: inprocess)")
+    engine.add_argument("--ray-address", default=None,
+                     help="Ray cluster to connect to, e.g. auto or HOST:6379 (default: "
+                          "$RAY_ADDRESS, else start a local instance)")
+    engine.add_argument("--actors", type=_positive, default=None,
+                     help="Ray actors, each holding one model (default: one per GPU of "
+                          "the cluster, else as many as its CPU cores hold)")
+    engine.add_argument("--cpus-per-actor", type=_positive, default=None,
+                     help="CPU cores each Ray actor asks for (default: a GPU node's cores "
+                          "per GPU; without GPUs 4, or a node's all when it has fewer)")
     p.add_argument("--contact-sheet", action="store_true",
                    help="also write contact_sheet.png (input | output pairs, up to 16) in "
                         "the output folder (default: only in the no-argument demo run)")
@@ -126,6 +153,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="no progress bar or notes; the summary and errors are still printed")
     add_version(p)
     return p
+
+
+def _inprocess_only(args: argparse.Namespace) -> None:
+    from cyclegan.errors import UsageError
+
+    for flag in ("ray_address", "actors", "cpus_per_actor"):
+        if getattr(args, flag) is not None:
+            raise UsageError(f"--{flag.replace('_', '-')} is for --engine ray")
+    if any(isinstance(x, str) for x in (args.input, args.output)):
+        raise UsageError("URIs (s3://, gs://, file://) are read and written by --engine ray")
 
 
 def _body(args: argparse.Namespace) -> int:
@@ -145,7 +182,16 @@ def _body(args: argparse.Namespace) -> int:
                       size=args.size, max_size=args.max_size, max_pixels=args.max_pixels,
                       overwrite=args.overwrite, shard=parse_shard(args.shard),
                       contact_sheet=args.contact_sheet, progress=not args.quiet)
-    summary = run(cfg, log=(lambda m: None) if args.quiet else None)
+    log = (lambda m: None) if args.quiet else None
+    if args.engine == "ray":
+        from cyclegan.infer.ray_engine import RayOptions
+        from cyclegan.infer.ray_engine import run as run_ray
+
+        opts = RayOptions(args.ray_address, args.actors, args.cpus_per_actor)
+        summary = run_ray(cfg, opts, log=log)
+    else:
+        _inprocess_only(args)
+        summary = run(cfg, log=log)
     print(summary.report())
     if args.input is None and not args.quiet:
         print("\nbundled generators (cyclegan-infer PHOTOS OUT --model NAME; without --model: "

@@ -67,7 +67,7 @@ class InferConfig:
 
 @dataclass
 class Summary:
-    output: Path
+    output: Path | str  # str: a URI (cyclegan.infer.storage)
     planned: int = 0
     finished: int = 0  # jobs that got a result, success or failure
     translated: int = 0
@@ -91,9 +91,10 @@ class Summary:
         return 1 if self.failed else 0
 
     def report(self) -> str:
+        where = self.output if isinstance(self.output, str) else self.output.resolve()  # URI
         lines = [f"translated {self.translated}, skipped {self.skipped} (already done), "
                  f"failed {self.failed} in {self.seconds:.1f} s ({self.images_per_s:.3g} "
-                 f"images/s); output in {self.output.resolve()}"]
+                 f"images/s); output in {where}"]
         if self.model:
             lines.append(f"model: {self.model}")
         if self.interrupted is not None:
@@ -199,6 +200,12 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def collision(dst, owner, fmt: str) -> str:
+    """The failure of an input whose output name an earlier input already has."""
+    hint = "rename one of them" if fmt == KEEP else "use --format keep"
+    return f"output {dst} would also be written from {owner} ({hint})"
+
+
 def plan(items, cfg: InferConfig, out_root: Path, single_dst: Path | None):
     """-> (jobs to run, skipped (src, dst), failures) of this shard. Output names are
     compared over the whole sorted input list, so every shard agrees on which input owns a
@@ -208,13 +215,11 @@ def plan(items, cfg: InferConfig, out_root: Path, single_dst: Path | None):
     i, n = cfg.shard
     mine = [k % n == i for k in range(len(items))]
     inputs = {_file_id(src) for (src, _), m in zip(items, mine) if m}
-    hint = "rename one of them" if cfg.format == KEEP else "use --format keep"
     for (src, rel), m in zip(items, mine):
         dst = single_dst or output_path(src, rel, out_root, cfg.format)
         if dst in owner:
             if m:
-                failures.append((src, f"output {dst} would also be written from "
-                                      f"{owner[dst]} ({hint})"))
+                failures.append((src, collision(dst, owner[dst], cfg.format)))
             continue
         owner[dst] = src
         if not m:
@@ -257,9 +262,13 @@ def _unescape(text: str) -> str:
     return "".join(out)
 
 
-def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
+def failures_tsv(failures: list[tuple[Path | str, str]]) -> bytes:
     lines = [f"{_escape(p)}\t{_escape(r)}\n" for p, r in sorted(failures, key=lambda f: str(f[0]))]
-    atomic_write_bytes(path, "".join(lines).encode("utf-8", "surrogateescape"))
+    return "".join(lines).encode("utf-8", "surrogateescape")
+
+
+def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
+    atomic_write_bytes(path, failures_tsv(failures))
 
 
 def read_failures(path: Path) -> list[tuple[Path, str]]:
@@ -344,6 +353,16 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
     return _Plan(src, out_root, model, jobs, skipped, summary)
 
 
+def pipeline_options(cfg: InferConfig, device: str, cores: int, warn,
+                     stop: threading.Event) -> PipelineOptions:
+    """The pipeline's settings for `cfg` with the model on `device` and `cores` CPU cores
+    to use; every engine runs the per-image path with these (cyclegan.infer.ray_worker too)."""
+    return PipelineOptions(batch_size=cfg.batch_size or default_batch_size(device),
+                           workers=cfg.workers or default_workers(device, cores),
+                           size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
+                           quality=cfg.quality, warn=warn, stop=stop)
+
+
 def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
     summary, stop = p.summary, threading.Event()
     bar = Progress(len(p.jobs), "cyclegan-infer", unit="img", enabled=cfg.progress)
@@ -356,12 +375,8 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
             summary.failures.append((result.job.src, result.error))
         bar.update(1, failed=len(summary.failures))
 
-    workers = cfg.workers or default_workers(p.model.device, cpu_count())
-    batch = cfg.batch_size or default_batch_size(p.model.device)
-    opts = PipelineOptions(batch_size=batch, workers=workers,
-                           size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
-                           quality=cfg.quality, warn=bar.write if cfg.progress else warn,
-                           stop=stop)
+    opts = pipeline_options(cfg, p.model.device, cpu_count(),
+                            bar.write if cfg.progress else warn, stop)
     with bar, _Interrupt(stop, warn) as interrupt:
         summary.seconds = translate(p.model, p.jobs, opts, on_result)
     summary.interrupted = interrupt.signum
