@@ -8,8 +8,9 @@ is parsed as a URI; the rest is the file's path as it is, so names with spaces, 
 need no escaping.
 
 Writes are atomic per file: on a local disk a temp file then a rename (cyclegan.fileio);
-on object storage one upload of the whole object, which readers see whole or not at all;
-elsewhere a temp name, then the filesystem's move.
+on object storage one upload of the whole object, which readers see whole or not at all
+(on S3 one PUT below pyarrow's part size, 10 MB; a larger file is a multipart upload, also
+invisible until complete); elsewhere a temp name, then the filesystem's move.
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _filesystem(scheme: str, authority: str):
 
     root = f"{scheme}://{authority}" + ("" if authority else "/")  # file:/// is absolute
     try:
+        if scheme == "s3":  # small objects then go up in one PUT, not a multipart upload
+            return pafs.FileSystem.from_uri(root + "?allow_delayed_open=true")
         return pafs.FileSystem.from_uri(root)
     except pa.ArrowInvalid as exc:
         if "Unrecognized filesystem type" not in str(exc):
