@@ -6,11 +6,15 @@ if(CMAKE_SYSTEM_PROCESSOR MATCHES "x86_64|AMD64|amd64" AND CMAKE_CXX_COMPILER_ID
   list(APPEND CYCLEGAN_CPU_ISAS "avx2" "avx512")
 endif()
 
-function(cyclegan_cpu_kernels target source)
+# cyclegan_cpu_kernels(<target> <source>...): an INTERFACE target carrying every source's
+# object code once per ISA, and the CYCLEGAN_HAS_ISA_<ISA> / CYCLEGAN_CPU_ISAS definitions
+# csrc/cpu/dispatch.cpp reads.
+function(cyclegan_cpu_kernels target)
+  set(sources ${ARGN})
   add_library(${target} INTERFACE)
   foreach(isa IN LISTS CYCLEGAN_CPU_ISAS)
     set(obj ${target}_${isa})
-    add_library(${obj} OBJECT ${source})
+    add_library(${obj} OBJECT ${sources})
     target_include_directories(${obj} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR}/csrc)
     target_compile_definitions(${obj} PRIVATE CYCLEGAN_ISA=${isa})
     set_target_properties(${obj} PROPERTIES POSITION_INDEPENDENT_CODE ON CXX_VISIBILITY_PRESET hidden)

@@ -1,6 +1,7 @@
-// Torch-free API of the fused instance-norm kernels. Callers pass raw pointers to buffers
-// that they own: NCHW contiguous for the CPU kernels, any strides (Strides) for the CUDA
-// kernels; validation happens in python/cyclegan/ops.py.
+// The fused instance-norm kernels: their math, argument structs and entry points (the
+// parts of an argument struct: common.h). The CPU kernels take NCHW-contiguous arrays
+// (their strides are not read), the CUDA kernels any strides; mean and rstd are contiguous
+// everywhere. Validation happens in python/cyclegan/ops.py.
 //
 // Layout: x is P = N*C planes of H x W. The output y is P planes of Hp x Wp,
 // Hp = H + 2*pad, Wp = W + 2*pad. Per plane p:
@@ -21,81 +22,55 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
+
+#include "common.h"
 
 namespace cyclegan {
 
-struct PlaneShape {
-  int64_t planes;  // N * C
-  int64_t h;
-  int64_t w;
-  int64_t pad;     // 0 <= pad < min(h, w)
+// Forward: y = reflect_pad(act(xhat) + skip, pad), mean and rstd per plane. skip is
+// optional (the empty View) and, when present, act is None.
+struct NormActPadFwd {
+  DType dtype = DType::Float32;
+  View x, skip, y, mean, rstd;
+  ImageShape shape;
+  Act act = Act::None;
+  double eps = 0;
+  Launch launch;
 };
 
-// Element strides of an N x C x H x W tensor (CUDA): element (n, c, h, w) is at
-// data + n*n_stride + c*c_stride + h*h_stride + w*w_stride. NCHW contiguous is
-// {C*H*W, H*W, W, 1}, channels_last {H*W*C, 1, W*C, C}.
-struct Strides {
-  int64_t n, c, h, w;
+// Backward from the input: gx, and gskip = fold(gy) when gskip is given (the skip form
+// in half and bfloat16).
+struct NormActPadBwd {
+  DType dtype = DType::Float32;
+  View gy, x, mean, rstd, gx, gskip;
+  ImageShape shape;
+  Act act = Act::None;
+  Launch launch;
 };
 
-// The CUDA kernels' shape (x is n x c x h x w) and what a launch may use: the device's
-// SM count (it decides how many blocks share a plane, see kernels.cuh) and a float32
-// workspace of at least workspace_floats(shape, sms) elements.
-struct ImageShape {
-  int64_t n, c, h, w;
-  int64_t pad;  // 0 <= pad < min(h, w)
-};
-struct Launch {
-  int sms;
-  float* workspace;
-  int64_t workspace_floats;
+// Backward of the skip form from its output: xhat = interior(y) - skip.
+struct NormAddPadBwd {
+  DType dtype = DType::Float32;
+  View gy, y, skip, rstd, gx, gskip;
+  ImageShape shape;
+  Launch launch;
 };
 
-enum class Act : int { None = 0, Relu = 1 };
-enum class DType : int { Float32 = 0, Float64 = 1, Float16 = 2, BFloat16 = 3 };
-
+// Float32 and Float64. Errors are thrown as std::invalid_argument.
 namespace cpu {
-
-// Float32 and Float64 only. Runs on the calling thread plus the module's pool.
-void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, void* mean,
-                      void* rstd, PlaneShape s, Act act, double eps);
-void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const void* mean,
-                      const void* rstd, void* gx, void* gskip, PlaneShape s, Act act);
-void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
-                      const void* rstd, void* gx, void* gskip, PlaneShape s);
-
-// The instruction set the dispatcher selected ("avx512", "avx2" or "base").
-const char* active_isa();
-const char* compiled_isas();
-int num_threads();
-void set_num_threads(int n);
-
+void norm_act_pad_fwd(const NormActPadFwd& a);
+void norm_act_pad_bwd(const NormActPadBwd& a);
+void norm_add_pad_bwd(const NormAddPadBwd& a);
 }  // namespace cpu
 
+// Float32, Float16 and BFloat16 data, float statistics, enqueued on a.launch. Errors are
+// thrown as std::invalid_argument / std::runtime_error.
 namespace cuda {
-
-// Float32, Float16 and BFloat16 data of any strides (y and gy are n x c x Hp x Wp, the
-// others n x c x h x w), float statistics (mean and rstd contiguous, one per plane),
-// enqueued on `stream` (a cudaStream_t) on the current device. Errors are thrown as
-// std::invalid_argument / std::runtime_error.
-void norm_act_pad_fwd(DType dtype, const void* x, Strides xs, const void* skip, Strides ss,
-                      void* y, Strides ys, float* mean, float* rstd, ImageShape s, Act act,
-                      float eps, Launch l, uintptr_t stream);
-void norm_act_pad_bwd(DType dtype, const void* gy, Strides gys, const void* x, Strides xs,
-                      const float* mean, const float* rstd, void* gx, Strides gxs, void* gskip,
-                      Strides gss, ImageShape s, Act act, Launch l, uintptr_t stream);
-void norm_add_pad_bwd(DType dtype, const void* gy, Strides gys, const void* y, Strides ys,
-                      const void* skip, Strides ss, const float* rstd, void* gx, Strides gxs,
-                      void* gskip, Strides gss, ImageShape s, Launch l, uintptr_t stream);
-// Workspace every call with this shape and SM count needs at most, in floats.
-int64_t workspace_floats(ImageShape s, int sms);
-
-// Number of usable devices; 0 on any error (no driver, no device), never throws.
-int device_count();
-// cudaRuntimeGetVersion / cudaDriverGetVersion, 0 when unavailable.
-int runtime_version();
-int driver_version();
-
+void norm_act_pad_fwd(const NormActPadFwd& a);
+void norm_act_pad_bwd(const NormActPadBwd& a);
+void norm_add_pad_bwd(const NormAddPadBwd& a);
+// Workspace (floats) every call of these kernels with this shape and SM count needs at most.
+int64_t norm_act_pad_workspace_floats(const ImageShape& s, int sms);
 }  // namespace cuda
+
 }  // namespace cyclegan

@@ -1,8 +1,10 @@
 """The CUDA kernels replayed on the CPU, so CI without a GPU tests them on every run.
 
-nvcc builds tests/emulation/harness.cpp (the kernel bodies of csrc/cuda/kernels.cuh with a
-thread context that runs each block's threads as fibers, barriers and warp shuffles
-included) into a shared library, cached under build/emulation by a hash of its sources.
+nvcc builds tests/emulation/harness.cpp (the kernel bodies and dispatch of
+csrc/cuda/norm_act_pad.cuh with a thread context that runs each block's threads as fibers,
+barriers and warp shuffles included) into a Python extension, cached under build/emulation
+by a hash of its sources. It takes the argument structs of cyclegan._C, bound by the same
+code (csrc/bind_types.h).
 Every kernel (forward and both backwards) runs over edge-case shapes, large planes,
 misaligned pointers, strided skips and fp32/fp16/bf16, in NCHW and channels_last, with the
 launch plan of an H200 and of SM counts that force a block per plane or a plane split
@@ -12,13 +14,15 @@ across blocks, against a float64 reference. Select with
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
+import sysconfig
 from pathlib import Path
 
+import pybind11
 import pytest
 import torch
 import torch.nn.functional as F
@@ -26,13 +30,8 @@ import torch.nn.functional as F
 from cyclegan import ops
 
 REPO = Path(__file__).resolve().parents[1]
-SOURCES = [
-    REPO / "tests" / "emulation" / "harness.cpp",
-    REPO / "csrc" / "cuda" / "kernels.cuh",
-    REPO / "csrc" / "norm_act_pad.h",
-]
-DTYPES = {torch.float32: 0, torch.float16: 2, torch.bfloat16: 3}
-ACT = {"none": 0, "relu": 1}
+HARNESS = REPO / "tests" / "emulation" / "harness.cpp"
+DTYPES = {torch.float32: "float32", torch.float16: "float16", torch.bfloat16: "bfloat16"}
 EPS = 1e-5
 # Relative to the largest reference value: fp32 is arithmetic noise, fp16 and bf16 are
 # dominated by rounding the result to their 11- and 8-bit significands.
@@ -49,18 +48,26 @@ def find_nvcc() -> str | None:
     return None
 
 
+def harness_sources() -> list[Path]:
+    """The harness and every header it may include (the cache key)."""
+    csrc = REPO / "csrc"
+    return [HARNESS, *sorted(csrc.glob("*.h")), *sorted((csrc / "cuda").glob("*.cuh"))]
+
+
 def build_harness(nvcc: str, cache: Path) -> Path:
     version = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
-    digest = hashlib.sha256(version.encode())
-    for src in SOURCES:
+    digest = hashlib.sha256(version.encode() + pybind11.__version__.encode())
+    for src in harness_sources():
         digest.update(src.read_bytes())
-    lib = cache / f"harness-{digest.hexdigest()[:16]}.so"
+    lib = cache / f"harness-{digest.hexdigest()[:16]}{sysconfig.get_config_var('EXT_SUFFIX')}"
     if lib.exists():
         return lib
     cache.mkdir(parents=True, exist_ok=True)
     tmp = lib.with_suffix(f".{os.getpid()}.tmp")
-    cmd = [nvcc, "-std=c++17", "-O2", "-shared", "-Xcompiler", "-fPIC,-Wall,-Wextra",
-           "--cudart", "none", f"-I{REPO / 'csrc'}", str(SOURCES[0]), "-o", str(tmp)]
+    cmd = [nvcc, "-std=c++17", "-O2", "-shared",
+           "-Xcompiler", "-fPIC,-fvisibility=hidden,-Wall,-Wextra", "--cudart", "none",
+           f"-I{REPO / 'csrc'}", f"-I{pybind11.get_include()}",
+           f"-I{sysconfig.get_paths()['include']}", str(HARNESS), "-o", str(tmp)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"building the emulation harness failed:\n{' '.join(cmd)}\n{proc.stderr}")
@@ -68,68 +75,62 @@ def build_harness(nvcc: str, cache: Path) -> Path:
     return lib
 
 
-class Emulator:
-    """The emu_* entry points of the harness, called with CPU tensors of any strides and an
-    SM count for the launch plan (the workspace is sized by the plan, as ops.py does)."""
+def load_harness(path: Path):
+    spec = importlib.util.spec_from_file_location("_emulation", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    def __init__(self, path: Path):
-        self.lib = ctypes.CDLL(str(path))
-        u, i64, i32, st = ctypes.c_size_t, ctypes.c_int64, ctypes.c_int, STRIDES
-        tail = [i32, u, i64, ctypes.c_char_p, ctypes.c_size_t]
-        shape = [i64] * 5
-        self.lib.emu_workspace_floats.argtypes = shape + [i32, ctypes.c_char_p, ctypes.c_size_t]
-        self.lib.emu_workspace_floats.restype = i64
-        self.lib.emu_chunks.argtypes = shape + [i32, i32]
-        self.lib.emu_chunks.restype = i32
-        self.lib.emu_norm_act_pad_fwd.argtypes = (
-            [i32, u, st, u, st, u, st, u, u] + shape + [i32, ctypes.c_double] + tail
-        )
-        self.lib.emu_norm_act_pad_bwd.argtypes = (
-            [i32, u, st, u, st, u, u, u, st, u, st] + shape + [i32] + tail
-        )
-        self.lib.emu_norm_add_pad_bwd.argtypes = (
-            [i32, u, st, u, st, u, st, u, u, st, u, st] + shape + tail
-        )
+
+class Emulator:
+    """The harness's entry points, called with CPU tensors of any strides and an SM count
+    for the launch plan (the workspace is sized by the plan, as ops.py does)."""
+
+    def __init__(self, module):
+        self.m = module
+
+    def view(self, t):
+        if t is None:
+            return self.m.View()
+        return self.m.View(data=t.data_ptr(), strides=t.stride() + (0,) * (4 - t.dim()))
+
+    def shape(self, shape, pad):
+        n, c, h, w = shape
+        return self.m.ImageShape(n=n, c=c, h=h, w=w, pad=pad)
 
     def chunks(self, shape, pad, sms, channels_adjacent):
         """Blocks per plane the launch plan gives (1: the one-block-per-plane kernels)."""
-        return self.lib.emu_chunks(*shape, pad, sms, int(channels_adjacent))
+        return self.m.norm_act_pad_chunks(self.shape(shape, pad), sms, channels_adjacent)
 
-    def _call(self, name, shape, pad, sms, *args):
-        err = ctypes.create_string_buffer(512)
-        floats = self.lib.emu_workspace_floats(*shape, pad, sms, err, len(err))
-        if floats < 0:
-            raise RuntimeError(err.value.decode())
+    def _call(self, entry, args, sms):
+        floats = self.m.norm_act_pad_workspace_floats(args.shape, sms)
         ws = torch.full((floats,), float("nan"))
-        if getattr(self.lib, name)(*args, sms, ws.data_ptr(), floats, err, len(err)) != 0:
-            raise RuntimeError(err.value.decode())
+        args.launch = self.m.Launch(sms=sms, workspace=ws.data_ptr(), workspace_floats=floats)
+        entry(args)
+
+    def dtype(self, t):
+        return getattr(self.m.DType, DTYPES[t.dtype])
 
     def fwd(self, x, skip, y, mean, rstd, pad, act, sms, eps=EPS):
-        self._call("emu_norm_act_pad_fwd", x.shape, pad, sms, DTYPES[x.dtype], x.data_ptr(),
-                   strides(x), ptr(skip), strides(skip), y.data_ptr(), strides(y),
-                   mean.data_ptr(), rstd.data_ptr(), *x.shape, pad, act, eps)
+        v = self.view
+        args = self.m.NormActPadFwd(dtype=self.dtype(x), x=v(x), skip=v(skip), y=v(y),
+                                    mean=v(mean), rstd=v(rstd), shape=self.shape(x.shape, pad),
+                                    act=getattr(self.m.Act, act), eps=eps)
+        self._call(self.m.norm_act_pad_fwd, args, sms)
 
     def bwd(self, gy, x, mean, rstd, gx, gskip, pad, act, sms):
-        self._call("emu_norm_act_pad_bwd", x.shape, pad, sms, DTYPES[x.dtype], gy.data_ptr(),
-                   strides(gy), x.data_ptr(), strides(x), mean.data_ptr(), rstd.data_ptr(),
-                   gx.data_ptr(), strides(gx), ptr(gskip), strides(gskip), *x.shape, pad, act)
+        v = self.view
+        args = self.m.NormActPadBwd(dtype=self.dtype(x), gy=v(gy), x=v(x), mean=v(mean),
+                                    rstd=v(rstd), gx=v(gx), gskip=v(gskip),
+                                    shape=self.shape(x.shape, pad), act=getattr(self.m.Act, act))
+        self._call(self.m.norm_act_pad_bwd, args, sms)
 
     def add_bwd(self, gy, y, skip, rstd, gx, gskip, pad, sms):
-        self._call("emu_norm_add_pad_bwd", skip.shape, pad, sms, DTYPES[skip.dtype],
-                   gy.data_ptr(), strides(gy), y.data_ptr(), strides(y), skip.data_ptr(),
-                   strides(skip), rstd.data_ptr(), gx.data_ptr(), strides(gx), gskip.data_ptr(),
-                   strides(gskip), *skip.shape, pad)
-
-
-STRIDES = ctypes.c_int64 * 4
-
-
-def ptr(t):
-    return 0 if t is None else t.data_ptr()
-
-
-def strides(t):
-    return STRIDES(*(0, 0, 0, 0) if t is None else t.stride())
+        v = self.view
+        args = self.m.NormAddPadBwd(dtype=self.dtype(skip), gy=v(gy), y=v(y), skip=v(skip),
+                                    rstd=v(rstd), gx=v(gx), gskip=v(gskip),
+                                    shape=self.shape(skip.shape, pad))
+        self._call(self.m.norm_add_pad_bwd, args, sms)
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +142,7 @@ def emu(tmp_path_factory):
     cache = REPO / "build" / "emulation"
     if not os.access(REPO, os.W_OK):
         cache = tmp_path_factory.mktemp("emulation")
-    return Emulator(build_harness(nvcc, cache))
+    return Emulator(load_harness(build_harness(nvcc, cache)))
 
 
 def buffer(shape, dtype, offset=0, layout="nchw"):
@@ -259,7 +260,7 @@ def check_kernels(emu, case, kind, dtype, offsets, layout, sms):
     act = "none" if kind == "add" else kind
     y = buffer(out_shape, dtype, oy, layout)
     mean, rstd = buffer((n * c,), torch.float32), buffer((n * c,), torch.float32)
-    emu.fwd(x, skip, y, mean, rstd, pad, ACT[act], sms)
+    emu.fwd(x, skip, y, mean, rstd, pad, act, sms)
 
     y_ref, mean_ref, rstd_ref, _ = reference(x, skip, pad, act)
     assert_close(y, y_ref, dtype, "y")
@@ -277,10 +278,10 @@ def check_kernels(emu, case, kind, dtype, offsets, layout, sms):
         assert_close(gskip, grads[1], dtype, "gskip (from y)")
         assert_close(gx, grads[0], dtype, "gx (from y)")
         gx, gskip = buffer(shape, dtype, ogx, layout), buffer(shape, dtype, ogs, layout)
-        emu.bwd(gy, x, mean, rstd, gx, gskip, pad, ACT["none"], sms)
+        emu.bwd(gy, x, mean, rstd, gx, gskip, pad, "none", sms)
         assert_close(gskip, grads[1], dtype, "gskip")
     else:
-        emu.bwd(gy, x, mean, rstd, gx, None, pad, ACT[act], sms)
+        emu.bwd(gy, x, mean, rstd, gx, None, pad, act, sms)
     assert_close(gx, grads[0], dtype, "gx")
 
 
@@ -324,8 +325,8 @@ def test_emulated_launch_plan(emu):
 def test_emulated_bad_shape_is_an_error(emu):
     x = torch.zeros(1, 1, 4, 4)
     y, m = torch.empty(1, 1, 12, 12), torch.empty(1)
-    with pytest.raises(RuntimeError, match="invalid shape"):
-        emu.fwd(x, None, y, m, m, 4, ACT["relu"], H200_SMS)
+    with pytest.raises(ValueError, match="invalid shape"):
+        emu.fwd(x, None, y, m, m, 4, "relu", H200_SMS)
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["float16", "bfloat16"])
@@ -341,13 +342,13 @@ def test_emulated_low_precision_add_backward_large_skip(emu, dtype, scale):
     skip = ((torch.rand(shape, generator=gen) * 2 - 1) * scale).to(dtype)
     y = buffer(out_shape, dtype)
     mean, rstd = buffer((6,), torch.float32), buffer((6,), torch.float32)
-    emu.fwd(x, skip, y, mean, rstd, pad, ACT["none"], H200_SMS)
+    emu.fwd(x, skip, y, mean, rstd, pad, "none", H200_SMS)
     _, _, _, xhat = reference(x, skip, pad, "none")
     noise = torch.randn(out_shape, generator=gen, dtype=torch.float64)
     gy = (F.pad(xhat, (pad,) * 4) + 0.3 * noise).to(dtype)
     gx, gskip = buffer(shape, dtype), buffer(shape, dtype)
     if ops._add_backward_from_input(dtype):
-        emu.bwd(gy, x, mean, rstd, gx, gskip, pad, ACT["none"], H200_SMS)
+        emu.bwd(gy, x, mean, rstd, gx, gskip, pad, "none", H200_SMS)
     else:
         emu.add_bwd(gy, y, skip, rstd, gx, gskip, pad, H200_SMS)
     want_gx, want_gskip = reference_grads(x, skip, gy, pad, "none")

@@ -6,6 +6,7 @@ import torch
 from PIL import Image
 
 from cyclegan import data, images
+from cyclegan.errors import CycleganError
 
 from conftest import REAL_DATA, needs_real_data
 
@@ -124,11 +125,12 @@ def test_all_files_unreadable(tmp_path):
 def test_missing_and_empty_folders(tmp_path):
     with pytest.raises(ValueError, match="data folder not found.*trainA"):
         data.make_dataset(tmp_path / "absent", "A")
-    with pytest.raises(ValueError, match=r"domain folder not found: .*trainB.*expected layout"):
+    with pytest.raises(ValueError,
+                       match=r"domain folder not found: .*trainB.*train needs DIR/trainA"):
         data.make_dataset(_layout(tmp_path, domains=("trainA",)), "B")
     (tmp_path / "testA").mkdir()
     (tmp_path / "testA" / "notes.txt").write_text("x")
-    with pytest.raises(ValueError, match=r"no images .* in .*testA.*expected layout"):
+    with pytest.raises(ValueError, match=r"no images .* in .*testA.*test needs DIR/testA"):
         data.make_dataset(tmp_path, "A", split="test")
 
 
@@ -145,9 +147,19 @@ def test_bad_arguments(tmp_path):
 
 def test_domain_names(tmp_path):
     assert data.domain_names("builtin:seasons") == {"A": "summer", "B": "winter"}
-    assert data.domain_names(tmp_path / "horse2zebra") == {"A": "horse", "B": "zebra"}
-    assert data.domain_names("/x/summer2winter_yosemite") == {"A": "summer", "B": "winter"}
-    assert data.domain_names(tmp_path / "facades") == {"A": "A", "B": "B"}
+    # A folder's name is not guessed at: "h2z" is not "h" and "z" (issue 22).
+    assert data.domain_names(tmp_path / "h2z") == {"A": "A", "B": "B"}
+    assert data.domain_names("/x/summer2winter_yosemite") == {"A": "A", "B": "B"}
+    assert data.domain_names(tmp_path / "h2z", "horse, zebra") == {"A": "horse", "B": "zebra"}
+    with pytest.raises(CycleganError, match="two names"):
+        data.domain_names(tmp_path, "horse")
+
+
+def test_missing_folder_error_names_only_what_the_split_needs(tmp_path):
+    (tmp_path / "trainA").mkdir()
+    with pytest.raises(data.DataError) as err:
+        data.make_dataset(tmp_path, "B", "train")
+    assert "trainB" in str(err.value) and "testA" not in str(err.value)
 
 
 # --- built-in seasons ------------------------------------------------------------------
@@ -201,7 +213,6 @@ def test_builtin_flip_follows_torch_rng():
 def test_real_photo_folder():
     files = images.list_images(REAL_DATA / "trainA")
     assert len(files) > 0 and any(":" in p.name and " " in p.name for p in files)
-    assert data.domain_names(REAL_DATA) == {"A": "summer", "B": "winter"}
     for domain in "AB":
         ds = data.make_dataset(REAL_DATA, domain, "test", image_size=64, load_size=72)
         t = ds[0]

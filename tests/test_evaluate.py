@@ -62,7 +62,7 @@ def prepared(red_blue, tmp_path):
 
 def test_prepare_loads_pairs_and_a_trustworthy_classifier(prepared):
     assert prepared.paired
-    assert prepared.domains == {"A": "red", "B": "blue"}
+    assert prepared.domains == {"A": "A", "B": "B"}  # "red2blue" is not parsed into names
     assert prepared.test["A"].shape == (N, 3, SIZE, SIZE)
     assert torch.equal(prepared.test["A"][:, [2, 1, 0]], prepared.test["B"])
     assert prepared.classifier_info["accuracy"] == 1.0
@@ -217,7 +217,7 @@ def test_cli_eval(tmp_path, capsys):
 def test_real_photos(real_data, tmp_path):
     ed = evaluate.prepare(str(real_data), 32, 3, cache_dir="", classifier_images=4,
                           classifier_steps=5, quiet=True, device="cpu")
-    assert ed.domains == {"A": "summer", "B": "winter"}
+    assert ed.domains == {"A": "A", "B": "B"}  # names come from --domains, not the folder
     assert not ed.paired
     assert ed.test["A"].shape == (3, 3, 32, 32) and ed.test["B"].shape == (3, 3, 32, 32)
 

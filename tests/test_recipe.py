@@ -7,14 +7,17 @@ import torch
 
 from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights
 from cyclegan.train.recipe import (
+    LOSS_NAMES,
     Discriminators,
     Generators,
     ImagePool,
+    LossWeights,
     gan_loss,
     get_rng_state,
     l1_loss,
     lr_factor,
     set_rng_state,
+    train_step,
 )
 
 
@@ -122,3 +125,85 @@ def test_discriminators_judge_real_and_fake_like_separate_calls():
     for got, want in ((pra, d_a(ra)), (pfa, d_a(fa)), (prb, d_b(rb)), (pfb, d_b(fb))):
         assert len(got) == 1
         torch.testing.assert_close(got[0], want, atol=1e-6, rtol=0)
+
+
+class _Scale(torch.nn.Module):
+    """x * s (a stub generator with one parameter)."""
+
+    def __init__(self, s):
+        super().__init__()
+        self.s = torch.nn.Parameter(torch.tensor(float(s)))
+
+    def forward(self, x):
+        return x * self.s
+
+
+class _Shift(torch.nn.Module):
+    def __init__(self, t):
+        super().__init__()
+        self.t = torch.nn.Parameter(torch.tensor(float(t)))
+
+    def forward(self, x):
+        return x + self.t
+
+
+class _MeanD(torch.nn.Module):
+    """One logit per image: w * mean(x) + c (a stub discriminator)."""
+
+    def __init__(self, w, c):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(float(w)))
+        self.c = torch.nn.Parameter(torch.tensor(float(c)))
+
+    def forward(self, x):
+        return (x.mean((1, 2, 3)) * self.w + self.c).view(-1, 1, 1, 1)
+
+
+@pytest.mark.parametrize("lambda_cyc, lambda_id, d_ratio", [(7.0, 0.3, 3.0), (10.0, 0.0, 1.0)])
+def test_loss_terms_equal_a_hand_computation(lambda_cyc, lambda_id, d_ratio):
+    """Each named term against the recipe written out in float64 numpy, with stub
+    networks whose outputs are known in closed form."""
+    torch.manual_seed(0)
+    a, b = torch.rand(2, 3, 4, 4) * 2 - 1, torch.rand(2, 3, 4, 4) * 2 - 1
+    s, t, (wa, ca), (wb, cb) = 0.5, 0.1, (1.5, 0.2), (-0.7, 0.4)
+    G = Generators(_Scale(s), _Shift(t))  # A2B: x * s, B2A: x + t
+    D = Discriminators({"patch": _MeanD(wa, ca)}, {"patch": _MeanD(wb, cb)})
+    opt_G = torch.optim.SGD(G.parameters(), lr=0.1)
+    opt_D = torch.optim.SGD(D.trainable, lr=0.1)
+    got = train_step(G, D, opt_G, opt_D, (ImagePool(0), ImagePool(0)), a, b,
+                     LossWeights(lambda_cyc, lambda_id, d_ratio))
+
+    A, B = a.double().numpy(), b.double().numpy()
+
+    def d_a(x):
+        return wa * x.mean(axis=(1, 2, 3)) + ca
+
+    def d_b(x):
+        return wb * x.mean(axis=(1, 2, 3)) + cb
+
+    fake_b, fake_a = A * s, B + t
+    rec_a, rec_b = fake_b + t, fake_a * s
+    want = {
+        "G_A2B": np.mean((d_b(fake_b) - 1) ** 2),
+        "G_B2A": np.mean((d_a(fake_a) - 1) ** 2),
+        "cyc_A": lambda_cyc * np.abs(rec_a - A).mean(),
+        "cyc_B": lambda_cyc * np.abs(rec_b - B).mean(),
+        "idt_A": lambda_cyc * lambda_id * np.abs((A + t) - A).mean(),
+        "idt_B": lambda_cyc * lambda_id * np.abs(B * s - B).mean(),
+        "D_A": (np.mean((d_a(A) - 1) ** 2) + np.mean(d_a(fake_a) ** 2)) / d_ratio,
+        "D_B": (np.mean((d_b(B) - 1) ** 2) + np.mean(d_b(fake_b) ** 2)) / d_ratio,
+    }
+    want["G"] = sum(want[k] for k in ("G_A2B", "G_B2A", "cyc_A", "cyc_B", "idt_A", "idt_B"))
+    assert set(got) == set(LOSS_NAMES) == set(want)
+    for name, value in want.items():
+        assert got[name].item() == pytest.approx(value, rel=1e-5, abs=1e-7), name
+    # The steps were taken: both generators and both discriminators moved.
+    assert G.a2b.s.item() != s and G.b2a.t.item() != t
+    assert D.a["patch"].w.item() != wa and D.b["patch"].w.item() != wb
+
+
+def test_loss_weights_come_from_the_config():
+    from cyclegan.train.config import TrainConfig
+
+    cfg = TrainConfig(lambda_cyc=3.0, lambda_id=0.25, d_ratio=4.0)
+    assert LossWeights.from_config(cfg) == LossWeights(3.0, 0.25, 4.0)

@@ -5,9 +5,9 @@ import builtins
 import pytest
 from test_train import cfg, make_folder
 
+from cyclegan.errors import TrainError
 from cyclegan.train.config import resume_config
 from cyclegan.train.loop import train
-from cyclegan.train.rundir import TrainError
 
 COMMON = dict(batch_size=2, epochs=1, decay_epochs=1, tensorboard=True)
 

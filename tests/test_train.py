@@ -14,11 +14,11 @@ from cyclegan import images
 from cyclegan.checkpoint import load_checkpoint, load_generator
 from cyclegan.cli.train import main as cli_main
 from cyclegan.data import seasons_pairs, to_pil
+from cyclegan.errors import NonFiniteLossError, TrainError
 from cyclegan.images import BadImageWarning
 from cyclegan.layers import fused_unavailable_reason
 from cyclegan.train.config import TrainConfig, resume_config
 from cyclegan.train.loop import train
-from cyclegan.train.rundir import NonFiniteLossError, TrainError
 
 FUSED_REASON = fused_unavailable_reason()
 needs_ops = pytest.mark.skipif(FUSED_REASON is not None, reason=f"fused ops: {FUSED_REASON}")
@@ -358,7 +358,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(data4, tmp_path, mo
 
 def test_trains_on_real_photos(real_data, tmp_path):
     run = tmp_path / "run"
-    summary = train(cfg(real_data, run, image_size=64, batch_size=2, steps=3))
+    summary = train(cfg(real_data, run, image_size=64, batch_size=2, steps=3,
+                        domains="summer,winter"))
     assert summary["step"] == 3
     config = json.loads((run / "config.json").read_text())
     assert config["domains"] == {"A": "summer", "B": "winter"}
@@ -377,3 +378,113 @@ def test_compile_keeps_checkpoints_the_same(data4, tmp_path):
     assert names and not any("_orig_mod" in k for k in names)
     model, _ = load_generator(run / "checkpoints" / "latest.pt")
     assert set(model.state_dict()) == names
+
+
+def test_bf16_really_runs_the_networks_in_bf16(data4, tmp_path, monkeypatch):
+    """A dtype spy on every convolution: --precision bf16 must not silently train in fp32."""
+    seen = set()
+    real_forward = torch.nn.Conv2d.forward
+
+    def spy(self, x):
+        out = real_forward(self, x)
+        if torch.is_grad_enabled():  # training steps, not the sample grid
+            seen.add(out.dtype)
+        return out
+
+    monkeypatch.setattr(torch.nn.Conv2d, "forward", spy)
+    train(cfg(data4, tmp_path / "bf16", batch_size=2, steps=1, precision="bf16"))
+    assert seen == {torch.bfloat16}
+    seen.clear()
+    train(cfg(data4, tmp_path / "fp32", batch_size=2, steps=1))
+    assert seen == {torch.float32}
+
+
+def test_the_clock_checkpoint_saves_by_the_real_clock(data4, tmp_path, monkeypatch):
+    """--save-minutes with the real due(): a tiny interval saves latest.pt at every step
+    check, 0 only at the end."""
+    import cyclegan.train.loop as loop_mod
+
+    saves = []
+    real_save = loop_mod.save_checkpoint
+    monkeypatch.setattr(loop_mod, "save_checkpoint",
+                        lambda path, state: (saves.append(state["step"]), real_save(path, state)))
+    train(cfg(data4, tmp_path / "clock", batch_size=1, steps=4, epochs=5, save_minutes=1e-9))
+    assert saves == [1, 2, 3, 4]  # by the clock after steps 1-3; at --steps, the final save
+    saves.clear()
+    train(cfg(data4, tmp_path / "end", batch_size=1, steps=4, epochs=5, save_minutes=0))
+    assert saves == [4]
+
+
+def test_a_run_folder_is_self_contained(data4, tmp_path, monkeypatch, capsys):
+    """Data stored absolute (resume and eval from elsewhere work), domains as given."""
+    monkeypatch.chdir(data4.parent)
+    train(cfg(data4.name, tmp_path / "run", batch_size=2, steps=1, domains="horse,zebra",
+              quiet=False))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train"]["data"] == str(data4) and saved["domains"] == {"A": "horse",
+                                                                         "B": "zebra"}
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt")["domains"] == \
+        {"A": "horse", "B": "zebra"}
+    monkeypatch.chdir(tmp_path)
+    capsys.readouterr()
+    summary = train(resume_config(tmp_path / "run", {"steps": 2, "quiet": False}))
+    assert summary["step"] == 2
+    assert f"resuming {tmp_path / 'run'} at step 1" in capsys.readouterr().out
+    train(cfg(data4, tmp_path / "plain", batch_size=2, steps=1))
+    plain = json.loads((tmp_path / "plain" / "config.json").read_text())
+    assert plain["domains"] == {"A": "A", "B": "B"}
+
+
+def test_huge_models_are_refused_before_anything_exists(data4, tmp_path, capsys):
+    start = time.perf_counter()
+    code, err = run_cli(["--data", data4, *TINY_ARGS, "--ngf", "100000", "--out",
+                         tmp_path / "huge"], capsys)
+    assert code == 2 and "needs about" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "huge").exists()
+    assert time.perf_counter() - start < 30
+
+
+def test_a_resume_whose_config_was_edited_is_refused(data4, tmp_path):
+    run = tmp_path / "run"
+    train(cfg(data4, run, batch_size=2, steps=1))
+    saved = json.loads((run / "config.json").read_text())
+    saved["train"]["ngf"] = 3000
+    (run / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(TrainError, match=r"ngf 8 -> 3000.*edited or damaged"):
+        train(resume_config(run, {"steps": 2}))
+
+
+def test_a_failed_build_leaves_no_empty_run_folder(data4, tmp_path, monkeypatch):
+    import cyclegan.train.loop as loop_mod
+
+    def broken(*args, **kwargs):
+        raise MemoryError("planted")
+
+    monkeypatch.setattr(loop_mod.TrainState, "create", broken)
+    with pytest.raises(MemoryError):
+        train(cfg(data4, tmp_path / "new", steps=1))
+    assert not (tmp_path / "new").exists()
+    (tmp_path / "mine").mkdir()  # a folder the user made is never removed
+    with pytest.raises(MemoryError):
+        train(cfg(data4, tmp_path / "mine", steps=1))
+    assert (tmp_path / "mine").is_dir()
+
+
+@pytest.mark.parametrize("argv, expect", [
+    (["--preset", "quick"], {"ngf": 16, "image_size": 64, "steps": 1200}),
+    (["--preset", "quick", "--ngf", "64"], {"ngf": 64, "image_size": 64}),  # given = kept
+    (["--ngf", "16"], {"ngf": 16, "image_size": 256}),
+])
+def test_presets_set_flags_the_user_did_not(argv, expect, monkeypatch):
+    import cyclegan.train.loop as loop_mod
+
+    got = {}
+
+    def fake_train(config):
+        got.update(vars(config))
+        return {"rank": 0, "signal": None, "finished": True, "step": 0, "epoch": 0,
+                "run": config.out, "exit_code": 0}
+
+    monkeypatch.setattr(loop_mod, "train", fake_train)
+    assert cli_main([*argv, "--quiet"]) == 0
+    assert {k: got[k] for k in expect} == expect

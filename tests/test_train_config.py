@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from cyclegan.cli.train import build_parser
+from cyclegan.errors import TrainError
 from cyclegan.train.config import RESUMABLE, TrainConfig, flag, from_dict
-from cyclegan.train.rundir import TrainError
 
 FIELDS = [f for f in dataclasses.fields(TrainConfig) if "help" in f.metadata]
 

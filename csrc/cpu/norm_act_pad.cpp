@@ -8,8 +8,8 @@
 #include <cstring>
 #include <utility>
 
-#include "cpu/kernels.h"
 #include "cpu/parallel.h"
+#include "norm_act_pad.h"
 
 namespace cyclegan::cpu::CYCLEGAN_ISA {
 namespace {
@@ -190,80 +190,76 @@ void add_bwd_plane(const T* gy, const T* y, const T* skip, T rstd, T* gx, T* gsk
   }
 }
 
+// NCHW-contiguous planes (ops.py makes them so): x, skip, gx and gskip are h x w at p*h*w,
+// y and gy are hp x wp at p*hp*wp.
+struct Planes {
+  int64_t count, in, out;
+};
+Planes planes(const ImageShape& s) {
+  return {s.n * s.c, s.h * s.w, (s.h + 2 * s.pad) * (s.w + 2 * s.pad)};
+}
+
 template <typename T>
-void fwd(const void* xv, const void* skipv, void* yv, void* meanv, void* rstdv, PlaneShape s,
-         Act act, double eps) {
-  const T* x = static_cast<const T*>(xv);
-  const T* skip = static_cast<const T*>(skipv);
-  T* y = static_cast<T*>(yv);
-  T* mean = static_cast<T*>(meanv);
-  T* rstd = static_cast<T*>(rstdv);
-  const int64_t hw = s.h * s.w, out = (s.h + 2 * s.pad) * (s.w + 2 * s.pad);
-  parallel_for(s.planes, [&](int64_t b, int64_t e) {
+void fwd(const NormActPadFwd& a) {
+  const T* x = a.x.as<const T>();
+  const T* skip = a.skip.as<const T>();
+  T* y = a.y.as<T>();
+  T* mean = a.mean.as<T>();
+  T* rstd = a.rstd.as<T>();
+  const ImageShape& s = a.shape;
+  const Planes pl = planes(s);
+  parallel_for(pl.count, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p)
-      fwd_plane(x + p * hw, skip ? skip + p * hw : nullptr, y + p * out, mean + p, rstd + p, s.h,
-                s.w, s.pad, act, eps);
+      fwd_plane(x + p * pl.in, skip ? skip + p * pl.in : nullptr, y + p * pl.out, mean + p,
+                rstd + p, s.h, s.w, s.pad, a.act, a.eps);
   });
 }
 
 template <typename T>
-void bwd(const void* gyv, const void* xv, const void* meanv, const void* rstdv, void* gxv,
-         void* gskipv, PlaneShape s, Act act) {
-  const T* gy = static_cast<const T*>(gyv);
-  const T* x = static_cast<const T*>(xv);
-  const T* mean = static_cast<const T*>(meanv);
-  const T* rstd = static_cast<const T*>(rstdv);
-  T* gx = static_cast<T*>(gxv);
-  T* gskip = static_cast<T*>(gskipv);
-  const int64_t hw = s.h * s.w, out = (s.h + 2 * s.pad) * (s.w + 2 * s.pad);
-  parallel_for(s.planes, [&](int64_t b, int64_t e) {
+void bwd(const NormActPadBwd& a) {
+  const T* gy = a.gy.as<const T>();
+  const T* x = a.x.as<const T>();
+  const T* mean = a.mean.as<const T>();
+  const T* rstd = a.rstd.as<const T>();
+  T* gx = a.gx.as<T>();
+  T* gskip = a.gskip.as<T>();
+  const ImageShape& s = a.shape;
+  const Planes pl = planes(s);
+  parallel_for(pl.count, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p)
-      bwd_plane(gy + p * out, x + p * hw, mean[p], rstd[p], gx + p * hw,
-                gskip ? gskip + p * hw : nullptr, s.h, s.w, s.pad, act);
+      bwd_plane(gy + p * pl.out, x + p * pl.in, mean[p], rstd[p], gx + p * pl.in,
+                gskip ? gskip + p * pl.in : nullptr, s.h, s.w, s.pad, a.act);
   });
 }
 
 template <typename T>
-void add_bwd(const void* gyv, const void* yv, const void* skipv, const void* rstdv, void* gxv,
-             void* gskipv, PlaneShape s) {
-  const T* gy = static_cast<const T*>(gyv);
-  const T* y = static_cast<const T*>(yv);
-  const T* skip = static_cast<const T*>(skipv);
-  const T* rstd = static_cast<const T*>(rstdv);
-  T* gx = static_cast<T*>(gxv);
-  T* gskip = static_cast<T*>(gskipv);
-  const int64_t hw = s.h * s.w, out = (s.h + 2 * s.pad) * (s.w + 2 * s.pad);
-  parallel_for(s.planes, [&](int64_t b, int64_t e) {
+void add_bwd(const NormAddPadBwd& a) {
+  const T* gy = a.gy.as<const T>();
+  const T* y = a.y.as<const T>();
+  const T* skip = a.skip.as<const T>();
+  const T* rstd = a.rstd.as<const T>();
+  T* gx = a.gx.as<T>();
+  T* gskip = a.gskip.as<T>();
+  const ImageShape& s = a.shape;
+  const Planes pl = planes(s);
+  parallel_for(pl.count, [&](int64_t b, int64_t e) {
     for (int64_t p = b; p < e; ++p)
-      add_bwd_plane(gy + p * out, y + p * out, skip + p * hw, rstd[p], gx + p * hw,
-                    gskip + p * hw, s.h, s.w, s.pad);
+      add_bwd_plane(gy + p * pl.out, y + p * pl.out, skip + p * pl.in, rstd[p], gx + p * pl.in,
+                    gskip + p * pl.in, s.h, s.w, s.pad);
   });
 }
 
 }  // namespace
 
-void norm_act_pad_fwd(DType dtype, const void* x, const void* skip, void* y, void* mean,
-                      void* rstd, PlaneShape s, Act act, double eps) {
-  if (dtype == DType::Float64)
-    fwd<double>(x, skip, y, mean, rstd, s, act, eps);
-  else
-    fwd<float>(x, skip, y, mean, rstd, s, act, eps);
+// Float64 data runs in double, everything else in float (ops.py passes float32 or float64).
+void norm_act_pad_fwd(const NormActPadFwd& a) {
+  a.dtype == DType::Float64 ? fwd<double>(a) : fwd<float>(a);
 }
-
-void norm_act_pad_bwd(DType dtype, const void* gy, const void* x, const void* mean,
-                      const void* rstd, void* gx, void* gskip, PlaneShape s, Act act) {
-  if (dtype == DType::Float64)
-    bwd<double>(gy, x, mean, rstd, gx, gskip, s, act);
-  else
-    bwd<float>(gy, x, mean, rstd, gx, gskip, s, act);
+void norm_act_pad_bwd(const NormActPadBwd& a) {
+  a.dtype == DType::Float64 ? bwd<double>(a) : bwd<float>(a);
 }
-
-void norm_add_pad_bwd(DType dtype, const void* gy, const void* y, const void* skip,
-                      const void* rstd, void* gx, void* gskip, PlaneShape s) {
-  if (dtype == DType::Float64)
-    add_bwd<double>(gy, y, skip, rstd, gx, gskip, s);
-  else
-    add_bwd<float>(gy, y, skip, rstd, gx, gskip, s);
+void norm_add_pad_bwd(const NormAddPadBwd& a) {
+  a.dtype == DType::Float64 ? add_bwd<double>(a) : add_bwd<float>(a);
 }
 
 }  // namespace cyclegan::cpu::CYCLEGAN_ISA

@@ -9,7 +9,7 @@
 #include <thread>
 #include <vector>
 
-#include "norm_act_pad.h"
+#include "common.h"
 
 namespace cyclegan::cpu {
 namespace {

@@ -13,10 +13,10 @@ import torch
 
 from cyclegan import __version__
 from cyclegan.contract import DIRECTIONS
-from cyclegan.errors import CycleganError
+from cyclegan.errors import CycleganError, first_line
 from cyclegan.fileio import atomic_writer
 from cyclegan.models import ModelConfig, build_generator
-from cyclegan.train.rundir import latest_checkpoint
+from cyclegan.runlayout import latest_checkpoint
 
 FORMAT = "cyclegan-checkpoint"
 
@@ -48,7 +48,7 @@ def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
     except (OSError, RuntimeError) as exc:
         # torch.save reports a failed write (ENOSPC, EFBIG) as a RuntimeError from its zip
         # writer; atomic_writer has already removed the temp file either way.
-        reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [""])[0]
+        reason = getattr(exc, "strerror", None) or first_line(exc, "")
         kept = (f"the previous {path.name} is intact" if path.is_file()
                 else "no checkpoint had been written yet")
         raise CheckpointWriteError(f"cannot write checkpoint {path} ({reason}); {kept}") from exc
@@ -78,7 +78,7 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:
-        reason = (str(exc).strip().splitlines() or [""])[0]
+        reason = first_line(exc, "")
         raise CheckpointError(f"{path} is not a readable cyclegan checkpoint "
                               f"({type(exc).__name__}: {reason})") from exc
     if not isinstance(state, dict) or state.get("format") != FORMAT:

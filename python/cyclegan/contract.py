@@ -73,6 +73,16 @@ def direction_error(direction: str) -> str | None:
     return None
 
 
+def parse_domains(text: str) -> dict[str, str]:
+    """--domains NAME_A,NAME_B -> {"A": NAME_A, "B": NAME_B} (train, export, convert)."""
+    from cyclegan.errors import UsageError
+
+    parts = [p.strip() for p in str(text).split(",")]
+    if len(parts) != 2 or not all(parts):
+        raise UsageError(f"--domains must be two names separated by a comma, got {text!r}")
+    return {"A": parts[0], "B": parts[1]}
+
+
 def read_metadata(model: str | os.PathLike | bytes) -> dict[str, str]:
     """metadata_props of an ONNX file (or its bytes) as a plain dict; weights are not read."""
     import onnx

@@ -8,7 +8,6 @@ reproducible and resumable.
 
 from __future__ import annotations
 
-import re
 import warnings
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from PIL import Image
 from torch.utils.data import Dataset
 
 from cyclegan import seasons
+from cyclegan.contract import parse_domains
 from cyclegan.errors import CycleganError
 from cyclegan.images import (
     DEFAULT_MAX_PIXELS,
@@ -40,7 +40,12 @@ class DataError(CycleganError, ValueError):
     """A training or evaluation data source that cannot be used (missing, empty, unreadable)."""
 
 
-_LAYOUT = "expected layout: DIR/trainA, DIR/trainB, DIR/testA, DIR/testB, each holding images"
+
+
+def _layout(split: str) -> str:
+    """What a folder must hold for `split` (only what that use reads: training needs no
+    test folders, evaluation no training folders)."""
+    return f"{split} needs DIR/{split}A and DIR/{split}B, each holding images"
 
 
 def from_pil(img: Image.Image) -> torch.Tensor:
@@ -97,12 +102,12 @@ class FolderDataset(Dataset):
         self.root = Path(root)
         self.folder = self.root / f"{split}{domain}"
         if not self.root.is_dir():
-            raise DataError(f"data folder not found: {self.root} ({_LAYOUT})")
+            raise DataError(f"data folder not found: {self.root} ({_layout(split)})")
         if not self.folder.is_dir():
-            raise DataError(f"domain folder not found: {self.folder} ({_LAYOUT})")
+            raise DataError(f"domain folder not found: {self.folder} ({_layout(split)})")
         self.files = list_images(self.folder)
         if not self.files:
-            raise DataError(f"no images ({extension_list()}) in {self.folder} ({_LAYOUT})")
+            raise DataError(f"no images ({extension_list()}) in {self.folder} ({_layout(split)})")
         self.image_size, self.load_size, self.augment = image_size, load_size, augment
         self.max_pixels = max_pixels
         self.bad_files: dict[Path, str] = {}
@@ -188,14 +193,14 @@ def make_dataset(spec, domain: str, split: str = "train", image_size: int = 256,
     return FolderDataset(spec, domain, split, image_size, load_size, augment, max_pixels)
 
 
-def domain_names(spec) -> dict[str, str]:
-    """Human names of the two domains: from "X2Y..." folder names (e.g. summer2winter_yosemite
-    -> summer, winter), "summer"/"winter" for the built-in data, else "A"/"B"."""
+def domain_names(spec, names: str | None = None) -> dict[str, str]:
+    """Human names of the two domains: `names` ("summer,winter") when given, "summer" and
+    "winter" for the built-in data, else "A" and "B". A folder's name is not parsed: "h2z"
+    would become "h" and "z"."""
+    if names is not None:
+        return parse_domains(names)
     if str(spec) == BUILTIN_SEASONS:
         return {"A": "summer", "B": "winter"}
-    match = re.match(r"([A-Za-z]+)2([A-Za-z]+)", Path(spec).name)
-    if match:
-        return {"A": match.group(1), "B": match.group(2)}
     return {"A": "A", "B": "B"}
 
 

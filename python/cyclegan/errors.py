@@ -16,3 +16,20 @@ class CycleganError(Exception):
 
 class UsageError(CycleganError):
     """Flags or paths that cannot work together."""
+
+
+class TrainError(CycleganError):
+    """A training run that cannot start or continue (bad flags, data, run folder, resume)."""
+
+
+class NonFiniteLossError(TrainError):
+    """Training diverged (NaN or inf loss); nothing was saved after it."""
+
+    exit_code = 1
+
+
+def first_line(exc: BaseException, default: str | None = None) -> str:
+    """An exception's message cut to its first line, for one-line errors (default: its
+    type name when the message is empty)."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else (type(exc).__name__ if default is None else default)

@@ -26,7 +26,7 @@ from cyclegan.checkpoint import (
     train_config,
 )
 from cyclegan.contract import DIRECTIONS
-from cyclegan.errors import CycleganError
+from cyclegan.errors import CycleganError, first_line
 from cyclegan.infer import bundled
 from cyclegan.progress import Progress
 
@@ -79,7 +79,7 @@ class FeatureExtractor:
         except Exception as exc:
             raise EvalError(f"--inception {path} is not a TorchScript file torch.jit.load "
                             f"can read ({type(exc).__name__}: "
-                            f"{(str(exc).strip().splitlines() or [''])[0]})") from exc
+                            f"{first_line(exc, '')})") from exc
         try:
             names = [a.name for a in self.model.forward.schema.arguments]
         except Exception:

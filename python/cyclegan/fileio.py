@@ -51,6 +51,17 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
         f.write(data)
 
 
+def probe_writable(folder: str | os.PathLike) -> None:
+    """Create `folder` (and its parents) and prove a file can be created in it; OSError
+    otherwise. Commands call this before any work, so that an unwritable output is found
+    in the first second, not after an hour."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = temp_path(folder / "write-probe")
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    probe.unlink()
+
+
 def _alive(pid: int) -> bool:
     if pid == os.getpid():
         return True

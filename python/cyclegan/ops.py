@@ -6,6 +6,12 @@ the instance norm has no affine parameters and uses the biased variance over H*W
 (n, c) plane, like ``nn.InstanceNorm2d``. The kernels live in the torch-free module
 ``cyclegan._C``; everything torch-specific (validation, allocation, streams, autograd,
 fake kernels for ``torch.compile``) is here.
+
+Each op is a ``torch.library.custom_op`` whose own body only refuses devices without
+kernels; its ``cpu`` and ``cuda`` kernels (``register_kernel``) validate, allocate the
+outputs, build the entry point's one argument struct by keyword (a ``_C.View`` per tensor,
+the ``_C.ImageShape``) and hand it to a runner (``_cpu`` or ``_cuda``: threads, stream,
+workspace) that calls the device's ``_C`` entry point.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from . import _C
 
 __all__ = ["norm_act_pad", "norm_add_pad", "ACTS"]
 
-ACTS = {"none": 0, "relu": 1}
-_DTYPE_CODES = {torch.float32: 0, torch.float64: 1, torch.float16: 2, torch.bfloat16: 3}
+# Activation and dtype codes are the compiled module's enums, so they are written once.
+ACTS = {name: int(code) for name, code in _C.Act.__members__.items()}
+_DTYPES = {torch.float32: _C.DType.float32, torch.float64: _C.DType.float64,
+           torch.float16: _C.DType.float16, torch.bfloat16: _C.DType.bfloat16}
 _CPU_DTYPES = (torch.float32, torch.float64)
 _CUDA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -67,23 +75,37 @@ def _check(name: str, x: Tensor, skip: Tensor | None, pad: int, eps: float) -> N
         raise TypeError(f"{name}: skip dtype {skip.dtype} must equal x dtype {x.dtype}")
 
 
-def _check_device(name: str, x: Tensor) -> None:
-    if x.device.type == "cpu":
-        if x.dtype not in _CPU_DTYPES:
-            raise TypeError(f"{name}: CPU kernels take float32 or float64, got {x.dtype}")
-    elif x.device.type == "cuda":
-        if not _C.has_cuda:
-            raise RuntimeError(
-                f"{name}: this cyclegan build has no CUDA kernels (nvcc was not found when it "
-                "was compiled); reinstall from source with the CUDA toolkit, or use fused=False"
-            )
-        if x.dtype not in _CUDA_DTYPES:
-            raise TypeError(
-                f"{name}: CUDA kernels take float32, float16 or bfloat16, got {x.dtype}"
-            )
-    else:
-        raise RuntimeError(f"{name}: no kernel for device type {x.device.type!r}")
+def _check_dtype(name: str, x: Tensor) -> None:
+    """The dtypes of the kernels of x's device (one of those registered below)."""
+    if x.device.type == "cpu" and x.dtype not in _CPU_DTYPES:
+        raise TypeError(f"{name}: CPU kernels take float32 or float64, got {x.dtype}")
+    if x.device.type == "cuda" and x.dtype not in _CUDA_DTYPES:
+        raise TypeError(f"{name}: CUDA kernels take float32, float16 or bfloat16, got {x.dtype}")
 
+
+def _no_kernel(name: str, x: Tensor) -> RuntimeError:
+    """The error of an op called on a device it has no kernel for (its default body)."""
+    if x.device.type == "cuda":
+        return RuntimeError(
+            f"{name}: this cyclegan build has no CUDA kernels (nvcc was not found when it "
+            "was compiled); reinstall from source with the CUDA toolkit, or use fused=False"
+        )
+    return RuntimeError(f"{name}: no kernel for device type {x.device.type!r}")
+
+
+def _kernel(op, device: str):
+    """Registers the decorated function as `op`'s kernel for `device`; CUDA kernels only in
+    builds that have them (elsewhere the op's default body explains)."""
+
+    def register(fn):
+        if device != "cuda" or _C.has_cuda:
+            op.register_kernel(device)(fn)
+        return fn
+
+    return register
+
+
+# ---- calling _C: one argument struct per call, built by keyword ----
 
 _threads = 0
 
@@ -97,10 +119,14 @@ def _sync_threads() -> None:
         _threads = n
 
 
-def _run_cpu(kernel: str, *args) -> None:
-    """Calls _C.cpu_<kernel> (NCHW-contiguous buffers) on the module's pool."""
-    _sync_threads()
-    getattr(_C, f"cpu_{kernel}")(*args)
+def _cpu(entry):
+    """The runner of a _C.cpu_* entry point (NCHW-contiguous arrays): on the module's pool."""
+
+    def run(args) -> None:
+        _sync_threads()
+        entry(args)
+
+    return run
 
 
 @functools.cache
@@ -108,17 +134,40 @@ def _sm_count(index: int) -> int:
     return torch.cuda.get_device_properties(index).multi_processor_count
 
 
-def _run_cuda(kernel: str, device: torch.device, shape: tuple[int, ...], *args) -> None:
-    """Calls _C.cuda_<kernel>(*args, sms, workspace, floats, stream) on the device's current
-    stream. The kernels split a plane across blocks when planes alone cannot fill the GPU;
-    the SM count decides how, and the workspace (their per-chunk partial statistics) comes
-    from torch's caching allocator like every other buffer."""
-    with torch.cuda.device(device):
-        sms = _sm_count(torch.cuda.current_device())
-        floats = _C.cuda_workspace_floats(*shape, sms)
-        workspace = torch.empty(floats, dtype=torch.float32, device=device)
-        stream = torch.cuda.current_stream(device).cuda_stream
-        getattr(_C, f"cuda_{kernel}")(*args, sms, workspace.data_ptr(), floats, stream)
+def _cuda(entry, device: torch.device, workspace_floats=None):
+    """The runner of a _C.cuda_* entry point: on the device's current stream, with the SM
+    count (the norm kernels split a plane across blocks when planes alone cannot fill the
+    GPU) and a float32 workspace of workspace_floats(shape, sms) elements, from torch's
+    caching allocator like every other buffer."""
+
+    def run(args) -> None:
+        with torch.cuda.device(device):
+            sms = _sm_count(torch.cuda.current_device())
+            floats = workspace_floats(args.shape, sms) if workspace_floats else 0
+            workspace = torch.empty(floats, dtype=torch.float32, device=device)
+            args.launch = _C.Launch(sms=sms, workspace=workspace.data_ptr(),
+                                    workspace_floats=floats,
+                                    stream=torch.cuda.current_stream(device).cuda_stream)
+            entry(args)
+
+    return run
+
+
+def _norm_cuda(entry, device: torch.device):
+    return _cuda(entry, device, _C.cuda_norm_act_pad_workspace_floats)
+
+
+def _view(t: Tensor | None) -> _C.View:
+    """A tensor as the kernels see it (the empty View for an absent one). Views are of
+    N x C x H x W arrays: the (N, C) statistics get strides 0 for their missing H and W."""
+    if t is None:
+        return _C.View()
+    return _C.View(data=t.data_ptr(), strides=t.stride() + (0,) * (4 - t.dim()))
+
+
+def _shape(x: Tensor, pad: int) -> _C.ImageShape:
+    n, c, h, w = x.shape
+    return _C.ImageShape(n=n, c=c, h=h, w=w, pad=pad)
 
 
 def _memory_format(like: Tensor) -> torch.memory_format:
@@ -153,31 +202,9 @@ def _outputs_fwd(x: Tensor, pad: int) -> tuple[Tensor, Tensor, Tensor]:
     return y, _empty(x, (n, c), stats), _empty(x, (n, c), stats)
 
 
-def _ptr(t: Tensor | None) -> int:
-    return 0 if t is None else t.data_ptr()
-
-
-def _strides(t: Tensor | None) -> tuple[int, ...]:
-    return (0, 0, 0, 0) if t is None else t.stride()
-
-
-def _launch_fwd(x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
-    n, c, h, w = x.shape
-    if x.device.type != "cuda":
-        x = x.contiguous()
-        skip = None if skip is None else skip.contiguous()
-    y, mean, rstd = _outputs_fwd(x, pad)
-    if x.numel() == 0:
-        return y, mean, rstd
-    code = _DTYPE_CODES[x.dtype]
-    if x.device.type == "cuda":
-        _run_cuda("norm_act_pad_fwd", x.device, (n, c, h, w, pad), code, x.data_ptr(),
-                  x.stride(), _ptr(skip), _strides(skip), y.data_ptr(), y.stride(),
-                  mean.data_ptr(), rstd.data_ptr(), n, c, h, w, pad, act, eps)
-    else:
-        _run_cpu("norm_act_pad_fwd", code, x.data_ptr(), _ptr(skip), y.data_ptr(),
-                 mean.data_ptr(), rstd.data_ptr(), n * c, h, w, pad, act, eps)
-    return y, mean, rstd
+def _contiguous(*tensors: Tensor | None) -> list[Tensor | None]:
+    """The CPU kernels' inputs: NCHW contiguous."""
+    return [None if t is None else t.contiguous() for t in tensors]
 
 
 def _check_grad(name: str, gy: Tensor, like: Tensor, pad: int) -> None:
@@ -186,13 +213,37 @@ def _check_grad(name: str, gy: Tensor, like: Tensor, pad: int) -> None:
         raise ValueError(f"{name}: gradient {tuple(gy.shape)} {gy.dtype} does not match the output")
 
 
-@torch.library.custom_op("cyclegan::norm_act_pad", mutates_args=(), device_types=("cpu", "cuda"))
-def _norm_act_pad(x: Tensor, pad: int, act: int, eps: float) -> tuple[Tensor, Tensor, Tensor]:
-    _check("norm_act_pad", x, None, pad, eps)
-    _check_device("norm_act_pad", x)
+# ---- the forward: norm_act_pad and norm_add_pad share one entry point ----
+
+def _fwd(run, name: str, x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
+    """Validates, allocates and calls run(args) with the forward's argument struct."""
+    _check(name, x, skip, pad, eps)
+    _check_dtype(name, x)
     if act not in ACTS.values():
-        raise ValueError(f"norm_act_pad: unknown act code {act}")
-    return _launch_fwd(x, None, pad, act, eps)
+        raise ValueError(f"{name}: unknown act code {act}")
+    y, mean, rstd = _outputs_fwd(x, pad)
+    if x.numel():
+        run(_C.NormActPadFwd(dtype=_DTYPES[x.dtype], x=_view(x), skip=_view(skip), y=_view(y),
+                             mean=_view(mean), rstd=_view(rstd), shape=_shape(x, pad),
+                             act=_C.Act(act), eps=eps))
+    return y, mean, rstd
+
+
+@torch.library.custom_op("cyclegan::norm_act_pad", mutates_args=())
+def _norm_act_pad(x: Tensor, pad: int, act: int, eps: float) -> tuple[Tensor, Tensor, Tensor]:
+    raise _no_kernel("norm_act_pad", x)
+
+
+@_kernel(_norm_act_pad, "cpu")
+def _(x, pad, act, eps):
+    (x,) = _contiguous(x)
+    return _fwd(_cpu(_C.cpu_norm_act_pad_fwd), "norm_act_pad", x, None, pad, act, eps)
+
+
+@_kernel(_norm_act_pad, "cuda")
+def _(x, pad, act, eps):
+    run = _norm_cuda(_C.cuda_norm_act_pad_fwd, x.device)
+    return _fwd(run, "norm_act_pad", x, None, pad, act, eps)
 
 
 @_norm_act_pad.register_fake
@@ -200,48 +251,21 @@ def _(x, pad, act, eps):
     return _outputs_fwd(x, pad)
 
 
-def _launch_bwd(gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int,
-                with_gskip: bool) -> tuple[Tensor, Tensor | None]:
-    n, c, h, w = x.shape
-    mean, rstd = mean.contiguous(), rstd.contiguous()
-    if x.device.type != "cuda":
-        gy, x = gy.contiguous(), x.contiguous()
-    gx = _empty(x)
-    gskip = _empty(x) if with_gskip else None
-    if x.numel() == 0:
-        return gx, gskip
-    code = _DTYPE_CODES[x.dtype]
-    if x.device.type == "cuda":
-        _run_cuda("norm_act_pad_bwd", x.device, (n, c, h, w, pad), code, gy.data_ptr(),
-                  gy.stride(), x.data_ptr(), x.stride(), mean.data_ptr(), rstd.data_ptr(),
-                  gx.data_ptr(), gx.stride(), _ptr(gskip), _strides(gskip), n, c, h, w, pad,
-                  act)
-    else:
-        _run_cpu("norm_act_pad_bwd", code, gy.data_ptr(), x.data_ptr(), mean.data_ptr(),
-                 rstd.data_ptr(), gx.data_ptr(), _ptr(gskip), n * c, h, w, pad, act)
-    return gx, gskip
-
-
-@torch.library.custom_op(
-    "cyclegan::norm_act_pad_backward", mutates_args=(), device_types=("cpu", "cuda")
-)
-def _norm_act_pad_backward(
-    gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int
-) -> Tensor:
-    _check_grad("norm_act_pad_backward", gy, x, pad)
-    return _launch_bwd(gy, x, mean, rstd, pad, act, with_gskip=False)[0]
-
-
-@_norm_act_pad_backward.register_fake
-def _(gy, x, mean, rstd, pad, act):
-    return _empty(x)
-
-
-@torch.library.custom_op("cyclegan::norm_add_pad", mutates_args=(), device_types=("cpu", "cuda"))
+@torch.library.custom_op("cyclegan::norm_add_pad", mutates_args=())
 def _norm_add_pad(x: Tensor, skip: Tensor, pad: int, eps: float) -> tuple[Tensor, Tensor, Tensor]:
-    _check("norm_add_pad", x, skip, pad, eps)
-    _check_device("norm_add_pad", x)
-    return _launch_fwd(x, skip, pad, ACTS["none"], eps)
+    raise _no_kernel("norm_add_pad", x)
+
+
+@_kernel(_norm_add_pad, "cpu")
+def _(x, skip, pad, eps):
+    x, skip = _contiguous(x, skip)
+    return _fwd(_cpu(_C.cpu_norm_act_pad_fwd), "norm_add_pad", x, skip, pad, ACTS["none"], eps)
+
+
+@_kernel(_norm_add_pad, "cuda")
+def _(x, skip, pad, eps):
+    run = _norm_cuda(_C.cuda_norm_act_pad_fwd, x.device)
+    return _fwd(run, "norm_add_pad", x, skip, pad, ACTS["none"], eps)
 
 
 @_norm_add_pad.register_fake
@@ -249,54 +273,111 @@ def _(x, skip, pad, eps):
     return _outputs_fwd(x, pad)
 
 
-@torch.library.custom_op(
-    "cyclegan::norm_add_pad_backward", mutates_args=(), device_types=("cpu", "cuda")
-)
-def _norm_add_pad_backward(
-    gy: Tensor, y: Tensor, skip: Tensor, rstd: Tensor, pad: int
-) -> tuple[Tensor, Tensor]:
-    """Gradients of x and skip from the forward's output: xhat = interior(y) - skip."""
-    _check_grad("norm_add_pad_backward", gy, skip, pad)
-    if y.shape != gy.shape or y.dtype != skip.dtype:
-        raise ValueError(f"norm_add_pad_backward: output {tuple(y.shape)} does not match gy")
-    n, c, h, w = skip.shape
-    rstd = rstd.contiguous()
-    if skip.device.type != "cuda":
-        gy, y, skip = gy.contiguous(), y.contiguous(), skip.contiguous()
-    gx, gskip = _empty(y, skip.shape), _empty(y, skip.shape)
-    if skip.numel() == 0:
-        return gx, gskip
-    code = _DTYPE_CODES[skip.dtype]
-    if skip.device.type == "cuda":
-        _run_cuda("norm_add_pad_bwd", skip.device, (n, c, h, w, pad), code, gy.data_ptr(),
-                  gy.stride(), y.data_ptr(), y.stride(), skip.data_ptr(), skip.stride(),
-                  rstd.data_ptr(), gx.data_ptr(), gx.stride(), gskip.data_ptr(),
-                  gskip.stride(), n, c, h, w, pad)
-    else:
-        _run_cpu("norm_add_pad_bwd", code, gy.data_ptr(), y.data_ptr(), skip.data_ptr(),
-                 rstd.data_ptr(), gx.data_ptr(), gskip.data_ptr(), n * c, h, w, pad)
+# ---- the backward from the input: norm_act_pad's, and norm_add_pad's in half precision ----
+
+def _bwd(run, gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int,
+         with_gskip: bool) -> tuple[Tensor, Tensor | None]:
+    mean, rstd = mean.contiguous(), rstd.contiguous()
+    gx = _empty(x)
+    gskip = _empty(x) if with_gskip else None
+    if x.numel():
+        run(_C.NormActPadBwd(dtype=_DTYPES[x.dtype], gy=_view(gy), x=_view(x), mean=_view(mean),
+                             rstd=_view(rstd), gx=_view(gx), gskip=_view(gskip),
+                             shape=_shape(x, pad), act=_C.Act(act)))
     return gx, gskip
 
 
-@_norm_add_pad_backward.register_fake
-def _(gy, y, skip, rstd, pad):
-    return _empty(y, skip.shape), _empty(y, skip.shape)
+@torch.library.custom_op("cyclegan::norm_act_pad_backward", mutates_args=())
+def _norm_act_pad_backward(
+    gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int
+) -> Tensor:
+    raise _no_kernel("norm_act_pad_backward", x)
 
 
-@torch.library.custom_op(
-    "cyclegan::norm_add_pad_backward_from_input", mutates_args=(), device_types=("cpu", "cuda")
-)
+@_kernel(_norm_act_pad_backward, "cpu")
+def _(gy, x, mean, rstd, pad, act):
+    _check_grad("norm_act_pad_backward", gy, x, pad)
+    gy, x = _contiguous(gy, x)
+    return _bwd(_cpu(_C.cpu_norm_act_pad_bwd), gy, x, mean, rstd, pad, act, False)[0]
+
+
+@_kernel(_norm_act_pad_backward, "cuda")
+def _(gy, x, mean, rstd, pad, act):
+    _check_grad("norm_act_pad_backward", gy, x, pad)
+    run = _norm_cuda(_C.cuda_norm_act_pad_bwd, x.device)
+    return _bwd(run, gy, x, mean, rstd, pad, act, False)[0]
+
+
+@_norm_act_pad_backward.register_fake
+def _(gy, x, mean, rstd, pad, act):
+    return _empty(x)
+
+
+@torch.library.custom_op("cyclegan::norm_add_pad_backward_from_input", mutates_args=())
 def _norm_add_pad_backward_from_input(
     gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int
 ) -> tuple[Tensor, Tensor]:
     """Gradients of x and skip from the forward's input: xhat = (x - mean) * rstd."""
+    raise _no_kernel("norm_add_pad_backward_from_input", x)
+
+
+@_kernel(_norm_add_pad_backward_from_input, "cpu")
+def _(gy, x, mean, rstd, pad):
     _check_grad("norm_add_pad_backward_from_input", gy, x, pad)
-    return _launch_bwd(gy, x, mean, rstd, pad, ACTS["none"], with_gskip=True)
+    gy, x = _contiguous(gy, x)
+    return _bwd(_cpu(_C.cpu_norm_act_pad_bwd), gy, x, mean, rstd, pad, ACTS["none"], True)
+
+
+@_kernel(_norm_add_pad_backward_from_input, "cuda")
+def _(gy, x, mean, rstd, pad):
+    _check_grad("norm_add_pad_backward_from_input", gy, x, pad)
+    run = _norm_cuda(_C.cuda_norm_act_pad_bwd, x.device)
+    return _bwd(run, gy, x, mean, rstd, pad, ACTS["none"], True)
 
 
 @_norm_add_pad_backward_from_input.register_fake
 def _(gy, x, mean, rstd, pad):
     return _empty(x), _empty(x)
+
+
+# ---- the backward of norm_add_pad from its output ----
+
+def _add_bwd(run, gy: Tensor, y: Tensor, skip: Tensor, rstd: Tensor, pad: int):
+    """Gradients of x and skip from the forward's output: xhat = interior(y) - skip."""
+    _check_grad("norm_add_pad_backward", gy, skip, pad)
+    if y.shape != gy.shape or y.dtype != skip.dtype:
+        raise ValueError(f"norm_add_pad_backward: output {tuple(y.shape)} does not match gy")
+    rstd = rstd.contiguous()
+    gx, gskip = _empty(y, skip.shape), _empty(y, skip.shape)
+    if skip.numel():
+        run(_C.NormAddPadBwd(dtype=_DTYPES[skip.dtype], gy=_view(gy), y=_view(y),
+                             skip=_view(skip), rstd=_view(rstd), gx=_view(gx),
+                             gskip=_view(gskip), shape=_shape(skip, pad)))
+    return gx, gskip
+
+
+@torch.library.custom_op("cyclegan::norm_add_pad_backward", mutates_args=())
+def _norm_add_pad_backward(
+    gy: Tensor, y: Tensor, skip: Tensor, rstd: Tensor, pad: int
+) -> tuple[Tensor, Tensor]:
+    raise _no_kernel("norm_add_pad_backward", skip)
+
+
+@_kernel(_norm_add_pad_backward, "cpu")
+def _(gy, y, skip, rstd, pad):
+    gy, y, skip = _contiguous(gy, y, skip)
+    return _add_bwd(_cpu(_C.cpu_norm_add_pad_bwd), gy, y, skip, rstd, pad)
+
+
+@_kernel(_norm_add_pad_backward, "cuda")
+def _(gy, y, skip, rstd, pad):
+    run = _norm_cuda(_C.cuda_norm_add_pad_bwd, skip.device)
+    return _add_bwd(run, gy, y, skip, rstd, pad)
+
+
+@_norm_add_pad_backward.register_fake
+def _(gy, y, skip, rstd, pad):
+    return _empty(y, skip.shape), _empty(y, skip.shape)
 
 
 def _add_backward_from_input(dtype: torch.dtype) -> bool:

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan.contract import variant_path
-from cyclegan.errors import CycleganError
+from cyclegan.errors import CycleganError, first_line
 from cyclegan.fileio import atomic_write_bytes
 from cyclegan.images import list_images
 from cyclegan.infer.io import Decoded, Job, decode, from_model_output
@@ -216,7 +216,7 @@ def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_MET
         except QuantizeError:
             raise
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise QuantizeError(f"onnxruntime could not quantize the model: {first}") from None
         return out.read_bytes()
 

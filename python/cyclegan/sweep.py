@@ -30,7 +30,7 @@ from cyclegan import data, evaluate, images, report
 from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator, train_config
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
-from cyclegan.train.rundir import latest_checkpoint
+from cyclegan.runlayout import latest_checkpoint
 
 RESERVED = ("data", "out", "resume")
 

@@ -1,8 +1,9 @@
-// CPU emulation of the CUDA kernels in csrc/cuda/kernels.cuh, for tests/test_cuda_emulation.py.
+// CPU emulation of the CUDA kernels (csrc/cuda/*.cuh), for tests/test_cuda_emulation.py.
 // nvcc compiles this file as plain host C++ (with the CUDA headers; no GPU or driver needed)
-// into a shared library that the test loads with ctypes. Its emu_* functions take the
-// arguments of the cyclegan::cuda API and run the very dispatch code and kernel bodies the
-// GPU runs, with this file's thread context and launcher:
+// into a Python extension module, _emulation. It binds the argument structs exactly as
+// cyclegan._C does (csrc/bind_types.h, module-locally), and its entry points take them as
+// the cyclegan::cuda ones do and run the very dispatch code and kernel bodies the GPU
+// runs, with this file's thread context and launcher:
 //   grid:   the blocks run one after another;
 //   block:  its threads are fibers (ucontext) with one shared-memory struct, filled with
 //           0xff bytes (NaN floats) so reading shared memory before writing it shows up;
@@ -14,21 +15,22 @@
 // A scheduler pass resumes, in thread order, every fiber whose wait is over; a pass that
 // resumes none means a barrier or shuffle that not every thread reaches (a hang on the GPU),
 // reported as an error.
+#include <pybind11/pybind11.h>
 #include <ucontext.h>
 
 #include <cstdint>
-#include <cstdio>
 #include <cstring>
-#include <exception>
 #include <functional>
 #include <memory>
 #include <stdexcept>
 #include <vector>
 
-#include "cuda/kernels.cuh"
+#include "bind_types.h"
+#include "cuda/norm_act_pad.cuh"
 
 namespace {
 
+namespace py = pybind11;
 using namespace cyclegan;
 using namespace cyclegan::cuda::detail;
 
@@ -154,7 +156,7 @@ class Block {
   const std::function<void(int)>* body_ = nullptr;
 };
 
-// The thread context of kernels.cuh for one emulated thread.
+// The thread context of cuda/device.cuh for one emulated thread.
 struct EmuCtx {
   Block* b;
   int t;
@@ -182,86 +184,29 @@ struct EmuLauncher {
   }
 };
 
-// Runs f, returning 0, or the exception's message in err and 1.
-template <typename F>
-int guarded(char* err, size_t errlen, F&& f) {
-  try {
-    f();
-    return 0;
-  } catch (const std::exception& e) {
-    std::snprintf(err, errlen, "%s", e.what());
-    return 1;
-  }
+// The emulated entry points: as cyclegan::cuda's, on EmuLauncher. One line per entry point.
+template <class Args>
+using Dispatch = void (*)(const EmuLauncher&, const Args&);
+template <class Args>
+void emulate(py::module_& m, const char* name, Dispatch<Args> dispatch) {
+  m.def(name, [dispatch](const Args& a) { dispatch(EmuLauncher{}, a); }, py::arg("args"));
 }
-
-template <typename T>
-const T* cptr(uintptr_t p) {
-  return reinterpret_cast<const T*>(p);
-}
-template <typename T>
-T* mptr(uintptr_t p) {
-  return reinterpret_cast<T*>(p);
-}
-
-Strides strides(const int64_t* s) { return {s[0], s[1], s[2], s[3]}; }
 
 }  // namespace
 
-// Strides are passed as arrays of 4 elements (N, C, H, W); sms and the workspace as the
-// cyclegan::cuda API takes them (Launch).
-extern "C" {
-
-int64_t emu_workspace_floats(int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad, int sms,
-                             char* err, size_t errlen) {
-  int64_t out = -1;
-  guarded(err, errlen, [&] { out = workspace_need(ImageShape{n, c, h, w, pad}, sms); });
-  return out;
-}
-
-int emu_chunks(int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad, int sms,
-               int channels_adjacent) {
-  return make_tiles(ImageShape{n, c, h, w, pad}, sms, channel_group(c, channels_adjacent != 0))
-      .chunks;
-}
-
-int emu_norm_act_pad_fwd(int dtype, uintptr_t x, const int64_t* xs, uintptr_t skip,
-                         const int64_t* ss, uintptr_t y, const int64_t* ys, uintptr_t mean,
-                         uintptr_t rstd, int64_t n, int64_t c, int64_t h, int64_t w,
-                         int64_t pad, int act, double eps, int sms, uintptr_t ws,
-                         int64_t ws_floats, char* err, size_t errlen) {
-  return guarded(err, errlen, [&] {
-    dispatch_fwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(x), strides(xs),
-                 cptr<void>(skip), strides(ss), mptr<void>(y), strides(ys), mptr<float>(mean),
-                 mptr<float>(rstd), ImageShape{n, c, h, w, pad}, static_cast<Act>(act),
-                 static_cast<float>(eps), Launch{sms, mptr<float>(ws), ws_floats});
-  });
-}
-
-int emu_norm_act_pad_bwd(int dtype, uintptr_t gy, const int64_t* gys, uintptr_t x,
-                         const int64_t* xs, uintptr_t mean, uintptr_t rstd, uintptr_t gx,
-                         const int64_t* gxs, uintptr_t gskip, const int64_t* gss, int64_t n,
-                         int64_t c, int64_t h, int64_t w, int64_t pad, int act, int sms,
-                         uintptr_t ws, int64_t ws_floats, char* err, size_t errlen) {
-  return guarded(err, errlen, [&] {
-    dispatch_bwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(gy), strides(gys),
-                 cptr<void>(x), strides(xs), cptr<float>(mean), cptr<float>(rstd),
-                 mptr<void>(gx), strides(gxs), mptr<void>(gskip), strides(gss),
-                 ImageShape{n, c, h, w, pad}, static_cast<Act>(act),
-                 Launch{sms, mptr<float>(ws), ws_floats});
-  });
-}
-
-int emu_norm_add_pad_bwd(int dtype, uintptr_t gy, const int64_t* gys, uintptr_t y,
-                         const int64_t* ys, uintptr_t skip, const int64_t* ss, uintptr_t rstd,
-                         uintptr_t gx, const int64_t* gxs, uintptr_t gskip, const int64_t* gss,
-                         int64_t n, int64_t c, int64_t h, int64_t w, int64_t pad, int sms,
-                         uintptr_t ws, int64_t ws_floats, char* err, size_t errlen) {
-  return guarded(err, errlen, [&] {
-    dispatch_add_bwd(EmuLauncher{}, static_cast<DType>(dtype), cptr<void>(gy), strides(gys),
-                     cptr<void>(y), strides(ys), cptr<void>(skip), strides(ss),
-                     cptr<float>(rstd), mptr<void>(gx), strides(gxs), mptr<void>(gskip),
-                     strides(gss), ImageShape{n, c, h, w, pad},
-                     Launch{sms, mptr<float>(ws), ws_floats});
-  });
-}
+PYBIND11_MODULE(_emulation, m) {
+  namespace norm = cyclegan::cuda::norm;
+  cyclegan::bind::bind_types(m, /*local=*/true);
+  emulate<NormActPadFwd>(m, "norm_act_pad_fwd", &norm::dispatch_fwd<EmuLauncher>);
+  emulate<NormActPadBwd>(m, "norm_act_pad_bwd", &norm::dispatch_bwd<EmuLauncher>);
+  emulate<NormAddPadBwd>(m, "norm_add_pad_bwd", &norm::dispatch_add_bwd<EmuLauncher>);
+  m.def("norm_act_pad_workspace_floats", &norm::workspace_need, py::arg("shape"),
+        py::arg("sms"));
+  // Blocks per plane the launch plan gives (1: the one-block-per-plane kernels).
+  m.def(
+      "norm_act_pad_chunks",
+      [](const ImageShape& s, int sms, bool channels_adjacent) {
+        return norm::make_tiles(s, sms, norm::channel_group(s.c, channels_adjacent)).chunks;
+      },
+      py::arg("shape"), py::arg("sms"), py::arg("channels_adjacent"));
 }

@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable
 
 import cyclegan
-from cyclegan.errors import CycleganError, UsageError
+from cyclegan.errors import CycleganError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 
@@ -20,14 +20,6 @@ def exit_codes(failed: str) -> str:
 
 def add_version(p: argparse.ArgumentParser) -> None:
     p.add_argument("--version", action="version", version=f"%(prog)s {cyclegan.__version__}")
-
-
-def parse_domains(text: str) -> dict[str, str]:
-    """--domains NAME_A,NAME_B -> {"A": NAME_A, "B": NAME_B}."""
-    parts = [p.strip() for p in text.split(",")]
-    if len(parts) != 2 or not all(parts):
-        raise UsageError(f"--domains must be two names separated by a comma, got {text!r}")
-    return {"A": parts[0], "B": parts[1]}
 
 
 def run(prog: str, body: Callable[[], int], interrupted: str = "interrupted") -> int:

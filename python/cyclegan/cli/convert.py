@@ -7,7 +7,7 @@ import sys
 
 import cyclegan
 from cyclegan.cli import common
-from cyclegan.contract import DIRECTIONS
+from cyclegan.contract import DIRECTIONS, parse_domains
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         from cyclegan.convert import convert_file
 
-        domains = common.parse_domains(args.domains) if args.domains else {"A": "A", "B": "B"}
+        domains = parse_domains(args.domains) if args.domains else {"A": "A", "B": "B"}
         info = convert_file(args.src, args.out, args.direction, domains)
         if not args.quiet:
             cfg = info["config"]

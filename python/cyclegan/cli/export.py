@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from cyclegan.cli.common import add_version, exit_codes, parse_domains, run
+from cyclegan.cli.common import add_version, exit_codes, run
+from cyclegan.contract import parse_domains
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from cyclegan.cli import common
-from cyclegan.train.config import RESUMABLE, TrainConfig, flag
+from cyclegan.train.config import RESUMABLE, TrainConfig, flag, with_preset
 
 DESCRIPTION = (
     "Train a CycleGAN (ResNet generators, 70x70 PatchGAN discriminators, LSGAN losses, cycle "
@@ -64,19 +64,30 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _given(argv: list[str] | None) -> dict:
+    """The flags the user wrote (even when equal to a default), for --resume and --preset."""
+    parser = build_parser()
+    for action in parser._actions:
+        action.default = argparse.SUPPRESS
+    given = vars(parser.parse_args(argv))
+    given.pop("resume", None)
+    return given
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     values = vars(args)
     resume = values.pop("resume")
-    explicit = {k: v for k, v in values.items() if v != parser.get_default(k)}
+    explicit = _given(argv)
 
     def body() -> int:
+        from cyclegan.runlayout import latest_checkpoint
         from cyclegan.train.config import resume_config
         from cyclegan.train.loop import train
-        from cyclegan.train.rundir import latest_checkpoint
 
-        cfg = resume_config(resume, explicit) if resume is not None else TrainConfig(**values)
+        cfg = (resume_config(resume, explicit) if resume is not None
+               else TrainConfig(**with_preset(values, explicit)))
         summary = train(cfg)
         if summary["rank"] != 0:
             return summary["exit_code"]

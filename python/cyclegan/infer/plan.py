@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cyclegan.errors import UsageError
-from cyclegan.fileio import atomic_write_bytes, exclusive_lock, remove_stale_temps, temp_path
+from cyclegan.fileio import (
+    atomic_write_bytes,
+    exclusive_lock,
+    probe_writable,
+    remove_stale_temps,
+)
 from cyclegan.images import (
     DEFAULT_MAX_PIXELS,
     FORMATS,
@@ -148,10 +153,7 @@ def prepare_output(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise UsageError(f"output {folder} exists and is not a folder")
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        probe = temp_path(folder / "write-probe")
-        os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-        probe.unlink()
+        probe_writable(folder)
     except OSError as exc:
         raise UsageError(f"output folder {folder} is not writable: "
                          f"{exc.strerror or exc}") from None

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.errors import CycleganError, UsageError
+from cyclegan.errors import CycleganError, UsageError, first_line
 from cyclegan.infer import variants
 from cyclegan.infer.binding import CUDA_EP, BoundRunner
 
@@ -90,7 +90,7 @@ class OrtGenerator:
         try:
             self.session, graphs = _open_session(ort, source, opts, providers)
         except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise ModelError(f"cannot load {self.name} as an ONNX model: {first}") from None
         active = self.session.get_providers()
         self.device = "cuda" if "CUDAExecutionProvider" in active else "cpu"

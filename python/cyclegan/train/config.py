@@ -11,8 +11,10 @@ import operator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from cyclegan.contract import UPSAMPLING, size_error
-from cyclegan.train.rundir import TrainError, latest_checkpoint, read_json
+from cyclegan.contract import UPSAMPLING, parse_domains, size_error
+from cyclegan.errors import TrainError
+from cyclegan.runlayout import latest_checkpoint
+from cyclegan.train.rundir import read_json
 
 # The few flags that may differ when continuing a run; everything else comes from its
 # config.json.
@@ -36,6 +38,15 @@ def _opt(default, help: str, group: str, bounds: tuple = (), **argparse_kwargs):
                                             **argparse_kwargs})
 
 
+# What each --preset sets. Sized by measurement (docs/experiments.md, "A quick try"): the
+# quick one learns the built-in seasons' colour change in about 1,000 steps.
+PRESETS = {
+    "quick": dict(image_size=64, load_size=72, ngf=16, ndf=32, n_blocks=6, batch_size=2,
+                  upsample="bilinear", epochs=1, decay_epochs=1, steps=1200, save_minutes=5.0,
+                  log_every=25),
+}
+
+
 POSITIVE = ((">", 0),)
 NON_NEGATIVE = ((">=", 0),)
 
@@ -45,6 +56,10 @@ class TrainConfig:
     data: str = _opt("builtin:seasons", "folder in the official layout (trainA/, trainB/) or "
                      "builtin:seasons (procedural summer/winter landscapes, no download)", "run")
     out: str = _opt("runs/cyclegan", "run folder (created; must not hold a run already)", "run")
+    preset: str | None = _opt(None, "a named set of flags; quick = a small generator at a "
+                              "64 px working scale that shows the translation starting within "
+                              "about 15 minutes on a 2-core CPU (flags given explicitly still "
+                              "win)", "run", choices=tuple(PRESETS), type=str)
     # Set by resume_config; the flag --resume RUN is the parser's own.
     resume: bool = False
     epochs: int = _opt(100, "epochs at the initial learning rate", "run", bounds=POSITIVE)
@@ -65,6 +80,9 @@ class TrainConfig:
                              "grids to RUN/tensorboard (needs pip install "
                              "\"cyclegan[tensorboard]\")", "run")
 
+    domains: str | None = _opt(None, "names of domains A and B, e.g. summer,winter, kept with "
+                               "the run and its generators; default: A,B (summer,winter for "
+                               "builtin:seasons)", "data and model", type=str)
     batch_size: int = _opt(1, "images per domain per step", "data and model", bounds=POSITIVE)
     image_size: int = _opt(256, "training crop size (multiple of 4)", "data and model",
                            bounds=POSITIVE)
@@ -116,6 +134,11 @@ class TrainConfig:
     def resolved(self) -> TrainConfig:
         """Fill the size-dependent defaults and reject impossible values."""
         c = dataclasses.replace(self)
+        if not str(c.data).startswith("builtin:"):
+            # Absolute, so that resume and eval work from any folder.
+            c.data = str(Path(c.data).expanduser().absolute())
+        if c.domains is not None:
+            parse_domains(c.domains)
         if c.load_size is None:
             c.load_size = round(c.image_size * 286 / 256)
         if c.n_blocks is None:
@@ -149,6 +172,15 @@ class TrainConfig:
     def discriminators(self) -> tuple[str, ...]:
         """The discriminator kinds a run trains, in recipe order."""
         return ("patch", "projected") if self.discriminator == "both" else (self.discriminator,)
+
+
+def with_preset(values: dict, explicit: dict) -> dict:
+    """Field values for `values["preset"]`: the preset's flags over the defaults, the flags
+    the user gave explicitly over both."""
+    preset = values.get("preset")
+    if preset is None:
+        return values
+    return {**values, **PRESETS[preset], **explicit}
 
 
 def flag(name: str) -> str:

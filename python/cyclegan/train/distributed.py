@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from cyclegan.train.rundir import TrainError
+from cyclegan.errors import TrainError
 
 
 @dataclass

@@ -19,14 +19,14 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from cyclegan import __version__, data, images
+from cyclegan import __version__, checkpoint, data, images, runlayout
 from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
+from cyclegan.errors import NonFiniteLossError, TrainError
 from cyclegan.layers import fused_unavailable_reason
 from cyclegan.progress import Progress
-from cyclegan.train import distributed, rundir, tensorboard
+from cyclegan.train import budget, distributed, rundir, tensorboard
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.recipe import Generators, LossWeights, loss_names, train_step
-from cyclegan.train.rundir import NonFiniteLossError
 from cyclegan.train.sampling import PairDataset, PairSampler
 from cyclegan.train.state import TrainState
 from cyclegan.train.stopping import SIGNALS, StopRequest, ignore_in_worker
@@ -55,27 +55,36 @@ def train(cfg: TrainConfig) -> dict:
 def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     device, main = info.device, info.is_main
     run = Path(cfg.out)
-    rundir.prepare(run, cfg.resume)
-    fused = _configure_backends(cfg, device)
+    # Everything that can refuse the run does so before the run folder is touched.
+    model_cfg = cfg.model_config()
+    ckpt = _checked_resume(run, model_cfg) if cfg.resume else None
+    budget.check_memory(cfg, model_cfg, device, info.world_size)
 
     # Data: both domains, paired by a sampler whose order is a function of (seed, epoch).
     loader, sampler, sizes = _make_loader(cfg, info)
     fixed = (_fixed_images(cfg, "A"), _fixed_images(cfg, "B")) if main else None
 
     # Networks, optimizers, schedules, pools: identical initial weights on every rank.
-    model_cfg = cfg.model_config()
-    state = TrainState.create(cfg, model_cfg, fused, device, info.rank)
-    if cfg.resume:
-        ckpt = load_checkpoint(rundir.latest_checkpoint(run), map_location="cpu")
+    created = rundir.prepare(run, cfg.resume)
+    try:
+        fused = _configure_backends(cfg, device)
+        state = TrainState.create(cfg, model_cfg, fused, device, info.rank)
+    except BaseException:
+        if created:
+            rundir.discard(run)
+        raise
+    if ckpt is not None:
         state.load_state_dict(ckpt, device, restore_rng=info.rank == 0)
         del ckpt
         if main:
             rundir.truncate_log(run, state.step)
+            if not cfg.quiet:
+                print(f"resuming {run} at step {state.step} (epoch {state.epoch + 1})")
     total_epochs = cfg.epochs + cfg.decay_epochs
     total_steps = total_epochs * sampler.batches_per_epoch
     if cfg.steps is not None:
         total_steps = min(total_steps, cfg.steps)
-    domains = data.domain_names(cfg.data)
+    domains = data.domain_names(cfg.data, cfg.domains)
     if main:
         rundir.write_json(run / "config.json", {
             "train": dataclasses.asdict(cfg), "model": model_cfg.to_dict(), "domains": domains,
@@ -93,6 +102,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
                      loss_names(state.D.kinds))
     progress = Progress(total_steps, "train", unit="step", enabled=main and not cfg.quiet,
                         initial=state.step)
+    pace = budget.Pace(total_steps, state.step, device) if main else None
     stopped = None
     with StopRequest() as stop:
         while state.epoch < total_epochs and stopped is None:
@@ -111,6 +121,8 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
                 if log_step:
                     losses.flush(sampler.batches_per_epoch, progress)
                 progress.update(1, epoch=state.epoch + 1)
+                if pace is not None:
+                    pace.step(state.step)
                 # Multi-process runs decide together, at log steps (a collective each).
                 if log_step or not info.enabled:
                     stopped = _stop_or_save(stop, saver, losses, cfg, info)
@@ -121,8 +133,8 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     if stopped:
         losses.check_finite()
         if main:
-            _save_samples(state, fixed, rundir.sample_path(run, state.epoch + 1), fmt, writer)
-        saver.save(rundir.latest_checkpoint(run))
+            _save_samples(state, fixed, runlayout.sample_path(run, state.epoch + 1), fmt, writer)
+        saver.save(runlayout.latest_checkpoint(run))
     progress.close()
     if writer is not None:
         writer.close()
@@ -131,6 +143,23 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     return {"run": str(run), "rank": info.rank, "step": state.step, "epoch": state.epoch,
             "finished": state.epoch >= total_epochs, "fused": fused, "signal": signal_name,
             "exit_code": SIGNALS_BY_NAME.get(signal_name, 0)}
+
+
+def _checked_resume(run: Path, model_cfg) -> dict:
+    """The checkpoint a resume continues from, after checking that the run's config.json
+    still describes its networks (an edited config could otherwise ask for any size)."""
+    path = runlayout.latest_checkpoint(run)
+    ckpt = load_checkpoint(path, map_location="cpu")
+    saved = checkpoint.model_config(path, ckpt)
+    if saved != model_cfg:
+        diff = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(model_cfg, k)!r}"
+                         for k in saved.to_dict() if getattr(saved, k) != getattr(model_cfg, k))
+        raise TrainError(f"{run / 'config.json'} does not describe the networks in {path} "
+                         f"({diff}): the file was edited or damaged; restore it to resume")
+    for key in ("G_A2B", "G_B2A"):
+        if key in ckpt:
+            checkpoint.check_weights(path, key, ckpt[key], saved)
+    return ckpt
 
 
 def _make_loader(cfg: TrainConfig, info: distributed.DistInfo):
@@ -165,7 +194,7 @@ def _stop_or_save(stop: StopRequest, saver: Checkpointer, losses: LossLog, cfg: 
         return "steps"
     if distributed.any_rank(saver.due(cfg.save_minutes), info):
         losses.check_finite()
-        saver.save(rundir.latest_checkpoint(saver.run))
+        saver.save(runlayout.latest_checkpoint(saver.run))
     return None
 
 
@@ -179,10 +208,10 @@ def _end_epoch(state: TrainState, losses: LossLog, saver: Checkpointer, fixed, f
     losses.check_finite()
     finished = state.epoch >= total_epochs
     if saver.main:
-        _save_samples(state, fixed, rundir.sample_path(saver.run, state.epoch), fmt, writer)
-    saver.save(rundir.latest_checkpoint(saver.run), finished)
+        _save_samples(state, fixed, runlayout.sample_path(saver.run, state.epoch), fmt, writer)
+    saver.save(runlayout.latest_checkpoint(saver.run), finished)
     if state.epoch % save_every == 0 or finished:
-        saver.save(rundir.epoch_checkpoint(saver.run, state.epoch), finished)
+        saver.save(runlayout.epoch_checkpoint(saver.run, state.epoch), finished)
 
 
 class Checkpointer:
@@ -240,7 +269,7 @@ class LossLog:
         """The sums are non-finite iff some loss was: checked before anything is saved."""
         bad = not bool(torch.isfinite(self.sums).all())
         if distributed.any_rank(bad, self.info):
-            where = rundir.latest_checkpoint(self.run)
+            where = runlayout.latest_checkpoint(self.run)
             kept = f"the last good checkpoint {where} is unchanged" if where.exists() else \
                 "no checkpoint had been written yet"
             raise NonFiniteLossError(

@@ -1,26 +1,14 @@
-"""The run directory: config.json, log.jsonl, samples/, checkpoints/ (files written atomically)."""
+"""The run directory's files, written atomically: config.json, log.jsonl, checkpoints/ and
+samples/ (their layout is `cyclegan.runlayout`'s)."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
-from cyclegan.errors import CycleganError
-from cyclegan.fileio import atomic_write_bytes, remove_stale_temps
-
-LATEST = "latest.pt"
-
-
-class TrainError(CycleganError):
-    """A problem with the user's input or environment, reported without a traceback."""
-
-
-class NonFiniteLossError(TrainError):
-    """Training diverged (NaN or inf loss); nothing was saved after it."""
-
-    exit_code = 1
+from cyclegan.errors import TrainError
+from cyclegan.fileio import atomic_write_bytes, probe_writable, remove_stale_temps
+from cyclegan.runlayout import latest_checkpoint
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -40,36 +28,40 @@ def append_log(path: Path, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
-def latest_checkpoint(run: Path) -> Path:
-    return run / "checkpoints" / LATEST
-
-
-def epoch_checkpoint(run: Path, epoch: int) -> Path:
-    return run / "checkpoints" / f"epoch_{epoch:04d}.pt"
-
-
-def sample_path(run: Path, epoch: int) -> Path:
-    return run / "samples" / f"epoch_{epoch:04d}.png"
-
-
-def prepare(run: Path, resume: bool) -> None:
-    """Create the run folders and prove they are writable, before any training starts."""
+def prepare(run: Path, resume: bool) -> bool:
+    """Create the run folders and prove they are writable, before any training starts.
+    Returns whether the run folder itself was created here (see `discard`)."""
     if run.exists() and not run.is_dir():
         raise TrainError(f"--out {run} exists and is not a directory")
     if not resume and latest_checkpoint(run).exists():
         raise TrainError(f"--out {run} already holds a run; continue it with --resume {run} "
                          "or choose another --out")
+    created = not run.exists()
     try:
         for sub in ("checkpoints", "samples"):
-            (run / sub).mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=run)
-        os.close(fd)
-        os.unlink(probe)
+            probe_writable(run / sub)
     except OSError as exc:
         raise TrainError(f"--out {run} is not writable: {exc.strerror or exc}") from exc
     # A process killed while checkpointing leaves its temp file (as large as a checkpoint).
     for folder in (run, run / "checkpoints", run / "samples"):
         remove_stale_temps(folder)
+    return created
+
+
+def discard(run: Path) -> None:
+    """Remove a run folder that `prepare` created, if nothing was saved in it yet (a run
+    that failed while building its networks leaves no empty folder behind)."""
+    if latest_checkpoint(run).exists():
+        return
+    for sub in ("checkpoints", "samples"):
+        try:
+            (run / sub).rmdir()
+        except OSError:
+            return  # not empty: something of value is there
+    try:
+        run.rmdir()
+    except OSError:
+        pass
 
 
 def truncate_log(run: Path, step: int) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cyclegan.errors import TrainError, first_line
 from cyclegan.models import ModelConfig, PatchDiscriminator, build_generator, init_weights
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.ema import EMA
@@ -23,7 +24,6 @@ from cyclegan.train.recipe import (
     seed_everything,
     set_rng_state,
 )
-from cyclegan.train.rundir import TrainError
 
 GENERATORS = ("G_A2B", "G_B2A")
 # Checkpoint keys of each discriminator kind's (domain A, domain B) pair.
@@ -153,7 +153,7 @@ class TrainState:
             try:
                 target.load_state_dict(state[key])
             except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as exc:
-                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                reason = first_line(exc)
                 raise TrainError(f"the checkpoint's {key} does not fit this run: {reason}") from exc
         if self.ema is not None and not all(ema_key(k) in state for k in self.ema.modules):
             self.ema.reset()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.train.rundir import TrainError
+from cyclegan.errors import TrainError
 
 INSTALL_HINT = 'pip install "cyclegan[tensorboard]" (or: pip install tensorboard)'
 

@@ -1,18 +1,7 @@
-// Bodies of the CUDA kernels of the fused instance norm (math: csrc/norm_act_pad.h), written
-// once for two callers: csrc/cuda/norm_act_pad.cu runs them on the GPU, and
-// tests/emulation/harness.cpp builds them as host code and replays every block's threads on
-// the CPU, so the kernels are tested on machines without a GPU.
-//
-// A kernel is a struct K with K::Args (its arguments, by value), K::Shared (its shared
-// memory, one per block) and K::run(ctx, args, shared), which every thread executes. All a
-// body knows about the machine comes from the thread context `ctx`:
-//   ctx.tid(), ctx.nthreads()   threadIdx.x, blockDim.x (a multiple of 32, at most 1024)
-//   ctx.block(), ctx.nblocks()  blockIdx.x, gridDim.x
-//   ctx.sync()                  __syncthreads()
-//   ctx.shfl_down(v, off)       __shfl_down_sync over the full warp, for a trivially
-//                               copyable v of whole 32-bit words
-// The dispatch_* functions at the end validate a call, pick the kernel instantiation and
-// its grid, and hand it to a launcher: launcher.template launch<K>(blocks, threads, args).
+// Bodies of the CUDA kernels of the fused instance norm (math: csrc/norm_act_pad.h) and
+// their host-side dispatch, written for the two callers of cuda/device.cuh:
+// csrc/cuda/norm_act_pad.cu (the GPU) and tests/emulation/harness.cpp (the CPU replay).
+// The dispatch_* functions at the end take the entry points' argument structs.
 //
 // Two kernel families, chosen per call by dispatch_* from the strides and the launch plan
 // (make_tiles, a pure function of the shape and the SM count):
@@ -42,158 +31,28 @@
 // Data is float, half or bfloat16; all arithmetic and the statistics are float.
 #pragma once
 
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
-#include <vector_functions.h>
-#include <vector_types.h>
-
 #include <climits>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <stdexcept>
 #include <string>
-#include <type_traits>
 
+#include "cuda/device.cuh"
 #include "norm_act_pad.h"
 
 namespace cyclegan {
 namespace cuda {
-namespace detail {
+namespace norm {
 
-constexpr int kVecBytes = 16;
-constexpr int kMaxThreads = 1024;
+using namespace detail;
+
 constexpr int kUnroll = 4;
 // Largest padded plane; keeps every in-plane index and its stride increments inside int.
 constexpr int64_t kMaxPlaneElems = int64_t{1} << 30;
 
-// Unrolls a loop on the device; host compilers (the helpers below are __host__ __device__)
-// would warn about the unknown pragma.
-#ifdef __CUDA_ARCH__
-#define CYCLEGAN_UNROLL _Pragma("unroll")
-#else
-#define CYCLEGAN_UNROLL
-#endif
-
-__host__ __device__ inline float bits_as_float(uint32_t u) {
-#ifdef __CUDA_ARCH__
-  return __uint_as_float(u);
-#else
-  float f;
-  std::memcpy(&f, &u, sizeof f);
-  return f;
-#endif
-}
-
-__host__ __device__ inline uint32_t float_as_bits(float f) {
-#ifdef __CUDA_ARCH__
-  return __float_as_uint(f);
-#else
-  uint32_t u;
-  std::memcpy(&u, &f, sizeof u);
-  return u;
-#endif
-}
-
-__host__ __device__ inline float to_float(float v) { return v; }
-__host__ __device__ inline float to_float(__half v) { return __half2float(v); }
-__host__ __device__ inline float to_float(__nv_bfloat16 v) { return __bfloat162float(v); }
-
-template <typename T>
-__host__ __device__ T from_float(float v);
-template <>
-__host__ __device__ inline float from_float<float>(float v) { return v; }
-template <>
-__host__ __device__ inline __half from_float<__half>(float v) { return __float2half_rn(v); }
-template <>
-__host__ __device__ inline __nv_bfloat16 from_float<__nv_bfloat16>(float v) {
-  return __float2bfloat16_rn(v);
-}
-
-// Element <-> raw bits (a float fills a 32-bit word, a half or bfloat16 its low 16 bits).
-template <typename T>
-__host__ __device__ float bits_to_float(uint32_t b);
-template <>
-__host__ __device__ inline float bits_to_float<float>(uint32_t b) { return bits_as_float(b); }
-template <>
-__host__ __device__ inline float bits_to_float<__half>(uint32_t b) {
-  __half_raw r;
-  r.x = static_cast<unsigned short>(b);
-  return __half2float(__half(r));
-}
-template <>
-__host__ __device__ inline float bits_to_float<__nv_bfloat16>(uint32_t b) {
-  return bits_as_float(b << 16);
-}
-
-template <typename T>
-__host__ __device__ uint32_t float_to_bits(float v);
-template <>
-__host__ __device__ inline uint32_t float_to_bits<float>(float v) { return float_as_bits(v); }
-template <>
-__host__ __device__ inline uint32_t float_to_bits<__half>(float v) {
-  return static_cast<__half_raw>(__float2half_rn(v)).x;
-}
-template <>
-__host__ __device__ inline uint32_t float_to_bits<__nv_bfloat16>(float v) {
-  return static_cast<__nv_bfloat16_raw>(__float2bfloat16_rn(v)).x;
-}
-
-// Scalar and 16-byte accesses converting to/from float. A 16-byte pack holds kVec elements,
-// element k in 32-bit word k / kPerWord at bit 16 * (k % kPerWord) (little-endian).
-template <typename T>
-struct Io {
-  static constexpr int kVec = kVecBytes / static_cast<int>(sizeof(T));
-  static constexpr int kPerWord = 4 / static_cast<int>(sizeof(T));
-
-  // Loads are of inputs only, which stay constant during a kernel: on the device they go
-  // through the read-only path (the compiler stops inferring it once __stwb appears).
-  __host__ __device__ static float load(const T* p) {
-#ifdef __CUDA_ARCH__
-    return to_float(__ldg(p));
-#else
-    return to_float(*p);
-#endif
-  }
-  __host__ __device__ static void store(T* p, float v) { *p = from_float<T>(v); }
-
-  __host__ __device__ static uint4 load_raw(const T* p) {
-#ifdef __CUDA_ARCH__
-    return __ldg(reinterpret_cast<const uint4*>(p));
-#else
-    return *reinterpret_cast<const uint4*>(p);
-#endif
-  }
-  __host__ __device__ static void unpack(const uint4& raw, float (&v)[kVec]) {
-    const uint32_t w[4] = {raw.x, raw.y, raw.z, raw.w};
-    CYCLEGAN_UNROLL
-    for (int i = 0; i < 4; ++i) {
-      CYCLEGAN_UNROLL
-      for (int j = 0; j < kPerWord; ++j) {
-        const uint32_t b = kPerWord == 1 ? w[i] : (w[i] >> (16 * j)) & 0xffffu;
-        v[i * kPerWord + j] = bits_to_float<T>(b);
-      }
-    }
-  }
-  __host__ __device__ static void load_vec(const T* p, float (&v)[kVec]) {
-    unpack(load_raw(p), v);
-  }
-  __host__ __device__ static void store_vec(T* p, const float (&v)[kVec]) {
-    uint32_t w[4];
-    CYCLEGAN_UNROLL
-    for (int i = 0; i < 4; ++i) {
-      w[i] = 0;
-      CYCLEGAN_UNROLL
-      for (int j = 0; j < kPerWord; ++j) w[i] |= float_to_bits<T>(v[i * kPerWord + j]) << (16 * j);
-    }
-    const uint4 raw = make_uint4(w[0], w[1], w[2], w[3]);
-#ifdef __CUDA_ARCH__
-    // The intrinsic keeps the store one 16-byte instruction (a plain assignment gets split).
-    __stwb(reinterpret_cast<uint4*>(p), raw);
-#else
-    *reinterpret_cast<uint4*>(p) = raw;
-#endif
-  }
+// N*C planes of h x w, padded by pad.
+struct PlaneShape {
+  int64_t planes, h, w, pad;
 };
 
 struct Geom {
@@ -508,25 +367,6 @@ __host__ __device__ inline Sum2 combine(const Sum2& x, const Sum2& y) {
   return {x.a + y.a, x.b + y.b};
 }
 
-// Combines one value per thread over the block and returns the total to every thread.
-// smem holds 33 values; it is free again on return.
-template <class Ctx, typename R>
-__host__ __device__ R block_reduce(const Ctx& ctx, R v, R* smem) {
-  const int lane = ctx.tid() & 31;
-  const int warp = ctx.tid() >> 5;
-  for (int off = 16; off > 0; off >>= 1) v = combine(v, ctx.shfl_down(v, off));
-  if (lane == 0) smem[warp] = v;
-  ctx.sync();
-  if (warp == 0) {
-    v = lane < (ctx.nthreads() >> 5) ? smem[lane] : R{};
-    for (int off = 16; off > 0; off >>= 1) v = combine(v, ctx.shfl_down(v, off));
-    if (lane == 0) smem[32] = v;
-  }
-  ctx.sync();
-  const R total = smem[32];
-  ctx.sync();
-  return total;
-}
 
 template <typename T, bool RELU, bool SKIP>
 struct FwdKernel {
@@ -953,13 +793,15 @@ struct BwdApplyKernel {
 
 // ---- host side: validation, launch configuration, dispatch ----
 
+constexpr const char* kWho = "cuda norm_act_pad";
+
 inline void require(bool ok, const char* what) {
-  if (!ok) throw std::invalid_argument(std::string("cuda norm_act_pad: ") + what);
+  if (!ok) throw std::invalid_argument(std::string(kWho) + ": " + what);
 }
 
 inline Geom make_geom(const PlaneShape& s) {
   if (s.planes < 0 || s.h < 1 || s.w < 1 || s.pad < 0 || s.pad >= s.h || s.pad >= s.w) {
-    throw std::invalid_argument("cuda norm_act_pad: invalid shape (planes=" +
+    throw std::invalid_argument(std::string(kWho) + ": invalid shape (planes=" +
                                 std::to_string(s.planes) + ", h=" + std::to_string(s.h) +
                                 ", w=" + std::to_string(s.w) + ", pad=" + std::to_string(s.pad) +
                                 "); need h, w >= 1 and 0 <= pad < min(h, w)");
@@ -967,7 +809,7 @@ inline Geom make_geom(const PlaneShape& s) {
   const int64_t hp = s.h + 2 * s.pad;
   const int64_t wp = s.w + 2 * s.pad;
   if (hp > kMaxPlaneElems || wp > kMaxPlaneElems || hp * wp > kMaxPlaneElems) {
-    throw std::invalid_argument("cuda norm_act_pad: plane of " + std::to_string(hp) + " x " +
+    throw std::invalid_argument(std::string(kWho) + ": plane of " + std::to_string(hp) + " x " +
                                 std::to_string(wp) + " is too large");
   }
   return {static_cast<int>(s.h), static_cast<int>(s.w), static_cast<int>(s.pad),
@@ -982,54 +824,8 @@ inline int block_threads(const Geom& g) {
   return t;
 }
 
-inline unsigned grid_blocks(int64_t planes) {
-  return static_cast<unsigned>(planes < INT_MAX ? planes : INT_MAX);
-}
-
-template <typename T>
-bool element_aligned(const void* p) {
-  return p == nullptr || reinterpret_cast<uintptr_t>(p) % sizeof(T) == 0;
-}
-
-inline uintptr_t residue(const void* p) { return reinterpret_cast<uintptr_t>(p) % kVecBytes; }
-
 inline void require_act(Act act) {
   require(act == Act::None || act == Act::Relu, "act must be None or Relu");
-}
-
-[[noreturn]] inline void unsupported_dtype(DType dtype) {
-  throw std::invalid_argument("cuda norm_act_pad: unsupported dtype (code " +
-                              std::to_string(static_cast<int>(dtype)) +
-                              "); float32, float16 and bfloat16 only");
-}
-
-// Calls f(T{}) with T the element type of `dtype`.
-template <typename F>
-void with_dtype(DType dtype, F&& f) {
-  switch (dtype) {
-    case DType::Float32:
-      f(float{});
-      break;
-    case DType::Float16:
-      f(__half{});
-      break;
-    case DType::BFloat16:
-      f(__nv_bfloat16{});
-      break;
-    default:
-      unsupported_dtype(dtype);
-  }
-}
-
-// Calls f(std::integral_constant<bool, b>{}) with b the runtime flag, so a kernel template
-// can take it as a compile-time parameter.
-template <typename F>
-void with_flag(bool b, F&& f) {
-  if (b) {
-    f(std::true_type{});
-  } else {
-    f(std::false_type{});
-  }
 }
 
 // Whether a tensor of c x h x w planes (strides st) is NCHW contiguous; the stride of a
@@ -1105,34 +901,37 @@ inline int64_t workspace_need(const ImageShape& s, int sms) {
 template <typename P>
 P* workspace(const Launch& l, const Tiles& t, int64_t planes) {
   const int64_t floats = planes * t.chunks * static_cast<int64_t>(sizeof(P) / sizeof(float));
-  require(l.workspace != nullptr && l.workspace_floats >= floats, "workspace too small");
+  require(l.workspace != 0 && l.workspace_floats >= floats, "workspace too small");
   return reinterpret_cast<P*>(l.workspace);
 }
 
 // Forward: the one-block kernel for NCHW-contiguous x and y with a plane per block enough
 // to fill the GPU, else the tiled stats + apply kernels.
 template <class L>
-void dispatch_fwd(const L& launcher, DType dtype, const void* x, Strides xs, const void* skip,
-                  Strides ss, void* y, Strides ys, float* mean, float* rstd, ImageShape s,
-                  Act act, float eps, Launch l) {
+void dispatch_fwd(const L& launcher, const NormActPadFwd& a) {
+  const ImageShape& s = a.shape;
   const PlaneShape ps = plane_shape(s);
   const Geom g = make_geom(ps);
-  require_act(act);
-  require(l.sms >= 1, "the SM count must be >= 1");
-  with_dtype(dtype, [&](auto tag) {
+  require_act(a.act);
+  require(a.launch.sms >= 1, "the SM count must be >= 1");
+  const Strides &xs = a.x.strides, &ss = a.skip.strides, &ys = a.y.strides;
+  with_dtype(a.dtype, kWho, [&](auto tag) {
     using T = decltype(tag);
     if (ps.planes == 0) return;
+    const auto* x = a.x.as<const T>();
+    const auto* skip = a.skip.as<const T>();
+    auto* y = a.y.as<T>();
+    auto* mean = a.mean.as<float>();
+    auto* rstd = a.rstd.as<float>();
     require(x && y && mean && rstd, "null x, y, mean or rstd pointer");
     require(element_aligned<T>(x) && element_aligned<T>(skip) && element_aligned<T>(y),
             "data pointers are not aligned to the element size");
     const bool one_block = dense_nchw(xs, s.n, s.c, s.h, s.w) &&
                            dense_nchw(ys, s.n, s.c, g.hp, g.wp) &&
                            (skip == nullptr || skip_in_place(ss, s)) &&
-                           make_tiles(s, l.sms, 1).chunks == 1;
-    const auto* xt = static_cast<const T*>(x);
-    const auto* st = static_cast<const T*>(skip);
-    auto* yt = static_cast<T*>(y);
-    with_flag(act == Act::Relu, [&](auto relu) {
+                           make_tiles(s, a.launch.sms, 1).chunks == 1;
+    const float eps = static_cast<float>(a.eps);
+    with_flag(a.act == Act::Relu, [&](auto relu) {
       with_flag(skip != nullptr, [&](auto has_skip) {
         constexpr bool R = decltype(relu)::value, S = decltype(has_skip)::value;
         if (one_block) {
@@ -1140,18 +939,18 @@ void dispatch_fwd(const L& launcher, DType dtype, const void* x, Strides xs, con
           const SkipLayout sl = S ? skip_layout(ss, s) : SkipLayout{1, 0, 0, 0};
           launcher.template launch<K>(
               grid_blocks(ps.planes), block_threads(g),
-              typename K::Args{xt, st, sl, yt, mean, rstd, ps.planes, g, eps});
+              typename K::Args{x, skip, sl, y, mean, rstd, ps.planes, g, eps});
           return;
         }
-        const Tiles t = make_tiles(s, l.sms, channel_group(s.c, xs.c == 1));
-        Stat* part = workspace<Stat>(l, t, ps.planes);
+        const Tiles t = make_tiles(s, a.launch.sms, channel_group(s.c, xs.c == 1));
+        Stat* part = workspace<Stat>(a.launch, t, ps.planes);
         using KS = FwdStatsKernel<T>;
         launcher.template launch<KS>(tile_grid(t), kTileThreads,
-                                     typename KS::Args{xt, xs, part, t, g});
+                                     typename KS::Args{x, xs, part, t, g});
         using KA = FwdApplyKernel<T, R, S>;
         launcher.template launch<KA>(
             tile_grid(t), kTileThreads,
-            typename KA::Args{xt, xs, st, ss, yt, ys, mean, rstd, part, t, g, eps});
+            typename KA::Args{x, xs, skip, ss, y, ys, mean, rstd, part, t, g, eps});
       });
     });
   });
@@ -1160,7 +959,7 @@ void dispatch_fwd(const L& launcher, DType dtype, const void* x, Strides xs, con
 // The tiled backward: stats then apply, xhat from x or (FROM_OUT) from y and skip.
 template <typename T, bool RELU, bool GSKIP, bool FROM_OUT, class L>
 void launch_tiled_bwd(const L& launcher, const TiledBwdInputs<T, FROM_OUT>& in, T* gx,
-                      Strides gxs, T* gskip, Strides gss, const ImageShape& s, Launch l) {
+                      Strides gxs, T* gskip, Strides gss, const ImageShape& s, const Launch& l) {
   const Tiles t = make_tiles(s, l.sms, channel_group(s.c, gxs.c == 1));
   Sum2* part = workspace<Sum2>(l, t, s.n * s.c);
   using KS = BwdStatsKernel<T, RELU, FROM_OUT>;
@@ -1171,16 +970,23 @@ void launch_tiled_bwd(const L& launcher, const TiledBwdInputs<T, FROM_OUT>& in, 
 }
 
 template <class L>
-void dispatch_bwd(const L& launcher, DType dtype, const void* gy, Strides gys, const void* x,
-                  Strides xs, const float* mean, const float* rstd, void* gx, Strides gxs,
-                  void* gskip, Strides gss, ImageShape s, Act act, Launch l) {
+void dispatch_bwd(const L& launcher, const NormActPadBwd& a) {
+  const ImageShape& s = a.shape;
   const PlaneShape ps = plane_shape(s);
   const Geom g = make_geom(ps);
-  require_act(act);
-  require(l.sms >= 1, "the SM count must be >= 1");
-  with_dtype(dtype, [&](auto tag) {
+  require_act(a.act);
+  require(a.launch.sms >= 1, "the SM count must be >= 1");
+  const Strides &gys = a.gy.strides, &xs = a.x.strides, &gxs = a.gx.strides,
+                &gss = a.gskip.strides;
+  with_dtype(a.dtype, kWho, [&](auto tag) {
     using T = decltype(tag);
     if (ps.planes == 0) return;
+    const auto* gy = a.gy.as<const T>();
+    const auto* x = a.x.as<const T>();
+    const auto* mean = a.mean.as<const float>();
+    const auto* rstd = a.rstd.as<const float>();
+    auto* gx = a.gx.as<T>();
+    auto* gskip = a.gskip.as<T>();
     require(gy && x && mean && rstd && gx, "null gy, x, mean, rstd or gx pointer");
     require(element_aligned<T>(gy) && element_aligned<T>(x) && element_aligned<T>(gx) &&
                 element_aligned<T>(gskip),
@@ -1189,43 +995,45 @@ void dispatch_bwd(const L& launcher, DType dtype, const void* gy, Strides gys, c
                            dense_nchw(xs, s.n, s.c, s.h, s.w) &&
                            dense_nchw(gxs, s.n, s.c, s.h, s.w) &&
                            (gskip == nullptr || dense_nchw(gss, s.n, s.c, s.h, s.w)) &&
-                           make_tiles(s, l.sms, 1).chunks == 1;
+                           make_tiles(s, a.launch.sms, 1).chunks == 1;
     const bool vectorize =
         residue(x) == residue(gx) && (gskip == nullptr || residue(x) == residue(gskip));
-    const auto* gyt = static_cast<const T*>(gy);
-    const auto* xt = static_cast<const T*>(x);
-    auto* gxt = static_cast<T*>(gx);
-    auto* gst = static_cast<T*>(gskip);
-    with_flag(act == Act::Relu, [&](auto relu) {
+    with_flag(a.act == Act::Relu, [&](auto relu) {
       with_flag(gskip != nullptr, [&](auto has_gskip) {
         constexpr bool R = decltype(relu)::value, GS = decltype(has_gskip)::value;
         if (one_block) {
           using K = BwdKernel<T, R, GS, false>;
           launcher.template launch<K>(
               grid_blocks(ps.planes), block_threads(g),
-              typename K::Args{gyt, xt, nullptr, nullptr, SkipLayout{1, 0, 0, 0}, mean, rstd,
-                               gxt, gst, ps.planes, g, vectorize});
+              typename K::Args{gy, x, nullptr, nullptr, SkipLayout{1, 0, 0, 0}, mean, rstd,
+                               gx, gskip, ps.planes, g, vectorize});
           return;
         }
-        const TiledBwdInputs<T, false> in{gyt, gys, xt, xs, nullptr, Strides{},
+        const TiledBwdInputs<T, false> in{gy, gys, x, xs, nullptr, Strides{},
                                           nullptr, Strides{}, mean, rstd, g};
-        launch_tiled_bwd<T, R, GS, false>(launcher, in, gxt, gxs, gst, gss, s, l);
+        launch_tiled_bwd<T, R, GS, false>(launcher, in, gx, gxs, gskip, gss, s, a.launch);
       });
     });
   });
 }
 
 template <class L>
-void dispatch_add_bwd(const L& launcher, DType dtype, const void* gy, Strides gys,
-                      const void* y, Strides ys, const void* skip, Strides ss,
-                      const float* rstd, void* gx, Strides gxs, void* gskip, Strides gss,
-                      ImageShape s, Launch l) {
+void dispatch_add_bwd(const L& launcher, const NormAddPadBwd& a) {
+  const ImageShape& s = a.shape;
   const PlaneShape ps = plane_shape(s);
   const Geom g = make_geom(ps);
-  require(l.sms >= 1, "the SM count must be >= 1");
-  with_dtype(dtype, [&](auto tag) {
+  require(a.launch.sms >= 1, "the SM count must be >= 1");
+  const Strides &gys = a.gy.strides, &ys = a.y.strides, &ss = a.skip.strides,
+                &gxs = a.gx.strides, &gss = a.gskip.strides;
+  with_dtype(a.dtype, kWho, [&](auto tag) {
     using T = decltype(tag);
     if (ps.planes == 0) return;
+    const auto* gy = a.gy.as<const T>();
+    const auto* y = a.y.as<const T>();
+    const auto* skip = a.skip.as<const T>();
+    const auto* rstd = a.rstd.as<const float>();
+    auto* gx = a.gx.as<T>();
+    auto* gskip = a.gskip.as<T>();
     require(gy && y && skip && rstd && gx && gskip,
             "null gy, y, skip, rstd, gx or gskip pointer");
     require(element_aligned<T>(gy) && element_aligned<T>(y) && element_aligned<T>(skip) &&
@@ -1235,27 +1043,22 @@ void dispatch_add_bwd(const L& launcher, DType dtype, const void* gy, Strides gy
                            dense_nchw(ys, s.n, s.c, g.hp, g.wp) && skip_in_place(ss, s) &&
                            dense_nchw(gxs, s.n, s.c, s.h, s.w) &&
                            dense_nchw(gss, s.n, s.c, s.h, s.w) &&
-                           make_tiles(s, l.sms, 1).chunks == 1;
-    const auto* gyt = static_cast<const T*>(gy);
-    const auto* yt = static_cast<const T*>(y);
-    const auto* st = static_cast<const T*>(skip);
-    auto* gxt = static_cast<T*>(gx);
-    auto* gst = static_cast<T*>(gskip);
+                           make_tiles(s, a.launch.sms, 1).chunks == 1;
     if (one_block) {
       const bool vectorize = residue(gx) == residue(gskip);
       using K = BwdKernel<T, false, true, true>;
       launcher.template launch<K>(
           grid_blocks(ps.planes), block_threads(g),
-          typename K::Args{gyt, nullptr, yt, st, skip_layout(ss, s), nullptr, rstd, gxt, gst,
+          typename K::Args{gy, nullptr, y, skip, skip_layout(ss, s), nullptr, rstd, gx, gskip,
                            ps.planes, g, vectorize});
       return;
     }
-    const TiledBwdInputs<T, true> in{gyt, gys, nullptr, Strides{}, yt, ys, st, ss,
+    const TiledBwdInputs<T, true> in{gy, gys, nullptr, Strides{}, y, ys, skip, ss,
                                      nullptr, rstd, g};
-    launch_tiled_bwd<T, false, true, true>(launcher, in, gxt, gxs, gst, gss, s, l);
+    launch_tiled_bwd<T, false, true, true>(launcher, in, gx, gxs, gskip, gss, s, a.launch);
   });
 }
 
-}  // namespace detail
+}  // namespace norm
 }  // namespace cuda
 }  // namespace cyclegan

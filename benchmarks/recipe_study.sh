@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The recipe study of docs/experiments.md: PatchGAN against the projected discriminator, both
+# with EMA generators, same seed and flags, one torch thread each, side by side (one per
+# core); a copy of latest.pt is kept every time it changes (--save-minutes 10), then every
+# snapshot is scored by cyclegan-eval on the held-out split and the plot is drawn.
+#   bash benchmarks/recipe_study.sh SPLIT OUT     (SPLIT from holdout_split.py --holdout 200)
+set -euo pipefail
+SPLIT=$(realpath "$1"); OUT=$(realpath -m "$2"); HERE=$(dirname "$(realpath "$0")")
+mkdir -p "$OUT"
+FLAGS=(--data "$SPLIT" --image-size 112 --load-size 128 --ngf 32 --n-blocks 6
+       --upsample bilinear --epochs 2 --decay-epochs 1 --save-minutes 10 --save-every 1
+       --log-every 25 --seed 0 --workers 1 --quiet --domains summer,winter)
+
+train() {  # NAME DISCRIMINATOR: trains (or resumes) and snapshots latest.pt as it changes
+  local run=$OUT/$1 resume=()
+  [ -e "$run/checkpoints/latest.pt" ] && resume=(--resume "$run")
+  OMP_NUM_THREADS=1 cyclegan-train --out "$run" "${FLAGS[@]}" --discriminator "$2" \
+    "${resume[@]}" > "$run.log" 2>&1 &
+  local pid=$! last=""
+  while kill -0 "$pid" 2>/dev/null; do
+    sleep 30
+    local f=$run/checkpoints/latest.pt
+    [ -e "$f" ] || continue
+    local stamp; stamp=$(stat -c %Y "$f")
+    if [ "$stamp" != "$last" ]; then
+      local step; step=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])['step'])" "$run/log.jsonl")
+      mkdir -p "$run/snapshots" && cp "$f" "$run/snapshots/step_$(printf %06d "$step").pt"
+      last=$stamp
+    fi
+  done
+  wait "$pid"
+}
+
+train patch_ema patch & train proj_ema projected & wait
+
+for run in patch_ema proj_ema; do
+  for snap in "$OUT/$run"/snapshots/step_*.pt; do
+    json=$OUT/${run}_$(basename "$snap" .pt | cut -d_ -f2).json
+    [ -s "$json" ] || cyclegan-eval "$snap" --data "$SPLIT" --image-size 128 \
+      --max-images 200 --device cpu --json "$json" --quiet > /dev/null
+  done
+done
+python "$HERE/plot_study.py" "$OUT/recipe_study.svg" \
+  "patch=$OUT/patch_ema:$OUT/patch_ema_0*.json" "projected=$OUT/proj_ema:$OUT/proj_ema_0*.json"
