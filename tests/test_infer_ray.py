@@ -2,6 +2,7 @@
 the in-process engine, resume, a killed actor, file:// URIs; and the actor's work
 (ray_worker.Translator) on its own, without Ray."""
 
+import importlib.util
 import os
 import signal
 import sys
@@ -15,11 +16,13 @@ from PIL import Image
 
 from cyclegan.cli.infer import main
 from cyclegan.fileio import is_temp
-from cyclegan.infer import InferConfig, bundled, run
+from cyclegan.infer import InferConfig, bundled, run, storage
 from cyclegan.infer.plan import read_failures
 from cyclegan.infer.ray_engine import Actors, RayOptions, plan_actors
 from cyclegan.infer.ray_engine import run as run_ray
 from cyclegan.infer.ray_worker import FAILED, SKIPPED, TRANSLATED, Translator
+
+from conftest import s3_standin
 
 MODEL = "demo"  # the bundled demo generator: small and quick on a CPU
 RNG = np.random.default_rng(0)
@@ -103,7 +106,18 @@ def test_ray_flags_and_uris_need_the_ray_engine(tmp_path, capsys):
 
 
 @pytest.fixture(scope="module")
-def ray_local():
+def s3():
+    """S3 (moto's server) when moto[server] is installed, else None; ray_local starts after
+    it, so that Ray's workers inherit its settings from the environment."""
+    if importlib.util.find_spec("moto") is None:
+        yield None
+        return
+    with s3_standin(["cg-ray"]) as requests:
+        yield requests
+
+
+@pytest.fixture(scope="module")
+def ray_local(s3):
     ray = pytest.importorskip("ray")
     pytest.importorskip("ray.data")
     ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR",
@@ -157,6 +171,31 @@ def test_file_uris_in_and_out(ray_local, tmp_path):
            {k: v for k, v in ref.items() if k.endswith(("png", "jpg"))}
     s = run_ray(InferConfig(input=f"file://{src}", output=uri, model=MODEL, progress=False))
     assert (s.translated, s.skipped) == (0, 6)  # resumed through the URI listing
+
+
+def test_s3_in_and_out(s3, ray_local, tmp_path):
+    """Through moto's S3 server: the path a real bucket takes (pyarrow's S3 filesystem)."""
+    if s3 is None:
+        pytest.skip("moto[server] is not installed")
+    src = photos(tmp_path / "in")
+    run(InferConfig(input=src, output=tmp_path / "ref", model=MODEL, progress=False))
+    for name, data in files(src).items():
+        storage.write_bytes(f"s3://cg-ray/photos/{name}", data)
+    cfg = InferConfig(input="s3://cg-ray/photos", output="s3://cg-ray/winter", model=MODEL,
+                      progress=False)
+    s = run_ray(cfg, RayOptions(actors=2, cpus_per_actor=1))
+    assert (s.translated, s.skipped, s.failed) == (6, 0, 1)
+    assert s.failures == [("s3://cg-ray/photos/broken.jpg", "not an image Pillow can read "
+                           "(unknown or corrupt header)")]
+    ref = {k: v for k, v in files(tmp_path / "ref").items() if not k.endswith(".tsv")}
+    got = {name: storage.read_bytes(f"s3://cg-ray/winter/{name}")
+           for name in storage.list_files("s3://cg-ray/winter") if not name.endswith(".tsv")}
+    assert got == ref
+    assert storage.list_files("s3://cg-ray/winter").count("cyclegan-failures.tsv") == 1
+    storage.remove("s3://cg-ray/winter/p0.png")
+    s = run_ray(cfg, RayOptions(actors=1, cpus_per_actor=1))
+    assert (s.translated, s.skipped, s.failed) == (1, 5, 1)
+    assert storage.read_bytes("s3://cg-ray/winter/p0.png") == ref["p0.png"]
 
 
 def _map_workers() -> list[int]:

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from cyclegan.errors import CycleganError, UsageError
+from cyclegan.errors import CycleganError, UsageError, first_line
 from cyclegan.infer import bundled, storage, variants
 from cyclegan.infer.plan import (
     InferConfig,
@@ -185,9 +185,8 @@ def connected(address: str | None, log):
     try:
         ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, **extra)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise RayEngineError(f"cannot connect to the Ray cluster at {where}: {first}") \
-            from None
+        raise RayEngineError(f"cannot connect to the Ray cluster at {where}: "
+                             f"{first_line(exc)}") from None
     log(f"ray: connected to {where}" if where else "ray: started a local instance "
         f"({int(ray.cluster_resources().get('CPU', 0))} CPUs)")
     try:
@@ -320,8 +319,8 @@ def _execute(ray, run: _Run, cfg: InferConfig, actors: Actors, opts: RayOptions,
                 raise
             summary.interrupted = seen[0]
         except ray.exceptions.RayError as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise RayEngineError(f"the Ray job failed: {first} (see Ray's logs)") from None
+            raise RayEngineError(f"the Ray job failed: {first_line(exc)} (see Ray's logs)") \
+                from None
     summary.seconds = time.perf_counter() - start
 
 

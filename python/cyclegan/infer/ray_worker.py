@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan.errors import first_line
 from cyclegan.infer import storage
 from cyclegan.infer.io import Job
 from cyclegan.infer.pipeline import Result, translate
@@ -39,7 +40,7 @@ COLUMNS = ("src", "dst", "status", "reason", "warning", "model")
 
 
 def _reason(exc: BaseException) -> str:
-    first = (str(exc).strip().splitlines() or [""])[0]
+    first = first_line(exc, default="")
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 

@@ -21,7 +21,7 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from cyclegan.errors import UsageError
+from cyclegan.errors import UsageError, first_line
 from cyclegan.fileio import TMP_SUFFIX, atomic_write_bytes
 
 _URI = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*)://(?P<authority>[^/]*)(?P<rest>.*)$")
@@ -140,13 +140,13 @@ def write_bytes(text: str, data: bytes) -> None:
     if is_local(fs):
         atomic_write_bytes(path, data)
         return
-    parent = path.rsplit("/", 1)[0] if "/" in path.strip("/") else ""
-    if parent:
-        fs.create_dir(parent, recursive=True)  # a no-op on object storage
-    if type(fs).__name__ in OBJECT_STORES:
-        with fs.open_output_stream(path) as f:
+    if type(fs).__name__ in OBJECT_STORES:  # no folders to make: pyarrow's S3 would PUT
+        with fs.open_output_stream(path) as f:  # an empty marker object for each
             f.write(data)
         return
+    parent = path.rsplit("/", 1)[0] if "/" in path.strip("/") else ""
+    if parent:
+        fs.create_dir(parent, recursive=True)
     name = f".{path.rsplit('/', 1)[-1]}.{secrets.token_hex(4)}{TMP_SUFFIX}"
     tmp = f"{parent}/{name}" if parent else name
     try:
@@ -171,6 +171,19 @@ def remove(text: str) -> None:
 
 
 def make_folder(text: str) -> None:
-    """Create a folder and its parents (nothing to do on object storage)."""
+    """Create a folder and its parents; on object storage, where folders are only key
+    prefixes (pyarrow's S3 would PUT a marker object), check that the bucket is there."""
+    import pyarrow.fs as pafs
+
     fs, path = resolve(text)
-    fs.create_dir(path, recursive=True)
+    if type(fs).__name__ not in OBJECT_STORES:
+        fs.create_dir(path, recursive=True)
+        return
+    bucket = path.strip("/").split("/", 1)[0]
+    try:
+        missing = fs.get_file_info(bucket).type == pafs.FileType.NotFound
+    except OSError as exc:  # no credentials, access denied, no network
+        raise StorageError(f"{text}: cannot reach bucket {bucket}: {first_line(exc)}") \
+            from None
+    if missing:
+        raise StorageError(f"{text}: there is no bucket {bucket}")
