@@ -73,7 +73,7 @@ def panel(x0: float, y0: float, title: str, series, baseline: tuple[str, float])
                f'y2="{py(baseline[1])}" stroke="#777" stroke-dasharray="4 3"/>')
     out.append(f'<text x="{px(xmax) - 2}" y="{py(baseline[1]) - 3}" text-anchor="end" '
                f'font-size="9" fill="#555">{baseline[0]}</text>')
-    for (name, pts), colour in zip(series, COLOURS):
+    for (_, pts), colour in zip(series, COLOURS):
         path = " ".join(f"{px(x):.1f},{py(y):.1f}" for x, y in pts)
         out.append(f'<polyline points="{path}" fill="none" stroke="{colour}"/>')
         out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{colour}"/>'

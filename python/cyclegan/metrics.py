@@ -136,11 +136,24 @@ def fid_from_features(f1: torch.Tensor, f2: torch.Tensor) -> float:
     |mu1 - mu2|^2 + tr(C1) + tr(C2) - 2 tr((C1 C2)^1/2), where tr((C1 C2)^1/2) is computed
     as tr((S C2 S)^1/2) with S = C1^1/2: S C2 S is symmetric PSD, so both roots come from
     eigh in float64 (no scipy, no complex parts).
+
+    With more dimensions than vectors (1280-d features of 200 photos) the covariances have
+    low rank and the same value comes from N x N matrices: with centred X1, X2 and
+    C_i = X_i^T X_i / (n_i - 1), the eigenvalues of C1 C2 are those of (X1 X2^T)(X1 X2^T)^T
+    over (n1 - 1)(n2 - 1), so tr((C1 C2)^1/2) is the sum of the singular values of X1 X2^T
+    over sqrt((n1 - 1)(n2 - 1)).
     """
     a, b = _features64(f1, "features 1"), _features64(f2, "features 2")
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"feature sizes differ: {a.shape[1]} vs {b.shape[1]}")
     mu1, mu2 = a.mean(0), b.mean(0)
+    if a.shape[1] > min(a.shape[0], b.shape[0]):
+        xa, xb = a - mu1, b - mu2
+        na, nb = a.shape[0] - 1, b.shape[0] - 1
+        cross = torch.linalg.svdvals(xa @ xb.T).sum() / math.sqrt(na * nb)
+        value = (mu1 - mu2).pow(2).sum() + xa.pow(2).sum() / na + xb.pow(2).sum() / nb \
+            - 2 * cross
+        return max(0.0, float(value))
     c1, c2 = torch.cov(a.T).reshape(a.shape[1], -1), torch.cov(b.T).reshape(b.shape[1], -1)
     return fid_from_stats(mu1, c1, mu2, c2)
 
@@ -166,6 +179,8 @@ def kid_from_features(f1: torch.Tensor, f2: torch.Tensor, n_subsets: int = 100,
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"feature sizes differ: {a.shape[1]} vs {b.shape[1]}")
     m = min(subset_size, a.shape[0], b.shape[0])
+    if m == a.shape[0] == b.shape[0]:
+        n_subsets = 1  # every "subset" is the whole of both sets: one value, no spread
     g = torch.Generator().manual_seed(seed)
     values = []
     for _ in range(n_subsets):

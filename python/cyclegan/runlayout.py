@@ -2,7 +2,8 @@
 loading, evaluation, sweeps and the command line.
 
     RUN/config.json              the run's flags, model config and domains
-    RUN/log.jsonl                one JSON record per logged step
+    RUN/log.jsonl                one JSON record per logged step (losses, lr, speed)
+    RUN/health.jsonl             one JSON record per sample grid (copy/inversion/collapse)
     RUN/samples/epoch_XXXX.png   sample grids
     RUN/checkpoints/latest.pt    what --resume continues from (also written by the clock)
     RUN/checkpoints/epoch_XXXX.pt  kept every --save-every epochs
@@ -14,7 +15,16 @@ from pathlib import Path
 
 CONFIG = "config.json"
 LOG = "log.jsonl"
+HEALTH = "health.jsonl"
 LATEST = "latest.pt"
+
+
+def log_path(run: Path) -> Path:
+    return Path(run) / LOG
+
+
+def health_path(run: Path) -> Path:
+    return Path(run) / HEALTH
 
 
 def latest_checkpoint(run: Path) -> Path:

@@ -26,11 +26,11 @@ import torch
 from PIL import Image
 
 import cyclegan
-from cyclegan import data, evaluate, images, report
+from cyclegan import data, evaldata, evaluate, images, report
 from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator, train_config
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
-from cyclegan.runlayout import latest_checkpoint
+from cyclegan.runlayout import latest_checkpoint, log_path
 
 RESERVED = ("data", "out", "resume")
 
@@ -204,7 +204,7 @@ def run_summary(run: Path) -> dict:
         per_step = None
     prev, total = 0, 0.0
     try:
-        lines = (run / "log.jsonl").read_text().splitlines()
+        lines = log_path(run).read_text().splitlines()
     except OSError:
         return info
     for line in lines:
@@ -311,7 +311,7 @@ def _summary(spec: str, ed, image_size: int, command: str, configs, train_args, 
                            f"{clf['accuracy']:.3f} (A {clf['accuracy_A']:.3f}, "
                            f"B {clf['accuracy_B']:.3f}).",
         "notes": [f"Paired metrics: {ed.pair_note}."] + (
-            [] if ed.extractor else [f"FID/KID skipped: {evaluate.FID_SKIPPED}."]),
+            [] if ed.extractor else [f"FID/KID skipped: {evaldata.FID_SKIPPED}."]),
         "eval_images": {d: len(ed.test[d]) for d in "AB"},
         "version": cyclegan.__version__,
     }
@@ -341,9 +341,9 @@ def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | Non
     first = load_checkpoint(ckpts[configs[0].name])
     image_size = int(train_config(ckpts[configs[0].name], first).get("image_size", 256))
     del first
-    device = device or evaluate.default_device()
+    device = device or evaldata.default_device()
     cache = out / "cache"
-    ed = evaluate.prepare(spec, image_size, eval_images, cache_dir=cache, device=device,
+    ed = evaldata.prepare(spec, image_size, eval_images, cache_dir=cache, device=device,
                           inception=inception, classifier_steps=classifier_steps, quiet=quiet)
     probe_imgs = [("green probe", data.from_pil(report.green_probe(image_size)))]
     probe_imgs += [(Path(p).name, load_probe(p, image_size)) for p in probes or []]
@@ -359,7 +359,7 @@ def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | Non
     results, grid_files, probe_files = [], {}, {}
     for direction in DIRECTIONS:
         src = direction[0]
-        idx = evaluate.spread(len(ed.test[src]), test_images)
+        idx = evaldata.spread(len(ed.test[src]), test_images)
         inputs = ed.test[src][idx]
         cols = [[data.to_pil(t) for t in inputs]]
         pcols = [[data.to_pil(t) for t in probe_batch]]

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from cyclegan.errors import first_line
 from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, write_image
 from cyclegan.infer.io import Decoded, Job, decode, from_model_output
 from cyclegan.infer.runtime import OrtGenerator
@@ -62,8 +63,8 @@ class Result:
 def _reason(exc: BaseException) -> str:
     if isinstance(exc, ImageError):
         return str(getattr(exc, "reason", exc))
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+    text = first_line(exc, "")
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 @dataclass

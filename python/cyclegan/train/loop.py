@@ -24,7 +24,7 @@ from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
 from cyclegan.errors import NonFiniteLossError, TrainError
 from cyclegan.layers import fused_unavailable_reason
 from cyclegan.progress import Progress
-from cyclegan.train import budget, distributed, rundir, tensorboard
+from cyclegan.train import budget, distributed, health, rundir, tensorboard
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.recipe import Generators, LossWeights, loss_names, train_step
 from cyclegan.train.sampling import PairDataset, PairSampler
@@ -291,7 +291,7 @@ class LossLog:
                   # budget that recipe studies compare on a shared machine.
                   "process_cpu_s": time.process_time(), "time": time.time()}
         if info.is_main:
-            rundir.append_log(self.run / "log.jsonl", record)
+            rundir.append_log(runlayout.log_path(self.run), record)
             if self.writer is not None:
                 tensorboard.log_record(self.writer, record)
         d_loss = sum(record[f"loss_{k}"] for k in self.names if k.startswith("D"))
@@ -320,6 +320,9 @@ def _save_samples(state: TrainState, fixed: tuple[torch.Tensor, torch.Tensor], p
     a, b = (t.to(device, memory_format=memory_format) for t in fixed)
     G = Generators(state.generators["G_A2B"], state.generators["G_B2A"])
     fake_a, fake_b, rec_a, rec_b, _, _ = G(a, b, False)
+    # Copy, inversion, collapse: logged and warned about (path is RUN/samples/NAME).
+    health.check_samples(path.parents[1], state.step, {"A2B": (a, fake_b), "B2A": (b, fake_a)},
+                         writer)
     rows = [[x, y, z] for x, y, z in zip(a, fake_b, rec_a)]
     rows += [[x, y, z] for x, y, z in zip(b, fake_a, rec_b)]
     tiles = [[data.to_pil(t) for t in row] for row in rows]

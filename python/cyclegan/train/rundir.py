@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cyclegan.errors import TrainError
 from cyclegan.fileio import atomic_write_bytes, probe_writable, remove_stale_temps
-from cyclegan.runlayout import latest_checkpoint
+from cyclegan.runlayout import health_path, latest_checkpoint, log_path
 
 
 def write_json(path: Path, obj: dict) -> None:
@@ -65,9 +65,14 @@ def discard(run: Path) -> None:
 
 
 def truncate_log(run: Path, step: int) -> None:
-    """Drop log.jsonl lines after `step` (the checkpoint a resume starts from), so the
-    steps the resumed run repeats are not logged twice; a torn last line goes too."""
-    path = run / "log.jsonl"
+    """Drop log.jsonl and health.jsonl lines after `step` (the checkpoint a resume starts
+    from), so the steps the resumed run repeats are not logged twice; a torn last line goes
+    too."""
+    for path in (log_path(run), health_path(run)):
+        _truncate(path, step)
+
+
+def _truncate(path: Path, step: int) -> None:
     try:
         lines = path.read_bytes().splitlines(keepends=True)
     except FileNotFoundError:

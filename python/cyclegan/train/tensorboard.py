@@ -35,6 +35,18 @@ def log_record(writer, record: dict) -> None:
     writer.add_scalar("images_per_s", record["images_per_s"], step)
 
 
+def log_health(writer, record: dict, kinds: tuple[str, ...]) -> None:
+    """The numbers of a health record (train/health.py), per direction, and for each kind
+    of failure 1 when found, else 0, so a curve shows when it began."""
+    step = record["step"]
+    for direction, m in record["health"].items():
+        for key, value in m.items():
+            if isinstance(value, float):
+                writer.add_scalar(f"health/{direction}/{key}", value, step)
+        for name in kinds:
+            writer.add_scalar(f"health/{direction}/{name}", float(name in m["failures"]), step)
+
+
 def log_samples(writer, grid, step: int) -> None:
     """The sample grid (a PIL image) as an HWC uint8 image."""
     writer.add_image("samples", np.asarray(grid.convert("RGB")), step, dataformats="HWC")
