@@ -355,10 +355,11 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
     return _Plan(src, out_root, model, jobs, skipped, summary)
 
 
-def pipeline_options(cfg: InferConfig, device: str, cores: int, warn,
+def pipeline_options(cfg: InferConfig, model: OrtGenerator, cores: int, warn,
                      stop: threading.Event) -> PipelineOptions:
-    """The pipeline's settings for `cfg` with the model on `device` and `cores` CPU cores
-    to use; every engine runs the per-image path with these (cyclegan.infer.ray_worker too)."""
+    """The pipeline's settings for `cfg` with `model` loaded and `cores` CPU cores to use;
+    every engine runs the per-image path with these (cyclegan.infer.ray_worker too)."""
+    device = model.device
     return PipelineOptions(batch_size=cfg.batch_size or default_batch_size(device),
                            workers=cfg.workers or default_workers(device, cores),
                            size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
@@ -377,7 +378,7 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
             summary.failures.append((result.job.src, result.error))
         bar.update(1, failed=len(summary.failures))
 
-    opts = pipeline_options(cfg, p.model.device, cpu_count(),
+    opts = pipeline_options(cfg, p.model, cpu_count(),
                             bar.write if cfg.progress else warn, stop)
     with bar, _Interrupt(stop, warn) as interrupt:
         summary.seconds = translate(p.model, p.jobs, opts, on_result)

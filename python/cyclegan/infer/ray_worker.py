@@ -27,21 +27,15 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan.errors import first_line
 from cyclegan.infer import storage
 from cyclegan.infer.io import Job
-from cyclegan.infer.pipeline import Result, translate
+from cyclegan.infer.pipeline import Result, _reason, translate
 from cyclegan.infer.plan import InferConfig, pipeline_options
 from cyclegan.infer.runtime import load_model
 
 TRANSLATED, SKIPPED, FAILED = "translated", "skipped", "failed"
 IO_THREADS = 8  # downloads and uploads wait on the network, not the CPU
 COLUMNS = ("src", "dst", "status", "reason", "warning", "model")
-
-
-def _reason(exc: BaseException) -> str:
-    first = first_line(exc, default="")
-    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
 
 
 class _Row:
@@ -66,7 +60,7 @@ class Translator:
         self.model = load_model(model_file, cfg.direction, device, cfg.threads or cores,
                                 log=lambda _: None, precision=precision)
         self.warnings: list[str] = []
-        self.opts = pipeline_options(cfg, self.model.device, cores, self.warnings.append,
+        self.opts = pipeline_options(cfg, self.model, cores, self.warnings.append,
                                      threading.Event())
         self.overwrite, self.started = cfg.overwrite, started
         self.io = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="cyclegan-ray-io")
