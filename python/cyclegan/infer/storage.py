@@ -50,7 +50,9 @@ def _filesystem(scheme: str, authority: str):
         return pafs.FileSystem.from_uri(root)
     except pa.ArrowInvalid as exc:
         if "Unrecognized filesystem type" not in str(exc):
-            raise StorageError(f"cannot open {root}: {exc}") from None
+            raise StorageError(f"cannot open {root}: {first_line(exc)}") from None
+    except OSError as exc:  # S3 asks the bucket's region: no network, no access
+        raise StorageError(f"cannot open {root}: {first_line(exc)}") from None
     try:
         import fsspec
     except ImportError:
