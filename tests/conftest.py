@@ -1,4 +1,7 @@
+import contextlib
+import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -52,3 +55,40 @@ def real_data():
     if not REAL_DATA.is_dir():
         pytest.skip(f"real photos not found at {REAL_DATA}")
     return REAL_DATA
+
+
+
+@contextlib.contextmanager
+def s3_standin(buckets: list[str]):
+    """An in-process S3 (moto's server on a free local port) that code reaches as it would
+    reach S3: pyarrow's S3 filesystem with the AWS SDK's settings from the environment (set
+    here, restored after; processes started meanwhile inherit them). Yields the server's
+    request log, one 'METHOD /path?query' per request. Skips without moto[server]."""
+    moto_server = pytest.importorskip("moto.server")
+    boto3 = pytest.importorskip("boto3")
+    requests: list[str] = []
+
+    class Record(logging.Handler):  # werkzeug logs '"PUT /bucket/key HTTP/1.1" 200 -'
+        def emit(self, record):
+            found = re.search(r'"(?:\x1b\[[0-9;]*m)?([A-Z]+ \S+) HTTP', record.getMessage())
+            if found:
+                requests.append(found[1])
+
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    handler, saved = Record(), dict(os.environ)
+    logging.getLogger("werkzeug").addHandler(handler)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        os.environ.update(AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="x",
+                          AWS_SECRET_ACCESS_KEY="x", AWS_DEFAULT_REGION="us-east-1",
+                          AWS_EC2_METADATA_DISABLED="true")
+        client = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+        for bucket in buckets:
+            client.create_bucket(Bucket=bucket)
+        yield requests
+    finally:
+        server.stop()
+        logging.getLogger("werkzeug").removeHandler(handler)
+        os.environ.clear()
+        os.environ.update(saved)

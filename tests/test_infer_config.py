@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from cyclegan.cli.infer import build_parser, main
+from cyclegan.cli.infer import ENGINE_FLAGS, build_parser, main
 from cyclegan.errors import UsageError
 from cyclegan.infer.config import InferConfig, flag, flag_fields, parse_shard, resolve
 
@@ -38,6 +38,7 @@ def test_every_flag_defaults_and_helps_from_its_field(field):
 def test_parsing_nothing_gives_the_default_config():
     values = vars(build_parser().parse_args([]))
     assert values.pop("list_models") is False
+    assert [values.pop(k) for k in ENGINE_FLAGS] == ["inprocess", None, None, None]
     assert InferConfig(**values).checked() == InferConfig()
 
 

@@ -8,6 +8,12 @@ import textwrap
 
 from cyclegan.cli import common
 from cyclegan.cli.common import exit_codes, run
+from cyclegan.errors import UsageError
+
+ENGINES = ("inprocess", "ray")
+# Where the work runs: options of the engine (cyclegan.infer.ray_engine.RayOptions), not of
+# the translation (InferConfig).
+ENGINE_FLAGS = ("engine", "ray_address", "actors", "cpus_per_actor")
 
 DESCRIPTION = """\
 Translate a folder of images (recursive) or a single image with a CycleGAN generator.
@@ -30,7 +36,8 @@ examples:
   cyclegan-infer photos/ winter/ --model G_A2B.onnx
   cyclegan-infer photos/ out/ --model run/checkpoints/latest.pt --direction B2A
   cyclegan-infer photo.jpg winter.png --model G_A2B.onnx
-  cyclegan-infer /data/photos /data/out --model G_A2B.onnx --shard 3/8   (machine 3 of 8)"""
+  cyclegan-infer /data/photos /data/out --model G_A2B.onnx --shard 3/8   (machine 3 of 8)
+  cyclegan-infer s3://bucket/photos s3://bucket/winter --engine ray   (on a Ray cluster)"""
 
 
 def _epilog() -> str:
@@ -69,8 +76,31 @@ def build_parser() -> argparse.ArgumentParser:
         kwargs.setdefault("type", type(default))
         p.add_argument(flag(f.name), dest=f.name, default=default, help=resolve(meta["help"]),
                        **kwargs)
+    engine = p.add_argument_group("engine", "where the work runs (docs/inference.md, "
+                                            "'Scaling out')")
+    engine.add_argument("--engine", choices=ENGINES, default=ENGINES[0],
+                        help="inprocess: this process's pipeline; ray: a Ray cluster through "
+                             "Ray Data (pip install \"cyclegan[ray]\"): the one RAY_ADDRESS or "
+                             "--ray-address names, else a local instance")
+    engine.add_argument("--ray-address", default=None,
+                        help="Ray cluster to connect to, e.g. auto or HOST:6379 (default: "
+                             "$RAY_ADDRESS, else start a local instance)")
+    engine.add_argument("--actors", type=int, default=None,
+                        help="Ray actors, each holding one model (default: one per GPU of "
+                             "the cluster, else as many as its CPU cores hold)")
+    engine.add_argument("--cpus-per-actor", type=int, default=None,
+                        help="CPU cores each Ray actor asks for (default: a GPU node's cores "
+                             "per GPU; without GPUs 4, or a node's all when it has fewer)")
     common.add_version(p)
     return p
+
+
+def _inprocess_only(args: argparse.Namespace) -> None:
+    for name in ENGINE_FLAGS[1:]:
+        if getattr(args, name) is not None:
+            raise UsageError(f"--{name.replace('_', '-')} is for --engine ray")
+    if any(isinstance(x, str) for x in (args.input, args.output)):
+        raise UsageError("URIs (s3://, gs://, file://) are read and written by --engine ray")
 
 
 def _body(args: argparse.Namespace) -> int:
@@ -81,10 +111,22 @@ def _body(args: argparse.Namespace) -> int:
         print(bundled.describe_models())
         return 0
     ignore_pillow_bomb_warnings()
-    values = vars(args)
+    values = dict(vars(args))
     values.pop("list_models")
+    engine = [values.pop(k) for k in ENGINE_FLAGS]
     cfg = InferConfig(**values)
-    summary = run(cfg, log=(lambda m: None) if args.quiet else None)
+    log = (lambda m: None) if args.quiet else None
+    for name, value in zip(("--actors", "--cpus-per-actor"), engine[2:]):
+        if value is not None and value < 1:
+            raise UsageError(f"{name} must be >= 1, got {value}")
+    if engine[0] == "ray":
+        from cyclegan.infer.ray_engine import RayOptions
+        from cyclegan.infer.ray_engine import run as run_ray
+
+        summary = run_ray(cfg, RayOptions(*engine[1:]), log=log)
+    else:
+        _inprocess_only(args)
+        summary = run(cfg, log=log)
     print(summary.report())
     if args.input is None and not args.quiet:
         print("\nbundled generators (cyclegan-infer PHOTOS OUT --model NAME; without --model: "

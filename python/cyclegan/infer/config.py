@@ -44,6 +44,13 @@ def _arg(help: str, **argparse_kwargs):
     return field(default=None, metadata={"help": help, "positional": True, **argparse_kwargs})
 
 
+def place(text: str) -> Path | str:
+    """A local path, or a URI kept as written (a Path would fold s3:// into s3:/)."""
+    from cyclegan.infer.storage import is_uri
+
+    return text if is_uri(text) else Path(text)
+
+
 def parse_shard(text: str | tuple[int, int]) -> tuple[int, int]:
     """"i/n" (or an (i, n) pair from Python) -> (i, n)."""
     if isinstance(text, tuple):
@@ -82,11 +89,15 @@ def _format_help() -> str:
 
 @dataclass
 class InferConfig:
-    input: Path | None = _arg("image folder (searched recursively) or one image file "
-                              "(default: the bundled sample images)", type=Path)
-    output: Path | None = _arg(f"output folder, created if missing (default: ./{DEFAULT_OUTPUT}"
-                               "); for a single input image this may also be an output file "
-                               "name", type=Path)
+    # str: a URI (s3://, gs://, file://), read and written by --engine ray.
+    input: Path | str | None = _arg("image folder (searched recursively) or one image file "
+                                    "(default: the bundled sample images); with --engine ray "
+                                    "also a URI: s3://bucket/photos, gs://..., file:///...",
+                                    type=place)
+    output: Path | str | None = _arg(f"output folder, created if missing (default: "
+                                     f"./{DEFAULT_OUTPUT}); for a single input image this may "
+                                     "also be an output file name; with --engine ray also a URI",
+                                     type=place)
     # A file, a bundled model's name; None: the default bundled one.
     model: Path | str | None = _opt(None, _model_help, type=Path)
     direction: str | None = _opt(None, "which generator of a checkpoint to use (default: A2B); "

@@ -32,9 +32,14 @@ def _unescape(text: str) -> str:
     return "".join(out)
 
 
-def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
+def failures_tsv(failures: list[tuple[Path | str, str]]) -> bytes:
+    """The file's bytes (the Ray engine writes them through cyclegan.infer.storage)."""
     lines = [f"{_escape(p)}\t{_escape(r)}\n" for p, r in sorted(failures, key=lambda f: str(f[0]))]
-    atomic_write_bytes(path, "".join(lines).encode("utf-8", "surrogateescape"))
+    return "".join(lines).encode("utf-8", "surrogateescape")
+
+
+def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
+    atomic_write_bytes(path, failures_tsv(failures))
 
 
 def read_failures(path: Path) -> list[tuple[Path, str]]:

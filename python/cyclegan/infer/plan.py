@@ -49,7 +49,7 @@ CONTACT_SHEET = "contact_sheet.png"
 
 @dataclass
 class Summary:
-    output: Path
+    output: Path | str  # str: a URI (cyclegan.infer.storage)
     planned: int = 0
     finished: int = 0  # jobs that got a result, success or failure
     translated: int = 0
@@ -73,9 +73,10 @@ class Summary:
         return 1 if self.failed else 0
 
     def report(self) -> str:
+        where = self.output if isinstance(self.output, str) else self.output.resolve()  # URI
         lines = [f"translated {self.translated}, skipped {self.skipped} (already done), "
                  f"failed {self.failed} in {self.seconds:.1f} s ({self.images_per_s:.3g} "
-                 f"images/s); output in {self.output.resolve()}"]
+                 f"images/s); output in {where}"]
         if self.model:
             lines.append(f"model: {self.model}")
         if self.interrupted is not None:
@@ -167,6 +168,12 @@ def _file_id(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+def collision(dst, owner, fmt: str) -> str:
+    """The failure of an input whose output name an earlier input already has."""
+    hint = "rename one of them" if fmt == KEEP else "use --format keep"
+    return f"output {dst} would also be written from {owner} ({hint})"
+
+
 def plan(items, cfg: InferConfig, out_root: Path, single_dst: Path | None):
     """-> (jobs to run, skipped (src, dst), failures) of this shard. Output names are
     compared over the whole sorted input list, so every shard agrees on which input owns a
@@ -176,13 +183,11 @@ def plan(items, cfg: InferConfig, out_root: Path, single_dst: Path | None):
     i, n = cfg.shard
     mine = [k % n == i for k in range(len(items))]
     inputs = {_file_id(src) for (src, _), m in zip(items, mine) if m}
-    hint = "rename one of them" if cfg.format == KEEP else "use --format keep"
     for (src, rel), m in zip(items, mine):
         dst = single_dst or output_path(src, rel, out_root, cfg.format)
         if dst in owner:
             if m:
-                failures.append((src, f"output {dst} would also be written from "
-                                      f"{owner[dst]} ({hint})"))
+                failures.append((src, collision(dst, owner[dst], cfg.format)))
             continue
         owner[dst] = src
         if not m:
@@ -282,6 +287,20 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
     return _Plan(src, out_root, model, jobs, skipped, summary)
 
 
+def pipeline_options(cfg: InferConfig, model: OrtGenerator, cores: int, warn,
+                     stop: threading.Event) -> PipelineOptions:
+    """The pipeline's settings for `cfg` with `model` loaded and `cores` CPU cores to use;
+    every engine runs the per-image path with these (cyclegan.infer.ray_worker too)."""
+    ngf, device = scale.model_width(model.meta), model.device
+    return PipelineOptions(batch_size=cfg.batch_size or default_batch_size(device),
+                           workers=cfg.workers or default_workers(device, cores),
+                           size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
+                           quality=cfg.quality, geometry=model.geometry,
+                           work_size=work_size(cfg, model), detail=cfg.detail,
+                           fits=lambda h, w: scale.memory_problem(h, w, ngf, device),
+                           warn=warn, stop=stop)
+
+
 def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
     summary, stop = p.summary, threading.Event()
     bar = Progress(len(p.jobs), "cyclegan-infer", unit="img", enabled=not cfg.quiet)
@@ -294,15 +313,8 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
             summary.failures.append((result.job.src, result.error))
         bar.update(1, failed=len(summary.failures))
 
-    workers = cfg.workers or default_workers(p.model.device, cpu_count())
-    batch = cfg.batch_size or default_batch_size(p.model.device)
-    ngf, device = scale.model_width(p.model.meta), p.model.device
-    opts = PipelineOptions(batch_size=batch, workers=workers,
-                           size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
-                           quality=cfg.quality, geometry=p.model.geometry,
-                           work_size=work_size(cfg, p.model), detail=cfg.detail,
-                           fits=lambda h, w: scale.memory_problem(h, w, ngf, device),
-                           warn=bar.write if not cfg.quiet else warn, stop=stop)
+    opts = pipeline_options(cfg, p.model, cpu_count(), bar.write if not cfg.quiet else warn,
+                            stop)
     with bar, _Interrupt(stop, warn) as interrupt:
         summary.seconds = translate(p.model, p.jobs, opts, on_result)
     summary.interrupted = interrupt.signum

@@ -1,0 +1,349 @@
+"""cyclegan-infer --engine ray: the same translation on a Ray cluster, through Ray Data.
+
+    driver: plan (as the in-process engine) -> Dataset of (src, dst) strings
+            -> map_batches(Translator) on a pool of actors -> result rows -> progress,
+               summary, one failures table
+    actor:  cyclegan.infer.ray_worker.Translator: one onnxruntime session, and the
+            in-process pipeline on each batch (decode, model, encode, atomic write)
+
+No image crosses the driver: rows hold paths or URIs, and each actor reads and writes the
+files itself. `ray.init()` connects to the cluster RAY_ADDRESS (or --ray-address) names,
+else starts a local instance; inside a Ray program that already called it, that connection
+is used (and left open). Actors ask for one GPU each when the cluster has GPUs (the model
+runs on onnxruntime's CUDA provider there), else for CPU cores.
+
+A retried batch is safe (the actor skips outputs that are already written, see
+ray_worker), so Ray Data's fault tolerance (an actor whose process dies is restarted, and
+its batches run again) gives "nothing lost, nothing done twice". A bad image is a failure
+row, never an exception; an exception is a bug or a broken cluster, and ends the run
+(finished outputs stay, and a re-run skips them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from cyclegan.errors import CycleganError, UsageError, first_line
+from cyclegan.infer import bundled, storage, variants
+from cyclegan.infer.failures import failures_tsv
+from cyclegan.infer.plan import (
+    InferConfig,
+    Summary,
+    _finish,
+    _prepare,
+    remove_temps_of_dead_runs,
+    with_defaults,
+)
+from cyclegan.infer.ray_worker import FAILED, SKIPPED, Translator
+from cyclegan.infer.runtime import ONNX_SUFFIXES, load_model
+from cyclegan.infer.uri_plan import plan_uris
+from cyclegan.progress import Progress
+
+INSTALL = 'pip install "cyclegan[ray]"'
+CPU_ACTOR_CORES = 4  # cores per CPU actor by default (fewer on smaller nodes)
+FAILURES_NAME = "cyclegan-failures.tsv"
+
+
+class RayEngineError(CycleganError):
+    """Ray is missing, or the cluster cannot run the job (no GPU for --device cuda, ...)."""
+
+
+@dataclass
+class RayOptions:
+    address: str | None = None  # None: $RAY_ADDRESS, else start a local instance
+    actors: int | None = None  # None: one per GPU, or as many as the CPU cores hold
+    cpus_per_actor: int | None = None  # None: see plan_actors
+    rows_per_call: int | None = None  # images per actor call; None: rows_per_call()
+
+
+def require_ray():
+    """The ray module, or a one-line error saying what to install."""
+    try:
+        import ray
+        import ray.data  # noqa: F401  (the extra brings it; plain `ray` lacks pandas, pyarrow)
+    except ImportError:
+        raise RayEngineError(f"--engine ray needs Ray Data, which is not installed: "
+                             f"{INSTALL}") from None
+    return ray
+
+
+@dataclass(frozen=True)
+class Actors:
+    """What the actor pool asks Ray for."""
+
+    count: int
+    cpus: int  # per actor: its onnxruntime threads and its decode/encode pools
+    gpus: int  # per actor: 0 or 1
+
+    @property
+    def device(self) -> str:
+        return "cuda" if self.gpus else "cpu"
+
+    def describe(self) -> str:
+        each = f"{self.cpus} CPU" + ("s" if self.cpus > 1 else "")
+        each += " + 1 GPU" if self.gpus else ""
+        return f"{self.count} actor{'s' if self.count > 1 else ''} x ({each}), model on " \
+               f"{self.device}"
+
+
+def plan_actors(nodes: list[dict], device: str, opts: RayOptions) -> Actors:
+    """One actor per GPU (with the cores its node has per GPU) when the cluster has GPUs
+    and --device allows; else actors of CPU_ACTOR_CORES cores (or a node's all, if fewer),
+    as many as fit. `nodes`: the Resources of each live node (ray.nodes())."""
+    gpu_nodes = [n for n in nodes if n.get("GPU", 0) >= 1]
+    if device == "cuda" and not gpu_nodes:
+        raise RayEngineError("--device cuda: the Ray cluster has no GPUs; use --device auto "
+                             "or cpu")
+    if gpu_nodes and device != "cpu":
+        per_gpu = min(int(n.get("CPU", 0) // n["GPU"]) for n in gpu_nodes)
+        return Actors(opts.actors or int(sum(n["GPU"] for n in gpu_nodes)),
+                      opts.cpus_per_actor or max(1, per_gpu), 1)
+    largest = max((int(n.get("CPU", 0)) for n in nodes), default=0)
+    cpus = opts.cpus_per_actor or max(1, min(CPU_ACTOR_CORES, largest))
+    fit = sum(int(n.get("CPU", 0)) // cpus for n in nodes)
+    return Actors(opts.actors or max(1, fit), cpus, 0)
+
+
+def rows_per_call(actors: Actors, cfg: InferConfig) -> int:
+    """Images per actor call: enough to keep the actor's pipeline busy (decode, model and
+    encode overlap within a call), few enough for a live progress bar and a short tail."""
+    return 64 if actors.gpus else 16
+
+
+def model_payload(cfg: InferConfig, device: str) -> tuple[str, bytes, str]:
+    """(file name, bytes, --precision) the actors load: the .onnx variant chosen for their
+    device (its name says its precision), or a checkpoint, which each actor exports."""
+    path = Path(cfg.model)
+    if path.suffix.lower() in ONNX_SUFFIXES:
+        chosen = variants.choose(path, cfg.precision, device)
+        return chosen.name, chosen.read_bytes(), "auto"
+    return path.name, path.read_bytes(), cfg.precision
+
+
+def _map(ds, cfg: InferConfig, actors: Actors, opts: RayOptions, started: float):
+    import ray
+
+    # The model travels with the constructor's arguments, which Ray Data puts in the
+    # object store once for every actor (and keeps for restarts) for the whole run.
+    name, data, precision = model_payload(cfg, actors.device)
+    return ds.map_batches(
+        Translator, batch_size=opts.rows_per_call or rows_per_call(actors, cfg),
+        batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors.count),
+        fn_constructor_kwargs=dict(model_name=name, model_data=data, precision=precision,
+                                   cfg=cfg, device=actors.device, cores=actors.cpus,
+                                   started=started),
+        num_cpus=actors.cpus, num_gpus=actors.gpus)
+
+
+def _live_nodes(ray) -> list[dict]:
+    return [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+
+
+def translate_dataset(ds, cfg: InferConfig, opts: RayOptions | None = None):
+    """Translate the images a Ray Dataset names, inside a Ray program (after ray.init()).
+
+    `ds` has string columns "src" and "dst": local paths (on every node: a shared folder)
+    or URIs. Returns a lazy Dataset with one row per input: src, dst, status
+    ("translated", "skipped": dst was already there, or "failed"), reason (why it failed),
+    warning, model. `cfg` supplies the model and the per-image settings (direction,
+    device, precision, quality, size, max_size, max_pixels, overwrite, batch_size,
+    workers, threads); its input and output are not used.
+
+        import ray
+        from cyclegan.infer import InferConfig
+        from cyclegan.infer.ray_engine import translate_dataset
+        ds = ray.data.from_items([{"src": "s3://b/in/1.jpg", "dst": "s3://b/out/1.jpg"}])
+        for row in translate_dataset(ds, InferConfig(model="G_A2B.onnx")).iter_rows():
+            ...
+    """
+    ray = require_ray()
+    opts = opts or RayOptions()
+    cfg = replace(cfg, model=bundled.resolve_model(cfg.model))
+    actors = plan_actors(_live_nodes(ray), cfg.device, opts)
+    return _map(ds, cfg, actors, opts, math.floor(time.time()))
+
+
+@contextlib.contextmanager
+def connected(address: str | None, log):
+    """A Ray connection for the run: the caller's if it has one, else ray.init() (and
+    ray.shutdown() at the end, which also stops a local instance it started)."""
+    ray = require_ray()
+    if ray.is_initialized():
+        yield ray
+        return
+    where = address or os.environ.get("RAY_ADDRESS")
+    extra = {} if where else {"include_dashboard": False}  # a local instance, for this run
+    try:
+        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, **extra)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise RayEngineError(f"cannot connect to the Ray cluster at {where}: "
+                             f"{first_line(exc)}") from None
+    log(f"ray: connected to {where}" if where else "ray: started a local instance "
+        f"({int(ray.cluster_resources().get('CPU', 0))} CPUs)")
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+
+
+@dataclass
+class _Run:
+    rows: list[tuple[str, str]]
+    summary: Summary
+    finish: object  # () -> None: the failures table (and contact sheet), once at the end
+
+
+def _plan_local(cfg: InferConfig, log, warn, stack) -> _Run:
+    """Local input and output: the in-process engine's own planning (checks, lock, skips,
+    stale temp files) and finishing (failures file, contact sheet). The driver checks the
+    model on its CPU; the actors load it for their device."""
+    p = _prepare(replace(cfg, device="cpu", threads=1), log, warn, stack)
+
+    def finish():
+        # Temp files of actors killed mid-write (pids on this machine; the run is over).
+        remove_temps_of_dead_runs([j.dst for j in p.jobs])
+        _finish(p, cfg, warn)
+
+    return _Run([(str(j.src), str(j.dst)) for j in p.jobs], p.summary, finish)
+
+
+def _plan_uri(cfg: InferConfig, log, warn, stack) -> _Run:
+    src, out = os.fspath(cfg.input), os.fspath(cfg.output)
+    plan = plan_uris(src, out, cfg.format, cfg.overwrite, stack)
+    model = load_model(cfg.model, cfg.direction, "cpu", 1, log, precision=cfg.precision)
+    summary = Summary(out if storage.is_uri(out) else Path(out), planned=len(plan.rows),
+                      skipped=plan.skipped, failures=list(plan.failures),
+                      model=model.describe())
+    if not cfg.quiet:
+        log(f"model: {model.describe()}")
+        log(f"{len(plan.rows) + plan.skipped + len(plan.failures)} images: "
+            f"{len(plan.rows)} to translate, {plan.skipped} already done")
+    failures_file = plan.out_root.child(FAILURES_NAME)
+
+    def finish():
+        if summary.failures:
+            storage.write_bytes(failures_file, failures_tsv(summary.failures))
+            summary.failures_file = failures_file
+        elif summary.interrupted is None:
+            storage.remove(failures_file)  # left by an earlier run whose failures are fixed
+
+    return _Run(plan.rows, summary, finish)
+
+
+@contextlib.contextmanager
+def _quiet_console():
+    """Ray Data reports each execution on the console; the progress bar and summary are
+    ours. Its log file in the Ray session folder still gets everything."""
+    consoles = [h for h in logging.getLogger("ray.data").handlers
+                if isinstance(h, logging.StreamHandler)]
+    levels = [h.level for h in consoles]
+    for h in consoles:
+        h.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for h, level in zip(consoles, levels):
+            h.setLevel(level)
+
+
+@contextlib.contextmanager
+def _signals_interrupt():
+    """SIGTERM stops the run like Ctrl-C (KeyboardInterrupt); yields the signal seen."""
+    seen: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield seen
+        return
+
+    def handle(signum, frame):
+        seen.append(signum)
+        raise KeyboardInterrupt
+
+    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield seen
+    finally:
+        for s, h in previous.items():
+            signal.signal(s, h)
+
+
+def _collect(results, run: _Run, bar: Progress, log, warn) -> None:
+    """Count the result rows as they stream in, and show each distinct warning once."""
+    summary, warned, kept = run.summary, set(), 0
+    for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
+        for src, status, reason, warning, model in zip(
+                batch["src"], batch["status"], batch["reason"], batch["warning"],
+                batch["model"]):
+            summary.finished += 1
+            summary.model = model
+            if status == FAILED:
+                summary.failures.append((src, reason))
+            else:  # SKIPPED here: written by an earlier try of a batch Ray retried
+                summary.translated += 1
+                kept += status == SKIPPED
+            for line in filter(None, warning.split("\n")):
+                if line not in warned:
+                    warned.add(line)
+                    (bar.write if bar.enabled else warn)(line)
+        bar.update(len(batch["src"]), failed=len(summary.failures))
+    if kept:
+        log(f"ray: {kept} output{'s' if kept > 1 else ''} written by an actor that died "
+            "mid-batch were kept (Ray ran the batch again for the rest)")
+
+
+def _execute(ray, run: _Run, cfg: InferConfig, actors: Actors, opts: RayOptions, log,
+             warn):
+    summary = run.summary
+    if not run.rows:
+        return
+    start = time.perf_counter()
+    ds = ray.data.from_items([{"src": s, "dst": d} for s, d in run.rows])
+    results = _map(ds, cfg, actors, opts, math.floor(time.time()))
+    ctx = results.context
+    ctx.enable_progress_bars = False  # ours is the one progress bar
+    ctx.print_on_execution_start = False
+    bar = Progress(len(run.rows), "cyclegan-infer", unit="img", enabled=not cfg.quiet)
+    with bar, _quiet_console(), _signals_interrupt() as seen:
+        try:
+            _collect(results, run, bar, log, warn)
+        except KeyboardInterrupt:
+            if not seen:
+                raise
+            summary.interrupted = seen[0]
+        except ray.exceptions.RayError as exc:
+            raise RayEngineError(f"the Ray job failed: {first_line(exc)} (see Ray's logs)") \
+                from None
+    summary.seconds = time.perf_counter() - start
+
+
+def run(cfg: InferConfig, opts: RayOptions | None = None, log=None, warn=None) -> Summary:
+    """cyclegan-infer --engine ray: translate cfg.input into cfg.output on a Ray cluster.
+    Either may be a local path (a shared folder, for a cluster of several machines) or a
+    URI (cyclegan.infer.storage). Raises UsageError before any work on a bad setup."""
+    log = log or (lambda m: print(m, file=sys.stderr))
+    warn = warn or (lambda m: print(m, file=sys.stderr))
+    opts = opts or RayOptions()
+    require_ray()
+    cfg = with_defaults(cfg)
+    if cfg.shard != (0, 1):
+        raise UsageError("--shard splits a job between machines by hand; --engine ray "
+                         "spreads it over the cluster itself: use one or the other")
+    uri = storage.is_uri(cfg.input) or storage.is_uri(cfg.output)
+    with contextlib.ExitStack() as stack:
+        job = (_plan_uri if uri else _plan_local)(cfg, log, warn, stack)
+        ray = stack.enter_context(connected(opts.address, log))
+        actors = plan_actors(_live_nodes(ray), cfg.device, opts)
+        if not cfg.quiet:
+            log(f"ray: {actors.describe()}")
+        _execute(ray, job, cfg, actors, opts, log, warn)
+        job.summary.failed = len(job.summary.failures)
+        job.finish()
+    return job.summary
