@@ -3,6 +3,9 @@ reader (or a crash) only ever sees the old file or the complete new one.
 
 Temp files are named `.NAME.PID-HEX.tmp`: the writer's process id lets a later run tell the
 leftovers of a killed process (safe to delete) from the files of a live one (never touched).
+NAME is shortened when the whole would pass the file system's name limit, so a file whose
+own name is at that limit can still be written. The temp files this process has open are
+known (`remove_own_temps`), so an aborted command can remove those of its other threads.
 A folder two processes must not write at once is guarded by `exclusive_lock`.
 """
 
@@ -13,6 +16,7 @@ import fcntl
 import os
 import re
 import secrets
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -21,10 +25,28 @@ from cyclegan.errors import CycleganError
 
 TMP_SUFFIX = ".tmp"
 _TMP_RE = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)-[0-9a-f]{8}" + re.escape(TMP_SUFFIX) + "$")
+NAME_MAX = 255  # bytes in one file name: Linux, macOS and Windows file systems alike
+_live: set[Path] = set()  # temp files this process is writing now
+_live_lock = threading.Lock()
+
+
+def _shortened(name: str, limit: int) -> str:
+    """`name` cut to at most `limit` bytes (as the file system stores it), at a character."""
+    if len(os.fsencode(name)) <= limit:
+        return name
+    out, size = [], 0
+    for char in name:
+        size += len(os.fsencode(char))
+        if size > limit:
+            break
+        out.append(char)
+    return "".join(out)
 
 
 def temp_path(path: Path) -> Path:
-    return path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
+    tail = f".{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
+    name = _shortened(path.name, NAME_MAX - 1 - len(tail))  # 1: the leading dot
+    return path.parent / f".{name}{tail}"
 
 
 @contextlib.contextmanager
@@ -33,9 +55,11 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(path)
-    # os.open with 0o666 honours the umask, unlike mkstemp's 0o600.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    with _live_lock:
+        _live.add(tmp)
     try:
+        # os.open with 0o666 honours the umask, unlike mkstemp's 0o600.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             yield f
             f.flush()
@@ -44,6 +68,32 @@ def atomic_writer(path: str | os.PathLike) -> Iterator[BinaryIO]:
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+    finally:
+        with _live_lock:
+            _live.discard(tmp)
+
+
+def remove_own_temps() -> int:
+    """Delete the temp files this process's writers have open (other threads' writes cut
+    short by an abort: the process is about to exit); returns the count."""
+    with _live_lock:
+        paths = list(_live)
+    removed = 0
+    for tmp in paths:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+            removed += 1
+    return removed
+
+
+def check_writable(folder: str | os.PathLike) -> None:
+    """Create `folder` if needed and prove a file can be created in it (OSError if not),
+    before any long work whose result would go there."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    probe = temp_path(folder / "write-probe")
+    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+    probe.unlink()
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
