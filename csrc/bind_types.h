@@ -11,6 +11,7 @@
 #include <array>
 
 #include "common.h"
+#include "guided_upsample.h"
 #include "norm_act_pad.h"
 
 namespace cyclegan::bind {
@@ -104,6 +105,18 @@ inline void bind_types(py::module_& m, bool local) {
       .def_readwrite("gskip", &AddBwd::gskip)
       .def_readwrite("shape", &AddBwd::shape)
       .def_readwrite("launch", &AddBwd::launch);
+  record<GuidedApply>(m, "GuidedApply", local, "guided upsampling's apply (guided_upsample.h).")
+      .def_readwrite("src", &GuidedApply::src)
+      .def_readwrite("dst", &GuidedApply::dst)
+      .def_readwrite("grid", &GuidedApply::grid)
+      .def_readwrite("height", &GuidedApply::height)
+      .def_readwrite("width", &GuidedApply::width)
+      .def_readwrite("row_begin", &GuidedApply::row_begin)
+      .def_readwrite("row_end", &GuidedApply::row_end)
+      .def_readwrite("ny", &GuidedApply::ny)
+      .def_readwrite("nx", &GuidedApply::nx)
+      .def_readwrite("nz", &GuidedApply::nz)
+      .def_readwrite("threads", &GuidedApply::threads);
 }
 
 // An entry point: fn(args) with the GIL released (kernels run for milliseconds and may

@@ -4,15 +4,13 @@
 
 #include "bind_types.h"
 #include "common.h"
+#include "guided_upsample.h"
 #include "norm_act_pad.h"
 
 namespace py = pybind11;
 using cyclegan::bind::entry;
 namespace cpu = cyclegan::cpu;
 namespace cuda = cyclegan::cuda;
-namespace cyclegan {
-void bind_guided(py::module_& m);  // csrc/guided_bindings.cpp
-}
 
 namespace {
 
@@ -53,12 +51,12 @@ PYBIND11_MODULE(_C, m) {
   m.def("build_info", &build_info, "Build configuration and what the machine offers now.");
   m.def("set_num_threads", &cpu::set_num_threads, py::arg("n"), "Size of the CPU kernels' pool.");
   cyclegan::bind::bind_types(m, /*local=*/false);
-  cyclegan::bind_guided(m);
 
   // CPU: NCHW-contiguous arrays, float32 or float64.
   entry(m, "cpu_norm_act_pad_fwd", &cpu::norm_act_pad_fwd, "norm_act_pad forward");
   entry(m, "cpu_norm_act_pad_bwd", &cpu::norm_act_pad_bwd, "norm_act_pad backward");
   entry(m, "cpu_norm_add_pad_bwd", &cpu::norm_add_pad_bwd, "norm_add_pad backward");
+  entry(m, "cpu_guided_apply", &cpu::guided_apply, "guided upsampling: apply the grid");
 #ifdef CYCLEGAN_WITH_CUDA
   // CUDA: any strides, float32, float16 or bfloat16, on args.launch.
   entry(m, "cuda_norm_act_pad_fwd", &cuda::norm_act_pad_fwd, "norm_act_pad forward");

@@ -13,23 +13,23 @@
 // Layout: grid[((iy * nx + ix) * nz + iz) * 16 + k], float32, contiguous; k = 4 * c + j is
 // output channel c's coefficient of r, g, b (j = 0..2) and its offset (j = 3), in 0..255
 // pixel units; k = 12..15 are zero (one 16-float vector per vertex). src and dst are
-// H x W x 3 uint8 with rows row_stride bytes apart and pixels packed (3 bytes). Rows
+// H x W x 3 uint8 Views with packed pixels: strides (0, 1, row stride, 3) in bytes (the
+// N = 1 numpy case of common.h's View; only the row stride is read). Rows
 // [row_begin, row_end) are written: each row is computed from its own pixels and the grid
 // alone, so any split into bands gives the same bytes as the whole image.
 #pragma once
 
 #include <cstdint>
 
+#include "common.h"
+
 namespace cyclegan {
 
 struct GuidedApply {
-  uintptr_t src = 0;  // const uint8_t*
-  int64_t src_row_stride = 0;
-  uintptr_t dst = 0;  // uint8_t*
-  int64_t dst_row_stride = 0;
+  View src, dst;                  // uint8, H x W x 3 (see above)
+  View grid;                      // float32, contiguous (strides unread)
   int64_t height = 0, width = 0;  // of the whole photo
   int64_t row_begin = 0, row_end = 0;
-  uintptr_t grid = 0;  // const float*
   int64_t ny = 0, nx = 0, nz = 0;  // each >= 2
   int threads = 0;  // 0: the module's thread pool; 1: the calling thread only
 };

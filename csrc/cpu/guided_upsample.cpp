@@ -52,7 +52,7 @@ inline uint8_t to_byte(float v) {
 
 void apply_rows(const GuidedApply& a, const Axis& ys, const Axis& xs, const Axis& zs,
                 int64_t begin, int64_t end) {
-  const float* grid = reinterpret_cast<const float*>(a.grid);
+  const float* grid = a.grid.as<const float>();
   const int64_t plane = a.nx * a.nz * kVec;  // floats in one grid row (fixed iy)
   std::vector<float> slice(plane);
   for (int64_t y = begin; y < end; ++y) {
@@ -64,8 +64,8 @@ void apply_rows(const GuidedApply& a, const Axis& ys, const Axis& xs, const Axis
 #pragma omp simd
     for (int64_t k = 0; k < plane; ++k) s[k] = g0[k] + fy * (g1[k] - g0[k]);
 
-    const uint8_t* src = reinterpret_cast<const uint8_t*>(a.src) + y * a.src_row_stride;
-    uint8_t* dst = reinterpret_cast<uint8_t*>(a.dst) + y * a.dst_row_stride;
+    const uint8_t* src = a.src.as<const uint8_t>() + y * a.src.strides.h;
+    uint8_t* dst = a.dst.as<uint8_t>() + y * a.dst.strides.h;
     for (int64_t x = 0; x < a.width; ++x) {
       const int r = src[3 * x], g = src[3 * x + 1], b = src[3 * x + 2];
       const int l = (77 * r + 150 * g + 29 * b + 128) >> 8;

@@ -81,12 +81,23 @@ class NormAddPadBwd:
     launch: Launch
     def __init__(self, **fields: object) -> None: ...
 
+class GuidedApply:
+    src: View
+    dst: View
+    grid: View
+    height: int
+    width: int
+    row_begin: int
+    row_end: int
+    ny: int
+    nx: int
+    nz: int
+    threads: int
+    def __init__(self, **fields: object) -> None: ...
+
 def build_info() -> dict[str, object]: ...
 def set_num_threads(n: int) -> None: ...
-def cpu_guided_apply(
-    src: int, src_row_stride: int, dst: int, dst_row_stride: int, height: int, width: int,
-    row_begin: int, row_end: int, grid: int, ny: int, nx: int, nz: int, threads: int,
-) -> None: ...
+def cpu_guided_apply(args: GuidedApply) -> None: ...
 
 # CPU: NCHW-contiguous arrays, float32 or float64.
 def cpu_norm_act_pad_fwd(args: NormActPadFwd) -> None: ...

@@ -134,6 +134,14 @@ def _solve(sums: np.ndarray, prior: np.ndarray, strength: float) -> np.ndarray:
     return t * model + (1 - t) * prior
 
 
+def _image_view(a: np.ndarray):
+    """An H x W x 3 uint8 array (packed pixels, checked by apply) as common.h's View: the
+    N = 1 case, strides in elements, which are bytes for uint8."""
+    from cyclegan import _C
+
+    return _C.View(data=a.ctypes.data, strides=(0, 1, a.strides[0], 3))
+
+
 def apply(grid: ColourGrid, photo: np.ndarray, out: np.ndarray | None = None,
           rows: tuple[int, int] | None = None, threads: int = 0) -> np.ndarray:
     """The grid applied to `photo` (H x W x 3 uint8, rows contiguous) into `out` (same
@@ -160,8 +168,8 @@ def apply(grid: ColourGrid, photo: np.ndarray, out: np.ndarray | None = None,
     if not 0 <= begin <= end <= height:
         raise ValueError(f"rows must lie in 0..{height}, got {rows}")
     ny, nx, nz = coef.shape[:3]
-    _C.cpu_guided_apply(src=photo.ctypes.data, src_row_stride=photo.strides[0],
-                        dst=out.ctypes.data, dst_row_stride=out.strides[0], height=height,
-                        width=width, row_begin=begin, row_end=end, grid=coef.ctypes.data,
-                        ny=ny, nx=nx, nz=nz, threads=threads)
+    _C.cpu_guided_apply(_C.GuidedApply(
+        src=_image_view(photo), dst=_image_view(out), grid=_C.View(data=coef.ctypes.data),
+        height=height, width=width, row_begin=begin, row_end=end, ny=ny, nx=nx, nz=nz,
+        threads=threads))
     return out
