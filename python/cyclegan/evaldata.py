@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from cyclegan import backbone, baselines, data, images, judge, metrics
+from cyclegan import backbone, baselines, data, hostmem, images, judge, metrics
 from cyclegan.checkpoint import save_checkpoint
 from cyclegan.errors import CycleganError
 from cyclegan.progress import Progress
@@ -136,25 +136,13 @@ def _pairing(spec: str, asked: bool) -> tuple[bool, str]:
     return True, f"paired: --paired given ({len(names[0])} file names in both test folders)"
 
 
-def _available_memory() -> int | None:
-    """Bytes the system can give this process now (Linux MemAvailable), None if unknown."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
 def check_memory(image_size: int, max_images: int) -> None:
     """Refuse a size whose test images would not fit, before loading any (one line
     instead of a MemoryError, or the system's out-of-memory killer)."""
     def need(size: int) -> int:
         return MEMORY_UNITS * max_images * 3 * size * size * 4
 
-    avail = _available_memory()
+    avail = hostmem.available_bytes()
     if avail is None or need(image_size) <= avail:
         return
     fit = int((avail / (MEMORY_UNITS * max_images * 12)) ** 0.5) // 4 * 4

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 
+from cyclegan import hostmem
 from cyclegan.errors import UsageError
 
 NATIVE = "native"
@@ -65,17 +66,7 @@ def available_bytes(device: str) -> int | None:
     the kernel's MemAvailable; None when it cannot be found out (then nothing is refused)."""
     if device == "cuda":
         return _free_gpu_bytes()
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return hostmem.available_bytes()
 
 
 def _free_gpu_bytes() -> int | None:

@@ -12,12 +12,12 @@ on this device says so once, with the preset that makes a quick try.
 
 from __future__ import annotations
 
-import os
 import time
 import warnings
 
 import torch
 
+from cyclegan import hostmem
 from cyclegan.errors import TrainError
 from cyclegan.models import ModelConfig, PatchDiscriminator, build_generator
 from cyclegan.train.config import TrainConfig
@@ -86,17 +86,7 @@ def available_bytes(device: torch.device) -> int | None:
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return free
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+    return hostmem.available_bytes()
 
 
 def check_memory(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device,
