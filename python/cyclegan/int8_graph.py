@@ -152,12 +152,10 @@ def _rewrite_conv_transpose(g: _Graph, node) -> bool:
     if before < 0 or after < 0:
         return False
     name = node.name or node.output[0]
-    inputs = [node.input[0], g.add_array(f"{name}/subpixel.weight", w2)]
-    if len(node.input) > 2 and node.input[2]:
-        bias = g.array(node.input[2])
-        if bias is None:
-            return False
-        inputs.append(g.add_array(f"{name}/subpixel.bias", np.repeat(bias, s * s)))
+    bias = _repeated_bias(g, node, f"{name}/subpixel.bias", s * s)
+    if bias is None:
+        return False
+    inputs = [node.input[0], g.add_array(f"{name}/subpixel.weight", w2), *bias]
     phases = f"{name}/subpixel_output"
     g.replace(node, [
         helper.make_node("Conv", inputs, [phases], name=f"{name}/subpixel",
@@ -166,6 +164,16 @@ def _rewrite_conv_transpose(g: _Graph, node) -> bool:
                          blocksize=s, mode="CRD"),
     ])
     return True
+
+
+def _repeated_bias(g: _Graph, node, name: str, times: int) -> list[str] | None:
+    """The rewritten convolution's bias input: each of `node`'s biases repeated `times`
+    (one per output phase) as a new initializer `name`; [] when it has none, None when its
+    bias is not a constant (the rewrite then does not apply)."""
+    if len(node.input) < 3 or not node.input[2]:
+        return []
+    bias = g.array(node.input[2])
+    return None if bias is None else [g.add_array(name, np.repeat(bias, times))]
 
 
 def _reaches_output(g: _Graph, tensor: str) -> bool:
@@ -193,12 +201,10 @@ def _rewrite_head(g: _Graph, node, size_multiple: int) -> bool:
     # is k - 1 larger (no padding, k odd): even too, which SpaceToDepth needs.
     w2 = space_to_depth_weights(w, b)
     name = node.name or node.output[0]
-    inputs = [f"{name}/space_to_depth_output", g.add_array(f"{name}/s2d.weight", w2)]
-    if len(node.input) > 2 and node.input[2]:
-        bias = g.array(node.input[2])
-        if bias is None:
-            return False
-        inputs.append(g.add_array(f"{name}/s2d.bias", np.repeat(bias, b * b)))
+    bias = _repeated_bias(g, node, f"{name}/s2d.bias", b * b)
+    if bias is None:
+        return False
+    inputs = [f"{name}/space_to_depth_output", g.add_array(f"{name}/s2d.weight", w2), *bias]
     phases = f"{name}/s2d_output"
     g.replace(node, [
         helper.make_node("SpaceToDepth", [node.input[0]], [inputs[0]],
