@@ -167,7 +167,11 @@ def assert_clean(r: subprocess.CompletedProcess, code: int, message: str, inputs
         assert len(errors) == 1, r.stderr
         assert re.search(message, errors[0]), errors[0]
     assert checksums(inputs) == before, "an input file changed"
-    leftovers = [p for p in inputs.parent.rglob("*") if is_temp(p) or p.suffix == ".lock"]
+    # The inputs and the folder the outputs go in: not inputs.parent, which for the shared
+    # `world` is pytest's base folder, holding other tests' files (a deliberately live temp).
+    roots = {inputs, out.parent if out else inputs.parent}
+    leftovers = [p for root in roots for p in root.rglob("*")
+                 if is_temp(p) or p.suffix == ".lock"]
     assert not leftovers, leftovers
     for p in (out.rglob("*") if out and out.is_dir() else []):
         if p.suffix in (".png", ".jpg"):

@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from cyclegan.errors import UsageError
 from cyclegan.fileio import (
@@ -125,19 +125,27 @@ def prepare_output(folder: Path) -> None:
                          f"{exc.strerror or exc}") from None
 
 
-def single_output(src: Path, out: Path, fmt: str) -> Path | None:
-    """The output file when one image goes to an image file name; None: OUTPUT is a folder."""
-    if not src.is_file() or out.is_dir():
-        return None
+def file_format(out: Path | str, fmt: str) -> str | None:
+    """The format of the image file OUTPUT names (a path or a URI), None when its name is
+    not an image file's; UsageError for an image type we only read (e.g. .gif) or a name
+    that disagrees with --format."""
     name = format_of(out)
     if name is None:
-        if out.suffix.lower() in IMAGE_EXTENSIONS:  # e.g. .gif: read, never written
-            raise UsageError(f"output {out}: cannot write {out.suffix} files; name a "
+        suffix = PurePosixPath(str(out)).suffix
+        if suffix.lower() in IMAGE_EXTENSIONS:
+            raise UsageError(f"output {out}: cannot write {suffix} files; name a "
                              f"{', '.join(FORMATS)} file or a folder")
         return None
     if fmt not in (KEEP, name):
         raise UsageError(f"output {out} names a {name} file, but --format is {fmt}")
-    return out
+    return name
+
+
+def single_output(src: Path, out: Path, fmt: str) -> Path | None:
+    """The output file when one image goes to an image file name; None: OUTPUT is a folder."""
+    if not src.is_file() or out.is_dir():
+        return None
+    return out if file_format(out, fmt) else None
 
 
 def list_inputs(src: Path, out_root: Path) -> list[tuple[Path, Path]]:

@@ -16,10 +16,10 @@ from pathlib import Path, PurePosixPath
 
 from cyclegan.errors import UsageError
 from cyclegan.fileio import exclusive_lock
-from cyclegan.images import FORMATS, IMAGE_EXTENSIONS, format_of
+from cyclegan.images import IMAGE_EXTENSIONS
 from cyclegan.infer import storage
-from cyclegan.infer.io import KEEP, output_path
-from cyclegan.infer.plan import collision, lock_path, prepare_output
+from cyclegan.infer.io import output_path
+from cyclegan.infer.plan import collision, file_format, lock_path, prepare_output
 
 
 @dataclass
@@ -66,15 +66,9 @@ def _inputs(src: str, out_root: str) -> list[str]:
 
 def _single_output(src: str, out: str, fmt: str) -> bool:
     """A single input image written to the image file OUTPUT names (not a folder)."""
-    name = format_of(out)
-    if name is None or storage.kind(out) == "folder":
-        if name is None and PurePosixPath(out).suffix.lower() in IMAGE_EXTENSIONS:
-            raise UsageError(f"output {out}: cannot write {PurePosixPath(out).suffix} files; "
-                             f"name a {', '.join(FORMATS)} file or a folder")
+    if storage.kind(out) == "folder":
         return False
-    if fmt not in (KEEP, name):
-        raise UsageError(f"output {out} names a {name} file, but --format is {fmt}")
-    return True
+    return file_format(out, fmt) is not None
 
 
 def plan_uris(src: str, out: str, fmt: str, overwrite: bool,
