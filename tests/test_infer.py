@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 import cyclegan
@@ -22,7 +21,7 @@ from cyclegan.infer.io import target_size
 from cyclegan.infer.runtime import choose_providers, gpu_present
 from cyclegan.models import ModelConfig, ResnetGenerator
 
-from conftest import wait_until
+from conftest import generator_reference, wait_until
 
 FIXTURE_0_1_0 = Path(__file__).resolve().parent / "fixtures" / "v0_1_0" / "G_A2B.onnx"
 
@@ -80,16 +79,6 @@ def bundle(monkeypatch, path: Path, name: str = bundled.DEFAULT_MODEL) -> None:
     monkeypatch.setitem(bundled.MODELS, name, bundled.BundledModel(str(path), "stand-in"))
 
 
-def reference(gen, rgb: np.ndarray) -> np.ndarray:
-    """Independent reference: torch reflect pad to a multiple of 4, generator, crop."""
-    h, w = rgb.shape[:2]
-    x = torch.from_numpy(rgb.copy()).permute(2, 0, 1)[None].float() / 127.5 - 1
-    x = F.pad(x, (0, -w % 4, 0, -h % 4), mode="reflect")
-    with torch.no_grad():
-        y = gen(x)[0, :, :h, :w]
-    return ((y + 1) * 127.5).round().clamp(0, 255).to(torch.uint8).permute(1, 2, 0).numpy()
-
-
 def decodes_fully(path: Path) -> bool:
     try:
         with Image.open(path) as img:
@@ -109,7 +98,7 @@ def test_output_matches_reference_and_keeps_sizes(tiny, tmp_path):
     for name, (w, h) in sizes.items():
         got = np.asarray(Image.open(out / name))
         assert got.shape == (h, w, 3)
-        want = reference(tiny[1], np.asarray(Image.open(src / name)))
+        want = generator_reference(tiny[1], np.asarray(Image.open(src / name)))
         assert np.abs(got.astype(int) - want).max() <= 1
 
 

