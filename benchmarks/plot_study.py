@@ -57,8 +57,13 @@ def panel(x0: float, y0: float, title: str, series, baseline: tuple[str, float])
     xs = [x for _, pts in series for x, _ in pts]
     ys = [y for _, pts in series for _, y in pts] + [baseline[1]]
     xmax, ymax = max(xs) * 1.05, max(ys) * 1.1
-    px = lambda x: x0 + PAD + (W - PAD - 8) * x / xmax  # noqa: E731
-    py = lambda y: y0 + H - 24 - (H - 48) * y / ymax  # noqa: E731
+
+    def px(x: float) -> float:
+        return x0 + PAD + (W - PAD - 8) * x / xmax
+
+    def py(y: float) -> float:
+        return y0 + H - 24 - (H - 48) * y / ymax
+
     out = [f'<text x="{x0 + W / 2}" y="{y0 + 14}" text-anchor="middle" font-size="12">'
            f'{title}</text>',
            f'<line x1="{px(0)}" y1="{py(0)}" x2="{px(xmax)}" y2="{py(0)}" stroke="#000"/>',

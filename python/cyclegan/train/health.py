@@ -4,7 +4,7 @@ At every sample step the loop hands over each direction's inputs and translation
 check_samples() measures them, appends one line to health.jsonl ({"step", "health"}), writes
 the numbers to TensorBoard when it is on, and warns (HealthWarning) naming the usual remedy
 when a failure shows. Three failures, each with a threshold set from measurements (sample
-batches of 3 photos, the loop's; docs/experiments.md has the table):
+batches of 3 photos, the loop's; the ranges measured are given with each):
 
 - copy: the output is the input (identity loss winning, or domains too alike): the mean
   |out - in| below COPY_L1 (2.5 grey levels on 0..255) and structure SSIM above COPY_SSIM.
