@@ -16,7 +16,7 @@ from cyclegan.infer import scale
 from cyclegan.infer.failures import read_failures
 from cyclegan.models import ModelConfig, ResnetGenerator
 
-from conftest import generator_reference
+from conftest import generator_reference, peak_kib, with_peak_rss
 
 RNG = np.random.default_rng(3)
 WORK = 16  # the tiny model's working scale
@@ -248,17 +248,13 @@ def test_a_12_megapixel_photo_stays_under_1_gb(tmp_path):
     base = np.asarray(photo(w // 8, h // 8).resize((w, h), Image.Resampling.BICUBIC))
     noisy = np.clip(base + RNG.normal(0, 6, (h, w, 3)), 0, 255).astype(np.uint8)
     Image.fromarray(noisy).save(tmp_path / "phone.jpg", quality=92)
-    # VmHWM, not ru_maxrss: ru_maxrss survives exec, so a child forked from a large pytest
-    # process reports the parent's size; VmHWM belongs to the new image only.
-    code = ("import re, sys\nfrom cyclegan.cli.infer import main\n"
-            f"code = main([{str(tmp_path / 'phone.jpg')!r}, {str(tmp_path / 'out.jpg')!r}, "
-            "'--quiet'])\n"
-            "status = open('/proc/self/status').read()\n"
-            "print(re.search(r'VmHWM:\\s+(\\d+)', status).group(1))\nsys.exit(code)\n")
+    code = with_peak_rss("from cyclegan.cli.infer import main\n"
+                         f"code = main([{str(tmp_path / 'phone.jpg')!r}, "
+                         f"{str(tmp_path / 'out.jpg')!r}, '--quiet'])")
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                        timeout=300)
     assert r.returncode == 0, r.stderr
-    peak_kib = int(r.stdout.split()[-1])
-    assert peak_kib < 2**20, f"peak RSS {peak_kib / 2**20:.2f} GiB"
+    peak = peak_kib(r.stderr)
+    assert peak < 2**20, f"peak RSS {peak / 2**20:.2f} GiB"
     with Image.open(tmp_path / "out.jpg") as out:
         assert out.size == (w, h)
