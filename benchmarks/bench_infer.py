@@ -299,15 +299,17 @@ def int8_cases(fp32: bytes, name: str, args, sizes, batches, tables: dict, work:
     only, in interleaved rounds; each int8's PSNR to fp32 on held-back real photos; with
     --profile, where each spends its time at 256x256, batch 1."""
     from cyclegan import quantize
+    from cyclegan.contract import read_metadata
 
+    size = quantize.working_size(read_metadata(fp32))
     calib = quantize.load_photos(args.photos / "trainA", 32, log=lambda m: None)
     held = quantize.load_photos(args.photos / "testA", 16, log=lambda m: None)
     models = {"fp32": fp32}
     for label, tuned in INT8_VARIANTS.items():
         t0 = time.perf_counter()
-        models[label] = quantize.quantize_bytes(fp32, calib, tuned=tuned)
+        models[label] = quantize.quantize_bytes(fp32, calib, size, tuned=tuned)
         seconds = time.perf_counter() - t0
-        g = quantize.gate(fp32, models[label], held)
+        g = quantize.gate(fp32, models[label], held, size)
         tables["quality"].append([name, label, f"{g.median:.1f} dB", f"{g.worst:.1f} dB",
                                   f"{len(calib)} / {len(held)}", f"{seconds:.0f} s"])
         print(f"{name}: {label} calibrated in {seconds:.0f} s, {g}", flush=True)

@@ -1,6 +1,11 @@
 """int8 export: cyclegan-export --int8 --calibrate on a tiny generator, the gate, bad input."""
 
 import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import onnx
@@ -14,6 +19,8 @@ from cyclegan.cli.export import main
 from cyclegan.data import seasons_pairs, to_pil
 from cyclegan.infer.runtime import OrtGenerator
 from cyclegan.models import ModelConfig, ResnetGenerator
+
+from conftest import peak_kib, with_peak_rss
 
 CFG = ModelConfig(ngf=8, n_blocks=2)
 
@@ -82,7 +89,7 @@ def test_untuned_graph_is_onnxruntimes_plain_qdq(setup):
 
     photos = quantize.load_photos(setup["photos"], 4, log=lambda m: None)
     model = onnx.load_from_string(quantize.quantize_bytes(
-        (setup["out"] / "G_A2B.onnx").read_bytes(), photos, tuned=False))
+        (setup["out"] / "G_A2B.onnx").read_bytes(), photos, 32, tuned=False))
     ops = [n.op_type for n in model.graph.node]
     assert "ConvTranspose" in ops and "DepthToSpace" not in ops
     weights = [numpy_helper.to_array(t) for t in model.graph.initializer
@@ -125,14 +132,14 @@ def test_calibration_folder_without_images(setup, tmp_path, capsys):
     (bad / "a.jpg").write_bytes(b"not a jpeg")
     (bad / "notes.txt").write_text("hi")
     _fails([setup["ckpt"], "--out", tmp_path / "o", "--int8", "--calibrate", bad], capsys,
-           "found 0 readable images")
+           "0 of 1 images can calibrate (1 unreadable (e.g. a.jpg: not an image")
     assert not (tmp_path / "o").exists()
 
 
 def test_model_that_cannot_be_quantized(setup, tmp_path, capsys):
     _fails([setup["out"] / "G_A2B.int8.onnx", "--out", tmp_path / "o", "--int8", "--calibrate",
             setup["photos"]], capsys, "already quantized")
-    assert not any((tmp_path / "o").iterdir())
+    assert not (tmp_path / "o").exists()
 
 
 def test_gate_failure_names_the_knobs_and_writes_nothing(setup, tmp_path, capsys,
@@ -146,20 +153,38 @@ def test_gate_failure_names_the_knobs_and_writes_nothing(setup, tmp_path, capsys
 
 
 def test_real_photos_pass_the_gate(setup, tmp_path, real_data):
-    photos = quantize.load_photos(real_data / "testA", 8, size=64, log=lambda m: None)
+    photos = quantize.load_photos(real_data / "testA", 8, log=lambda m: None)
     target = tmp_path / "G_A2B.int8.onnx"
     result = quantize.quantize_model((setup["out"] / "G_A2B.onnx").read_bytes(), photos,
-                                     target, log=lambda m: None)
+                                     target, 64, log=lambda m: None)
     assert result.ok and target.is_file()
 
 
 def test_calibration_chunks_bound_memory_and_divide_the_count():
-    def photos(n, h, w):
-        return [quantize.Decoded(None, np.zeros((3, h, w), np.float32), h, w, None)] * n
+    def photos(n, w, h):
+        return [quantize.Photo(Path(f"{i}.jpg"), w, h) for i in range(n)]
 
-    assert quantize.chunk_size(photos(6, 256, 256)) == 6
-    assert quantize.chunk_size(photos(9, 256, 256)) == 3  # 8 fit, 3 divides 9
-    assert quantize.chunk_size(photos(7, 768, 1024)) == 1
+    per_photo = quantize.CHUNK_BYTES / 8.5 / 256**2  # bytes per pixel: 8 photos of 256^2 fit
+    plenty = 64 * quantize.CHUNK_BYTES
+    assert quantize.chunk_size(photos(6, 256, 256), 256, per_photo, plenty) == 6
+    assert quantize.chunk_size(photos(9, 256, 256), 256, per_photo, plenty) == 3  # 8 fit
+    assert quantize.chunk_size(photos(9, 4000, 3000), 256, per_photo, plenty) == 3  # scaled
+    assert quantize.chunk_size(photos(7, 1024, 768), 768, per_photo, plenty) == 1
+    # Half the free memory bounds a chunk too; one photo that does not fit is refused.
+    assert quantize.chunk_size(photos(8, 256, 256), 256, per_photo,
+                               int(4.5 * 256**2 * per_photo)) == 2
+    with pytest.raises(quantize.QuantizeError, match="smaller --calibrate-size"):
+        quantize.chunk_size(photos(2, 4000, 3000), 3000, per_photo, 16 << 30)  # 46 GB each
+    # Free memory unknown (no /proc/meminfo): chunks keep to CHUNK_BYTES, nothing is refused.
+    assert quantize.chunk_size(photos(9, 256, 256), 256, per_photo, None) == 3
+
+
+def test_activation_estimate_covers_every_float_tensor(setup):
+    proto = onnx.load(setup["out"] / "G_A2B.onnx")
+    per_pixel = quantize.activation_bytes_per_pixel(proto)
+    # The stem convolution alone writes ngf float32 channels at full resolution, and the
+    # network holds tens of tensors: between those bounds.
+    assert 4 * CFG.ngf * 3 < per_pixel < 4 * CFG.ngf * 60
 
 
 def test_from_a_bundled_model_name(setup, tmp_path, monkeypatch):
@@ -170,3 +195,146 @@ def test_from_a_bundled_model_name(setup, tmp_path, monkeypatch):
     assert main(["demo", "--out", str(tmp_path), "--int8", "--calibrate",
                  str(setup["photos"]), "--calibrate-images", "4", "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["G_A2B.int8.onnx", "G_A2B.onnx"]
+
+
+# Issue 22: a variant is bound to its fp32 file; calibration streams at the working size;
+# bad calibration input is refused in one line, before any work.
+
+@pytest.fixture(scope="module")
+def other(setup):
+    """The fp32 export of another checkpoint (same architecture, other weights)."""
+    torch.manual_seed(1)
+    state = new_checkpoint(CFG, {"A": "summer", "B": "winter"})
+    state["G_A2B"] = ResnetGenerator(CFG, fused=False).eval().state_dict()
+    save_checkpoint(setup["root"] / "other.pt", state)
+    out = setup["root"] / "other"
+    assert main([str(setup["root"] / "other.pt"), "--out", str(out), "--quiet"]) == 0
+    return {"ckpt": setup["root"] / "other.pt", "fp32": out / "G_A2B.onnx"}
+
+
+def test_export_without_int8_removes_the_stale_variant(setup, other, tmp_path, capsys):
+    out = tmp_path / "o"
+    shutil.copytree(setup["out"], out)
+    assert main([str(other["ckpt"]), "--out", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["G_A2B.onnx"]
+    assert "G_A2B.int8.onnx" in capsys.readouterr().out  # says what it removed
+
+
+def test_export_whose_int8_fails_the_gate_removes_the_stale_variant(setup, other, tmp_path,
+                                                                  capsys, monkeypatch):
+    out = tmp_path / "o"
+    shutil.copytree(setup["out"], out)
+    monkeypatch.setattr(quantize, "GATE_MEDIAN_DB", 200.0)
+    _fails([other["ckpt"], "--out", out, "--int8", "--calibrate", setup["photos"],
+            "--calibrate-images", "4"], capsys, "not written", code=1)
+    assert sorted(p.name for p in out.iterdir()) == ["G_A2B.onnx"]
+
+
+def test_infer_ignores_a_variant_made_from_another_fp32(setup, other, tmp_path, capsys):
+    from cyclegan.cli.infer import main as infer
+
+    models = tmp_path / "m"
+    shutil.copytree(setup["out"], models)
+    shutil.copyfile(other["fp32"], models / "G_A2B.onnx")  # as an older copy step might
+    photo = next(setup["photos"].iterdir())
+    args = [str(photo), "--model", str(models / "G_A2B.onnx"), "--device", "cpu", "--quiet"]
+    assert infer([*args[:1], str(tmp_path / "auto.png"), *args[1:]]) == 0
+    captured = capsys.readouterr()
+    assert "(summer -> winter, fp32)" in captured.out
+    assert "G_A2B.int8.onnx" in captured.err and "warning" in captured.err
+    assert infer([*args[:1], str(tmp_path / "fp32.png"), *args[1:], "--precision", "fp32"]) == 0
+    assert (tmp_path / "auto.png").read_bytes() == (tmp_path / "fp32.png").read_bytes()
+    capsys.readouterr()
+    assert infer([*args[:1], str(tmp_path / "int8.png"), *args[1:], "--precision",
+                  "int8"]) == 2
+    err = capsys.readouterr().err
+    assert "G_A2B.int8.onnx" in err and "another G_A2B.onnx" in err
+    assert not (tmp_path / "int8.png").exists()
+
+
+@pytest.mark.parametrize("size", ["-5", "0", "7"])
+def test_calibrate_size_is_validated(setup, tmp_path, capsys, size):
+    err = _fails([setup["out"] / "G_A2B.onnx", "--out", tmp_path / "o", "--int8", "--calibrate",
+                  setup["photos"], "--calibrate-size", size], capsys, "--calibrate-size")
+    assert f"got {size}" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()
+
+
+def test_quantizing_an_fp16_variant_is_refused_in_one_line(setup, tmp_path, capsys):
+    assert main([str(setup["ckpt"]), "--out", str(tmp_path / "f"), "--fp16", "--quiet"]) == 0
+    err = _fails([tmp_path / "f" / "G_A2B.fp16.onnx", "--out", tmp_path / "o", "--int8",
+                  "--calibrate", setup["photos"]], capsys, "fp16")
+    assert "G_A2B.onnx" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+@pytest.fixture
+def read_only(tmp_path, monkeypatch):
+    """A folder no file can be created in. We run as root, which writes through chmod
+    0o555, so creating a file there fails as it would for a user instead."""
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    if os.geteuid() == 0:
+        real_open = os.open
+
+        def guarded(path, flags, *args, **kwargs):
+            if flags & os.O_CREAT and Path(path).parent == folder:
+                raise PermissionError(13, "Permission denied", os.fspath(path))
+            return real_open(path, flags, *args, **kwargs)
+
+        monkeypatch.setattr(os, "open", guarded)
+    return folder
+
+
+@pytest.mark.parametrize("source", ["onnx", "checkpoint"])
+def test_unwritable_out_is_found_before_calibration(setup, read_only, capsys, monkeypatch,
+                                                    source):
+    def calibrate(*args, **kwargs):
+        pytest.fail("calibrated before finding that --out is not writable")
+
+    monkeypatch.setattr(quantize, "quantize_bytes", calibrate)
+    model = setup["out"] / "G_A2B.onnx" if source == "onnx" else setup["ckpt"]
+    _fails([model, "--out", read_only, "--int8", "--calibrate", setup["photos"]], capsys,
+           "not writable")
+
+
+def test_one_pixel_calibration_photos_get_a_precise_error(setup, tmp_path, capsys):
+    photos = tmp_path / "tiny"
+    photos.mkdir()
+    for i in range(4):
+        Image.new("RGB", (1, 1), (i * 60, 90, 30)).save(photos / f"{i}.png")
+    err = _fails([setup["out"] / "G_A2B.onnx", "--out", tmp_path / "o", "--int8",
+                  "--calibrate", photos], capsys, "1 x 1")
+    assert "smaller than" in err and "more calibration photos" not in err
+    assert not (tmp_path / "o").exists()
+
+
+RSS_SCRIPT = with_peak_rss("import sys\nfrom cyclegan.cli.export import main\n"
+                           "code = main(sys.argv[1:])")
+
+
+def test_phone_sized_photos_calibrate_at_the_working_size_in_bounded_memory(setup, tmp_path):
+    # Issue 22: 4 photos of 12 MP needed 14 GB (all decoded to float, calibrated at their
+    # own size). Here 8 photos of 2 MP with a tiny model: at their own size the activations
+    # alone would pass 1 GB; at the working size and streamed, the process stays small.
+    photos = tmp_path / "phone"
+    photos.mkdir()
+    yy, xx = np.mgrid[:1200, :1600]
+    for i in range(8):
+        arr = np.stack([(xx * (i + 1)) % 256, yy % 256, (xx + yy) % 256], -1).astype(np.uint8)
+        Image.fromarray(arr).save(photos / f"{i}.jpg", quality=85)
+    out = tmp_path / "o"
+    r = subprocess.run([sys.executable, "-c", RSS_SCRIPT, str(setup["out"] / "G_A2B.onnx"),
+                        "--out", str(out), "--int8", "--calibrate", str(photos), "--quiet"],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    rss_mb = peak_kib(r.stderr) / 1024
+    assert rss_mb < 700, rss_mb
+    record = json.loads(onnx_meta(out / "G_A2B.int8.onnx")["quantization"])
+    assert record["calibration_size"] == quantize.working_size({})
+    assert record["calibration_images"] + record["gate_images"] == 8
+
+
+def onnx_meta(path):
+    return {p.key: p.value for p in onnx.load(path).metadata_props}

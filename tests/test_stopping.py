@@ -105,7 +105,7 @@ def test_signal_finishes_the_step_saves_and_says_how_to_resume(sig, code, data5,
 def test_second_ctrl_c_aborts_at_once(data5, tmp_path, monkeypatch):
     # The first SIGINT is noted; the handlers are then the previous ones, so a second
     # Ctrl-C raises KeyboardInterrupt in the middle of a step.
-    from cyclegan.train.stopping import StopRequest
+    from cyclegan.stopping import StopRequest
 
     with StopRequest() as stop:
         os.kill(os.getpid(), signal.SIGINT)

@@ -7,6 +7,7 @@ inference side imports it), so it holds constants and small checks only.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +38,9 @@ ATOL = {"fp32": 1e-4, "fp16": 2e-2}
 # sits beside it with the precision before the extension (G_A2B.fp16.onnx, G_A2B.int8.onnx),
 # which is how cyclegan-infer finds it.
 PRECISIONS = ("fp32", "fp16", "int8")
+# A variant's metadata key holding graph_digest() of the fp32 file it was made from: a
+# variant whose fp32 file was since replaced (another export into the same folder) is stale.
+FP32_DIGEST = "fp32_digest"
 
 
 def variant_path(path: str | os.PathLike, precision: str) -> Path:
@@ -139,10 +143,31 @@ def parse_domains(text: str) -> dict[str, str]:
     return {"A": parts[0], "B": parts[1]}
 
 
-def read_metadata(model: str | os.PathLike | bytes) -> dict[str, str]:
-    """metadata_props of an ONNX file (or its bytes) as a plain dict; weights are not read."""
+def _proto(model: str | os.PathLike | bytes):
     import onnx
 
-    proto = (onnx.load_from_string(model) if isinstance(model, bytes)
-             else onnx.load(os.fspath(model), load_external_data=False))
-    return {p.key: p.value for p in proto.metadata_props}
+    return (onnx.load_from_string(model) if isinstance(model, bytes)
+            else onnx.load(os.fspath(model), load_external_data=False))
+
+
+def graph_digest(model: str | os.PathLike | bytes) -> str:
+    """sha256 of a model's graph (its nodes and weights; not the metadata, which may be
+    edited without changing what the model computes)."""
+    graph = _proto(model).graph.SerializeToString(deterministic=True)
+    return "sha256:" + hashlib.sha256(graph).hexdigest()
+
+
+def set_metadata(model: bytes, props: dict[str, str]) -> bytes:
+    """The model with `props` added to (or replacing keys in) its metadata; graph untouched."""
+    proto = _proto(model)
+    merged = {p.key: p.value for p in proto.metadata_props} | props
+    del proto.metadata_props[:]
+    for key, value in merged.items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    return proto.SerializeToString()
+
+
+def read_metadata(model: str | os.PathLike | bytes) -> dict[str, str]:
+    """metadata_props of an ONNX file (or its bytes) as a plain dict; weights are not read."""
+    return {p.key: p.value for p in _proto(model).metadata_props}

@@ -28,15 +28,18 @@ from cyclegan.contract import (
     DEFAULT_OPSET,
     DIRECTIONS,
     FORMAT,
+    FP32_DIGEST,
     INPUT_NAME,
     NORMALIZATION,
     OUTPUT_NAME,
     direction_error,
+    graph_digest,
     opset_error,
+    set_metadata,
     variant_path,
 )
 from cyclegan.errors import CycleganError
-from cyclegan.fileio import atomic_write_bytes
+from cyclegan.fileio import atomic_write_bytes, probe_writable
 from cyclegan.models import ModelConfig
 
 # Random inputs exercise a batch and an odd non-square size; "photo" inputs are real-sized.
@@ -277,13 +280,14 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
     if out.exists() and not out.is_dir():
         raise ExportError(f"--out {out} exists and is not a folder")
     try:
-        out.mkdir(parents=True, exist_ok=True)
+        probe_writable(out)
     except OSError as exc:
-        raise ExportError(f"cannot write to {out}: {exc}") from exc
+        raise ExportError(f"cannot write to {out}: {exc.strerror or exc}") from exc
     written, failures = [], []
     for direction, generator, meta in loaded:
         if domains:
             meta = {**meta, "domains": domains}
+        fp32_digest = None
         for precision in ("fp32", "fp16") if fp16 else ("fp32",):
             target = out / output_name(direction, precision)
             try:
@@ -292,6 +296,10 @@ def export_checkpoint(checkpoint: str | os.PathLike, out_dir: str | os.PathLike,
                 failures.append(str(exc))
                 log(str(exc))
                 continue
+            if precision == "fp32":
+                fp32_digest = graph_digest(data)
+            elif fp32_digest is not None:  # binds the variant to its fp32 file
+                data = set_metadata(data, {FP32_DIGEST: fp32_digest})
             try:
                 atomic_write_bytes(target, data)
             except OSError as exc:

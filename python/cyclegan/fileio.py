@@ -86,16 +86,6 @@ def remove_own_temps() -> int:
     return removed
 
 
-def check_writable(folder: str | os.PathLike) -> None:
-    """Create `folder` if needed and prove a file can be created in it (OSError if not),
-    before any long work whose result would go there."""
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    probe = temp_path(folder / "write-probe")
-    os.close(os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    probe.unlink()
-
-
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_writer(path) as f:
         f.write(data)
@@ -112,7 +102,7 @@ def probe_writable(folder: str | os.PathLike) -> None:
     probe.unlink()
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     if pid == os.getpid():
         return True
     try:
@@ -137,7 +127,7 @@ def remove_stale_temps(folder: str | os.PathLike) -> int:
         return 0
     for entry in entries:
         m = _TMP_RE.match(entry.name)
-        if m and not _alive(int(m["pid"])):
+        if m and not process_alive(int(m["pid"])):
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)
                 removed += 1

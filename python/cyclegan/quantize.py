@@ -2,10 +2,13 @@
 
 onnxruntime's quantization tools insert QuantizeLinear/DequantizeLinear pairs (standard ONNX
 ops) around the convolutions, with per-channel int8 weights and uint8 activations whose
-ranges come from running the fp32 model on the user's own photos at the size they will
-translate. Before anything is written, the int8 model runs on photos held back from
-calibration and its output pixels are compared with fp32's: the file is written only if the
-median PSNR and the worst image clear GATE_MEDIAN_DB and GATE_WORST_DB.
+ranges come from running the fp32 model on the user's own photos, scaled to the size the
+model works at (`working_size`; --calibrate-size to choose). Photos are read one at a
+time, when onnxruntime asks for them, in chunks sized to a memory budget. Before anything
+is written, the int8 model runs on photos held back from calibration and its output pixels
+are compared with fp32's: the file is written only if the median PSNR and the worst image
+clear GATE_MEDIAN_DB and GATE_WORST_DB. The written file records the digest of its fp32
+file (contract.FP32_DIGEST), which binds the two (cyclegan.infer.variants).
 
 Torch-free: it starts from fp32 ONNX bytes (cyclegan.export makes those from a checkpoint).
 The defaults below were chosen by measurement; docs/inference.md has the numbers.
@@ -17,6 +20,7 @@ import contextlib
 import io
 import json
 import logging
+import os
 import shutil
 import statistics
 import tempfile
@@ -26,11 +30,22 @@ from pathlib import Path
 import numpy as np
 
 from cyclegan import int8_graph
-from cyclegan.contract import SIZE_MULTIPLE, variant_path
+from cyclegan.contract import (
+    FP32_DIGEST,
+    MIN_SIZE,
+    SIZE_MULTIPLE,
+    Geometry,
+    graph_digest,
+    read_metadata,
+    variant_path,
+    work_size_of,
+)
 from cyclegan.errors import CycleganError, first_line
-from cyclegan.fileio import atomic_write_bytes
-from cyclegan.images import list_images
-from cyclegan.infer.io import Decoded, Job, decode, from_model_output
+from cyclegan.fileio import atomic_write_bytes, probe_writable, process_alive
+from cyclegan.hostmem import available_bytes
+from cyclegan.images import ImageError, extension_list, list_images, load_image
+from cyclegan.infer.io import Job, decode, from_model_output, target_size
+from cyclegan.infer.variants import remove_stale
 
 GATE_MEDIAN_DB = 30.0
 GATE_WORST_DB = 25.0
@@ -51,8 +66,14 @@ QUANTIZED_OPS = ("Conv", "ConvTranspose")
 # products in saturating 16-bit pairs, which cost the full-size generator 2.5 dB on an AVX2
 # machine; 7 bits cannot saturate, and cost 0.2 dB where nothing saturates.
 REDUCE_RANGE = True
-CHUNK_PIXELS = 8 * 256 * 256  # photos whose activations are collected at once (memory)
+# percentile and entropy hold every activation of a chunk of photos until the chunk ends
+# (~4 KB per pixel for the bundled generators: 275 MB per 256 x 256 photo).
+CHUNK_BYTES = 2 << 30
+# Smaller photos (as stored, before scaling) are icons or thumbnails, not photos like the
+# ones the model will translate: scaled up, they would calibrate it on blur.
+MIN_PHOTO_SIDE = 32
 PSNR_CAP_DB = 99.0  # identical outputs: a finite number that prints and sorts
+TEMP_PREFIX = "cyclegan-int8-"
 
 
 class QuantizeError(CycleganError):
@@ -88,62 +109,154 @@ class GateResult:
                 f"(gate {GATE_WORST_DB:g}) {verdict}")
 
 
-def load_photos(folder: str | Path, count: int = DEFAULT_IMAGES, size: int | None = None,
-                log=print) -> list[Decoded]:
-    """Up to `count` photos spread evenly over the sorted folder, decoded as cyclegan-infer
-    would (same resizing and padding); unreadable files are skipped with a note."""
+def working_size(meta: dict[str, str]) -> int:
+    """The size calibration scales photos to by default: the scale the fp32 model works
+    at, as cyclegan-infer runs it (contract.work_size_of)."""
+    try:
+        return work_size_of(meta)
+    except ValueError as exc:
+        raise QuantizeError(f"the model's {exc}: pass --calibrate-size") from None
+
+
+def check_size(size: int | None) -> None:
+    if size is not None and size < MIN_SIZE:
+        raise QuantizeError(f"--calibrate-size must be at least {MIN_SIZE} (pixels, the "
+                            f"shorter side), got {size}")
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A calibration photo, checked readable; its pixels are read again when needed."""
+
+    path: Path
+    width: int  # as stored
+    height: int
+
+    def decode(self, size: int, geometry: Geometry):
+        return decode(Job(self.path, self.path), size=size, geometry=geometry)
+
+    def pixels(self, size: int) -> int:
+        """Pixels of its model input at `size`."""
+        w, h = target_size(self.width, self.height, size, None)
+        return w * h
+
+
+def load_photos(folder: str | Path, count: int = DEFAULT_IMAGES, log=print) -> list[Photo]:
+    """Up to `count` photos spread evenly over the sorted folder, each read once to check
+    it (one at a time: memory stays that of one photo); unreadable and tiny files are
+    skipped with a note, and too few usable ones is an error saying why."""
     folder = Path(folder)
     if not folder.is_dir():
         raise QuantizeError(f"--calibrate {folder}: not a folder")
     paths = list_images(folder)
+    if not paths:
+        raise QuantizeError(f"--calibrate {folder}: no images (extensions read: "
+                            f"{extension_list()})")
     if len(paths) > count:
         paths = [paths[i * len(paths) // count] for i in range(count)]
-    photos, skipped = [], 0
+    photos, unreadable, tiny = [], [], []
     for path in paths:
         try:
-            photos.append(decode(Job(path, path), size=size))
-        except Exception:  # a bad file is the user's to fix, not a reason to stop
-            skipped += 1
-    if skipped:
-        log(f"calibration: skipped {skipped} unreadable files in {folder}")
+            rgb, _ = load_image(path)
+        except ImageError as exc:  # a bad file is the user's to fix, not a reason to stop
+            unreadable.append(f"{path.name}: {exc.reason}")
+            continue
+        w, h = rgb.size
+        rgb.close()
+        if min(w, h) < MIN_PHOTO_SIDE:
+            tiny.append(f"{path.name} is {w} x {h}")
+        else:
+            photos.append(Photo(path, w, h))
+    skipped = []
+    if unreadable:
+        skipped.append(f"{len(unreadable)} unreadable (e.g. {unreadable[0]})")
+    if tiny:
+        skipped.append(f"{len(tiny)} smaller than {MIN_PHOTO_SIDE} pixels on a side "
+                       f"(e.g. {tiny[0]})")
     if len(photos) < 2:
-        raise QuantizeError(f"--calibrate {folder}: found {len(photos)} readable images, "
-                            "need at least 2 (some to calibrate, some to check the result)")
+        raise QuantizeError(f"--calibrate {folder}: {len(photos)} of {len(paths)} images "
+                            f"can calibrate ({'; '.join(skipped)}); int8 needs at least 2 "
+                            "photos like the ones you will translate (some to calibrate, "
+                            "some to check the result)")
+    if skipped:
+        log(f"calibration: skipped {'; '.join(skipped)}")
     return photos
 
 
-def split(photos: list[Decoded]) -> tuple[list[Decoded], list[Decoded]]:
+def split(photos: list[Photo]) -> tuple[list[Photo], list[Photo]]:
     """(calibration, held back for the gate): every HELD_BACK-th photo is held back."""
     held = photos[HELD_BACK - 1::HELD_BACK] or photos[-1:]
-    return [p for p in photos if not any(p is h for h in held)], held
+    return [p for p in photos if p not in held], held
 
 
 class _Reader:
     """onnxruntime's CalibrationDataReader protocol: one photo per batch (sizes may differ),
-    read in ranges (set_range) so only a chunk of photos' activations is held at a time."""
+    decoded when asked for, in ranges (set_range) so only a chunk of photos' activations
+    is held at a time."""
 
-    def __init__(self, input_name: str, photos: list[Decoded]):
-        self.inputs = [{input_name: p.x[None]} for p in photos]
-        self.set_range(0, len(self.inputs))
+    def __init__(self, input_name: str, photos: list[Photo], size: int, geometry: Geometry):
+        self.input_name, self.photos, self.size, self.geometry = (input_name, photos, size,
+                                                                  geometry)
+        self.set_range(0, len(photos))
 
     def __len__(self) -> int:
-        return len(self.inputs)
+        return len(self.photos)
 
     def set_range(self, start_index: int, end_index: int) -> None:
-        self.items = iter(self.inputs[start_index:end_index])
+        self.items = iter(self.photos[start_index:end_index])
 
     def get_next(self):
-        return next(self.items, None)
+        photo = next(self.items, None)
+        if photo is None:
+            return None
+        return {self.input_name: photo.decode(self.size, self.geometry).x[None]}
 
 
-def chunk_size(photos: list[Decoded]) -> int:
-    """Photos per collection pass: within CHUNK_PIXELS, and dividing the count evenly
-    (onnxruntime's strided calibration needs that)."""
-    largest = max(p.x.shape[1] * p.x.shape[2] for p in photos)
-    size = max(1, min(len(photos), CHUNK_PIXELS // largest))
-    while len(photos) % size:
-        size -= 1
-    return size
+def activation_bytes_per_pixel(proto) -> float:
+    """Bytes of every float tensor the model computes, per input pixel: what calibration
+    holds for each photo. Measured by running it once on a small input with every
+    intermediate tensor made an output (shapes inferred statically stop at dynamic pads)."""
+    import onnx
+    from onnx import TensorProto, helper, shape_inference
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    inferred = shape_inference.infer_shapes(model)
+    have = {o.name for o in model.graph.output}
+    model.graph.output.extend(
+        helper.make_tensor_value_info(v.name, TensorProto.FLOAT, None)
+        for v in inferred.graph.value_info
+        if v.type.tensor_type.elem_type == TensorProto.FLOAT and v.name not in have)
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(model.SerializeToString(), opts,
+                                   providers=["CPUExecutionProvider"])
+    side = 4 * MIN_SIZE
+    x = np.zeros((1, 3, side, side), np.float32)
+    outputs = session.run(None, {session.get_inputs()[0].name: x})
+    return sum(o.nbytes for o in outputs) / side**2
+
+
+def chunk_size(photos: list[Photo], size: int, bytes_per_pixel: float,
+               available: int | None) -> int:
+    """Photos per collection pass: their activations within CHUNK_BYTES (and half the free
+    memory, `available` bytes; None: unknown), and dividing the count evenly (onnxruntime's
+    strided calibration needs that). QuantizeError when one photo alone would not fit."""
+    largest = max(photos, key=lambda p: p.pixels(size))
+    one = largest.pixels(size) * bytes_per_pixel
+    if available is None:
+        available = 2 * CHUNK_BYTES
+    elif one > available:
+        raise QuantizeError(
+            f"calibrating at {size} pixels needs about {one / 2**30:.1f} GB per photo with "
+            f"this model ({largest.path.name}; {available / 2**30:.1f} GB free): use a "
+            f"smaller --calibrate-size (default: the size the model works at)")
+    count = max(1, min(len(photos), int(min(CHUNK_BYTES, available / 2) // one)))
+    while len(photos) % count:
+        count -= 1
+    return count
 
 
 def float_nodes(proto) -> list[str]:
@@ -158,18 +271,23 @@ def _session(model: bytes):
     return OrtGenerator(model, device="cpu")
 
 
-def _check_quantizable(proto) -> None:
+def check_quantizable(proto, name: str = "the model") -> None:
+    """QuantizeError unless `proto` is an fp32 generator (not a variant, not quantized)."""
     from onnx import TensorProto
 
     ops = {n.op_type for n in proto.graph.node}
     if "QuantizeLinear" in ops or "DequantizeLinear" in ops:
-        raise QuantizeError("the model is already quantized; start from the fp32 file")
+        raise QuantizeError(f"{name} is already quantized; start from the fp32 file")
     if not ops & set(QUANTIZED_OPS):
-        raise QuantizeError(f"the model has no {' or '.join(QUANTIZED_OPS)} node to quantize")
-    for value in (*proto.graph.input, *proto.graph.output):
-        if value.type.tensor_type.elem_type != TensorProto.FLOAT:
-            raise QuantizeError(f"{value.name} is not float32: quantize the fp32 file, "
-                                "not a variant")
+        raise QuantizeError(f"{name} has no {' or '.join(QUANTIZED_OPS)} node to quantize")
+    precision = {p.key: p.value for p in proto.metadata_props}.get("precision", "fp32")
+    half = any(t.data_type == TensorProto.FLOAT16 for t in proto.graph.initializer)
+    floats = all(v.type.tensor_type.elem_type == TensorProto.FLOAT
+                 for v in (*proto.graph.input, *proto.graph.output))
+    if precision != "fp32" or half or not floats:
+        fp32 = variant_path(name, "fp32").name if name.endswith(".onnx") else "fp32 file"
+        raise QuantizeError(f"{name} is {'an fp16' if half else 'a'} variant, not fp32: "
+                            f"quantize the {fp32} it was made beside")
 
 
 @contextlib.contextmanager
@@ -185,6 +303,39 @@ def _quiet():
         root.setLevel(level)
 
 
+def remove_stale_temp_folders() -> int:
+    """Temp folders of quantizations whose process is gone (killed: SIGKILL, power cut)."""
+    removed = 0
+    for folder in Path(tempfile.gettempdir()).glob(f"{TEMP_PREFIX}*-*"):
+        pid = folder.name[len(TEMP_PREFIX):].split("-")[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed += 1
+    return removed
+
+
+@contextlib.contextmanager
+def _temp_folder():
+    """A temp folder named with our pid, holding onnxruntime's own temp folders too (the
+    quantizer copies the model into an ort.quant.* folder): one place to clean up, also
+    after a kill (remove_stale_temp_folders)."""
+    remove_stale_temp_folders()
+    with tempfile.TemporaryDirectory(prefix=f"{TEMP_PREFIX}{os.getpid()}-") as tmp:
+        before, tempfile.tempdir = tempfile.tempdir, tmp
+        try:
+            yield Path(tmp)
+        finally:
+            tempfile.tempdir = before
+
+
+def _geometry(proto) -> Geometry:
+    """How the model pads its input (its size multiple and minimum, in its metadata)."""
+    try:
+        return Geometry.from_metadata({p.key: p.value for p in proto.metadata_props})
+    except ValueError as exc:
+        raise QuantizeError(f"the model's {exc}") from None
+
+
 def onnx_proto(data: bytes):
     import onnx
 
@@ -194,38 +345,37 @@ def onnx_proto(data: bytes):
         raise QuantizeError(f"cannot read the model: {exc}") from None
 
 
-def quantize_bytes(fp32: bytes, photos: list[Decoded], method: str = DEFAULT_METHOD,
-                   tuned: bool = True) -> bytes:
-    """QDQ int8 model bytes from fp32 bytes, calibrated on `photos`; no quality check.
-    tuned=False skips the graph rewrites and 7-bit weights: onnxruntime's plain QDQ graph,
-    which benchmarks/bench_infer.py compares against."""
+def quantize_bytes(fp32: bytes, photos: list[Photo], size: int,
+                   method: str = DEFAULT_METHOD, tuned: bool = True) -> bytes:
+    """QDQ int8 model bytes from fp32 bytes, calibrated on `photos` scaled to `size`;
+    no quality check. tuned=False skips the graph rewrites and 7-bit weights: onnxruntime's
+    plain QDQ graph, which benchmarks/bench_infer.py compares against."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     if method not in METHODS:
         raise QuantizeError(f"calibration method must be one of {', '.join(METHODS)}, "
                             f"got {method!r}")
     proto = onnx_proto(fp32)
-    _check_quantizable(proto)
+    check_quantizable(proto)
     if tuned:
         graph_rewrites(proto)
+    chunk = chunk_size(photos, size, activation_bytes_per_pixel(proto), available_bytes())
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
-    with tempfile.TemporaryDirectory(prefix="cyclegan-int8-") as tmp:
-        out = Path(tmp) / "int8.onnx"
+    with _temp_folder() as tmp:
+        out = tmp / "int8.onnx"
         try:
             with _quiet():
                 quantize_static(
-                    proto, out, _Reader(proto.graph.input[0].name, photos),
+                    proto, out, _Reader(proto.graph.input[0].name, photos, size, _geometry(proto)),
                     quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANTIZED_OPS),
                     per_channel=True, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, reduce_range=REDUCE_RANGE and tuned,
                     nodes_to_exclude=float_nodes(proto),
                     calibrate_method=calib,
-                    # percentile and entropy hold whole activations until a pass ends
-                    # (~150 MB per 256x256 photo for a full-size generator), so photos go
-                    # in chunks. Not CalibMaxIntermediateOutputs: onnxruntime 1.31 drops
-                    # the ranges collected before each of its flushes.
-                    extra_options={"CalibStridedMinMax": chunk_size(photos)})
+                    # Photos go in chunks (see CHUNK_BYTES). Not CalibMaxIntermediateOutputs:
+                    # onnxruntime 1.31 drops the ranges collected before each of its flushes.
+                    extra_options={"CalibStridedMinMax": chunk})
         except QuantizeError:
             raise
         except Exception as exc:
@@ -253,11 +403,13 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return PSNR_CAP_DB if mse == 0 else min(PSNR_CAP_DB, 10 * np.log10(255.0 ** 2 / mse))
 
 
-def gate(fp32: bytes, int8: bytes, held: list[Decoded]) -> GateResult:
+def gate(fp32: bytes, int8: bytes, held: list[Photo], size: int) -> GateResult:
     """PSNR of int8 output pixels against fp32's, one number per held-back photo."""
     ref, low = _session(fp32), _session(int8)
+    geometry = _geometry(onnx_proto(fp32))
     scores = []
-    for p in held:
+    for photo in held:
+        p = photo.decode(size, geometry)
         x = p.x[None]
         want = from_model_output(ref(x)[0], p.height, p.width)
         got = from_model_output(low(x)[0], p.height, p.width)
@@ -266,23 +418,25 @@ def gate(fp32: bytes, int8: bytes, held: list[Decoded]) -> GateResult:
 
 
 def with_int8_metadata(int8: bytes, fp32: bytes, record: dict) -> bytes:
-    """The fp32 file's metadata, precision=int8, and how it was calibrated."""
+    """The fp32 file's metadata, precision=int8, how it was calibrated, and the digest of
+    the fp32 graph (which binds the two)."""
     source = {p.key: p.value for p in onnx_proto(fp32).metadata_props}
     model = onnx_proto(int8)
     del model.metadata_props[:]
-    for key, value in {**source, "precision": "int8",
-                       "quantization": json.dumps(record, sort_keys=True)}.items():
+    props = {**source, "precision": "int8", "quantization": json.dumps(record, sort_keys=True),
+             FP32_DIGEST: graph_digest(fp32)}
+    for key, value in props.items():
         entry = model.metadata_props.add()
         entry.key, entry.value = key, value
     return model.SerializeToString()
 
 
-def quantize_model(fp32: bytes, photos: list[Decoded], target: Path,
+def quantize_model(fp32: bytes, photos: list[Photo], target: Path, size: int,
                    method: str = DEFAULT_METHOD, log=print) -> GateResult:
     """Quantize, gate and write `target`; QualityGateError (nothing written) below the gate."""
     calibration, held = split(photos)
-    int8 = quantize_bytes(fp32, calibration, method)
-    result = gate(fp32, int8, held)
+    int8 = quantize_bytes(fp32, calibration, size, method)
+    result = gate(fp32, int8, held, size)
     log(f"{target.name}: {result}")
     if not result.ok:
         raise QualityGateError(
@@ -292,7 +446,7 @@ def quantize_model(fp32: bytes, photos: list[Decoded], target: Path,
             "fp32 model for these photos")
     record = {"method": method, "per_channel": True, "quantized_ops": QUANTIZED_OPS,
               "reduce_range": REDUCE_RANGE, "graph_rewrites": graph_rewrites(onnx_proto(fp32)),
-              "float_nodes": float_nodes(onnx_proto(fp32)),
+              "float_nodes": float_nodes(onnx_proto(fp32)), "calibration_size": size,
               "calibration_images": len(calibration), "gate_images": len(held),
               "psnr_median_db": round(result.median, 2), "psnr_worst_db": round(result.worst, 2)}
     data = with_int8_metadata(int8, fp32, record)
@@ -317,23 +471,53 @@ def onnx_source(source: str) -> Path | None:
     return None
 
 
-def quantize_files(fp32_files: list[Path], photos: list[Decoded], out: Path | None = None,
-                   method: str = DEFAULT_METHOD, log=print) -> tuple[list[Path], list[str]]:
+def check_source(src: Path, out: Path) -> None:
+    """Everything about quantizing the fp32 file `src` into folder `out` that can be
+    checked before calibration: the model, the folder, and the fp32 file it will sit
+    beside (a different model of that name there would make the pair a lie)."""
+    try:
+        proto = onnx_proto(src.read_bytes())
+    except OSError as exc:
+        raise QuantizeError(f"cannot read {src}: {exc.strerror or exc}") from None
+    check_quantizable(proto, src.name)
+    check_out(out)
+    beside = out / variant_path(src, "fp32").name
+    if beside.is_file() and not beside.samefile(src) and graph_digest(beside) != graph_digest(src):
+        raise QuantizeError(f"--out {out} already holds another {beside.name}; its int8 "
+                            f"variant would not be made from it: choose another --out")
+
+
+def check_out(out: Path) -> None:
+    try:
+        probe_writable(out)
+    except OSError as exc:
+        raise QuantizeError(f"--out {out} is not writable: {exc.strerror or exc}") from None
+
+
+def quantize_files(fp32_files: list[Path], photos: list[Photo], out: Path | None = None,
+                   size: int | None = None, method: str = DEFAULT_METHOD,
+                   log=print) -> tuple[list[Path], list[str]]:
     """An int8 variant beside each fp32 file (in `out` when given, with a copy of the fp32
-    file, so cyclegan-infer finds the pair); returns (written, gate failures)."""
+    file, so cyclegan-infer finds the pair); `size` None calibrates each at its
+    working_size. Variants beside them that are not theirs (left by an earlier export) are
+    removed, also when the gate fails. Returns (written, gate failures)."""
     written, failures = [], []
     for src in fp32_files:
         folder = out or src.parent
         target = variant_path(folder / src.name, "int8")
+        beside = folder / variant_path(src, "fp32").name
+        data = src.read_bytes()
         try:
-            quantize_model(src.read_bytes(), photos, target, method, log)
+            quantize_model(data, photos, target, size or working_size(read_metadata(data)),
+                           method, log)
         except QualityGateError as exc:
             failures.append(str(exc))
             log(str(exc))
-            continue
-        written.append(target)
-        beside = folder / variant_path(src, "fp32").name
-        if not beside.exists():
-            shutil.copyfile(src, beside)
-            log(f"copied {src.name} to {folder} (its int8 variant is found beside it)")
+        else:
+            written.append(target)
+            if not beside.exists():
+                shutil.copyfile(src, beside)
+                log(f"copied {src.name} to {folder} (its int8 variant is found beside it)")
+        if beside.exists():
+            remove_stale(beside, log)
     return written, failures

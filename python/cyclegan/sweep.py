@@ -16,6 +16,7 @@ import json
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -31,6 +32,7 @@ from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
 from cyclegan.runlayout import latest_checkpoint, log_path
+from cyclegan.stopping import Terminated
 
 RESERVED = ("data", "out", "resume")
 
@@ -232,7 +234,25 @@ def _env() -> dict:
 
 
 def default_runner(cmd: list[str], env: dict) -> int:
-    return subprocess.run(cmd, env=env, stdin=subprocess.DEVNULL).returncode
+    """Run one training and return its exit status. The child has its own process group,
+    so a terminal's Ctrl-C reaches the sweep only, and the sweep passes each signal on:
+    the first lets the training finish its step and checkpoint, a second aborts it."""
+    proc = subprocess.Popen(cmd, env=env, stdin=subprocess.DEVNULL, process_group=0)
+    try:
+        return proc.wait()
+    except (KeyboardInterrupt, Terminated) as first:
+        _pass_on(proc, first)
+        try:
+            proc.wait()
+        except (KeyboardInterrupt, Terminated) as second:
+            _pass_on(proc, second)
+            raise
+        raise
+
+
+def _pass_on(proc: subprocess.Popen, exc: BaseException) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
 
 
 def _log(msg: str, quiet: bool) -> None:

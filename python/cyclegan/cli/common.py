@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from collections.abc import Callable
 
 import cyclegan
 from cyclegan.errors import CycleganError
+from cyclegan.fileio import remove_own_temps
+from cyclegan.stopping import SIGNALS, Terminated, signals_raise
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+(_, EXIT_INTERRUPTED), (_, EXIT_TERMINATED) = SIGNALS[signal.SIGINT], SIGNALS[signal.SIGTERM]
 
 
 def exit_codes(failed: str) -> str:
@@ -39,17 +43,42 @@ def add_version(p: argparse.ArgumentParser) -> None:
 
 
 def run(prog: str, body: Callable[[], int], interrupted: str = "interrupted") -> int:
-    """Run a command's body; user errors become one stderr line and their exit status."""
-    try:
-        return body()
-    except CycleganError as exc:
+    """Run a command's body; user errors become one stderr line and their exit status.
+    Ctrl-C and SIGTERM unwind the body (cyclegan.stopping), so its temporary files and
+    folders are removed, and end in one line saying `interrupted` and 130 / 143."""
+    with signals_raise() as received:
+        try:
+            code = body()
+        except BaseException as exc:
+            received.mute()
+            code = _stopped(prog, exc, received.signum, interrupted)
+            if code is None:
+                raise
+            return code
+        # A signal that library code caught (and carried on from) still stops the command.
+        received.mute()
+        return _stopped(prog, None, received.signum, interrupted) or code
+
+
+def _stopped(prog: str, exc: BaseException | None, signum: int | None,
+             interrupted: str) -> int | None:
+    """The exit status for `exc` (None: a bug, whose traceback stays) or for a signal
+    noted on the way, printing the one line."""
+    if isinstance(exc, Terminated):
+        signum = signal.SIGTERM
+    elif isinstance(exc, KeyboardInterrupt):
+        signum = signal.SIGINT
+    if signum is not None:
+        remove_own_temps()  # writes other threads had under way
+        name, code = SIGNALS[signum]
+        print(f"{prog}: {name}: {interrupted}", file=sys.stderr)
+        return code
+    if isinstance(exc, CycleganError):
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except OSError as exc:
+    if isinstance(exc, OSError):
         # Disk full, permission denied, a vanished folder: the environment, not a bug.
         where = f": {exc.filename}" if exc.filename and str(exc.filename) not in str(exc) else ""
         print(f"{prog}: error: {exc}{where}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print(f"{prog}: {interrupted}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    return None

@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     from cyclegan.contract import (
         ATOL,
         DEFAULT_OPSET,
+        DEFAULT_WORK_SIZE,
         DIRECTIONS,
         MAX_OPSET,
         MIN_OPSET,
@@ -64,8 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"photos taken from DIR, 1 in {HELD_BACK} held back for the quality "
                         f"check (default: {DEFAULT_IMAGES})")
     p.add_argument("--calibrate-size", type=int, metavar="SIZE",
-                   help="scale calibration photos as cyclegan-infer --size SIZE will "
-                        "(default: their own size)")
+                   help="scale calibration photos so their shorter side is SIZE pixels "
+                        "(default: the size the model works at, "
+                        f"{DEFAULT_WORK_SIZE} unless the model records one); photos are "
+                        "read one at a time, so memory stays bounded")
     p.add_argument("--calibration-method", choices=METHODS, default=DEFAULT_METHOD,
                    help=f"how activation ranges are set (default: {DEFAULT_METHOD})")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
@@ -75,53 +78,67 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def _int8_photos(args: argparse.Namespace, log):
-    """The calibration photos, read before anything is written; None without --int8."""
+def _check_int8_args(args: argparse.Namespace) -> None:
     from cyclegan.errors import UsageError
-    from cyclegan.quantize import load_photos
+    from cyclegan.quantize import check_size
 
     if not args.int8:
         if args.calibrate:
             raise UsageError("--calibrate is for --int8")
-        return None
+        return
     if args.calibrate is None:
         raise UsageError("--int8 needs --calibrate DIR: a folder of photos like the ones "
                          "you will translate")
     if args.calibrate_images < 2:
         raise UsageError(f"--calibrate-images must be >= 2, got {args.calibrate_images}")
-    return load_photos(args.calibrate, args.calibrate_images, args.calibrate_size, log)
+    check_size(args.calibrate_size)
+
+
+def _from_onnx(args: argparse.Namespace, fp32_onnx: Path, log) -> int:
+    """--int8 of an fp32 .onnx file: everything checked, then calibration, then writing."""
+    from cyclegan.errors import UsageError
+    from cyclegan.quantize import check_source, load_photos, quantize_files
+
+    if not args.int8 or args.fp16:
+        raise UsageError(f"{args.checkpoint} is an ONNX model: only --int8 works from it "
+                         "(--fp16 and fp32 export need the checkpoint)")
+    photos = load_photos(args.calibrate, args.calibrate_images, log)
+    out = Path(args.out)
+    check_source(fp32_onnx, out)
+    _, failures = quantize_files([fp32_onnx], photos, out, args.calibrate_size,
+                                 args.calibration_method, log)
+    return 1 if failures else 0
 
 
 def _body(args: argparse.Namespace) -> int:
-    from cyclegan.errors import UsageError
     from cyclegan.export import export_checkpoint
-    from cyclegan.infer.variants import precision_of
-    from cyclegan.quantize import onnx_source, quantize_files
+    from cyclegan.infer.variants import precision_of, remove_stale
+    from cyclegan.quantize import check_out, load_photos, onnx_source, quantize_files
 
     def log(msg: str) -> None:
         if not args.quiet or "not written" in msg:
             print(msg, file=sys.stderr if "not written" in msg else sys.stdout)
 
-    photos = _int8_photos(args, log)
+    _check_int8_args(args)
     fp32_onnx = onnx_source(args.checkpoint)
     if fp32_onnx is not None:
-        if not args.int8 or args.fp16:
-            raise UsageError(f"{args.checkpoint} is an ONNX model: only --int8 works from it "
-                             "(--fp16 and fp32 export need the checkpoint)")
-        Path(args.out).mkdir(parents=True, exist_ok=True)
-        _, failures = quantize_files([fp32_onnx], photos, Path(args.out),
-                                     args.calibration_method, log)
-        return 1 if failures else 0
+        return _from_onnx(args, fp32_onnx, log)
+    photos = None
+    if args.int8:  # checked before anything is written, into a folder known to be writable
+        photos = load_photos(args.calibrate, args.calibrate_images, log)
+        check_out(Path(args.out))
     directions = None if args.direction == "both" else (args.direction,)
     domains = parse_domains(args.domains) if args.domains else None
     written, failures = export_checkpoint(args.checkpoint, args.out, directions=directions,
                                           fp16=args.fp16, opset=args.opset, log=log,
                                           domains=domains)
+    fp32_files = [f for f in written if precision_of(f) == "fp32"]
     if photos is not None:
-        fp32_files = [f for f in written if precision_of(f) == "fp32"]
-        _, gate_failures = quantize_files(fp32_files, photos, None,
+        _, gate_failures = quantize_files(fp32_files, photos, None, args.calibrate_size,
                                           args.calibration_method, log)
         failures += gate_failures
+    for fp32 in fp32_files:  # variants an earlier export left beside the files replaced
+        remove_stale(fp32, log)
     return 1 if failures else 0
 
 

@@ -147,19 +147,19 @@ def _open_session(ort, source, opts, providers):
 
 def load_model(path: str | os.PathLike, direction: str | None = None, device: str = "auto",
                threads: int | None = None, log=print,
-               precision: str = "auto") -> OrtGenerator:
+               precision: str = "auto", warn=print) -> OrtGenerator:
     """An .onnx file (or its variant of `precision` beside it, cyclegan.infer.variants);
     anything else is read as a cyclegan checkpoint, exported to ONNX in memory (verified
     against torch like cyclegan-export) and run by onnxruntime.
     `direction`: a checkpoint's generator (default A2B); for an .onnx file, which holds one,
-    a check of its metadata."""
+    a check of its metadata. `warn` says when a stale variant is passed over."""
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model not found: {path}")
     variants.check(precision)
     on = "cuda" if len(choose_providers(device)) > 1 else "cpu"
     if path.suffix.lower() in ONNX_SUFFIXES:
-        model = OrtGenerator(variants.choose(path, precision, on), device, threads)
+        model = OrtGenerator(variants.choose(path, precision, on, warn), device, threads)
         held = model.meta.get("direction")
         if direction is not None and held != direction:
             has = f"holds the {held} generator" if held else "does not record its direction"

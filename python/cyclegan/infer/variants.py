@@ -1,18 +1,22 @@
 """Which precision of a generator cyclegan-infer runs: --precision and the files beside the model.
 
 Variants are found by name (cyclegan.contract.variant_path: G_A2B.onnx, G_A2B.fp16.onnx,
-G_A2B.int8.onnx in one folder), so choosing never opens a model. `auto` takes the variant
-that is fastest on the device when it is there: int8 on a CPU (about 2x fp32 for a full-size
-generator, docs/benchmarks.md) and fp16 on CUDA (int8 QDQ has no speed-up there in
-onnxruntime's CUDA provider, and fp16 halves the memory traffic); a file the user names as
-a variant is taken as given.
+G_A2B.int8.onnx in one folder) and bound to their fp32 file: each records the digest of the
+fp32 graph it was made from (contract.FP32_DIGEST), so a variant left by an earlier export
+into the same folder is known to be stale. `auto` takes the variant that is fastest on the
+device when it is there and not known to be stale: int8 on a CPU (about 2x fp32 for a
+full-size generator, docs/benchmarks.md) and fp16 on CUDA (int8 QDQ has no speed-up there
+in onnxruntime's CUDA provider, and fp16 halves the memory traffic); a stale one is passed
+over for the fp32 file, with a warning. A variant from an export older than the binding
+(no digest recorded) cannot be judged and is taken, as before. A file the user names as a
+variant is taken as given.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from cyclegan.contract import PRECISIONS, variant_path
+from cyclegan.contract import FP32_DIGEST, PRECISIONS, graph_digest, read_metadata, variant_path
 from cyclegan.errors import UsageError
 
 CHOICES = ("auto", *PRECISIONS)
@@ -37,27 +41,73 @@ def check(precision: str) -> None:
                              f"{precision!r}")
 
 
-def choose(path: Path, precision: str, device: str) -> Path:
+def mismatch(variant: Path, fp32: Path) -> tuple[str, bool] | None:
+    """None when `variant` was made from the fp32 file `fp32`; else (why not, whether that
+    is certain: False for a variant that records no fp32 file, as older exports wrote)."""
+    try:
+        recorded = read_metadata(variant).get(FP32_DIGEST)
+        actual = graph_digest(fp32) if recorded else None
+    except Exception:  # unreadable: loading it would fail with its own message
+        return None
+    if recorded is None:
+        return f"does not record which {fp32.name} it was made from", False
+    if recorded != actual:
+        return f"was made from another {fp32.name} (an earlier export)", True
+    return None
+
+
+def _remake(variant: Path, precision: str) -> str:
+    source = variant_path(variant, "fp32") if precision == "int8" else "CHECKPOINT"
+    return (f"cyclegan-export {source} --out {variant.parent} "
+            f"{HOW_TO_MAKE.get(precision, '')}").rstrip()
+
+
+def choose(path: Path, precision: str, device: str, warn=print) -> Path:
     """The file to load for `path` at `precision` ('auto' or one of PRECISIONS) on
-    `device` ('cpu' or 'cuda'); PrecisionError when an asked-for variant is missing."""
+    `device` ('cpu' or 'cuda'); PrecisionError when an asked-for variant is missing or
+    stale. `auto` passes over a stale variant, saying so through `warn`."""
     check(precision)
     given = precision_of(path)
     if precision == "auto":
         if given != "fp32":
             return path
         fastest = variant_path(path, FASTEST[device])
-        return fastest if fastest.is_file() else path
+        if not fastest.is_file():
+            return path
+        why, certain = mismatch(fastest, path) or ("", False)
+        if certain:
+            warn(f"warning: not running {fastest.name}: it {why}; running {path.name} "
+                 f"(make it again with {_remake(fastest, FASTEST[device])})")
+            return path
+        return fastest  # bound to `path`, or from an export too old to say
     if precision == given:
         return path
     wanted = variant_path(path, precision)
     if not wanted.is_file():
-        # int8 is made from the fp32 file; fp32 and fp16 come from the training checkpoint.
-        source = variant_path(path, "fp32") if precision == "int8" else "CHECKPOINT"
-        raise PrecisionError(
-            f"--precision {precision}: {wanted.name} not found beside {path.name}; make it "
-            f"with cyclegan-export {source} --out {path.parent} "
-            f"{HOW_TO_MAKE.get(precision, '')}".rstrip())
+        raise PrecisionError(f"--precision {precision}: {wanted.name} not found beside "
+                             f"{path.name}; make it with {_remake(wanted, precision)}")
+    if precision != "fp32" and (problem := mismatch(wanted, variant_path(path, "fp32"))):
+        why, certain = problem
+        if certain:
+            raise PrecisionError(f"--precision {precision}: {wanted.name} {why}; make it "
+                                 f"again with {_remake(wanted, precision)}")
+        warn(f"warning: {wanted.name} {why}")
     return wanted
+
+
+def remove_stale(fp32: Path, log=print) -> list[Path]:
+    """Delete the variants beside the fp32 file `fp32` that were not made from it (an
+    export has just replaced it); returns them."""
+    removed = []
+    for precision in PRECISIONS:
+        variant = variant_path(fp32, precision)
+        if precision == "fp32" or not variant.is_file():
+            continue
+        if problem := mismatch(variant, fp32):
+            variant.unlink()
+            log(f"removed {variant}: it {problem[0]}")
+            removed.append(variant)
+    return removed
 
 
 def available(path: Path) -> list[str]:

@@ -24,12 +24,12 @@ from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
 from cyclegan.errors import NonFiniteLossError, TrainError
 from cyclegan.layers import fused_unavailable_reason
 from cyclegan.progress import Progress
+from cyclegan.stopping import SIGNALS, StopRequest, ignore_in_worker
 from cyclegan.train import budget, distributed, health, rundir, tensorboard
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.recipe import Generators, LossWeights, loss_names, train_step
 from cyclegan.train.sampling import PairDataset, PairSampler
 from cyclegan.train.state import TrainState
-from cyclegan.train.stopping import SIGNALS, StopRequest, ignore_in_worker
 
 N_SAMPLES = 3
 SIGNALS_BY_NAME = dict(SIGNALS.values())
