@@ -9,7 +9,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from cyclegan import images
 from cyclegan.errors import CycleganError
@@ -314,3 +314,33 @@ def test_labelled_grid_layout():
     arr = np.asarray(grid)
     assert (arr[: images.PAD + 10] < 128).any()  # some label text drawn in the header
     assert (arr == [255, 0, 0]).all(-1).sum() == 6 * images.MIN_TILE * images.MIN_TILE
+
+
+def test_list_images_follows_symlinked_folders_once(tmp_path):
+    # Issue 22: a folder of links to shoots listed nothing under the links, silently.
+    shoot = tmp_path / "shoots" / "2026"
+    shoot.mkdir(parents=True)
+    images.write_png(shoot / "a.png", Image.new("RGB", (4, 4)))
+    top = tmp_path / "top"
+    top.mkdir()
+    (top / "link").symlink_to(shoot)
+    (top / "again").symlink_to(shoot)  # the same folder by a second link: listed once
+    (shoot / "loop").symlink_to(top)  # a loop back up: must end
+    assert images.list_images(top) == [top / "again" / "a.png"]
+
+
+def test_contact_sheet_says_how_many_it_shows_and_fits_its_title(tmp_path):
+    # Issue 22: 24 pairs showed 16 without saying so, and a long title was clipped.
+    Image.new("RGB", (20, 20), (0, 0, 200)).save(tmp_path / "a.png")
+    pairs = [(tmp_path / "a.png", tmp_path / "a.png", f"p{i}") for i in range(24)]
+    title = "input | output    " + "a model with a long description " * 3
+    out = images.contact_sheet(pairs, tmp_path / "sheet.png", title=title, height=20)
+    with Image.open(out) as img:
+        width, height = img.size
+        header = np.asarray(img.convert("L"))[:24]
+    assert height < 17 * (20 + 30)  # 16 rows
+    full = title + "    (first 16 of 24)"
+    font_w = ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(full)
+    assert width >= font_w + 8
+    inked = np.nonzero((header < 128).any(axis=0))[0]
+    assert inked.max() > font_w - 40  # the count's text is drawn at the title's end

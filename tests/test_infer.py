@@ -3,6 +3,7 @@ import signal
 import struct
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -213,6 +214,62 @@ def test_exif_orientation_applied(tiny, tmp_path):
     rotated, upright = (np.asarray(Image.open(out / n)) for n in ("rotated.png", "upright.png"))
     assert rotated.shape == (40, 24, 3)
     assert np.array_equal(rotated, upright)
+
+
+def test_icc_profile_and_exif_are_kept_with_the_orientation_reset(tiny, tmp_path):
+    """Issue 22: outputs dropped the ICC profile (a Display-P3 phone photo shifted colour in
+    viewers) and EXIF. An RGB profile and the EXIF tags are kept, the orientation reset (1 or
+    absent: the pixels are stored upright, and 6 would turn the output twice); a CMYK profile,
+    which does not describe the RGB written, is not. Both paths: at the photo's own size
+    and at a working scale below it (the guided step)."""
+    from PIL import ImageCms
+
+    src = tmp_path / "in"
+    src.mkdir()
+    rgb_icc = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    assert rgb_icc[16:20] == b"RGB "
+    exif = Image.Exif()
+    exif[0x0112], exif[0x010F], exif[0x0110] = 6, "Acme", "Phone 9"
+    smooth(64, 48).save(src / "phone.jpg", icc_profile=rgb_icc, exif=exif, quality=95)
+    smooth(64, 48).save(src / "phone.png", icc_profile=rgb_icc, exif=exif)
+    cmyk_icc = bytearray(rgb_icc)
+    cmyk_icc[16:20] = b"CMYK"
+    smooth(40, 40).convert("CMYK").save(src / "print.jpg", icc_profile=bytes(cmyk_icc))
+    for args in ((), ("--work-size", 32)):
+        out = tmp_path / f"out{len(args)}"
+        assert cli(src, out, "--model", tiny[0], "--quiet", *args) == 0
+        for name in ("phone.jpg", "phone.png"):
+            with Image.open(out / name) as im:
+                assert im.size == (48, 64), name  # upright
+                assert im.info.get("icc_profile") == rgb_icc, name
+                tags = dict(im.getexif())
+                assert tags.get(0x0112, 1) == 1 and tags[0x010F] == "Acme", (name, tags)
+                assert tags[0x0110] == "Phone 9"
+        with Image.open(out / "print.jpg") as im:
+            assert im.mode == "RGB" and "icc_profile" not in im.info
+
+
+def test_animated_input_heic_folder_and_an_input_named_like_the_sheet(tiny, tmp_path,
+                                                                        capsys):
+    # Issue 22: an animated GIF became its first frame without a word; a folder of .heic
+    # said "no images" without naming what is read; an input named contact_sheet.png had
+    # its translation replaced by the sheet.
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    frames = [Image.new("RGB", (24, 16), (40 * i, 90, 30)) for i in range(3)]
+    frames[0].save(src / "anim.gif", save_all=True, append_images=frames[1:], duration=50)
+    smooth(24, 16).save(src / "contact_sheet.png")
+    assert cli(src, out, "--model", tiny[0], "--contact-sheet") == 0
+    err = capsys.readouterr().err
+    assert "anim.gif is animated (3 frames): only its first frame is translated" in err
+    with Image.open(out / "contact_sheet.png") as translated:
+        assert translated.size == (24, 16)  # the input's translation, not the sheet
+    assert (out / "contact_sheet-2.png").is_file()
+    heic = tmp_path / "heic"
+    heic.mkdir()
+    (heic / "IMG_0001.HEIC").write_bytes(b"\0" * 64)
+    assert cli(heic, tmp_path / "o2", "--model", tiny[0]) == 2
+    assert ".jpg" in capsys.readouterr().err.split("no images found")[1]
 
 
 def test_resize_options(tiny, tmp_path):
@@ -558,7 +615,8 @@ def _check_outputs(out: Path) -> list[Path]:
     return outputs
 
 
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL],
+                         ids=["SIGINT", "SIGTERM", "SIGKILL"])
 def test_interrupted_run_then_rerun_completes(slow_job, tmp_path, sig, capsys):
     model, src = slow_job
     out = tmp_path / "out"
@@ -568,9 +626,10 @@ def test_interrupted_run_then_rerun_completes(slow_job, tmp_path, sig, capsys):
     stdout, stderr = proc.communicate(timeout=60)
     done = _check_outputs(out)
     assert 3 <= len(done) < 40
-    if sig == signal.SIGINT:
-        assert proc.returncode == 130, stderr
-        assert "interrupted by SIGINT" in stdout and "run the same command again" in stdout
+    if sig != signal.SIGKILL:
+        assert proc.returncode == {signal.SIGINT: 130, signal.SIGTERM: 143}[sig], stderr
+        assert f"interrupted by {sig.name}" in stdout and "run the same command again" in stdout
+        assert "Traceback" not in stderr, stderr
         assert not list(out.glob(".*"))  # in-flight writes finished or discarded
     else:
         assert proc.returncode == -signal.SIGKILL
@@ -578,6 +637,32 @@ def test_interrupted_run_then_rerun_completes(slow_job, tmp_path, sig, capsys):
     assert f"translated {40 - len(done)}, skipped {len(done)}" in capsys.readouterr().out
     assert len(_check_outputs(out)) == 40
     assert sorted(p.name for p in out.iterdir()) == sorted(p.name for p in src.iterdir())
+
+
+def test_a_second_ctrl_c_aborts_at_once_with_one_line(slow_job, tmp_path, monkeypatch,
+                                                      capsys):
+    """The first Ctrl-C asks the pipeline to wind down (it finishes the writes in flight);
+    a second one stops the command at once: 130 and one line, no summary, no traceback."""
+    from cyclegan.infer import plan as plan_mod
+
+    model, src = slow_job
+    seen = {}
+
+    def translate(model, jobs, opts, on_result):
+        os.kill(os.getpid(), signal.SIGINT)
+        seen["stop after the first"] = opts.stop.is_set()
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(5)  # the second Ctrl-C raises here
+        seen["not aborted"] = True
+
+    monkeypatch.setattr(plan_mod, "translate", translate)
+    assert cli(src, tmp_path / "out", "--model", model) == 130
+    assert seen == {"stop after the first": True}
+    out, err = capsys.readouterr()
+    assert "stopping; finishing writes in progress" in err
+    assert [line for line in err.splitlines() if line.startswith("cyclegan-infer:")] == [
+        "cyclegan-infer: SIGINT: aborted; run the same command again to finish"], err
+    assert "Traceback" not in err and "interrupted by" not in out  # no summary
 
 
 # The ONNX path is torch-free; files written by 0.1.0 still work.

@@ -120,8 +120,9 @@ def _stat_checks(path) -> None:
         raise ImageError(path, "empty file (0 bytes)")
 
 
-def _open(path, max_pixels: int) -> Image.Image:
-    """Open and fully decode one image, turning every failure into an ImageError."""
+def _open(path, max_pixels: int) -> tuple[Image.Image, int]:
+    """Open and fully decode one image (the first frame of an animation), turning every
+    failure into an ImageError; (image, frames in the file)."""
     _stat_checks(path)
     try:
         img = Image.open(path)
@@ -146,14 +147,15 @@ def _open(path, max_pixels: int) -> Image.Image:
     except Exception as e:
         img.close()
         raise ImageError(path, f"truncated or corrupt image data ({e})") from None
+    frames = getattr(img, "n_frames", 1)
     try:
         upright = ImageOps.exif_transpose(img)
     except Exception:
         # Broken EXIF should not cost a good image its pixels; keep it as stored.
-        return img
+        return img, frames
     if upright is not img:
         img.close()
-    return upright
+    return upright, frames
 
 
 def _to_uint8(arr: np.ndarray, full_scale: float) -> np.ndarray:
@@ -184,6 +186,34 @@ def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return img.convert("RGB"), None
 
 
+# The metadata an output keeps of its input: Pillow's .info keys, which are also its save
+# options (PNG, JPEG, WebP and TIFF write both; BMP neither).
+CARRIED_METADATA = ("icc_profile", "exif")
+# .info key of a loaded image: how many frames its file holds (only when more than one;
+# only the first is read: an animated GIF or WebP is translated as its first frame).
+FRAMES = "frames"
+EXIF_ORIENTATION = 0x0112
+
+
+def _carried(img: Image.Image) -> dict[str, bytes]:
+    """The ICC profile when it describes RGB (a Display-P3 photo shown without its profile
+    shifts colour; a CMYK or gray profile does not describe the RGB we write), and the EXIF
+    with its orientation reset (the pixels are stored upright)."""
+    kept = {}
+    icc = img.info.get("icc_profile")
+    if isinstance(icc, bytes) and icc[16:20] == b"RGB ":  # the profile's colour space
+        kept["icc_profile"] = icc
+    try:
+        exif = img.getexif()
+        if exif:
+            if EXIF_ORIENTATION in exif:
+                exif[EXIF_ORIENTATION] = 1
+            kept["exif"] = exif.tobytes()
+    except Exception:  # unreadable EXIF: the pixels still translate, without it
+        pass
+    return kept
+
+
 def load_image(
     path, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> tuple[Image.Image, Image.Image | None]:
@@ -191,13 +221,21 @@ def load_image(
 
     Grayscale (including 16-bit), palette (with transparency), CMYK and RGBA inputs all come
     back as 8-bit RGB; raises ImageError for anything that cannot be decoded or is larger
-    than `max_pixels`.
+    than `max_pixels`. The RGB image's .info holds, of CARRIED_METADATA, what an output of it
+    should keep (see _carried); Pillow's resize and convert copy .info along.
     """
-    img = _open(path, max_pixels)
+    img, frames = _open(path, max_pixels)
+    kept = _carried(img)
+    if frames > 1:
+        kept[FRAMES] = frames
     try:
-        return _split_alpha(img)
+        rgb, alpha = _split_alpha(img)
     except Exception as e:
         raise ImageError(path, f"unsupported image mode {img.mode} ({e})") from None
+    for key in (*CARRIED_METADATA, FRAMES):
+        rgb.info.pop(key, None)
+    rgb.info.update(kept)
+    return rgb, alpha
 
 
 def load_image_rgb(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
@@ -208,7 +246,9 @@ def load_image_rgb(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
 def list_images(folder) -> list[Path]:
     """Image files under `folder` (recursive), sorted by relative path.
 
-    A single image file is returned as a one-element list.
+    Symlinked subfolders are followed (a folder of links to shoots is a common layout); a
+    folder reached again, through a link loop or a second link to it, is listed once, at
+    its first path. A single image file is returned as a one-element list.
     """
     root = Path(folder)
     if root.is_file():
@@ -217,7 +257,17 @@ def list_images(folder) -> list[Path]:
         raise ValueError(f"{root} is not an image file (extensions: {extension_list()})")
     if not root.is_dir():
         raise FileNotFoundError(f"folder not found: {root}")
-    found = [p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    found, seen = [], set()
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+        st = os.stat(dirpath)
+        if (st.st_dev, st.st_ino) in seen:
+            dirnames[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
+        dirnames.sort()  # the first path to a folder reached twice is the sorted-first one
+        here = Path(dirpath)
+        found += [here / n for n in filenames
+                  if Path(n).suffix.lower() in IMAGE_EXTENSIONS and (here / n).is_file()]
     return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 
@@ -234,9 +284,10 @@ def save_options(fmt: OutputFormat, quality: int, with_alpha: bool) -> dict:
 
 
 def write_image(rgb: np.ndarray, alpha: np.ndarray | None, dst: Path, quality: int = 95,
-                fmt: str | None = None) -> bool:
+                fmt: str | None = None, metadata: Mapping[str, bytes] | None = None) -> bool:
     """Write H x W x 3 uint8 (+ H x W alpha) atomically in format `fmt` (a FORMATS name;
-    None: the one dst's extension names).
+    None: the one dst's extension names), with `metadata` (CARRIED_METADATA keys: an input's
+    ICC profile and EXIF) where the format holds it.
 
     Returns False when the format cannot keep the alpha channel and it was dropped.
     """
@@ -249,7 +300,8 @@ def write_image(rgb: np.ndarray, alpha: np.ndarray | None, dst: Path, quality: i
     if with_alpha:
         img.putalpha(Image.fromarray(alpha, "L"))
     with atomic_writer(dst) as f:
-        img.save(f, format=fmt.pillow, **save_options(fmt, quality, with_alpha))
+        img.save(f, format=fmt.pillow, **save_options(fmt, quality, with_alpha),
+                 **{k: v for k, v in (metadata or {}).items() if k in CARRIED_METADATA})
     return alpha is None or fmt.alpha
 
 
@@ -318,11 +370,17 @@ def _sheet_tile(path: Path, height: int) -> Image.Image:
 
 def contact_sheet(pairs: list[tuple[Path, Path, str]], dst: Path, title: str = "",
                   height: int = 160, max_pairs: int = 16) -> Path:
-    """A PNG, one labelled row per (input, output, label): input | output."""
+    """A PNG, one labelled row per (input, output, label): input | output; the first
+    `max_pairs`, the title saying so when there are more. Wide enough for the title."""
     rows = [([_sheet_tile(src, height), _sheet_tile(out, height)], label)
             for src, out, label in pairs[:max_pairs]]
+    if len(pairs) > max_pairs:
+        title = f"{title}    (first {max_pairs} of {len(pairs)})".strip()
     pad, text_h = 8, 14
-    width = max(sum(t.width for t in tiles) + 3 * pad for tiles, _ in rows)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    width = max(max(sum(t.width for t in tiles) + 3 * pad for tiles, _ in rows),
+                *(int(measure.textlength(text)) + 2 * pad for text in
+                  [title, *(label for _, label in rows)]))
     top = pad + (text_h + pad if title else 0)
     sheet = Image.new("RGB", (width, top + len(rows) * (height + text_h + 2 * pad)),
                       (255, 255, 255))

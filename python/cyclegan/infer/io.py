@@ -7,14 +7,22 @@ releases the GIL while decoding and encoding, so these functions run in thread p
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
-from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, load_image
+from cyclegan.images import (
+    CARRIED_METADATA,
+    DEFAULT_MAX_PIXELS,
+    FORMATS,
+    FRAMES,
+    ImageError,
+    format_of,
+    load_image,
+)
 from cyclegan.infer.scale import work_dims
 
 # Downscaling to the working scale: Pillow first box-reduces by a whole factor, leaving at
@@ -51,6 +59,9 @@ class Decoded:
     # unpadded). None when it runs at the photo's size and its output is the result.
     photo: np.ndarray | None = None
     small: np.ndarray | None = None
+    # What the output keeps of the input's metadata (images.CARRIED_METADATA: ICC, EXIF).
+    metadata: dict[str, bytes] = field(default_factory=dict)
+    frames: int = 1  # in the input's file (an animation: only the first is translated)
 
 
 def target_size(w: int, h: int, size: int | None, max_size: int | None) -> tuple[int, int]:
@@ -113,8 +124,10 @@ def prepare(job: Job, rgb: Image.Image, alpha: np.ndarray | None,
         raise ImageError(job.src, problem)
     small = np.asarray(run)
     photo = None if dims is None else np.asarray(rgb)
+    metadata = {k: rgb.info[k] for k in CARRIED_METADATA if k in rgb.info}
     return Decoded(job, to_model_input(small, geometry), rgb.height, rgb.width, alpha,
-                   photo, None if dims is None else small)
+                   photo, None if dims is None else small, metadata,
+                   rgb.info.get(FRAMES, 1))
 
 
 def decode(job: Job, size: int | None = None, max_size: int | None = None,

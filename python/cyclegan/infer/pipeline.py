@@ -99,6 +99,7 @@ class Pipeline:
         self.results: queue.Queue = queue.Queue()
         self.fatal: BaseException | None = None
         self._alpha_warned = threading.Event()
+        self._animation_warned = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self, jobs: list[Job]) -> None:
@@ -152,6 +153,10 @@ class Pipeline:
             except Exception as exc:  # one bad file must never stop the run
                 self.results.put(Result(job, _reason(exc)))
                 continue
+            if item.frames > 1 and not self._animation_warned.is_set():
+                self._animation_warned.set()
+                o.warn(f"warning: {job.src.name} is animated ({item.frames} frames): only "
+                       "its first frame is translated (this warning is not repeated)")
             self.decoded.put(item)
 
     def _model_loop(self) -> None:
@@ -247,7 +252,7 @@ class Pipeline:
                 it.photo = it.small = None  # the full-size photo is not needed any more
             try:
                 kept_alpha = write_image(rgb, it.alpha, it.job.dst, self.opts.quality,
-                                         it.job.format)
+                                         it.job.format, it.metadata)
             except Exception as exc:
                 self.results.put(Result(it.job, f"cannot write {it.job.dst}: {_reason(exc)}"))
                 continue

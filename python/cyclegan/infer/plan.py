@@ -3,7 +3,7 @@
 Planning checks everything that can be checked before any work (input, writable output,
 model), maps every input to its output (same relative path and name), skips outputs that
 exist, and takes this machine's shard. The pipeline (cyclegan.infer.pipeline) does the
-work; this module handles signals, the summary and the failures file.
+work; this module handles signals (cyclegan.stopping), the summary and the failures file.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ from cyclegan.images import (
     IMAGE_EXTENSIONS,
     ImageError,
     contact_sheet,
+    extension_list,
     format_of,
     list_images,
 )
@@ -43,6 +44,7 @@ from cyclegan.infer.pipeline import (
 )
 from cyclegan.infer.runtime import OrtGenerator, cpu_count, load_model
 from cyclegan.progress import Progress
+from cyclegan.stopping import StopRequest
 
 CONTACT_SHEET = "contact_sheet.png"
 
@@ -216,32 +218,6 @@ def remove_temps_of_dead_runs(outputs: list[Path]) -> int:
     return sum(remove_stale_temps(folder) for folder in sorted({p.parent for p in outputs}))
 
 
-class _Interrupt:
-    """SIGINT/SIGTERM set `stop` (the run winds down cleanly); a second one aborts."""
-
-    def __init__(self, stop: threading.Event, warn):
-        self.stop, self.warn, self.signum = stop, warn, None
-        self.previous: dict[int, object] = {}
-
-    def __enter__(self):
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self.previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc):
-        for sig, handler in self.previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum, frame):
-        if self.stop.is_set():
-            raise KeyboardInterrupt
-        self.signum = signum
-        self.stop.set()
-        self.warn(f"\n{signal.Signals(signum).name}: stopping; finishing writes in progress "
-                  "(press Ctrl-C again to abort at once)")
-
-
 @dataclass
 class _Plan:
     src: Path
@@ -268,14 +244,15 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
     out_root = out.parent if single_dst else out
     items = list_inputs(src, out_root)
     if not items:
-        raise UsageError(f"no images found under {src}")
+        raise UsageError(f"no images found under {src} (extensions read: "
+                         f"{extension_list()})")
     prepare_output(out_root)
     # Two runs on one folder would delete each other's failures file and race on outputs.
     stack.enter_context(exclusive_lock(lock_path(out_root, cfg.shard),
                                        f"running cyclegan-infer into {out_root}"))
     i, n = cfg.shard
     model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log,
-                       precision=cfg.precision)
+                       precision=cfg.precision, warn=warn)
     jobs, skipped, failures = plan(items, cfg, out_root, single_dst)
     summary = Summary(out, planned=len(jobs), skipped=len(skipped), failures=failures,
                       model=model.describe())
@@ -323,7 +300,13 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
 
     opts = pipeline_options(cfg, p.model, cpu_count(), bar.write if not cfg.quiet else warn,
                             stop)
-    with bar, _Interrupt(stop, warn) as interrupt:
+
+    def on_signal(name: str) -> None:
+        stop.set()
+        warn(f"\n{name}: stopping; finishing writes in progress (press Ctrl-C again to "
+             "abort at once)")
+
+    with bar, StopRequest(on_signal) as interrupt:
         summary.seconds = translate(p.model, p.jobs, opts, on_result)
     summary.interrupted = interrupt.signum
     summary.failed = len(summary.failures)
@@ -344,9 +327,13 @@ def _finish(p: _Plan, cfg: InferConfig, warn) -> None:
     pairs = [(s, d, str(s.relative_to(p.src)) if p.src.is_dir() else s.name)
              for s, d in done if d.is_file()]
     title = f"input | output    {p.model.describe()}"
+    # An input named like the sheet has its translation there: the sheet takes another name.
+    outputs, sheet, n = {d for _, d in done}, p.out_root / CONTACT_SHEET, 2
+    while sheet in outputs:
+        sheet, n = sheet.with_name(f"{Path(CONTACT_SHEET).stem}-{n}.png"), n + 1
     try:
         if pairs:
-            summary.contact_sheet = contact_sheet(pairs, p.out_root / CONTACT_SHEET, title)
+            summary.contact_sheet = contact_sheet(pairs, sheet, title)
     except (ImageError, OSError) as exc:
         warn(f"warning: contact sheet not written: {exc}")
 

@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from cyclegan.errors import UsageError
 from cyclegan.fileio import exclusive_lock
-from cyclegan.images import IMAGE_EXTENSIONS
+from cyclegan.images import IMAGE_EXTENSIONS, extension_list
 from cyclegan.infer import storage
 from cyclegan.infer.io import output_path
 from cyclegan.infer.plan import collision, file_format, lock_path, prepare_output
@@ -91,7 +91,8 @@ def plan_uris(src: str, out: str, fmt: str, overwrite: bool,
                              "replace the inputs; choose another output folder")
         items = [(storage.Place(src).child(rel), rel) for rel in _inputs(src, root)]
     if not items:
-        raise UsageError(f"no images found under {src}")
+        raise UsageError(f"no images found under {src} (extensions read: "
+                         f"{extension_list()})")
     if storage.is_uri(root):
         storage.make_folder(root)
     else:
