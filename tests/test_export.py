@@ -116,6 +116,22 @@ def test_working_scale_written_from_the_checkpoint_or_left_out(tiny, tmp_path):
     assert OrtGenerator(tmp_path / "o" / "G_A2B.onnx", "cpu").work_size == 300
 
 
+def test_working_scale_of_an_older_checkpoint_comes_from_its_training_flags(tmp_path):
+    # Checkpoints written before the model config recorded it still record the flags it
+    # follows from (folder data: --load-size), which cyclegan-eval already read: an export
+    # said 256 for a generator trained at 128.
+    state = new_checkpoint(CFG, DOMAINS)
+    state["G_A2B"] = _generators()["A2B"].state_dict()
+    state["train_config"] = {"data": "photos/s2w", "image_size": 112, "load_size": 128}
+    save_checkpoint(tmp_path / "old.pt", state)
+    assert main([str(tmp_path / "old.pt"), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    assert contract.read_metadata(tmp_path / "o" / "G_A2B.onnx")["work_size"] == "128"
+    state["train_config"] = {"data": "builtin:seasons", "image_size": 64, "load_size": 72}
+    save_checkpoint(tmp_path / "builtin.pt", state)
+    assert main([str(tmp_path / "builtin.pt"), "--out", str(tmp_path / "b"), "--quiet"]) == 0
+    assert contract.read_metadata(tmp_path / "b" / "G_A2B.onnx")["work_size"] == "64"
+
+
 def test_fp16_variant(tiny):
     path = tiny["out"] / "G_A2B.fp16.onnx"
     model = onnx.load(str(path))
