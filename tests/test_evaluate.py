@@ -316,6 +316,17 @@ def test_evaluate_an_exported_or_bundled_onnx_model(tmp_path):
     from_ckpt = evaluate.evaluate(ckpt, "builtin:seasons", image_size=SIZE, **kw)
     got, want = res["directions"]["B2A"], from_ckpt["directions"]["B2A"]
     assert got["fd_clf"] == pytest.approx(want["fd_clf"], rel=1e-3, abs=1e-6)
+    # Another generator planted as the int8 variant: infer's `auto` would run it on a CPU,
+    # eval must still score the file it was given.
+    other = _checkpoint(tmp_path / "other.pt", ("B2A",))
+    assert export_main([str(other), "--out", str(tmp_path / "o"), "--quiet"]) == 0
+    (tmp_path / "o" / "G_B2A.onnx").rename(tmp_path / "onnx" / "G_B2A.int8.onnx")
+    again = evaluate.evaluate(tmp_path / "onnx" / "G_B2A.onnx", "builtin:seasons",
+                              image_size=SIZE, **kw)["directions"]["B2A"]
+    assert again["fd_clf"] == pytest.approx(want["fd_clf"], rel=1e-3, abs=1e-6)
+    planted = evaluate.evaluate(tmp_path / "onnx" / "G_B2A.int8.onnx", "builtin:seasons",
+                                image_size=SIZE, **kw)["directions"]["B2A"]
+    assert planted["fd_clf"] != pytest.approx(want["fd_clf"], rel=1e-3, abs=1e-6)
     demo = evaluate.evaluate("demo", "builtin:seasons", image_size=SIZE, **kw)
     assert demo["directions"]["A2B"]["domain_score"] >= 0
 

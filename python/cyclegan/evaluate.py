@@ -172,13 +172,16 @@ def real_halves(ed: EvalData, domain: str) -> dict:
 
 class OnnxGenerator(torch.nn.Module):
     """An exported generator run by onnxruntime (CPU) behind the torch interface that
-    evaluate_generator expects, so bundled and exported models are scored like checkpoints."""
+    evaluate_generator expects, so bundled and exported models are scored like checkpoints.
+    The file named is the file scored: not the faster variant beside it that cyclegan-infer's
+    `auto` would run (name G.int8.onnx to score that one)."""
 
     def __init__(self, path: Path):
         super().__init__()
         from cyclegan.infer.runtime import load_model
+        from cyclegan.infer.variants import precision_of
 
-        self.ort = load_model(path, device="cpu")
+        self.ort = load_model(path, device="cpu", precision=precision_of(path))
         self.meta = self.ort.meta
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
