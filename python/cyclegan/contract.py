@@ -143,6 +143,11 @@ def parse_domains(text: str) -> dict[str, str]:
     return {"A": parts[0], "B": parts[1]}
 
 
+# ModelProto's field numbers (onnx.proto): the graph, and metadata_props, whose entries
+# (StringStringEntryProto) hold a key (1) and a value (2).
+_GRAPH, _METADATA, _KEY, _VALUE = 7, 14, 1, 2
+
+
 def _proto(model: str | os.PathLike | bytes):
     import onnx
 
@@ -150,11 +155,21 @@ def _proto(model: str | os.PathLike | bytes):
             else onnx.load(os.fspath(model), load_external_data=False))
 
 
+def _raw(model: str | os.PathLike | bytes) -> bytes:
+    return model if isinstance(model, bytes) else Path(model).read_bytes()
+
+
 def graph_digest(model: str | os.PathLike | bytes) -> str:
     """sha256 of a model's graph (its nodes and weights; not the metadata, which may be
-    edited without changing what the model computes)."""
-    graph = _proto(model).graph.SerializeToString(deterministic=True)
-    return "sha256:" + hashlib.sha256(graph).hexdigest()
+    edited without changing what the model computes): of the graph's bytes as serialized,
+    read without the onnx package (cyclegan.protowire says why)."""
+    from cyclegan.protowire import fields
+
+    digest = hashlib.sha256()
+    for number, value in fields(_raw(model)):
+        if number == _GRAPH:
+            digest.update(value)
+    return "sha256:" + digest.hexdigest()
 
 
 def set_metadata(model: bytes, props: dict[str, str]) -> bytes:
@@ -169,5 +184,13 @@ def set_metadata(model: bytes, props: dict[str, str]) -> bytes:
 
 
 def read_metadata(model: str | os.PathLike | bytes) -> dict[str, str]:
-    """metadata_props of an ONNX file (or its bytes) as a plain dict; weights are not read."""
-    return {p.key: p.value for p in _proto(model).metadata_props}
+    """metadata_props of an ONNX file (or its bytes) as a plain dict, read without the onnx
+    package; a malformed file raises protowire.WireError (a ValueError)."""
+    from cyclegan.protowire import fields, strings
+
+    props = {}
+    for number, entry in fields(_raw(model)):
+        if number == _METADATA:
+            key, value = strings(entry, _KEY), strings(entry, _VALUE)
+            props[key[-1] if key else ""] = value[-1] if value else ""
+    return props
