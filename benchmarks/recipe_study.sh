@@ -40,5 +40,19 @@ for run in patch_ema proj_ema; do
       --max-images 200 --device cpu --json "$json" --quiet > /dev/null
   done
 done
+# The same snapshots at 256 px, the photos' own size: above the 128 px working scale, so
+# each is translated as cyclegan-infer does it (the generator at 128, the guided step to
+# 256). This is the scoring that chose the bundled models.
+for run in patch_ema proj_ema; do
+  for snap in "$OUT/$run"/snapshots/step_*.pt; do
+    json=$OUT/${run}_$(basename "$snap" .pt | cut -d_ -f2)_g256.json
+    [ -s "$json" ] || cyclegan-eval "$snap" --data "$SPLIT" --image-size 256 \
+      --max-images 200 --device cpu --json "$json" --quiet > /dev/null
+  done
+done
 python "$HERE/plot_study.py" "$OUT/recipe_study.svg" \
-  "patch=$OUT/patch_ema:$OUT/patch_ema_0*.json" "projected=$OUT/proj_ema:$OUT/proj_ema_0*.json"
+  "patch=$OUT/patch_ema:$OUT/patch_ema_0?????.json" \
+  "projected=$OUT/proj_ema:$OUT/proj_ema_0?????.json"
+python "$HERE/plot_study.py" "$OUT/recipe_study_256.svg" \
+  "patch=$OUT/patch_ema:$OUT/patch_ema_0*_g256.json" \
+  "projected=$OUT/proj_ema:$OUT/proj_ema_0*_g256.json"

@@ -30,13 +30,15 @@ class BundledModel:
 
 MODELS: dict[str, BundledModel] = {
     "summer2winter": BundledModel("summer2winter.onnx",
-                                  "summer -> winter for real landscape photos: colder, bluer "
-                                  "light and paler greens (trained on summer2winter_yosemite; "
-                                  "an early model, fine detail blurs)"),
+                                  "summer -> winter for real landscape photos: colder, duller "
+                                  "light and greens turned olive-brown, carried to full "
+                                  "resolution (trained on summer2winter_yosemite at a 128 px "
+                                  "working scale; a colour and light change, it adds no snow)"),
     "winter2summer": BundledModel("winter2summer.onnx",
-                                  "winter -> summer for real landscape photos: warmer light, "
-                                  "some snow turned green-brown (the other direction of the "
-                                  "same run; weaker, with texture artifacts)"),
+                                  "winter -> summer for real landscape photos: warmer, "
+                                  "yellower light and olive slopes and trees, carried to full "
+                                  "resolution (the other direction of the same run; snow "
+                                  "stays white)"),
     "demo": BundledModel("demo_summer2winter.onnx",
                          "summer -> winter, trained on the built-in synthetic landscapes "
                          "(for the bundled sample images; not meant for real photos)"),
