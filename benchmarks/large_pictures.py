@@ -4,7 +4,7 @@
 
 large_photo.jpg  a 2048 x 1536 rendered landscape through the bundled summer2winter
                  generator: at its own size (--work-size native), and at the working scale
-                 (256 px) finished by --detail resize and by --detail guided; whole
+                 (the model's, 128 px) finished by --detail resize and by --detail guided; whole
                  pictures above, 1:1 crops below.
 guided_halo.jpg  the guided step against a plain local colour model (the fast guided
                  filter, He and Sun 2015: one affine colour model per window, fitted at the
@@ -74,10 +74,11 @@ def main() -> int:
     job = io.Job(Path("render.png"), Path("out.png"), "png")
     item = io.prepare(job, photo, None, model.geometry, model.work_size)
     y = model(item.x[None])[0]
+    guided = f"{model.work_size} px + guided (default)"
     shown = {"input (2048 x 1536)": np.asarray(photo),
              "native: run at 2048 x 1536": None,
-             "256 px + resize": detail.finish(item, y, "resize"),
-             "256 px + guided (default)": detail.finish(item, y, "guided")}
+             f"{model.work_size} px + resize": detail.finish(item, y, "resize"),
+             guided: detail.finish(item, y, "guided")}
     native = io.prepare(job, photo, None, model.geometry, None)
     shown["native: run at 2048 x 1536"] = detail.finish(native, model(native.x[None])[0])
     names = list(shown)
@@ -95,7 +96,7 @@ def main() -> int:
     out = np.clip((y[:, :h, :w].transpose(1, 2, 0) + 1) / 2, 0, 1)
     plain = plain_local_model(item.small, out, np.asarray(photo))
     halo = {"input": np.asarray(photo), "plain local colour model": plain,
-            "guided (bilateral grid)": shown["256 px + guided (default)"]}
+            "guided (bilateral grid)": shown[guided]}
     rows = [[Image.fromarray(a).crop(c).resize((512, 384), Image.Resampling.NEAREST)
              for a in halo.values()] for c in HALO_CROPS]
     labelled_grid([[n] for n in halo], rows).convert("RGB").save(out_dir / "guided_halo.jpg",
