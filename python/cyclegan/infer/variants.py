@@ -4,7 +4,7 @@ Variants are found by name (cyclegan.contract.variant_path: G_A2B.onnx, G_A2B.fp
 G_A2B.int8.onnx in one folder) and bound to their fp32 file: each records the digest of the
 fp32 graph it was made from (contract.FP32_DIGEST), so a variant left by an earlier export
 into the same folder is known to be stale. `auto` takes the variant that is fastest on the
-device when it is there and not known to be stale: int8 on a CPU (about 2x fp32 for a
+device when it is there and not known to be stale: int8 on a CPU (2-3x fp32 for a
 full-size generator, docs/benchmarks.md) and fp16 on CUDA (int8 QDQ has no speed-up there
 in onnxruntime's CUDA provider, and fp16 halves the memory traffic); a stale one is passed
 over for the fp32 file, with a warning. A variant from an export older than the binding
