@@ -152,6 +152,54 @@ def test_gate_failure_names_the_knobs_and_writes_nothing(setup, tmp_path, capsys
     assert not any((tmp_path / "o").iterdir())
 
 
+def _shifted(fp32: bytes, shift: float) -> bytes:
+    """A known-bad "int8" model: the fp32 graph with `shift` added to its output (0.1 is
+    12.75 grey levels, so about 26 dB PSNR against the fp32 output, before clipping)."""
+    from onnx import helper, numpy_helper
+
+    model = onnx.load_from_string(fp32)
+    graph = model.graph
+    out = graph.output[0].name
+    for node in graph.node:
+        node.output[:] = [f"{o}_raw" if o == out else o for o in node.output]
+    graph.initializer.append(numpy_helper.from_array(np.array(shift, np.float32), "shift"))
+    graph.node.append(helper.make_node("Add", [f"{out}_raw", "shift"], [out]))
+    return model.SerializeToString()
+
+
+def test_gate_refuses_a_known_bad_model_by_an_independent_psnr(setup):
+    import onnxruntime as ort
+
+    fp32 = (setup["out"] / "G_A2B.onnx").read_bytes()
+    bad = _shifted(fp32, 0.1)
+    held = quantize.load_photos(setup["photos"], 4, log=lambda m: None)
+    result = quantize.gate(fp32, bad, held, 64)
+    assert not result.ok
+    # The gate's numbers, recomputed here with onnxruntime and numpy only.
+    sessions = [ort.InferenceSession(m, providers=["CPUExecutionProvider"]) for m in (fp32, bad)]
+    for photo, got in zip(held, result.psnr_db):
+        with Image.open(photo.path) as img:
+            x = np.asarray(img.convert("RGB"), np.float32)  # 64 x 64: no resize, no pad
+        x = (x.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
+        a, b = (np.clip(np.rint((s.run(None, {"input": x})[0][0] + 1) * 127.5), 0, 255)
+                .astype(np.float64) for s in sessions)
+        want = 10 * np.log10(255.0**2 / np.mean((a - b) ** 2))
+        # (a rounding boundary or two may fall differently: float32 input scaled in
+        # another order)
+        assert got == pytest.approx(want, rel=1e-4)
+        assert 25 < want < 28  # the planted shift, seen as planted: above the worst-photo
+        # gate (25 dB), so only the median gate (30 dB) refuses it
+    # The same model unshifted is not refused: the gate separates the two.
+    assert quantize.gate(fp32, _shifted(fp32, 0.0), held, 64).ok
+
+
+@pytest.mark.parametrize("scores, ok", [([30, 30, 25], True), ([29.9, 40, 25], False),
+                                        ([40, 40, 24.9], False), ([31, 31, 31], True)])
+def test_gate_rule_is_the_documented_one(scores, ok):
+    # docs/inference.md: median at least 30 dB and no photo under 25 dB.
+    assert quantize.GateResult(scores).ok is ok
+
+
 def test_real_photos_pass_the_gate(setup, tmp_path, real_data):
     photos = quantize.load_photos(real_data / "testA", 8, log=lambda m: None)
     target = tmp_path / "G_A2B.int8.onnx"
