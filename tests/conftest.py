@@ -139,6 +139,23 @@ def peak_kib(stderr: str) -> int:
     return int(stderr.split("peak_kib")[-1].split()[0])
 
 
+def summer_generator_and_photos(root: Path, cfg, photos: int, size: int, seed: int) -> Path:
+    """An untrained summer -> winter checkpoint (root/g.pt, seeded) and `photos` rendered
+    summer landscapes of `size` px as JPEGs in root/photos: what int8 calibration needs."""
+    from cyclegan.checkpoint import new_checkpoint, save_checkpoint
+    from cyclegan.data import seasons_pairs, to_pil
+    from cyclegan.models import ResnetGenerator
+
+    torch.manual_seed(0)
+    state = new_checkpoint(cfg, {"A": "summer", "B": "winter"})
+    state["G_A2B"] = ResnetGenerator(cfg, fused=False).eval().state_dict()
+    save_checkpoint(root / "g.pt", state)
+    (root / "photos").mkdir()
+    for i, img in enumerate(seasons_pairs(photos, size, seed=seed)[0]):
+        to_pil(img).save(root / "photos" / f"p{i:02d}.jpg", quality=90)
+    return root / "g.pt"
+
+
 @pytest.fixture
 def real_data():
     if not REAL_DATA.is_dir():

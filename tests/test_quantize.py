@@ -16,11 +16,10 @@ from PIL import Image
 from cyclegan import quantize
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli.export import main
-from cyclegan.data import seasons_pairs, to_pil
 from cyclegan.infer.runtime import OrtGenerator
 from cyclegan.models import ModelConfig, ResnetGenerator
 
-from conftest import peak_kib, with_peak_rss
+from conftest import peak_kib, summer_generator_and_photos, with_peak_rss
 
 CFG = ModelConfig(ngf=8, n_blocks=2)
 
@@ -29,18 +28,12 @@ CFG = ModelConfig(ngf=8, n_blocks=2)
 def setup(tmp_path_factory):
     """A tiny one-direction checkpoint and 8 small landscape photos to calibrate on."""
     root = tmp_path_factory.mktemp("quantize")
-    torch.manual_seed(0)
-    state = new_checkpoint(CFG, {"A": "summer", "B": "winter"})
-    state["G_A2B"] = ResnetGenerator(CFG, fused=False).eval().state_dict()
-    save_checkpoint(root / "tiny.pt", state)
+    ckpt = summer_generator_and_photos(root, CFG, photos=8, size=64, seed=4_000_000)
     photos = root / "photos"
-    photos.mkdir()
-    for i, img in enumerate(seasons_pairs(8, 64, seed=4_000_000)[0]):
-        to_pil(img).save(photos / f"p{i}.jpg", quality=90)
     out = root / "onnx"
-    assert main([str(root / "tiny.pt"), "--out", str(out), "--int8", "--calibrate",
-                 str(photos), "--quiet"]) == 0
-    return {"root": root, "ckpt": root / "tiny.pt", "photos": photos, "out": out}
+    assert main([str(ckpt), "--out", str(out), "--int8", "--calibrate", str(photos),
+                 "--quiet"]) == 0
+    return {"root": root, "ckpt": ckpt, "photos": photos, "out": out}
 
 
 def test_int8_written_beside_fp32_with_metadata(setup):

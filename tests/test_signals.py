@@ -16,15 +16,13 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 import cyclegan
-from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
-from cyclegan.data import seasons_pairs, to_pil
+from cyclegan.checkpoint import load_checkpoint
 from cyclegan.fileio import is_temp
-from cyclegan.models import ModelConfig, ResnetGenerator
+from cyclegan.models import ModelConfig
 
-from conftest import wait_until
+from conftest import summer_generator_and_photos, wait_until
 
 PKG_ROOT = str(Path(cyclegan.__file__).resolve().parents[1])
 
@@ -67,15 +65,8 @@ def leftovers(*folders: Path) -> list[Path]:
 def calibration(tmp_path_factory):
     """A checkpoint and enough photos that int8 calibration runs for seconds."""
     root = tmp_path_factory.mktemp("sig")
-    cfg = ModelConfig(ngf=16, n_blocks=3)
-    torch.manual_seed(0)
-    state = new_checkpoint(cfg, {"A": "summer", "B": "winter"})
-    state["G_A2B"] = ResnetGenerator(cfg, fused=False).eval().state_dict()
-    save_checkpoint(root / "g.pt", state)
-    photos = root / "photos"
-    photos.mkdir()
-    for i, img in enumerate(seasons_pairs(64, 96, seed=7)[0]):
-        to_pil(img).save(photos / f"p{i:02d}.jpg", quality=90)
+    summer_generator_and_photos(root, ModelConfig(ngf=16, n_blocks=3), photos=64, size=96,
+                                seed=7)
     return root
 
 
