@@ -4,8 +4,7 @@ import torch.nn.functional as F
 
 from cyclegan.layers import NormAddPad, NormReLUPad, ResidualBlock, fused_unavailable_reason
 
-FUSED_REASON = fused_unavailable_reason()
-needs_ops = pytest.mark.skipif(FUSED_REASON is not None, reason=f"fused ops: {FUSED_REASON}")
+from conftest import FUSED_REASON, needs_ops
 
 
 def ref_norm(x):

@@ -3,7 +3,6 @@ import torch
 
 from cyclegan import models
 from cyclegan.contract import UPSAMPLING
-from cyclegan.layers import fused_unavailable_reason
 from cyclegan.models import (
     N_DOWNSAMPLING,
     RESIZE_MODES,
@@ -15,8 +14,8 @@ from cyclegan.models import (
     init_weights,
 )
 
-FUSED_REASON = fused_unavailable_reason()
-needs_ops = pytest.mark.skipif(FUSED_REASON is not None, reason=f"fused ops: {FUSED_REASON}")
+from conftest import needs_ops
+
 SMALL = ModelConfig(ngf=8, ndf=8, n_blocks=2)
 
 

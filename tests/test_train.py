@@ -16,14 +16,11 @@ from cyclegan.cli.train import main as cli_main
 from cyclegan.data import seasons_pairs, to_pil
 from cyclegan.errors import NonFiniteLossError, TrainError
 from cyclegan.images import BadImageWarning
-from cyclegan.layers import fused_unavailable_reason
 from cyclegan.train.config import TrainConfig, resume_config
 from cyclegan.train.loop import train
 
-from conftest import needs_backbone
+from conftest import needs_backbone, needs_ops
 
-FUSED_REASON = fused_unavailable_reason()
-needs_ops = pytest.mark.skipif(FUSED_REASON is not None, reason=f"fused ops: {FUSED_REASON}")
 TINY = dict(image_size=32, ngf=8, ndf=8, n_blocks=2, workers=0, device="cpu", quiet=True,
             log_every=1)
 TINY_ARGS = ["--image-size", "32", "--ngf", "8", "--ndf", "8", "--n-blocks", "2",
