@@ -16,6 +16,7 @@ from PIL import Image
 from cyclegan import quantize
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli.export import main
+from cyclegan.contract import read_metadata
 from cyclegan.infer.runtime import OrtGenerator
 from cyclegan.models import ModelConfig, ResnetGenerator
 
@@ -271,6 +272,28 @@ def test_export_whose_int8_fails_the_gate_removes_the_stale_variant(setup, other
     assert sorted(p.name for p in out.iterdir()) == ["G_A2B.onnx"]
 
 
+def test_an_unbound_variant_stays_when_the_fp32_file_stays(setup, tmp_path):
+    # A variant from an export older than the binding records no fp32 file: quantizing the
+    # fp32 file it sits beside must not delete it (that fp32 file was not replaced), while
+    # an export that replaces the fp32 file removes it with the rest of the old export.
+    from cyclegan.contract import FP32_DIGEST, set_metadata
+
+    models = tmp_path / "m"
+    shutil.copytree(setup["out"], models)
+    assert main([str(setup["ckpt"]), "--out", str(tmp_path / "f"), "--fp16", "--quiet"]) == 0
+    fp16 = read_metadata(tmp_path / "f" / "G_A2B.fp16.onnx")
+    del fp16[FP32_DIGEST]
+    unbound = models / "G_A2B.fp16.onnx"
+    unbound.write_bytes(set_metadata((tmp_path / "f" / "G_A2B.fp16.onnx").read_bytes(), fp16,
+                                     replace=True))
+    assert main([str(models / "G_A2B.onnx"), "--out", str(models), "--int8", "--calibrate",
+                 str(setup["photos"]), "--calibrate-images", "4", "--quiet"]) == 0
+    assert unbound.is_file()
+    assert main([str(setup["ckpt"]), "--out", str(models), "--quiet"]) == 0
+    assert not unbound.exists()
+    assert sorted(p.name for p in models.iterdir()) == ["G_A2B.int8.onnx", "G_A2B.onnx"]
+
+
 def test_infer_ignores_a_variant_made_from_another_fp32(setup, other, tmp_path, capsys):
     from cyclegan.cli.infer import main as infer
 
@@ -372,10 +395,7 @@ def test_phone_sized_photos_calibrate_at_the_working_size_in_bounded_memory(setu
     assert r.returncode == 0, r.stderr
     rss_mb = peak_kib(r.stderr) / 1024
     assert rss_mb < 700, rss_mb
-    record = json.loads(onnx_meta(out / "G_A2B.int8.onnx")["quantization"])
+    record = json.loads(read_metadata(out / "G_A2B.int8.onnx")["quantization"])
     assert record["calibration_size"] == quantize.working_size({})
     assert record["calibration_images"] + record["gate_images"] == 8
 
-
-def onnx_meta(path):
-    return {p.key: p.value for p in onnx.load(path).metadata_props}

@@ -138,7 +138,7 @@ def _body(args: argparse.Namespace) -> int:
                                           args.calibration_method, log)
         failures += gate_failures
     for fp32 in fp32_files:  # variants an earlier export left beside the files replaced
-        remove_stale(fp32, log)
+        remove_stale(fp32, log, replaced=True)
     return 1 if failures else 0
 
 

@@ -95,15 +95,18 @@ def choose(path: Path, precision: str, device: str, warn=print) -> Path:
     return wanted
 
 
-def remove_stale(fp32: Path, log=print) -> list[Path]:
-    """Delete the variants beside the fp32 file `fp32` that were not made from it (an
-    export has just replaced it); returns them."""
+def remove_stale(fp32: Path, log=print, replaced: bool = False) -> list[Path]:
+    """Delete the variants beside the fp32 file `fp32` that were made from another fp32
+    file; returns them. `replaced`: the caller has just written `fp32`, so a variant that
+    records no fp32 file (an export older than the binding) goes too: it predates it.
+    Otherwise such a variant is kept, as `choose` keeps running it."""
     removed = []
     for precision in PRECISIONS:
         variant = variant_path(fp32, precision)
         if precision == "fp32" or not variant.is_file():
             continue
-        if problem := mismatch(variant, fp32):
+        problem = mismatch(variant, fp32)
+        if problem and (problem[1] or replaced):
             variant.unlink()
             log(f"removed {variant}: it {problem[0]}")
             removed.append(variant)
