@@ -12,9 +12,6 @@ from cyclegan import backbone
 from cyclegan.layers import fused_unavailable_reason
 
 REPO = Path(__file__).resolve().parents[1]
-# The fused layers' tests skip, with the reason, where the compiled kernels cannot run.
-FUSED_REASON = fused_unavailable_reason()
-needs_ops = pytest.mark.skipif(FUSED_REASON is not None, reason=f"fused ops: {FUSED_REASON}")
 REAL_DATA = REPO.parent / "shared" / "data" / "summer2winter_mini"
 
 # CYCLEGAN_REQUIRE=nvcc,data,extras (comma-separated; .ci/run sets it for what its machine
@@ -61,6 +58,9 @@ def pytest_make_collect_report(collector):  # module-level importorskip
 
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+# The fused layers' tests skip, with the reason, where the compiled kernels cannot run.
+FUSED_REASON = fused_unavailable_reason()
+needs_ops = pytest.mark.skipif(FUSED_REASON is not None, reason=f"fused ops: {FUSED_REASON}")
 needs_real_data = pytest.mark.skipif(
     not REAL_DATA.is_dir(), reason=f"real photos not found at {REAL_DATA}"
 )

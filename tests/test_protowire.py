@@ -1,6 +1,7 @@
 """cyclegan.protowire and the contract readers built on it, against the onnx package's own
 parser as the independent reference."""
 
+import hashlib
 import subprocess
 import sys
 
@@ -34,7 +35,7 @@ def test_metadata_matches_onnx_parser():
     assert contract.read_metadata(data) == want == PROPS
 
 
-def test_metadata_of_real_files_matches_onnx_parser(tmp_path):
+def test_metadata_of_real_files_matches_onnx_parser():
     for path in sorted(bundled.ASSETS.glob("*.onnx")):
         want = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
         assert contract.read_metadata(path) == want, path.name
@@ -43,8 +44,6 @@ def test_metadata_of_real_files_matches_onnx_parser(tmp_path):
 def test_graph_digest_is_the_graphs_deterministic_serialization():
     data = _model(PROPS)
     graph = onnx.load_from_string(data).graph.SerializeToString(deterministic=True)
-    import hashlib
-
     assert contract.graph_digest(data) == "sha256:" + hashlib.sha256(graph).hexdigest()
     # Metadata is not part of the graph; a weight is.
     assert contract.graph_digest(_model({"other": "meta"})) == contract.graph_digest(data)

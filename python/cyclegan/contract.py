@@ -148,13 +148,6 @@ def parse_domains(text: str) -> dict[str, str]:
 _GRAPH, _METADATA, _KEY, _VALUE = 7, 14, 1, 2
 
 
-def _proto(model: str | os.PathLike | bytes):
-    import onnx
-
-    return (onnx.load_from_string(model) if isinstance(model, bytes)
-            else onnx.load(os.fspath(model), load_external_data=False))
-
-
 def _raw(model: str | os.PathLike | bytes) -> bytes:
     return model if isinstance(model, bytes) else Path(model).read_bytes()
 
@@ -172,10 +165,13 @@ def graph_digest(model: str | os.PathLike | bytes) -> str:
     return "sha256:" + digest.hexdigest()
 
 
-def set_metadata(model: bytes, props: dict[str, str]) -> bytes:
-    """The model with `props` added to (or replacing keys in) its metadata; graph untouched."""
-    proto = _proto(model)
-    merged = {p.key: p.value for p in proto.metadata_props} | props
+def set_metadata(model: bytes, props: dict[str, str], replace: bool = False) -> bytes:
+    """The model with `props` added to its metadata (replacing those keys; with `replace`,
+    `props` is all the metadata it keeps); the graph untouched."""
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    merged = props if replace else {p.key: p.value for p in proto.metadata_props} | props
     del proto.metadata_props[:]
     for key, value in merged.items():
         entry = proto.metadata_props.add()

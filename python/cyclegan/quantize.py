@@ -37,6 +37,7 @@ from cyclegan.contract import (
     Geometry,
     graph_digest,
     read_metadata,
+    set_metadata,
     variant_path,
     work_size_of,
 )
@@ -328,10 +329,10 @@ def _temp_folder():
             tempfile.tempdir = before
 
 
-def _geometry(proto) -> Geometry:
+def _geometry(model: bytes) -> Geometry:
     """How the model pads its input (its size multiple and minimum, in its metadata)."""
     try:
-        return Geometry.from_metadata({p.key: p.value for p in proto.metadata_props})
+        return Geometry.from_metadata(read_metadata(model))
     except ValueError as exc:
         raise QuantizeError(f"the model's {exc}") from None
 
@@ -367,7 +368,7 @@ def quantize_bytes(fp32: bytes, photos: list[Photo], size: int,
         try:
             with _quiet():
                 quantize_static(
-                    proto, out, _Reader(proto.graph.input[0].name, photos, size, _geometry(proto)),
+                    proto, out, _Reader(proto.graph.input[0].name, photos, size, _geometry(fp32)),
                     quant_format=QuantFormat.QDQ, op_types_to_quantize=list(QUANTIZED_OPS),
                     per_channel=True, activation_type=QuantType.QUInt8,
                     weight_type=QuantType.QInt8, reduce_range=REDUCE_RANGE and tuned,
@@ -406,7 +407,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 def gate(fp32: bytes, int8: bytes, held: list[Photo], size: int) -> GateResult:
     """PSNR of int8 output pixels against fp32's, one number per held-back photo."""
     ref, low = _session(fp32), _session(int8)
-    geometry = _geometry(onnx_proto(fp32))
+    geometry = _geometry(fp32)
     scores = []
     for photo in held:
         p = photo.decode(size, geometry)
@@ -419,16 +420,10 @@ def gate(fp32: bytes, int8: bytes, held: list[Photo], size: int) -> GateResult:
 
 def with_int8_metadata(int8: bytes, fp32: bytes, record: dict) -> bytes:
     """The fp32 file's metadata, precision=int8, how it was calibrated, and the digest of
-    the fp32 graph (which binds the two)."""
-    source = {p.key: p.value for p in onnx_proto(fp32).metadata_props}
-    model = onnx_proto(int8)
-    del model.metadata_props[:]
-    props = {**source, "precision": "int8", "quantization": json.dumps(record, sort_keys=True),
-             FP32_DIGEST: graph_digest(fp32)}
-    for key, value in props.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
-    return model.SerializeToString()
+    the fp32 graph (which binds the two); nothing the quantizer added."""
+    return set_metadata(int8, {**read_metadata(fp32), "precision": "int8",
+                               "quantization": json.dumps(record, sort_keys=True),
+                               FP32_DIGEST: graph_digest(fp32)}, replace=True)
 
 
 def quantize_model(fp32: bytes, photos: list[Photo], target: Path, size: int,

@@ -68,16 +68,18 @@ def signals_raise() -> Iterator[Received]:
 
 
 class StopRequest:
-    """Context manager; `.signal` is None, or the name of the signal that asked to stop
-    (`.signum` its number, `.exit_code` the status to exit with). `on_signal(name)` runs
-    in the handler, e.g. to set an Event other threads watch or to say what happens now."""
+    """Context manager; `.signum` is None, or the signal that asked to stop (`.signal` its
+    name). `on_signal(name)` runs in the handler, e.g. to set an Event other threads watch
+    or to say what happens now."""
 
     def __init__(self, on_signal: Callable[[str], None] | None = None) -> None:
-        self.signal: str | None = None
         self.signum: int | None = None
-        self.exit_code = 0
         self._on_signal = on_signal
         self._previous: dict[int, object] = {}
+
+    @property
+    def signal(self) -> str | None:
+        return None if self.signum is None else SIGNALS[self.signum][0]
 
     def __enter__(self) -> StopRequest:
         if _main_thread():
@@ -90,7 +92,6 @@ class StopRequest:
 
     def _handle(self, signum: int, frame) -> None:
         self.signum = signum
-        self.signal, self.exit_code = SIGNALS[signum]
         self._restore()
         if self._on_signal is not None:
             self._on_signal(self.signal)
