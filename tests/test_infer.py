@@ -643,7 +643,7 @@ def test_a_second_ctrl_c_aborts_at_once_with_one_line(slow_job, tmp_path, monkey
                                                       capsys):
     """The first Ctrl-C asks the pipeline to wind down (it finishes the writes in flight);
     a second one stops the command at once: 130 and one line, no summary, no traceback."""
-    from cyclegan.infer import plan as plan_mod
+    from cyclegan.infer import inprocess as plan_mod
 
     model, src = slow_job
     seen = {}

@@ -9,7 +9,7 @@ from cyclegan import images
 from cyclegan.cli.infer import build_parser
 from cyclegan.contract import Geometry
 from cyclegan.errors import UsageError
-from cyclegan.infer import config, io, plan
+from cyclegan.infer import config, controller, io
 
 RNG = np.random.default_rng(0)
 
@@ -55,7 +55,7 @@ def test_format_choices_extensions_and_writer_come_from_one_table(monkeypatch, t
     assert io.output_path(Path("a.png"), Path("a.png"), tmp_path, "pcx") == tmp_path / "a.pcx"
     assert io.output_path(Path("a.pcx"), Path("a.pcx"), tmp_path, "keep") == tmp_path / "a.pcx"
     assert images.write_image(np.zeros((4, 4, 3), np.uint8), None, tmp_path / "a.pcx")
-    cfg = plan.with_defaults(plan.InferConfig(format="pcx", model=tmp_path / "m.onnx"))
+    cfg = controller.with_defaults(config.InferConfig(format="pcx", model=tmp_path / "m.onnx"))
     assert cfg.format == "pcx"
     with pytest.raises(UsageError, match="--format must be one of keep, png"):
-        plan.with_defaults(plan.InferConfig(format="gif", model=tmp_path / "m.onnx"))
+        controller.with_defaults(config.InferConfig(format="gif", model=tmp_path / "m.onnx"))

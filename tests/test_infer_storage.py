@@ -1,17 +1,18 @@
-"""cyclegan.infer.storage and uri_plan: local paths, file://, an fsspec filesystem
-(memory://) and S3 (moto's server standing in) through one interface; planning a run over
+"""cyclegan.infer.storage: local paths, file://, an fsspec filesystem (memory://) and S3
+(moto's server standing in) through one interface; the controller's planning of a run over
 URIs. No Ray needed."""
 
 import contextlib
 import os
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
 from cyclegan.errors import UsageError
-from cyclegan.infer import storage
-from cyclegan.infer.uri_plan import plan_uris
+from cyclegan.infer import InferConfig, storage
+from cyclegan.infer.controller import plan
 
 from conftest import s3_standin
 
@@ -83,8 +84,11 @@ def _photos(root: Path) -> None:
 
 
 def _plan(src, out, fmt="keep", overwrite=False):
+    cfg = InferConfig(input=src, output=out, format=fmt, overwrite=overwrite)
     with contextlib.ExitStack() as stack:
-        return plan_uris(src, out, fmt, overwrite, stack)
+        p = plan(cfg.checked(), stack)
+    return SimpleNamespace(rows=[(j.src, j.dst) for j in p.jobs], skipped=len(p.skipped),
+                           failures=p.failures)
 
 
 def test_plan_maps_names_like_the_local_engine(tmp_path):

@@ -99,8 +99,6 @@ def _inprocess_only(args: argparse.Namespace) -> None:
     for name in ENGINE_FLAGS[1:]:
         if getattr(args, name) is not None:
             raise UsageError(f"--{name.replace('_', '-')} is for --engine ray")
-    if any(isinstance(x, str) for x in (args.input, args.output)):
-        raise UsageError("URIs (s3://, gs://, file://) are read and written by --engine ray")
 
 
 def _body(args: argparse.Namespace) -> int:

@@ -15,10 +15,10 @@ _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _UNESCAPES = {v[1]: k for k, v in _ESCAPES.items()}
 
 
-def failures_path(out_root: Path, shard: tuple[int, int]) -> Path:
+def failures_name(shard: tuple[int, int]) -> str:
+    """The file's name in the output folder (a local one or a URI) of a run or shard."""
     i, n = shard
-    return out_root / ("cyclegan-failures.tsv" if n == 1 else
-                       f"cyclegan-failures.shard-{i}-of-{n}.tsv")
+    return "cyclegan-failures.tsv" if n == 1 else f"cyclegan-failures.shard-{i}-of-{n}.tsv"
 
 
 def _escape(text: str) -> str:
@@ -33,7 +33,7 @@ def _unescape(text: str) -> str:
 
 
 def failures_tsv(failures: list[tuple[Path | str, str]]) -> bytes:
-    """The file's bytes (the Ray engine writes them through cyclegan.infer.storage)."""
+    """The file's bytes (a run writes them through cyclegan.infer.storage)."""
     lines = [f"{_escape(p)}\t{_escape(r)}\n" for p, r in sorted(failures, key=lambda f: str(f[0]))]
     return "".join(lines).encode("utf-8", "surrogateescape")
 

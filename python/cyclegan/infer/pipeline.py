@@ -62,7 +62,8 @@ class Result:
     error: str | None = None
 
 
-def _reason(exc: BaseException) -> str:
+def failure_reason(exc: BaseException) -> str:
+    """An exception as the reason column of the failures file: one line."""
     if isinstance(exc, ImageError):
         return str(getattr(exc, "reason", exc))
     text = first_line(exc, "")
@@ -151,7 +152,7 @@ class Pipeline:
                 item = decode(job, o.size, o.max_size, o.max_pixels, geometry=o.geometry,
                               work_size=o.work_size, fits=o.fits)
             except Exception as exc:  # one bad file must never stop the run
-                self.results.put(Result(job, _reason(exc)))
+                self.results.put(Result(job, failure_reason(exc)))
                 continue
             if item.frames > 1 and not self._animation_warned.is_set():
                 self._animation_warned.set()
@@ -218,7 +219,7 @@ class Pipeline:
                     it.x = x[i]
                     self._run_batch([it])
                 return
-            self.results.put(Result(items[0].job, f"model failed: {_reason(exc)}"))
+            self.results.put(Result(items[0].job, f"model failed: {failure_reason(exc)}"))
             return
         if y.shape != x.shape:  # a wrong size or channel count would be written as is
             for it in items:
@@ -246,7 +247,7 @@ class Pipeline:
                 rgb = finish(it, y, self.opts.detail, threads=1 if self.opts.workers > 1 else 0)
             except Exception as exc:
                 self.results.put(Result(it.job, f"full-resolution step failed: "
-                                                f"{_reason(exc)}"))
+                                                f"{failure_reason(exc)}"))
                 continue
             finally:
                 it.photo = it.small = None  # the full-size photo is not needed any more
@@ -254,7 +255,8 @@ class Pipeline:
                 kept_alpha = write_image(rgb, it.alpha, it.job.dst, self.opts.quality,
                                          it.job.format, it.metadata)
             except Exception as exc:
-                self.results.put(Result(it.job, f"cannot write {it.job.dst}: {_reason(exc)}"))
+                self.results.put(Result(it.job, f"cannot write {it.job.dst}: "
+                                                f"{failure_reason(exc)}"))
                 continue
             if not kept_alpha and not self._alpha_warned.is_set():
                 self._alpha_warned.set()

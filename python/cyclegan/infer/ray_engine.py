@@ -1,6 +1,7 @@
 """cyclegan-infer --engine ray: the same translation on a Ray cluster, through Ray Data.
 
-    driver: plan (as the in-process engine) -> Dataset of (src, dst) strings
+    driver: the run (cyclegan.infer.controller, as the in-process engine)
+            -> a resource check against the live cluster -> Dataset of (src, dst, format)
             -> map_batches(Translator) on a pool of actors -> result rows -> progress,
                summary, one failures table
     actor:  cyclegan.infer.ray_worker.Translator: one onnxruntime session, and the
@@ -9,8 +10,9 @@
 No image crosses the driver: rows hold paths or URIs, and each actor reads and writes the
 files itself. `ray.init()` connects to the cluster RAY_ADDRESS (or --ray-address) names,
 else starts a local instance; inside a Ray program that already called it, that connection
-is used (and left open). Actors ask for one GPU each when the cluster has GPUs (the model
-runs on onnxruntime's CUDA provider there), else for CPU cores.
+is used (and left open). Actors
+ask for one GPU each when the cluster has GPUs (the model runs on onnxruntime's CUDA
+provider there), else for CPU cores.
 
 A retried batch is safe (the actor skips outputs that are already written, see
 ray_worker), so Ray Data's fault tolerance (an actor whose process dies is restarted, and
@@ -25,32 +27,21 @@ import contextlib
 import logging
 import math
 import os
-import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from cyclegan.errors import CycleganError, UsageError, first_line
-from cyclegan.infer import bundled, storage, variants
-from cyclegan.infer.failures import failures_tsv
-from cyclegan.infer.plan import (
-    InferConfig,
-    Summary,
-    _finish,
-    _prepare,
-    remove_temps_of_dead_runs,
-    with_defaults,
-)
+from cyclegan.infer import bundled, variants
+from cyclegan.infer.config import InferConfig
+from cyclegan.infer.controller import Run, Summary, open_run, with_defaults
 from cyclegan.infer.ray_worker import FAILED, SKIPPED, Translator
-from cyclegan.infer.runtime import ONNX_SUFFIXES, load_model
-from cyclegan.infer.uri_plan import plan_uris
+from cyclegan.infer.runtime import ONNX_SUFFIXES
 from cyclegan.progress import Progress
 
 INSTALL = 'pip install "cyclegan[ray]"'
 CPU_ACTOR_CORES = 4  # cores per CPU actor by default (fewer on smaller nodes)
-FAILURES_NAME = "cyclegan-failures.tsv"
 
 
 class RayEngineError(CycleganError):
@@ -105,12 +96,14 @@ def plan_actors(nodes: list[dict], device: str, opts: RayOptions) -> Actors:
                              "or cpu")
     if gpu_nodes and device != "cpu":
         per_gpu = min(int(n.get("CPU", 0) // n["GPU"]) for n in gpu_nodes)
-        return Actors(opts.actors or int(sum(n["GPU"] for n in gpu_nodes)),
-                      opts.cpus_per_actor or max(1, per_gpu), 1)
-    largest = max((int(n.get("CPU", 0)) for n in nodes), default=0)
-    cpus = opts.cpus_per_actor or max(1, min(CPU_ACTOR_CORES, largest))
-    fit = sum(int(n.get("CPU", 0)) // cpus for n in nodes)
-    return Actors(opts.actors or max(1, fit), cpus, 0)
+        actors = Actors(opts.actors or int(sum(n["GPU"] for n in gpu_nodes)),
+                        opts.cpus_per_actor or max(1, per_gpu), 1)
+    else:
+        largest = max((int(n.get("CPU", 0)) for n in nodes), default=0)
+        cpus = opts.cpus_per_actor or max(1, min(CPU_ACTOR_CORES, largest))
+        fit = sum(int(n.get("CPU", 0)) // cpus for n in nodes)
+        actors = Actors(opts.actors or max(1, fit), cpus, 0)
+    return actors
 
 
 def rows_per_call(actors: Actors, cfg: InferConfig) -> int:
@@ -152,7 +145,8 @@ def translate_dataset(ds, cfg: InferConfig, opts: RayOptions | None = None):
     """Translate the images a Ray Dataset names, inside a Ray program (after ray.init()).
 
     `ds` has string columns "src" and "dst": local paths (on every node: a shared folder)
-    or URIs. Returns a lazy Dataset with one row per input: src, dst, status
+    or URIs, and may have "format" (a FORMATS name; without it, dst's extension names
+    it). Returns a lazy Dataset with one row per input: src, dst, status
     ("translated", "skipped": dst was already there, or "failed"), reason (why it failed),
     warning, model. `cfg` supplies the model and the per-image settings (direction,
     device, precision, quality, size, max_size, max_pixels, overwrite, batch_size,
@@ -195,50 +189,6 @@ def connected(address: str | None, log):
         ray.shutdown()
 
 
-@dataclass
-class _Run:
-    rows: list[tuple[str, str]]
-    summary: Summary
-    finish: object  # () -> None: the failures table (and contact sheet), once at the end
-
-
-def _plan_local(cfg: InferConfig, log, warn, stack) -> _Run:
-    """Local input and output: the in-process engine's own planning (checks, lock, skips,
-    stale temp files) and finishing (failures file, contact sheet). The driver checks the
-    model on its CPU; the actors load it for their device."""
-    p = _prepare(replace(cfg, device="cpu", threads=1), log, warn, stack)
-
-    def finish():
-        # Temp files of actors killed mid-write (pids on this machine; the run is over).
-        remove_temps_of_dead_runs([j.dst for j in p.jobs])
-        _finish(p, cfg, warn)
-
-    return _Run([(str(j.src), str(j.dst)) for j in p.jobs], p.summary, finish)
-
-
-def _plan_uri(cfg: InferConfig, log, warn, stack) -> _Run:
-    src, out = os.fspath(cfg.input), os.fspath(cfg.output)
-    plan = plan_uris(src, out, cfg.format, cfg.overwrite, stack)
-    model = load_model(cfg.model, cfg.direction, "cpu", 1, log, precision=cfg.precision)
-    summary = Summary(out if storage.is_uri(out) else Path(out), planned=len(plan.rows),
-                      skipped=plan.skipped, failures=list(plan.failures),
-                      model=model.describe())
-    if not cfg.quiet:
-        log(f"model: {model.describe()}")
-        log(f"{len(plan.rows) + plan.skipped + len(plan.failures)} images: "
-            f"{len(plan.rows)} to translate, {plan.skipped} already done")
-    failures_file = plan.out_root.child(FAILURES_NAME)
-
-    def finish():
-        if summary.failures:
-            storage.write_bytes(failures_file, failures_tsv(summary.failures))
-            summary.failures_file = failures_file
-        elif summary.interrupted is None:
-            storage.remove(failures_file)  # left by an earlier run whose failures are fixed
-
-    return _Run(plan.rows, summary, finish)
-
-
 @contextlib.contextmanager
 def _quiet_console():
     """Ray Data reports each execution on the console; the progress bar and summary are
@@ -255,40 +205,17 @@ def _quiet_console():
             h.setLevel(level)
 
 
-@contextlib.contextmanager
-def _signals_interrupt():
-    """SIGTERM stops the run like Ctrl-C (KeyboardInterrupt); yields the signal seen."""
-    seen: list[int] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield seen
-        return
-
-    def handle(signum, frame):
-        seen.append(signum)
-        raise KeyboardInterrupt
-
-    previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield seen
-    finally:
-        for s, h in previous.items():
-            signal.signal(s, h)
-
-
-def _collect(results, run: _Run, bar: Progress, log, warn) -> None:
+def _collect(results, job: Run, bar: Progress, log, warn) -> None:
     """Count the result rows as they stream in, and show each distinct warning once."""
-    summary, warned, kept = run.summary, set(), 0
+    summary, warned, kept = job.summary, set(), 0
     for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
         for src, status, reason, warning, model in zip(
                 batch["src"], batch["status"], batch["reason"], batch["warning"],
                 batch["model"]):
-            summary.finished += 1
             summary.model = model
-            if status == FAILED:
-                summary.failures.append((src, reason))
-            else:  # SKIPPED here: written by an earlier try of a batch Ray retried
-                summary.translated += 1
-                kept += status == SKIPPED
+            # SKIPPED here: written by an earlier try of a batch Ray retried.
+            summary.count(src, reason if status == FAILED else None)
+            kept += status == SKIPPED
             for line in filter(None, warning.split("\n")):
                 if line not in warned:
                     warned.add(line)
@@ -299,29 +226,31 @@ def _collect(results, run: _Run, bar: Progress, log, warn) -> None:
             "mid-batch were kept (Ray ran the batch again for the rest)")
 
 
-def _execute(ray, run: _Run, cfg: InferConfig, actors: Actors, opts: RayOptions, log,
-             warn):
-    summary = run.summary
-    if not run.rows:
+def _stop() -> None:
+    raise KeyboardInterrupt  # out of Ray's wait for the next batch
+
+
+def _execute(ray, job: Run, actors: Actors, opts: RayOptions, log, warn) -> None:
+    if not job.jobs:
         return
     start = time.perf_counter()
-    ds = ray.data.from_items([{"src": s, "dst": d} for s, d in run.rows])
-    results = _map(ds, cfg, actors, opts, math.floor(time.time()))
+    ds = ray.data.from_items([{"src": str(j.src), "dst": str(j.dst), "format": j.format}
+                              for j in job.jobs])
+    results = _map(ds, job.cfg, actors, opts, job.started)
     ctx = results.context
     ctx.enable_progress_bars = False  # ours is the one progress bar
     ctx.print_on_execution_start = False
-    bar = Progress(len(run.rows), "cyclegan-infer", unit="img", enabled=not cfg.quiet)
-    with bar, _quiet_console(), _signals_interrupt() as seen:
+    with job.progress() as bar, _quiet_console():
         try:
-            _collect(results, run, bar, log, warn)
+            with job.stopping(_stop):
+                _collect(results, job, bar, log, warn)
         except KeyboardInterrupt:
-            if not seen:
+            if job.summary.interrupted is None:
                 raise
-            summary.interrupted = seen[0]
         except ray.exceptions.RayError as exc:
             raise RayEngineError(f"the Ray job failed: {first_line(exc)} (see Ray's logs)") \
                 from None
-    summary.seconds = time.perf_counter() - start
+    job.summary.seconds = time.perf_counter() - start
 
 
 def run(cfg: InferConfig, opts: RayOptions | None = None, log=None, warn=None) -> Summary:
@@ -332,18 +261,16 @@ def run(cfg: InferConfig, opts: RayOptions | None = None, log=None, warn=None) -
     warn = warn or (lambda m: print(m, file=sys.stderr))
     opts = opts or RayOptions()
     require_ray()
-    cfg = with_defaults(cfg)
-    if cfg.shard != (0, 1):
+    if with_defaults(cfg).shard != (0, 1):
         raise UsageError("--shard splits a job between machines by hand; --engine ray "
                          "spreads it over the cluster itself: use one or the other")
-    uri = storage.is_uri(cfg.input) or storage.is_uri(cfg.output)
     with contextlib.ExitStack() as stack:
-        job = (_plan_uri if uri else _plan_local)(cfg, log, warn, stack)
+        # The driver checks the model on its CPU; the actors load it for their device.
+        job = open_run(cfg, stack, log, warn, "cpu", 1)
         ray = stack.enter_context(connected(opts.address, log))
-        actors = plan_actors(_live_nodes(ray), cfg.device, opts)
-        if not cfg.quiet:
+        actors = plan_actors(_live_nodes(ray), job.cfg.device, opts)
+        if not job.cfg.quiet:
             log(f"ray: {actors.describe()}")
-        _execute(ray, job, cfg, actors, opts, log, warn)
-        job.summary.failed = len(job.summary.failures)
+        _execute(ray, job, actors, opts, log, warn)
         job.finish()
     return job.summary

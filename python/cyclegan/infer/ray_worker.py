@@ -1,18 +1,19 @@
 """The work inside one Ray actor: a model, and the in-process pipeline run on each batch.
 
-Ray Data calls a Translator with a batch of rows {src, dst} (local paths or URIs) and gets
-one result row back for each. The per-image path is the in-process engine's own: the
-batch's jobs go through cyclegan.infer.pipeline.translate (decode, batching by size, the
-model, encoding, the atomic write) with the options cyclegan.infer.plan.pipeline_options
-gives both engines. This module adds only what a cluster needs around it: files on object
-storage are staged through a local scratch folder (downloaded before, uploaded after), and
-an output that is already there is not written again.
+Ray Data calls a Translator with a batch of rows {src, dst, format} (local paths or URIs,
+and the output format the plan chose) and gets one result row back for each. The per-image
+path is the in-process engine's own: the batch's jobs go through
+cyclegan.infer.pipeline.translate (decode, batching by size, the model, encoding, the atomic
+write) with the options cyclegan.infer.controller.pipeline_options gives both engines.
+This module adds only what a cluster needs around it: files on object storage are staged
+through a local scratch folder (downloaded before, uploaded after), and an output that is
+already there is not written again.
 
 That last rule is what makes a retried batch safe: when an actor dies mid-batch, Ray runs
 the whole batch again on another actor, and the outputs the dead one finished are skipped
-rather than translated twice. With --overwrite, an output counts as finished when it was
-modified after the run started (`started`, whole seconds: object stores keep no finer
-time; a clock that differs between the driver and the storage shifts this rule).
+rather than translated twice (controller.output_done: with --overwrite, an output counts as
+finished when it was modified after the run started; a clock that differs between the
+driver and the storage shifts this rule).
 
 Importing this module needs neither Ray nor a cluster; it is tested without them.
 """
@@ -27,10 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
+from cyclegan.images import format_of
 from cyclegan.infer import storage
+from cyclegan.infer.config import InferConfig
+from cyclegan.infer.controller import output_done, pipeline_options
 from cyclegan.infer.io import Job
-from cyclegan.infer.pipeline import Result, _reason, translate
-from cyclegan.infer.plan import InferConfig, pipeline_options
+from cyclegan.infer.pipeline import Result, failure_reason, translate
 from cyclegan.infer.runtime import load_model
 
 TRANSLATED, SKIPPED, FAILED = "translated", "skipped", "failed"
@@ -39,8 +42,8 @@ COLUMNS = ("src", "dst", "status", "reason", "warning", "model")
 
 
 class _Row:
-    def __init__(self, src: str, dst: str):
-        self.src, self.dst = src, dst
+    def __init__(self, src: str, dst: str, fmt: str):
+        self.src, self.dst, self.format = src, dst, fmt
         self.status, self.reason = TRANSLATED, ""
         self.local_src = None if storage.is_uri(src) else Path(src)
         self.local_dst = None if storage.is_uri(dst) else Path(dst)
@@ -66,7 +69,9 @@ class Translator:
         self.io = ThreadPoolExecutor(IO_THREADS, thread_name_prefix="cyclegan-ray-io")
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        rows = [_Row(str(s), str(d)) for s, d in zip(batch["src"], batch["dst"])]
+        # Rows from translate_dataset's callers may lack the plan's format: dst names it.
+        formats = batch.get("format", [format_of(d) for d in batch["dst"]])
+        rows = [_Row(str(s), str(d), f) for s, d, f in zip(batch["src"], batch["dst"], formats)]
         work = Path(tempfile.mkdtemp(dir=self.scratch))
         try:
             todo = [r for r in rows if not self._finished(r)]
@@ -91,9 +96,9 @@ class Translator:
         try:
             mtime = storage.modified(row.dst)
         except OSError as exc:
-            row.fail(f"cannot check {row.dst}: {_reason(exc)}")
+            row.fail(f"cannot check {row.dst}: {failure_reason(exc)}")
             return True
-        if mtime is None or (self.overwrite and mtime < self.started):
+        if not output_done(mtime, self.overwrite, self.started):
             return False
         row.status = SKIPPED
         return True
@@ -109,7 +114,7 @@ class Translator:
             try:
                 row.local_src.write_bytes(storage.read_bytes(row.src))
             except (OSError, storage.StorageError) as exc:
-                row.fail(f"cannot read: {_reason(exc)}")
+                row.fail(f"cannot read: {failure_reason(exc)}")
 
         remote = [(k, r) for k, r in enumerate(rows) if storage.is_uri(r.src)]
         list(self.io.map(download, remote))
@@ -121,7 +126,7 @@ class Translator:
         by_job = {}
         jobs = []
         for row in rows:
-            job = Job(row.local_src, row.local_dst)
+            job = Job(row.local_src, row.local_dst, row.format)
             by_job[id(job)] = row
             jobs.append(job)
 
@@ -138,6 +143,6 @@ class Translator:
             try:
                 storage.write_bytes(row.dst, row.local_dst.read_bytes())
             except (OSError, storage.StorageError) as exc:
-                row.fail(f"cannot write {row.dst}: {_reason(exc)}")
+                row.fail(f"cannot write {row.dst}: {failure_reason(exc)}")
 
         list(self.io.map(upload, [r for r in rows if storage.is_uri(r.dst)]))

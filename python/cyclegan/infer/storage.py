@@ -109,14 +109,21 @@ def kind(text: str) -> str:
                                                                              "missing")
 
 
-def list_files(text: str) -> list[str]:
-    """Paths of every file under folder `text`, relative to it (with '/'), unsorted; [] for
-    a folder that is not there (object stores have no empty folders)."""
+def modified_times(text: str) -> dict[str, float]:
+    """Every file under folder `text`, by its path relative to it (with '/'), with its
+    modification time (0.0 where the filesystem keeps none), from one listing; {} for a
+    folder that is not there (object stores have no empty folders)."""
     import pyarrow.fs as pafs
 
     fs, path = resolve(text)
     infos = fs.get_file_info(pafs.FileSelector(path, recursive=True, allow_not_found=True))
-    return [_relative(path, i.path) for i in infos if i.type == pafs.FileType.File]
+    return {_relative(path, i.path): i.mtime.timestamp() if i.mtime is not None else 0.0
+            for i in infos if i.type == pafs.FileType.File}
+
+
+def list_files(text: str) -> list[str]:
+    """Paths of every file under folder `text`, relative to it (with '/'), unsorted."""
+    return list(modified_times(text))
 
 
 def read_bytes(text: str) -> bytes:

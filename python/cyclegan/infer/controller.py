@@ -1,0 +1,406 @@
+"""What a cyclegan-infer *run* is, for every engine: plan, lock, skip, stop, summarize.
+
+    open_run(cfg) -> Run: defaults filled in, every input mapped to its output (local paths
+                   and URIs alike), finished outputs skipped, the output folder created,
+                   proved writable and locked, the model checked, the plan logged
+    engine:        translates run.jobs, counting each result (summary.count) inside
+                   run.stopping() (the first Ctrl-C or SIGTERM asks it to stop)
+    run.finish():  temp files of dead writers removed, the failures file, the contact sheet
+
+The in-process engine (cyclegan.infer.inprocess) and the Ray engine
+(cyclegan.infer.ray_engine) both drive a Run; each decides only where the work runs.
+
+Planning: every input under INPUT (recursive, sorted by relative path) maps to the same
+relative path and name under OUTPUT, with the extension of its output format (`map_input`,
+the one place an input becomes an output: a new kind of input is a branch there). Outputs
+already there are skipped; an input whose output name an earlier one has is a failure
+(compared over the whole sorted list, so every shard agrees on the owner); an OUTPUT inside
+INPUT is not read as input; an output that is an input file is refused. Local paths and
+URIs are listed, compared and read through cyclegan.infer.places.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from cyclegan.errors import UsageError
+from cyclegan.fileio import exclusive_lock, probe_writable, remove_stale_temps
+from cyclegan.images import (
+    FORMATS,
+    IMAGE_EXTENSIONS,
+    ImageError,
+    contact_sheet,
+    extension_list,
+    format_of,
+)
+from cyclegan.infer import bundled, scale, storage
+from cyclegan.infer.config import DEFAULT_OUTPUT, InferConfig
+from cyclegan.infer.failures import failures_name, failures_tsv
+from cyclegan.infer.io import KEEP, Job, output_format, output_path
+from cyclegan.infer.pipeline import PipelineOptions, default_batch_size, default_workers
+from cyclegan.infer.places import Place, places_for, spelled
+from cyclegan.infer.runtime import OrtGenerator, load_model
+from cyclegan.progress import Progress
+from cyclegan.stopping import StopRequest
+
+CONTACT_SHEET = "contact_sheet.png"
+SHEET_ROWS = 16  # input | output pairs on the contact sheet (the title counts the rest)
+
+
+@dataclass
+class Summary:
+    output: Place
+    planned: int = 0
+    finished: int = 0  # jobs that got a result, success or failure
+    translated: int = 0
+    skipped: int = 0
+    failed: int = 0
+    seconds: float = 0.0
+    interrupted: int | None = None  # the signal that stopped the run
+    failures: list[tuple[Place, str]] = field(default_factory=list)
+    failures_file: Place | None = None
+    contact_sheet: Place | None = None
+    model: str = ""  # what ran: file, precision, device
+
+    def count(self, src: Place, error: str | None) -> None:
+        """One job's result: translated (error None) or failed."""
+        self.finished += 1
+        if error is None:
+            self.translated += 1
+        else:
+            self.failures.append((src, error))
+
+    @property
+    def images_per_s(self) -> float:
+        return self.translated / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted is not None:
+            return 128 + self.interrupted
+        return 1 if self.failed else 0
+
+    def report(self) -> str:
+        where = _shown(self.output)
+        lines = [f"translated {self.translated}, skipped {self.skipped} (already done), "
+                 f"failed {self.failed} in {self.seconds:.1f} s ({self.images_per_s:.3g} "
+                 f"images/s); output in {where}"]
+        if self.model:
+            lines.append(f"model: {self.model}")
+        if self.interrupted is not None:
+            left = self.planned - self.finished
+            lines.append(f"interrupted by {signal.Signals(self.interrupted).name}: {left} of "
+                         f"{self.planned} images not done; run the same command again to "
+                         "finish (finished images are skipped)")
+        if self.failures_file:
+            lines.append(f"failures listed in {self.failures_file}")
+        if self.contact_sheet:
+            lines.append(f"contact sheet (input | output): {_shown(self.contact_sheet)}")
+        return "\n".join(lines)
+
+
+def _shown(place: Place) -> str:
+    return place if isinstance(place, str) else str(place.resolve())
+
+
+def with_defaults(cfg: InferConfig) -> InferConfig:
+    """No INPUT: the bundled samples into ./cyclegan-output with a contact sheet.
+    No --model: the default bundled generator; a bare name: that bundled generator.
+    Every value checked (UsageError naming the flag)."""
+    cfg = cfg.checked()
+    if cfg.input is None:
+        cfg.input, cfg.contact_sheet = bundled.SAMPLES, True
+        if cfg.model is None:
+            cfg.model = bundled.DEMO_MODEL
+    if cfg.output is None:
+        cfg.output = DEFAULT_OUTPUT
+    cfg.model = bundled.resolve_model(cfg.model)
+    return cfg
+
+
+def work_size(cfg: InferConfig, model: OrtGenerator) -> int | None:
+    """The scale the generator runs at: --work-size N, the model's own without it; None
+    (each photo's own size) with --work-size native."""
+    if cfg.work_size == scale.NATIVE:
+        return None
+    return cfg.work_size or model.work_size
+
+
+def pipeline_options(cfg: InferConfig, model: OrtGenerator, cores: int, warn,
+                     stop) -> PipelineOptions:
+    """The per-image settings for `cfg` with `model` loaded and `cores` CPU cores to use;
+    every engine runs the per-image path with these (the Ray actors too)."""
+    ngf, device = scale.model_width(model.meta), model.device
+    return PipelineOptions(batch_size=cfg.batch_size or default_batch_size(device),
+                           workers=cfg.workers or default_workers(device, cores),
+                           size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
+                           quality=cfg.quality, geometry=model.geometry,
+                           work_size=work_size(cfg, model), detail=cfg.detail,
+                           fits=lambda h, w: scale.memory_problem(h, w, ngf, device),
+                           warn=warn, stop=stop)
+
+
+def output_done(modified: float | None, overwrite: bool, started: float) -> bool:
+    """Whether an output (modified at `modified`, None: not there) counts as finished: it is
+    there, and with --overwrite it was written by this run (started at `started`, whole
+    seconds: object stores keep no finer time)."""
+    return modified is not None and not (overwrite and modified < started)
+
+
+# Planning.
+
+
+def file_format(out: Place, fmt: str) -> str | None:
+    """The format of the image file OUTPUT names (a path or a URI), None when its name is
+    not an image file's; UsageError for an image type we only read (e.g. .gif) or a name
+    that disagrees with --format."""
+    name = format_of(out)
+    if name is None:
+        suffix = PurePosixPath(str(out)).suffix
+        if suffix.lower() in IMAGE_EXTENSIONS:
+            raise UsageError(f"output {out}: cannot write {suffix} files; name a "
+                             f"{', '.join(FORMATS)} file or a folder")
+        return None
+    if fmt not in (KEEP, name):
+        raise UsageError(f"output {out} names a {name} file, but --format is {fmt}")
+    return name
+
+
+def map_input(rel: str, fmt: str) -> tuple[str, str]:
+    """(output name relative to OUTPUT, its FORMATS name) of the input at `rel` under INPUT:
+    the one rule for output names and formats, for both engines."""
+    path = PurePosixPath(rel)
+    return str(output_path(path, path, PurePosixPath(), fmt)), output_format(path, fmt)
+
+
+@dataclass
+class Plan:
+    input: Place
+    out_root: Place
+    jobs: list[Job]  # to translate: src, dst (Path or URI), output format
+    skipped: list[tuple[Place, Place]]  # (src, dst) already done
+    failures: list[tuple[Place, str]]  # inputs that cannot be translated (collisions)
+    places: type  # LocalPlaces or UriPlaces: how this plan's places are listed and read
+
+
+def _single_output(side, src: Place, out: Place, fmt: str) -> str | None:
+    """The output format when one image goes to an image file name; None: OUTPUT is a
+    folder."""
+    if side.kind(src) != "file" or side.kind(out) == "folder":
+        return None
+    return file_format(out, fmt)
+
+
+def _inputs(side, src: Place, root: Place) -> list[tuple[Place, str]]:
+    """(input, its path relative to INPUT) for every image under INPUT."""
+    kind = side.kind(src)
+    if kind == "missing":
+        raise UsageError(f"input not found: {src}")
+    if kind == "file":
+        return [(src, PurePosixPath(str(src).rstrip("/")).name)]
+    if side.file_id(src) == side.file_id(root):
+        raise UsageError(f"output folder {root} is the input folder {src}: outputs would "
+                         "replace the inputs; choose another output folder")
+    items = side.images(src, root)
+    if not items:
+        raise UsageError(f"no images found under {src} (extensions read: "
+                         f"{extension_list()})")
+    return items
+
+
+def collision(dst: Place, owner: Place, fmt: str) -> str:
+    """The failure of an input whose output name an earlier input already has."""
+    hint = "rename one of them" if fmt == KEEP else "use --format keep"
+    return f"output {dst} would also be written from {owner} ({hint})"
+
+
+def lock_path(out_root: Path, shard: tuple[int, int]) -> Path:
+    i, n = shard
+    return out_root / (".cyclegan-infer.lock" if n == 1 else
+                       f".cyclegan-infer.shard-{i}-of-{n}.lock")
+
+
+def prepare_output(side, root: Place, shard: tuple[int, int],
+                   stack: contextlib.ExitStack) -> None:
+    """Create the output folder, prove it writable and lock it (per shard, until `stack`
+    closes: two runs on one folder would delete each other's failures file and race on
+    outputs), before any work. On object storage there is nothing to create or lock; the
+    bucket must be there."""
+    folder = side.local(root)
+    if folder is None:
+        storage.make_folder(root)
+        return
+    if folder.exists() and not folder.is_dir():
+        raise UsageError(f"output {root} exists and is not a folder")
+    try:
+        probe_writable(folder)
+    except OSError as exc:
+        raise UsageError(f"output folder {root} is not writable: "
+                         f"{exc.strerror or exc}") from None
+    stack.enter_context(exclusive_lock(lock_path(folder, shard),
+                                       f"running cyclegan-infer into {root}"))
+
+
+def plan(cfg: InferConfig, stack: contextlib.ExitStack) -> Plan:
+    """This shard's jobs for cfg.input -> cfg.output (UsageError before any work on a bad
+    setup); the output folder stays locked until `stack` closes."""
+    side = places_for(cfg.input, cfg.output)
+    src, out = spelled(side, cfg.input), spelled(side, cfg.output)
+    single = _single_output(side, src, out, cfg.format)
+    root = side.parent(out) if single else out
+    items = _inputs(side, src, root)
+    prepare_output(side, root, cfg.shard, stack)
+    i, n = cfg.shard
+    mine = [k % n == i for k in range(len(items))]
+    inputs = {side.file_id(s) for (s, _), m in zip(items, mine) if m}
+    owner: dict[Place, Place] = {}
+    todo, failures = [], []
+    for (s, rel), m in zip(items, mine):
+        name, fmt = (PurePosixPath(str(out)).name, single) if single else \
+            map_input(rel, cfg.format)
+        dst = side.child(root, name)
+        if dst in owner:
+            if m:
+                failures.append((s, collision(dst, owner[dst], cfg.format)))
+            continue
+        owner[dst] = s
+        if not m:
+            continue
+        if side.file_id(dst) in inputs:
+            raise UsageError(f"output {dst} is an input file: writing it would destroy the "
+                             "input; choose another output")
+        todo.append(Job(s, dst, fmt))
+    done = [False] * len(todo) if cfg.overwrite else \
+        [t is not None for t in side.modified(root, [j.dst for j in todo])]
+    return Plan(src, root, [j for j, d in zip(todo, done) if not d],
+                [(j.src, j.dst) for j, d in zip(todo, done) if d], failures, side)
+
+
+def remove_temps_of_dead_runs(places: list[Place], side) -> int:
+    """Temp files a killed writer left in the local folders of `places`; returns the count."""
+    folders = {p.parent for p in map(side.local, places) if p is not None}
+    return sum(remove_stale_temps(folder) for folder in sorted(folders))
+
+
+# The run.
+
+
+@dataclass
+class Run:
+    cfg: InferConfig
+    plan: Plan
+    model: OrtGenerator  # as the driver loaded it (an engine may run it elsewhere)
+    summary: Summary
+    warn: object
+    started: float = field(default_factory=lambda: float(int(time.time())))
+
+    @property
+    def jobs(self) -> list[Job]:
+        return self.plan.jobs
+
+    def progress(self) -> Progress:
+        return Progress(len(self.jobs), "cyclegan-infer", unit="img",
+                        enabled=not self.cfg.quiet)
+
+    @contextlib.contextmanager
+    def stopping(self, stop):
+        """While inside, the first SIGINT or SIGTERM is noted in the summary and calls
+        `stop()` (the engine winds down, or raises out of a wait); a second one aborts."""
+        def on_signal(name: str) -> None:
+            self.summary.interrupted = signal.Signals[name]
+            self.warn(f"\n{name}: stopping; finishing writes in progress (press Ctrl-C "
+                      "again to abort at once)")
+            stop()
+
+        with StopRequest(on_signal):
+            yield
+
+    def finish(self) -> None:
+        """Temp files of writers killed mid-write, the failures file (or removing a stale
+        one) and the contact sheet."""
+        s, p = self.summary, self.plan
+        s.failed = len(s.failures)
+        remove_temps_of_dead_runs([j.dst for j in p.jobs], p.places)
+        fail_file = p.places.child(p.out_root, failures_name(self.cfg.shard))
+        if s.failures:
+            storage.write_bytes(fail_file, failures_tsv(s.failures))
+            s.failures_file = fail_file
+        elif s.interrupted is None:
+            storage.remove(fail_file)  # left by an earlier run whose failures are now fixed
+        if self.cfg.contact_sheet and s.interrupted is None and p.places.local(p.out_root):
+            self._contact_sheet()
+
+    def _contact_sheet(self) -> None:
+        p, side = self.plan, self.plan.places
+        done = sorted(p.skipped + [(j.src, j.dst) for j in p.jobs], key=lambda d: str(d[0]))
+        # An input named like the sheet has its translation there: the sheet takes another
+        # name.
+        outputs, n = {str(d) for _, d in done}, 2
+        sheet = side.child(p.out_root, CONTACT_SHEET)
+        while str(sheet) in outputs:
+            sheet, n = side.child(p.out_root, f"{Path(CONTACT_SHEET).stem}-{n}.png"), n + 1
+        single = side.kind(p.input) == "file"
+        times = side.modified(p.out_root, [d for _, d in done])
+        rows = [(s, d, PurePosixPath(str(s)).name if single else side.relative(p.input, s))
+                for (s, d), t in zip(done, times) if t is not None]
+        title = f"input | output    {self.model.describe()}"
+        try:
+            with tempfile.TemporaryDirectory(prefix="cyclegan-sheet-") as scratch:
+                # Only the rows the sheet shows are read: those on object storage are
+                # downloaded for it.
+                shown = [(self._readable(s, Path(scratch, str(k), "in")),
+                          self._readable(d, Path(scratch, str(k), "out")), label)
+                         for k, (s, d, label) in enumerate(rows[:SHEET_ROWS])]
+                if shown:
+                    staged = Path(scratch) / CONTACT_SHEET
+                    contact_sheet(shown + rows[SHEET_ROWS:], staged, title,
+                                  max_pairs=SHEET_ROWS)
+                    storage.write_bytes(sheet, staged.read_bytes())
+                    self.summary.contact_sheet = sheet
+        except (ImageError, OSError, storage.StorageError) as exc:
+            self.warn(f"warning: contact sheet not written: {exc}")
+
+    def _readable(self, place: Place, scratch: Path) -> Path:
+        """A local file with `place`'s contents: itself, or a copy in `scratch`."""
+        path = self.plan.places.local(place)
+        if path is not None:
+            return path
+        copy = scratch / PurePosixPath(place).name
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(storage.read_bytes(place))
+        return copy
+
+
+def open_run(cfg: InferConfig, stack: contextlib.ExitStack, log, warn,
+             device: str, threads: int | None) -> Run:
+    """Everything before the first image is translated (UsageError on a bad setup), with
+    the model loaded on `device` with `threads` to check it; the plan is logged."""
+    cfg = with_defaults(cfg)
+    p = plan(cfg, stack)
+    model = load_model(cfg.model, cfg.direction, device, threads, log,
+                       precision=cfg.precision, warn=warn)
+    output = cfg.output if storage.is_uri(cfg.output) else Path(cfg.output)
+    summary = Summary(output, planned=len(p.jobs), skipped=len(p.skipped),
+                      failures=list(p.failures), model=model.describe())
+    removed = remove_temps_of_dead_runs([j.dst for j in p.jobs] + [d for _, d in p.skipped],
+                                        p.places)
+    if model.device == "cpu" and model.meta.get("precision") == "fp16":
+        warn("warning: an fp16 model runs slower on the CPU than its fp32 version")
+    if not cfg.quiet:
+        log(f"model: {model.describe()}")
+        work = work_size(cfg, model)
+        log("scale: every photo at its own size (--work-size native)" if work is None else
+            f"scale: photos with a shorter side over {work} px are translated at {work} px "
+            "(--work-size)")
+        i, n = cfg.shard
+        shard = f" (shard {i}/{n})" if n > 1 else ""
+        count = len(p.jobs) + len(p.skipped) + len(p.failures)
+        log(f"{count} images{shard}: {len(p.jobs)} to translate, {len(p.skipped)} already "
+            "done" + (f"; removed {removed} temp files of an interrupted run" if removed
+                      else ""))
+    return Run(cfg, p, model, summary, warn)
