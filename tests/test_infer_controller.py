@@ -96,6 +96,27 @@ def _write_outputs(job, names) -> None:
             storage.write_bytes(j.dst, storage.read_bytes(j.src))
 
 
+def test_contact_sheet_on_object_storage(tmp_path):
+    """--contact-sheet with an output the sheet cannot be written beside as a local file
+    (memory://, as S3): the pairs are read back through storage and the sheet uploaded."""
+    fsspec = pytest.importorskip("fsspec")
+    src = photos(tmp_path / "in")
+    out = "memory://sheets/out"
+    try:
+        cfg = InferConfig(input=src, output=out, model=MODEL, quiet=True, contact_sheet=True)
+        with contextlib.ExitStack() as stack:
+            job = open_run(cfg, stack, print, print, "cpu", 1)
+            _write_outputs(job, {"a.jpg", "b.PNG", "c.gif"})
+            job.finish()
+        assert job.summary.contact_sheet == f"{out}/contact_sheet.png"
+        local = tmp_path / "sheet.png"
+        local.write_bytes(storage.read_bytes(job.summary.contact_sheet))
+        with Image.open(local) as sheet:
+            assert sheet.width > 2 * 16 and sheet.height > 3 * 12  # three rows of pairs
+    finally:
+        fsspec.filesystem("memory").rm("/sheets", recursive=True)
+
+
 def test_first_signal_asks_to_stop_second_aborts(tmp_path):
     src = photos(tmp_path / "in")
     cfg = InferConfig(input=src, output=tmp_path / "out", model=MODEL, quiet=True)

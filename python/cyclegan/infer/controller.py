@@ -332,7 +332,7 @@ class Run:
             s.failures_file = fail_file
         elif s.interrupted is None:
             storage.remove(fail_file)  # left by an earlier run whose failures are now fixed
-        if self.cfg.contact_sheet and s.interrupted is None and p.places.local(p.out_root):
+        if self.cfg.contact_sheet and s.interrupted is None:
             self._contact_sheet()
 
     def _contact_sheet(self) -> None:
