@@ -18,7 +18,7 @@ from cyclegan.cli.infer import main
 from cyclegan.fileio import is_temp
 from cyclegan.infer import InferConfig, bundled, run, storage
 from cyclegan.infer.failures import read_failures
-from cyclegan.infer.ray_engine import Actors, RayOptions, plan_actors
+from cyclegan.infer.ray_engine import Actors, RayEngineError, RayOptions, plan_actors
 from cyclegan.infer.ray_engine import run as run_ray
 from cyclegan.infer.ray_worker import FAILED, SKIPPED, TRANSLATED, Translator
 
@@ -86,6 +86,21 @@ def test_actor_plan_follows_the_cluster():
     assert plan_actors([gpu_node], "auto", RayOptions(actors=2)).count == 2
     with pytest.raises(Exception, match="no GPUs"):
         plan_actors([cpu_node], "cuda", RayOptions())
+
+
+def test_actors_the_cluster_cannot_hold_are_refused():
+    """Ray would wait for the resources forever at 0 images/s, without a word."""
+    two = [{"CPU": 2.0}]
+    with pytest.raises(RayEngineError, match="no live node of the Ray cluster has 1000 CPU "
+                                             r"cores for an actor \(the largest has 2"):
+        plan_actors(two, "auto", RayOptions(cpus_per_actor=1000))
+    with pytest.raises(RayEngineError, match="--actors 3: the live nodes of the Ray cluster "
+                                             "hold 2 actors of 1 CPU cores; ask for at most 2"):
+        plan_actors(two, "cpu", RayOptions(actors=3, cpus_per_actor=1))
+    gpus = [{"CPU": 8.0, "GPU": 2.0}]
+    with pytest.raises(RayEngineError, match="hold 2 actors of 4 CPU cores and a GPU"):
+        plan_actors(gpus, "auto", RayOptions(actors=3))
+    assert plan_actors(two, "cpu", RayOptions(actors=2, cpus_per_actor=1)) == Actors(2, 1, 0)
 
 
 def test_without_ray_one_line_says_what_to_install(tmp_path, monkeypatch, capsys):
@@ -196,6 +211,19 @@ def test_s3_in_and_out(s3, ray_local, tmp_path):
     s = run_ray(cfg, RayOptions(actors=1, cpus_per_actor=1))
     assert (s.translated, s.skipped, s.failed) == (1, 5, 1)
     assert storage.read_bytes("s3://cg-ray/winter/p0.png") == ref["p0.png"]
+
+
+def test_impossible_actor_size_is_refused_before_any_work(ray_local, tmp_path, capsys):
+    src = photos(tmp_path / "in", n=2)
+    result = {}
+    call = threading.Thread(target=lambda: result.setdefault("code", main(
+        [str(src), str(tmp_path / "out"), "--model", MODEL, "--engine", "ray",
+         "--cpus-per-actor", "1000"])), daemon=True)
+    call.start()
+    call.join(60)  # without the check, Ray waits for the cores forever
+    assert result == {"code": 2}
+    assert "no live node of the Ray cluster has 1000 CPU cores" in capsys.readouterr().err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # nothing written
 
 
 def _map_workers() -> list[int]:

@@ -89,7 +89,9 @@ class Actors:
 def plan_actors(nodes: list[dict], device: str, opts: RayOptions) -> Actors:
     """One actor per GPU (with the cores its node has per GPU) when the cluster has GPUs
     and --device allows; else actors of CPU_ACTOR_CORES cores (or a node's all, if fewer),
-    as many as fit. `nodes`: the Resources of each live node (ray.nodes())."""
+    as many as fit. `nodes`: the Resources of each live node (ray.nodes()). An actor no
+    live node can hold, or more actors than they hold, is refused here: Ray would wait for
+    the resources, at 0 images/s, without a word."""
     gpu_nodes = [n for n in nodes if n.get("GPU", 0) >= 1]
     if device == "cuda" and not gpu_nodes:
         raise RayEngineError("--device cuda: the Ray cluster has no GPUs; use --device auto "
@@ -103,7 +105,26 @@ def plan_actors(nodes: list[dict], device: str, opts: RayOptions) -> Actors:
         cpus = opts.cpus_per_actor or max(1, min(CPU_ACTOR_CORES, largest))
         fit = sum(int(n.get("CPU", 0)) // cpus for n in nodes)
         actors = Actors(opts.actors or max(1, fit), cpus, 0)
+    _check_fits(actors, nodes)
     return actors
+
+
+def _check_fits(actors: Actors, nodes: list[dict]) -> None:
+    """RayEngineError unless the live nodes hold `actors.count` actors of that size."""
+    def holds(n: dict) -> int:
+        k = int(n.get("CPU", 0)) // actors.cpus
+        return min(k, int(n.get("GPU", 0))) if actors.gpus else k
+
+    fit = sum(holds(n) for n in nodes)
+    if fit >= actors.count:
+        return
+    size = f"{actors.cpus} CPU cores" + (" and a GPU" if actors.gpus else "")
+    if fit == 0:
+        largest = max((int(n.get("CPU", 0)) for n in nodes), default=0)
+        raise RayEngineError(f"no live node of the Ray cluster has {size} for an actor (the "
+                             f"largest has {largest} CPU cores): lower --cpus-per-actor")
+    raise RayEngineError(f"--actors {actors.count}: the live nodes of the Ray cluster hold "
+                         f"{fit} actors of {size}; ask for at most {fit}")
 
 
 def rows_per_call(actors: Actors, cfg: InferConfig) -> int:
