@@ -5,6 +5,8 @@ the in-process engine, resume, a killed actor, file:// URIs; and the actor's wor
 import importlib.util
 import os
 import signal
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -101,6 +103,42 @@ def test_actors_the_cluster_cannot_hold_are_refused():
     with pytest.raises(RayEngineError, match="hold 2 actors of 4 CPU cores and a GPU"):
         plan_actors(gpus, "auto", RayOptions(actors=3))
     assert plan_actors(two, "cpu", RayOptions(actors=2, cpus_per_actor=1)) == Actors(2, 1, 0)
+
+
+def _infer(*args, timeout=120):
+    """cyclegan-infer in a child process: (exit status, stderr, seconds)."""
+    start = time.monotonic()
+    proc = subprocess.run([sys.executable, "-m", "cyclegan.cli.infer", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+    return proc.returncode, proc.stderr, time.monotonic() - start
+
+
+def _error_line(err: str) -> str:
+    lines = [line for line in err.splitlines() if line.startswith("cyclegan-infer:")]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_an_address_nobody_answers_at_fails_at_once(tmp_path):
+    """A typo or a dead head node: Ray alone retries for minutes (over 400 s here)."""
+    src = photos(tmp_path / "in", n=1)
+    code, err, seconds = _infer(src, tmp_path / "out", "--model", MODEL, "--engine", "ray",
+                                "--ray-address", "127.0.0.1:1")
+    assert code == 2 and seconds < 60, (seconds, err)
+    assert "cannot connect to the Ray cluster at 127.0.0.1:1: nothing answers there" in \
+        _error_line(err)
+
+
+@pytest.mark.slow  # about 45 s of waiting on Ray's one try (little CPU)
+def test_an_address_that_is_not_ray_fails_within_a_minute(tmp_path):
+    """Something answers, but not Ray (e.g. the dashboard's port): one try, not twenty."""
+    src = photos(tmp_path / "in", n=1)
+    with socket.create_server(("0.0.0.0", 0), backlog=64) as server:
+        port = server.getsockname()[1]
+        code, err, seconds = _infer(src, tmp_path / "out", "--model", MODEL, "--engine",
+                                    "ray", "--ray-address", f"127.0.0.1:{port}")
+    assert code == 2 and seconds < 90, (seconds, err)
+    assert f"cannot connect to the Ray cluster at 127.0.0.1:{port}" in _error_line(err)
 
 
 def test_without_ray_one_line_says_what_to_install(tmp_path, monkeypatch, capsys):

@@ -10,7 +10,8 @@
 No image crosses the driver: rows hold paths or URIs, and each actor reads and writes the
 files itself. `ray.init()` connects to the cluster RAY_ADDRESS (or --ray-address) names,
 else starts a local instance; inside a Ray program that already called it, that connection
-is used (and left open). Actors
+is used (and left open). A named address is tried first with a plain TCP connection
+(CONNECT_TIMEOUT_S): Ray itself retries an address nobody answers at for minutes. Actors
 ask for one GPU each when the cluster has GPUs (the model runs on onnxruntime's CUDA
 provider there), else for CPU cores.
 
@@ -27,6 +28,7 @@ import contextlib
 import logging
 import math
 import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, replace
@@ -42,6 +44,8 @@ from cyclegan.progress import Progress
 
 INSTALL = 'pip install "cyclegan[ray]"'
 CPU_ACTOR_CORES = 4  # cores per CPU actor by default (fewer on smaller nodes)
+CONNECT_TIMEOUT_S = 10.0  # a head node that does not answer a TCP connection in this time
+RAY_GCS_TRIES = "RAY_gcs_server_port_wait_time_s"  # Ray's tries at its head node (default 20)
 
 
 class RayEngineError(CycleganError):
@@ -187,6 +191,41 @@ def translate_dataset(ds, cfg: InferConfig, opts: RayOptions | None = None):
     return _map(ds, cfg, actors, opts, math.floor(time.time()))
 
 
+def reachable(address: str) -> None:
+    """RayEngineError within CONNECT_TIMEOUT_S when nothing accepts a TCP connection at a
+    HOST:PORT address (ray:// too); "auto" and the like are left to Ray."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        return
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S):
+            pass
+    except OSError as exc:
+        raise RayEngineError(f"cannot connect to the Ray cluster at {address}: nothing "
+                             f"answers there ({exc.strerror or first_line(exc)}, tried for "
+                             f"up to {CONNECT_TIMEOUT_S:g} s)") from None
+
+
+@contextlib.contextmanager
+def _bounded_connect(where: str | None, log):
+    """Connecting to `where` (None: starting a local instance, left as Ray does it) fails
+    within about a minute: the address must accept a TCP connection, and Ray tries its
+    head node once (about 40 s when something answers that is not Ray, e.g. the dashboard's
+    port), not 20 times, unless the user set RAY_GCS_TRIES."""
+    if where is None:
+        yield
+        return
+    reachable(where)
+    log(f"ray: connecting to {where}")
+    saved = os.environ.get(RAY_GCS_TRIES)
+    os.environ.setdefault(RAY_GCS_TRIES, "1")
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop(RAY_GCS_TRIES, None)
+
+
 @contextlib.contextmanager
 def connected(address: str | None, log):
     """A Ray connection for the run: the caller's if it has one, else ray.init() (and
@@ -198,7 +237,9 @@ def connected(address: str | None, log):
     where = address or os.environ.get("RAY_ADDRESS")
     extra = {} if where else {"include_dashboard": False}  # a local instance, for this run
     try:
-        ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False, **extra)
+        with _bounded_connect(where, log):
+            ray.init(address=address, logging_level=logging.ERROR, log_to_driver=False,
+                     **extra)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayEngineError(f"cannot connect to the Ray cluster at {where}: "
                              f"{first_line(exc)}") from None
