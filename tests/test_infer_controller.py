@@ -96,6 +96,34 @@ def _write_outputs(job, names) -> None:
             storage.write_bytes(j.dst, storage.read_bytes(j.src))
 
 
+def test_an_interrupted_run_counts_what_is_on_disk(tmp_path):
+    """An engine that learns of results a batch at a time (Ray) may be stopped with outputs
+    written whose batch never reported: the summary counts the files."""
+    src = photos(tmp_path / "in")
+    cfg = InferConfig(input=src, output=tmp_path / "out", model=MODEL, quiet=True)
+    with contextlib.ExitStack() as stack:
+        job = open_run(cfg, stack, print, print, "cpu", 1)
+        _write_outputs(job, {"a.jpg", "d e.webp"})
+        job.summary.count(job.jobs[1].src, None)  # reported, and on disk? b.PNG is not
+        job.summary.count(job.jobs[2].src, "unreadable")
+        job.summary.interrupted = signal.SIGINT
+        job.count_outputs()
+    s = job.summary
+    assert (s.translated, s.finished, s.planned) == (2, 3, 4)
+    assert "1 of 4 images not done" in s.report()
+
+    # --overwrite: an output older than the run is not this run's work.
+    old = time.time() - 3600
+    os.utime(tmp_path / "out" / "a.jpg", (old, old))
+    cfg = InferConfig(input=src, output=tmp_path / "out", model=MODEL, quiet=True,
+                      overwrite=True)
+    with contextlib.ExitStack() as stack:
+        job = open_run(cfg, stack, print, print, "cpu", 1)
+        job.summary.interrupted = signal.SIGTERM
+        job.count_outputs()
+    assert job.summary.translated == 1  # d e.webp, written within this second
+
+
 def test_contact_sheet_on_object_storage(tmp_path):
     """--contact-sheet with an output the sheet cannot be written beside as a local file
     (memory://, as S3): the pairs are read back through storage and the sheet uploaded."""

@@ -264,6 +264,29 @@ def test_impossible_actor_size_is_refused_before_any_work(ray_local, tmp_path, c
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == []  # nothing written
 
 
+def test_interrupted_run_counts_the_outputs_on_disk(ray_local, tmp_path):
+    """Results come back a batch at a time: stopped mid-batch, the summary still counts
+    the outputs the actors wrote (not 0 of them)."""
+    src = photos(tmp_path / "in", n=12, size=160)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def interrupt_at_first_output():
+        while not [p for p in out.rglob("*.*") if not is_temp(p) and p.suffix != ".lock"]:
+            time.sleep(0.005)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=interrupt_at_first_output, daemon=True).start()
+    s = run_ray(InferConfig(input=src, output=out, model=MODEL, quiet=True),
+                RayOptions(actors=1, cpus_per_actor=1, rows_per_call=4))
+    time.sleep(1)  # an actor that was still writing has been stopped by now
+    written = [p for p in out.rglob("*") if p.suffix in (".png", ".jpg")]
+    assert s.interrupted == signal.SIGINT
+    assert 0 < s.translated == len(written) < 12, (s.translated, written)
+    assert f"{s.planned - s.finished} of {s.planned} images not done" in s.report()
+    assert not [p for p in out.rglob("*") if is_temp(p)]
+
+
 def _map_workers() -> list[int]:
     """Our Ray instance's Translator actors: processes below this one."""
     found = []

@@ -320,6 +320,16 @@ class Run:
         with StopRequest(on_signal):
             yield
 
+    def count_outputs(self) -> int:
+        """After an interrupt, for an engine that learns of results late (in batches):
+        count as translated what is on disk now, not what was reported; returns it."""
+        s, side = self.summary, self.plan.places
+        times = side.modified(self.plan.out_root, [j.dst for j in self.jobs])
+        done = sum(output_done(t, self.cfg.overwrite, self.started) for t in times)
+        s.finished += done - s.translated
+        s.translated = done
+        return done
+
     def finish(self) -> None:
         """Temp files of writers killed mid-write, the failures file (or removing a stale
         one) and the contact sheet."""

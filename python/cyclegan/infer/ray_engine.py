@@ -45,6 +45,7 @@ from cyclegan.progress import Progress
 INSTALL = 'pip install "cyclegan[ray]"'
 CPU_ACTOR_CORES = 4  # cores per CPU actor by default (fewer on smaller nodes)
 CONNECT_TIMEOUT_S = 10.0  # a head node that does not answer a TCP connection in this time
+SETTLE_S = 1.0  # after an interrupt: no new output for this long, and the actors are gone
 RAY_GCS_TRIES = "RAY_gcs_server_port_wait_time_s"  # Ray's tries at its head node (default 20)
 
 
@@ -270,19 +271,23 @@ def _quiet_console():
 def _collect(results, job: Run, bar: Progress, log, warn) -> None:
     """Count the result rows as they stream in, and show each distinct warning once."""
     summary, warned, kept = job.summary, set(), 0
-    for batch in results.iter_batches(batch_size=None, batch_format="numpy"):
-        for src, status, reason, warning, model in zip(
-                batch["src"], batch["status"], batch["reason"], batch["warning"],
-                batch["model"]):
-            summary.model = model
-            # SKIPPED here: written by an earlier try of a batch Ray retried.
-            summary.count(src, reason if status == FAILED else None)
-            kept += status == SKIPPED
-            for line in filter(None, warning.split("\n")):
-                if line not in warned:
-                    warned.add(line)
-                    (bar.write if bar.enabled else warn)(line)
-        bar.update(len(batch["src"]), failed=len(summary.failures))
+    batches = iter(results.iter_batches(batch_size=None, batch_format="numpy"))
+    try:
+        for batch in batches:
+            for src, status, reason, warning, model in zip(
+                    batch["src"], batch["status"], batch["reason"], batch["warning"],
+                    batch["model"]):
+                summary.model = model
+                # SKIPPED here: written by an earlier try of a batch Ray retried.
+                summary.count(src, reason if status == FAILED else None)
+                kept += status == SKIPPED
+                for line in filter(None, warning.split("\n")):
+                    if line not in warned:
+                        warned.add(line)
+                        (bar.write if bar.enabled else warn)(line)
+            bar.update(len(batch["src"]), failed=len(summary.failures))
+    finally:
+        batches.close()  # on an interrupt: Ray Data stops its actors now, not when collected
     if kept:
         log(f"ray: {kept} output{'s' if kept > 1 else ''} written by an actor that died "
             "mid-batch were kept (Ray ran the batch again for the rest)")
@@ -312,7 +317,22 @@ def _execute(ray, job: Run, actors: Actors, opts: RayOptions, log, warn) -> None
         except ray.exceptions.RayError as exc:
             raise RayEngineError(f"the Ray job failed: {first_line(exc)} (see Ray's logs)") \
                 from None
+    if job.summary.interrupted is not None:
+        _count_when_settled(job)
     job.summary.seconds = time.perf_counter() - start
+
+
+def _count_when_settled(job: Run) -> None:
+    """Results arrive a batch at a time, and a batch cut short returns none: after an
+    interrupt the summary counts the outputs on disk, once the actors Ray Data was told to
+    stop have stopped writing (no new output for SETTLE_S; the kill is asynchronous)."""
+    last, since = job.count_outputs(), time.monotonic()
+    deadline = since + 10 * SETTLE_S
+    while time.monotonic() - since < SETTLE_S and time.monotonic() < deadline:
+        time.sleep(SETTLE_S / 5)
+        now = job.count_outputs()
+        if now != last:
+            last, since = now, time.monotonic()
 
 
 def run(cfg: InferConfig, opts: RayOptions | None = None, log=None, warn=None) -> Summary:
