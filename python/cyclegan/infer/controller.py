@@ -347,7 +347,8 @@ class Run:
 
     def _contact_sheet(self) -> None:
         p, side = self.plan, self.plan.places
-        done = sorted(p.skipped + [(j.src, j.dst) for j in p.jobs], key=lambda d: str(d[0]))
+        done = sorted(p.skipped + [(j.src, j.dst) for j in p.jobs],
+                      key=lambda d: PurePosixPath(str(d[0])).parts)  # the input list's order
         # An input named like the sheet has its translation there: the sheet takes another
         # name.
         outputs, n = {str(d) for _, d in done}, 2
