@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from cyclegan import baselines, metrics
-from cyclegan.checkpoint import load_checkpoint, load_generator, resolve_checkpoint, train_config
+from cyclegan.checkpoint import load_checkpoint, load_generator, train_config
 from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS
 from cyclegan.evaldata import (
     CLASSIFIER_SIZE,
@@ -201,15 +201,13 @@ def _named(domains) -> dict | None:
 def _generators(run_or_model) -> tuple[str, dict, dict, int, dict | None]:
     """(what was loaded, direction -> model (None: load from the checkpoint), its training
     config, step, the domain names it records)."""
-    target = str(run_or_model)
-    if target.endswith(".onnx") or (bundled.is_name(target) and not Path(target).exists()):
-        path = bundled.resolve_model(target)
+    path = bundled.resolve_model(run_or_model)  # as cyclegan-infer and -export read it
+    if path.suffix.lower() == ".onnx":
         model = OnnxGenerator(path)
         step = int(model.meta.get("checkpoint_step", 0) or 0)
         # An exported file does not record its training data: --data is needed.
         return (str(path), {model.meta.get("direction", "A2B"): model}, {}, step,
                 _named(model.meta.get("domains")))
-    path = resolve_checkpoint(run_or_model)
     state = load_checkpoint(path)
     held = {d: None for d in DIRECTIONS if f"G_{d}" in state}
     return (str(path), held, train_config(path, state), int(state.get("step", 0)),
