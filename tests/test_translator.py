@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+from io import BytesIO
 from pathlib import Path
 
 import numpy as np
@@ -146,8 +147,13 @@ def test_a_pil_picture_is_turned_upright_and_left_as_it_was(tiny, photos):
     (torch.zeros(5, 8, 8, dtype=torch.uint8), r"3 or 4 channels, got shape \(5, 8, 8\)"),
     (torch.zeros(3, 8, 8, dtype=torch.int32), r"uint8 or float, got torch.int32"),
     ("no/such/photo.jpg", r"^no/such/photo.jpg: file not found$"),
+    ("truncated", r"^image: cannot decode the picture: "),
 ])
 def test_bad_pictures_are_one_line_errors(tiny, bad, message):
+    if isinstance(bad, str) and bad == "truncated":
+        buf = BytesIO()
+        Image.fromarray(picture(64, 48)).save(buf, format="PNG")
+        bad = Image.open(BytesIO(buf.getvalue()[:300]))  # header read, pixels cut off
     with pytest.raises(TranslateError, match=message) as info:
         Translator(tiny)(bad)
     assert isinstance(info.value, CycleganError) and "\n" not in str(info.value)

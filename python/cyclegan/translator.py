@@ -38,6 +38,7 @@ from PIL import Image
 
 from cyclegan import images
 from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
+from cyclegan.errors import first_line
 from cyclegan.infer import bundled, detail, io
 from cyclegan.infer.config import InferConfig
 from cyclegan.infer.pipeline import (
@@ -144,9 +145,13 @@ class Translator:
                                        max_pixels=self.options.max_pixels)
             return rgb, alpha, _to_pil
         if isinstance(picture, Image.Image):
-            turned = images.upright(picture)
-            # split_image rewrites its image's .info: never the caller's own picture
-            img, restore = (picture.copy() if turned is picture else turned), _to_pil
+            try:  # a lazily opened file decodes here
+                turned = images.upright(picture)
+                # split_image rewrites its image's .info: never the caller's own picture
+                img, restore = (picture.copy() if turned is picture else turned), _to_pil
+            except OSError as exc:
+                raise TranslateError(label, f"cannot decode the picture: "
+                                            f"{first_line(exc)}") from None
         elif isinstance(picture, np.ndarray):
             img, restore = _from_array(picture, label), _array_restore(picture)
         elif _is_tensor(picture):
