@@ -311,3 +311,19 @@ def test_the_readme_example_runs(tmp_path, monkeypatch):
     assert Image.open("winter.jpg").size == (300, 200)
     assert sorted(p.name for p in Path("winter").iterdir()) == ["a.jpg", "b b:1.jpg"]
     assert Image.open("winter/a.jpg").size == (200, 260)
+
+
+def test_a_failing_generator_is_a_one_line_error_and_map_says_which_picture():
+    def boom(x):
+        raise RuntimeError("out of memory\nat alloc.cpp:12")
+
+    cases = [(lambda x: x * np.nan, "model output holds NaN or inf"),
+             (lambda x: x[:, :, :-1], r"model output has shape \(3, 19, 24\), expected its "
+                                      r"input's \(3, 20, 24\)"),
+             (boom, "model failed: RuntimeError: out of memory$")]
+    for generator, message in cases:
+        t = Translator.around(generator, work_size=None)
+        with pytest.raises(TranslateError, match=f"^image: {message}"):
+            t(picture(24, 20))
+        with pytest.raises(TranslateError, match=f"^image 0: {message}"):
+            list(t.map([picture(24, 20)]))
