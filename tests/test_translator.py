@@ -243,7 +243,7 @@ def test_leaving_a_map_early_stops_its_threads(tiny):
     deadline = time.monotonic() + 10
     while threading.active_count() > before and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert threading.active_count() == before
+    assert threading.active_count() <= before
 
 
 def test_one_translator_serves_many_threads(tiny):
