@@ -143,3 +143,43 @@ def test_each_bundled_int8_file_is_a_quantization_of_its_fp32_twin(name, real_da
     # Independent numpy PSNR of the full-resolution outputs (after the guided step, as a
     # user gets them): the export gate's 30 dB median on the model's raw output holds here.
     assert np.median(scores) >= 30 and min(scores) >= 25, scores
+
+
+def _run_folder(root):
+    """A training run folder holding a tiny generator's checkpoint at its latest.pt."""
+    import torch
+
+    from cyclegan.checkpoint import new_checkpoint, save_checkpoint
+    from cyclegan.models import ModelConfig, build_generator
+    from cyclegan.runlayout import latest_checkpoint
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(ngf=8, n_blocks=1)
+    state = new_checkpoint(cfg, {"A": "summer", "B": "winter"})
+    state["G_A2B"] = build_generator(cfg, fused=False).state_dict()
+    latest = latest_checkpoint(root)
+    latest.parent.mkdir(parents=True)
+    save_checkpoint(latest, state)
+    return latest
+
+
+def test_a_run_folder_is_its_latest_checkpoint_for_every_command(tmp_path, monkeypatch):
+    # Issue 30 item 4: cyclegan-infer --model RUN said "model not found" where
+    # cyclegan-export and cyclegan-eval took the folder.
+    from cyclegan.checkpoint import CheckpointError
+    from cyclegan.cli.infer import main as infer_main
+
+    latest = _run_folder(tmp_path / "run")
+    assert bundled.resolve_model(tmp_path / "run") == latest
+    Image.fromarray(np.full((12, 20, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    for model, out in ((tmp_path / "run", "o1"), (latest, "o2")):
+        assert infer_main([str(tmp_path / "a.png"), str(tmp_path / out), "--model",
+                           str(model), "--quiet"]) == 0
+    via_run, via_file = (np.asarray(Image.open(tmp_path / o / "a.png")) for o in ("o1", "o2"))
+    assert np.array_equal(via_run, via_file)
+    with pytest.raises(CheckpointError, match="not a training run folder"):
+        bundled.resolve_model(tmp_path / "o1")
+    # A folder in the working directory named like a bundled model is not taken for a run.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "demo").mkdir()
+    assert bundled.resolve_model("demo") == bundled.MODELS["demo"].path

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 
 from cyclegan import baselines, metrics
 from cyclegan.checkpoint import load_checkpoint, load_generator, resolve_checkpoint, train_config
@@ -30,35 +32,43 @@ from cyclegan.evaldata import (
     prepare,
 )
 from cyclegan.infer import bundled
+from cyclegan.infer.variants import precision_of
+from cyclegan.translator import Translator
 
 
-def _translate_at_scale(model, images, device, batch_size, work_size) -> list:
-    from cyclegan.infer.detail import translate_batch
+def _translator(model, device, work_size: int | None) -> Translator:
+    """The Translator that cyclegan-infer's per-image path runs `model` through: itself, or
+    one around a torch generator on `device`."""
+    if isinstance(model, Translator):
+        return model
 
     def run(x):
         return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
 
-    out = []
-    for i in range(0, len(images), batch_size):
-        u8 = ((images[i:i + batch_size].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-        done = translate_batch(run, u8.permute(0, 2, 3, 1).numpy(), work_size)
-        out.append(torch.from_numpy(done).permute(0, 3, 1, 2).float() / 127.5 - 1)
-    return out
+    return Translator.around(run, work_size=work_size)
 
 
 @torch.no_grad()
-def translate(model: torch.nn.Module, images: torch.Tensor, device="cpu",
-              batch_size: int = 8, work_size: int | None = None) -> torch.Tensor:
-    """Run a generator over [-1, 1] images in batches; results on the CPU. Images larger
-    than work_size are translated as cyclegan-infer does: at the working scale, then
-    brought to their size by the guided step (cyclegan.infer.detail). Running out of
-    memory is a one-line error naming what to lower."""
+def translate(model: torch.nn.Module | Translator, images: torch.Tensor, device="cpu",
+              batch_size: int = 8, work_size: int | None = None,
+              what: str = "the generator") -> torch.Tensor:
+    """[-1, 1] images translated as cyclegan-infer translates them (cyclegan.Translator:
+    images larger than work_size at the working scale, then brought to their size by the
+    guided step; outputs 8-bit, as written), in batches of equal-size images; results on
+    the CPU. A torch generator runs on `device`, a Translator as it was made. Running out of
+    memory is a one-line error naming what to lower; so is an output holding NaN or inf."""
+    t = _translator(model, device, work_size)
+    out = []
     try:
-        if work_size is not None and min(images.shape[-2:]) > work_size:
-            out = _translate_at_scale(model, images, device, batch_size, work_size)
-        else:
-            out = [model(images[i:i + batch_size].to(device)).float().cpu()
-                   for i in range(0, len(images), batch_size)]
+        for i in range(0, len(images), batch_size):
+            u8 = ((images[i:i + batch_size].clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+            items = [t.prepare(Image.fromarray(img)) for img in u8.permute(0, 2, 3, 1).numpy()]
+            ys = t.run(np.stack([it.x for it in items]))
+            if not np.isfinite(ys).all():  # NaN would come out as black pixels
+                raise EvalError(f"{what} outputs NaN or inf (damaged or diverged weights): "
+                                "nothing to evaluate")
+            done = np.stack([t.finish(it, y) for it, y in zip(items, ys)])
+            out.append(torch.from_numpy(done).permute(0, 3, 1, 2).float() / 127.5 - 1)
     except (MemoryError, RuntimeError) as exc:
         # CPU allocation failures are RuntimeErrors ("can't allocate memory"), CUDA ones
         # torch.OutOfMemoryError, a RuntimeError too.
@@ -87,7 +97,7 @@ def _paired(outputs: torch.Tensor, truth: torch.Tensor, chunk: int = 8) -> dict:
     return {k: _mean(torch.cat(v)) for k, v in parts.items()}
 
 
-def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
+def evaluate_generator(ed: EvalData, model: torch.nn.Module | Translator, direction: str,
                        batch_size: int = 8,
                        work_size: int | None = None) -> tuple[dict, torch.Tensor]:
     """(metrics of one direction, the translated test images); images larger than the
@@ -96,11 +106,9 @@ def evaluate_generator(ed: EvalData, model: torch.nn.Module, direction: str,
         raise EvalError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     src, tgt = direction[0], direction[2]
     inputs = ed.test[src]
-    outputs = translate(model, inputs, ed.device, batch_size, work_size)
-    if not bool(torch.isfinite(outputs).all()):
-        # Metrics of NaN images would print as "-" and look like a skipped metric.
-        raise EvalError(f"the {direction} generator outputs NaN or inf (damaged or diverged "
-                        "weights): nothing to evaluate")
+    # Metrics of NaN images would print as "-" and look like a skipped metric: refused.
+    outputs = translate(model, inputs, ed.device, batch_size, work_size,
+                        what=f"the {direction} generator")
     res = {"source": ed.domains[src], "target": ed.domains[tgt], "images": len(inputs),
            **score(ed, inputs, outputs, tgt, f"judge: {direction} outputs"),
            "input_domain_score": metrics.share_in_domain(ed.classifier, inputs, tgt,
@@ -170,24 +178,6 @@ def real_halves(ed: EvalData, domain: str) -> dict:
             for s, f in ed.real_space_features(domain).items()}
 
 
-class OnnxGenerator(torch.nn.Module):
-    """An exported generator run by onnxruntime (CPU) behind the torch interface that
-    evaluate_generator expects, so bundled and exported models are scored like checkpoints.
-    The file named is the file scored: not the faster variant beside it that cyclegan-infer's
-    `auto` would run (name G.int8.onnx to score that one)."""
-
-    def __init__(self, path: Path):
-        super().__init__()
-        from cyclegan.infer.runtime import load_model
-        from cyclegan.infer.variants import precision_of
-
-        self.ort = load_model(path, device="cpu", precision=precision_of(path))
-        self.meta = self.ort.meta
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(self.ort(x.float().cpu().numpy()).astype("float32"))
-
-
 def _named(domains) -> dict | None:
     """Domain names a model records, unless they are the placeholders A and B."""
     try:
@@ -201,15 +191,17 @@ def _named(domains) -> dict | None:
 def _generators(run_or_model) -> tuple[str, dict, dict, int, dict | None]:
     """(what was loaded, direction -> model (None: load from the checkpoint), its training
     config, step, the domain names it records)."""
-    target = str(run_or_model)
-    if target.endswith(".onnx") or (bundled.is_name(target) and not Path(target).exists()):
-        path = bundled.resolve_model(target)
-        model = OnnxGenerator(path)
-        step = int(model.meta.get("checkpoint_step", 0) or 0)
+    path = bundled.resolve_model(run_or_model)  # as cyclegan-infer and -export read it
+    if path.suffix.lower() == ".onnx":
+        # The file named is the file scored: not the faster variant beside it that
+        # cyclegan-infer's `auto` would run (name G.int8.onnx to score that one).
+        model = Translator(path, device="cpu", precision=precision_of(path))
+        meta = model.model.meta
+        step = int(meta.get("checkpoint_step", 0) or 0)
         # An exported file does not record its training data: --data is needed.
-        return (str(path), {model.meta.get("direction", "A2B"): model}, {}, step,
-                _named(model.meta.get("domains")))
-    path = resolve_checkpoint(run_or_model)
+        return (str(path), {meta.get("direction", "A2B"): model}, {}, step,
+                _named(meta.get("domains")))
+    path = resolve_checkpoint(path)  # a missing file: "no such run folder or checkpoint"
     state = load_checkpoint(path)
     held = {d: None for d in DIRECTIONS if f"G_{d}" in state}
     return (str(path), held, train_config(path, state), int(state.get("step", 0)),
@@ -222,7 +214,7 @@ def working_scale(held: dict, train_cfg: dict) -> int:
     converted weights, which have neither)."""
     exported = next((m for m in held.values() if m is not None), None)
     if exported is not None:
-        return exported.ort.work_size
+        return exported.work_size
     if train_cfg:
         from cyclegan.train.config import from_dict
 

@@ -148,14 +148,19 @@ def _open(path, max_pixels: int) -> tuple[Image.Image, int]:
         img.close()
         raise ImageError(path, f"truncated or corrupt image data ({e})") from None
     frames = getattr(img, "n_frames", 1)
-    try:
-        upright = ImageOps.exif_transpose(img)
-    except Exception:
-        # Broken EXIF should not cost a good image its pixels; keep it as stored.
-        return img, frames
-    if upright is not img:
+    turned = upright(img)
+    if turned is not img:
         img.close()
-    return upright, frames
+    return turned, frames
+
+
+def upright(img: Image.Image) -> Image.Image:
+    """The image with its EXIF orientation applied: a new image, or `img` itself when its
+    EXIF cannot be read (broken EXIF should not cost a good image its pixels)."""
+    try:
+        return ImageOps.exif_transpose(img)
+    except Exception:
+        return img
 
 
 def _to_uint8(arr: np.ndarray, full_scale: float) -> np.ndarray:
@@ -225,13 +230,22 @@ def load_image(
     should keep (see _carried); Pillow's resize and convert copy .info along.
     """
     img, frames = _open(path, max_pixels)
+    return split_image(img, path, frames)
+
+
+def split_image(img: Image.Image, origin, frames: int = 1
+                ) -> tuple[Image.Image, Image.Image | None]:
+    """load_image's conversion of an opened, upright image (cyclegan.Translator's images
+    in memory take it too): (8-bit RGB with the carried metadata in .info, alpha or None).
+    `origin` names the image in an ImageError. The RGB image may be `img` itself, its
+    .info rewritten."""
     kept = _carried(img)
     if frames > 1:
         kept[FRAMES] = frames
     try:
         rgb, alpha = _split_alpha(img)
     except Exception as e:
-        raise ImageError(path, f"unsupported image mode {img.mode} ({e})") from None
+        raise ImageError(origin, f"unsupported image mode {img.mode} ({e})") from None
     for key in (*CARRIED_METADATA, FRAMES):
         rgb.info.pop(key, None)
     rgb.info.update(kept)

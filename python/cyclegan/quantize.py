@@ -454,16 +454,13 @@ def quantize_model(fp32: bytes, photos: list[Photo], target: Path, size: int,
 
 
 def onnx_source(source: str) -> Path | None:
-    """The fp32 .onnx file that `source` names (a file or a bundled model's name), or None
-    when it is a checkpoint or run folder (cyclegan.export makes the fp32 files then)."""
+    """The fp32 .onnx file that `source` names (read as every command reads a model:
+    bundled.resolve_model), or None when it is a checkpoint or run folder (cyclegan.export
+    makes the fp32 files then)."""
     from cyclegan.infer import bundled
 
-    path = Path(source)
-    if path.is_file() and path.suffix.lower() == ".onnx":
-        return path
-    if not path.exists() and bundled.is_name(source) and source in bundled.MODELS:
-        return bundled.model_path(source)
-    return None
+    path = bundled.resolve_model(source)
+    return path if path.is_file() and path.suffix.lower() == ".onnx" else None
 
 
 def check_source(src: Path, out: Path) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cyclegan.errors import UsageError
 from cyclegan.infer.variants import available
+from cyclegan.runlayout import latest_checkpoint
 
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 SAMPLES = ASSETS / "samples"
@@ -69,11 +70,21 @@ def model_path(name: str) -> Path:
 
 
 def resolve_model(model: str | Path | None) -> Path:
-    """--model as given: None is the default bundled model, an existing file is itself, a
-    bare name is looked up in MODELS, anything else is returned for the loader to report."""
+    """The one reading of a model argument, for cyclegan-infer, cyclegan-export,
+    cyclegan-eval and cyclegan.Translator alike: None is the default bundled model, a
+    folder a training run's latest checkpoint (cyclegan.checkpoint.resolve_checkpoint
+    owns that layout and its errors), an existing file itself, a bare name a bundled
+    model; anything else is returned for the loader to report as not found."""
     if model is None:
         return model_path(DEFAULT_MODEL)
     path = Path(model)
+    # A folder is a run folder, unless a bundled model's name happens to name a folder
+    # here that is not one (photos in ./demo must not shadow the demo model).
+    if path.is_dir() and (str(model) not in MODELS or latest_checkpoint(path).is_file()):
+        # Only a checkpoint lives in a run folder, and loading one needs torch anyway.
+        from cyclegan.checkpoint import resolve_checkpoint
+
+        return resolve_checkpoint(path)
     if path.is_file() or not is_name(str(model)):
         return path
     return model_path(str(model))

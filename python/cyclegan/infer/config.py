@@ -21,6 +21,7 @@ from cyclegan.infer import bundled, variants
 from cyclegan.infer.detail import DEFAULT_DETAIL, DETAILS
 from cyclegan.infer.io import FALLBACK, KEEP, format_choices
 from cyclegan.infer.scale import NATIVE, parse_work_size
+from cyclegan.runlayout import latest_checkpoint
 
 DEFAULT_OUTPUT = Path("cyclegan-output")
 DEVICES = ("auto", "cpu", "cuda")
@@ -65,11 +66,11 @@ def parse_shard(text: str | tuple[int, int]) -> tuple[int, int]:
 
 
 def _model_help() -> str:
-    return ("generator: an .onnx file (from cyclegan-export), or a cyclegan checkpoint (.pt), "
-            "which is exported to ONNX in memory (checked against torch) and run by "
-            "onnxruntime, or the name of a bundled model "
-            f"({', '.join(bundled.MODELS)}; see --list-models) (default: "
-            f"{bundled.DEFAULT_MODEL}; with no INPUT, {bundled.DEMO_MODEL})")
+    return ("generator: an .onnx file (from cyclegan-export), or a cyclegan checkpoint (.pt) "
+            f"or training run folder RUN (its {latest_checkpoint(Path('RUN'))}), which is "
+            "exported to ONNX in memory (checked against torch) and run by onnxruntime, or "
+            f"the name of a bundled model ({', '.join(bundled.MODELS)}; see --list-models) "
+            f"(default: {bundled.DEFAULT_MODEL}; with no INPUT, {bundled.DEMO_MODEL})")
 
 
 def _precision_help() -> str:

@@ -10,9 +10,9 @@ finished one of two ways (--detail):
     resize   the generator's output itself, enlarged (bicubic): what the generator drew,
              soft and with its small-scale artifacts magnified.
 
-docs/inference.md compares them on pictures. These functions are the per-image steps that
-every engine runs (the threaded pipeline, cyclegan-eval): decode -> prepare (io.py) ->
-model -> finish (here) -> write.
+docs/inference.md compares them on pictures. finish is the last of the per-image steps
+that every engine runs (the threaded pipeline, cyclegan.Translator and through it
+cyclegan-eval): decode -> prepare (io.py) -> model -> finish (here) -> write.
 """
 
 from __future__ import annotations
@@ -20,9 +20,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.infer import guided
-from cyclegan.infer.io import Decoded, Job, from_model_output, prepare
+from cyclegan.infer.io import Decoded, from_model_output
 
 DETAILS = ("guided", "resize")
 DEFAULT_DETAIL = "guided"
@@ -43,15 +42,3 @@ def finish(item: Decoded, y: np.ndarray, detail: str = DEFAULT_DETAIL,
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}, got {detail!r}")
     out = np.clip((y[:, :h, :w].transpose(1, 2, 0) + 1.0) * 0.5, 0.0, 1.0)
     return guided.apply(guided.fit(item.small, out), item.photo, threads=threads)
-
-
-def translate_batch(run, images: np.ndarray, work_size: int | None,
-                    geometry: Geometry = DEFAULT_GEOMETRY,
-                    detail: str = DEFAULT_DETAIL) -> np.ndarray:
-    """N x H x W x 3 uint8 images translated as cyclegan-infer does: each at the working
-    scale (its own size when no larger, or work_size None) and finished at its size.
-    run: N x 3 x h x w float32 in [-1, 1] -> the same (a generator of any kind)."""
-    items = [prepare(Job(None, None), Image.fromarray(img), None, geometry, work_size)
-             for img in images]
-    ys = run(np.stack([it.x for it in items]))
-    return np.stack([finish(it, y, detail) for it, y in zip(items, ys)])

@@ -21,7 +21,7 @@ from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.errors import first_line
 from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, write_image
 from cyclegan.infer.detail import DEFAULT_DETAIL, finish
-from cyclegan.infer.io import Decoded, Job, decode
+from cyclegan.infer.io import Decoded, Job, decode, prepare
 from cyclegan.infer.runtime import OrtGenerator
 
 STALL_S = 0.05  # a batch waits this long for more images of its size before it runs
@@ -60,6 +60,8 @@ def batch_limit(batch_size: int, height: int, width: int) -> int:
 class Result:
     job: Job
     error: str | None = None
+    # With PipelineOptions.keep: (H x W x 3 uint8, H x W alpha or None, carried metadata).
+    output: tuple | None = None
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -68,6 +70,20 @@ def failure_reason(exc: BaseException) -> str:
         return str(getattr(exc, "reason", exc))
     text = first_line(exc, "")
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def model_failure(exc: BaseException) -> str:
+    """The one-line failure of an image whose model call raised `exc`."""
+    return f"model failed: {failure_reason(exc)}"
+
+
+def output_problems(x_shape: tuple[int, ...], y: np.ndarray) -> list[str | None]:
+    """Per image of a batch of shape x_shape (N x 3 x h x w): why the model's output y
+    cannot be used, or None. A wrong size would be written as is, NaN as black pixels."""
+    if y.shape != tuple(x_shape):
+        return [f"model output has shape {y.shape[1:]}, expected its input's "
+                f"{tuple(x_shape[1:])}"] * x_shape[0]
+    return [None if np.isfinite(yi).all() else "model output holds NaN or inf" for yi in y]
 
 
 @dataclass
@@ -84,6 +100,11 @@ class PipelineOptions:
     detail: str = DEFAULT_DETAIL  # cyclegan.infer.detail: how outputs reach full resolution
     warn: object = print
     stop: threading.Event = field(default_factory=threading.Event)
+    # For images that are not files (cyclegan.Translator): read(job) gives the photo as
+    # io.read_photo does (RGB image, alpha or None), and keep hands the finished pixels
+    # back on Result.output instead of writing job.dst.
+    read: object = None
+    keep: bool = False
 
 
 class Pipeline:
@@ -149,8 +170,11 @@ class Pipeline:
             if self.stop.is_set():
                 continue
             try:
-                item = decode(job, o.size, o.max_size, o.max_pixels, geometry=o.geometry,
-                              work_size=o.work_size, fits=o.fits)
+                if o.read is None:
+                    item = decode(job, o.size, o.max_size, o.max_pixels, geometry=o.geometry,
+                                  work_size=o.work_size, fits=o.fits)
+                else:
+                    item = prepare(job, *o.read(job), o.geometry, o.work_size, o.fits)
             except Exception as exc:  # one bad file must never stop the run
                 self.results.put(Result(job, failure_reason(exc)))
                 continue
@@ -219,18 +243,13 @@ class Pipeline:
                     it.x = x[i]
                     self._run_batch([it])
                 return
-            self.results.put(Result(items[0].job, f"model failed: {failure_reason(exc)}"))
+            self.results.put(Result(items[0].job, model_failure(exc)))
             return
-        if y.shape != x.shape:  # a wrong size or channel count would be written as is
-            for it in items:
-                self.results.put(Result(it.job, f"model output has shape {y.shape[1:]}, "
-                                                f"expected its input's {x.shape[1:]}"))
-            return
-        for it, yi in zip(items, y):
-            if np.isfinite(yi).all():
-                self.encoded.put((it, yi))
-            else:  # NaN would be written as black pixels
-                self.results.put(Result(it.job, "model output holds NaN or inf"))
+        for i, (it, problem) in enumerate(zip(items, output_problems(x.shape, y))):
+            if problem is None:
+                self.encoded.put((it, y[i]))
+            else:
+                self.results.put(Result(it.job, problem))
 
     def _encode_loop(self) -> None:
         while True:
@@ -251,6 +270,9 @@ class Pipeline:
                 continue
             finally:
                 it.photo = it.small = None  # the full-size photo is not needed any more
+            if self.opts.keep:
+                self.results.put(Result(it.job, output=(rgb, it.alpha, it.metadata)))
+                continue
             try:
                 kept_alpha = write_image(rgb, it.alpha, it.job.dst, self.opts.quality,
                                          it.job.format, it.metadata)
