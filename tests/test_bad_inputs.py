@@ -35,6 +35,8 @@ from cyclegan.models import ModelConfig, build_generator
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.loop import train
 
+from conftest import flip_tensor_bytes
+
 CFG = ModelConfig(ngf=4, ndf=4, n_blocks=1)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 TRAIN = ("--data", "builtin:seasons", "--image-size", "32", "--ngf", "4", "--ndf", "4",
@@ -93,6 +95,8 @@ def world(tmp_path_factory) -> dict[str, Path]:
         return root / name
 
     w["ckpt"] = ckpt("good.pt")
+    w["flipped"] = ckpt("flipped.pt")
+    flip_tensor_bytes(w["flipped"])
     w["config_list"] = ckpt("config_list.pt", model_config=[4, 4, 1])
     w["config_type"] = ckpt("config_type.pt", model_config={**CFG.to_dict(), "ngf": "4"})
     w["weights_list"] = ckpt("weights_list.pt", G_A2B=list(good["G_A2B"].values()))
@@ -338,6 +342,8 @@ OTHERS = [
      2, r"weights_list\.pt: G_A2B is a list"),
     ("export-huge-n-blocks", "export", lambda w, t: [w["huge_blocks"], "--out", t / "o"],
      2, r"huge_blocks\.pt: G_A2B holds"),
+    ("export-changed-bytes", "export", lambda w, t: [w["flipped"], "--out", t / "o"], 2,
+     r"flipped\.pt is a damaged file"),
     ("export-pickle", "export", lambda w, t: [w["evil"], "--out", t / "o"], 2,
      r"evil\.pt is not a readable"),
     ("eval-nan-checkpoint", "eval", lambda w, t: [w["nan"], *EVAL], 2,
@@ -389,7 +395,11 @@ def edit_config(change):
 def drop_optimizer(run: Path) -> None:
     state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
     del state["optim_G"]
-    torch.save(state, run / "checkpoints" / "latest.pt")
+    save_checkpoint(run / "checkpoints" / "latest.pt", state)  # an intact file, digest and all
+
+
+def flip_latest(run: Path) -> None:
+    flip_tensor_bytes(run / "checkpoints" / "latest.pt")
 
 
 TRAIN_CASES = [
@@ -400,6 +410,8 @@ TRAIN_CASES = [
     ("config-train-a-string", edit_config(lambda c: c.update(train="big")),
      r"saved training config is a str"),
     ("checkpoint-without-optimizer", drop_optimizer, r"cannot resume training: it has no optim_G"),
+    # Issue 30: 64 changed bytes resumed, then were reported as divergence ("lower --lr").
+    ("checkpoint-changed-bytes", flip_latest, r"latest\.pt is a damaged file"),
 ]
 
 
