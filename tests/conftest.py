@@ -220,3 +220,22 @@ def flip_tensor_bytes(path: Path, count: int = 64) -> None:
         flipped = bytes(b ^ 0xFF for b in f.read(count))
         f.seek(at)
         f.write(flipped)
+
+
+def write_png16(path: Path, arr) -> Path:
+    """A 16-bit PNG (RGB or RGBA: H x W x 3|4 uint16), encoded here: Pillow cannot write
+    16-bit colour."""
+    import struct
+    import zlib
+
+    h, w, c = arr.shape
+    rows = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (struct.pack(">I", len(body)) + kind + body
+                + struct.pack(">I", zlib.crc32(kind + body)))
+
+    header = struct.pack(">IIBBBBB", w, h, 16, {3: 2, 4: 6}[c], 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
+                     + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    return path

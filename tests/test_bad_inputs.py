@@ -35,7 +35,7 @@ from cyclegan.models import ModelConfig, build_generator
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.loop import train
 
-from conftest import flip_tensor_bytes
+from conftest import flip_tensor_bytes, write_png16
 
 CFG = ModelConfig(ngf=4, ndf=4, n_blocks=1)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -298,6 +298,25 @@ def test_infer_reports_failed_images(world, photos, tmp_path, case):
                for p, why in failures), failures
     if not kind.startswith("collision"):  # (a collision's output is the winner's)
         assert not (out / name).exists()
+
+
+def test_a_16_bit_input_is_translated_and_its_lost_depth_said(world, photos, tmp_path):
+    # Issue 30: a 16-bit PNG came back 8-bit without a word. It still translates (exit 0);
+    # the loss is said once as a warning and in the summary (red without images._bits).
+    from cyclegan.images import DEPTH_NOTE
+
+    yy, xx = np.mgrid[:32, :32]
+    low = (xx * 7 + yy * 3) % 256  # the information is in the low byte
+    write_png16(photos / "deep.png", np.stack([0x4000 + low, 0x8000 + low, 0xC000 + low],
+                                              -1).astype(np.uint16))
+    before, out = checksums(photos), tmp_path / "o"
+    r = run_cli("infer", photos, out, "--model", world["onnx"], "--quiet")
+    assert_clean(r, 0, "", photos, before, out)
+    assert r.stderr.count(DEPTH_NOTE) == 1 and "deep.png has 16 bits" in r.stderr
+    assert f"1 input(s) had more than 8 bits per channel; {DEPTH_NOTE}" in r.stdout
+    with Image.open(out / "deep.png") as img:
+        assert img.mode == "RGB"  # 8 bits, as said
+    assert DEPTH_NOTE in " ".join(run_cli("infer", "--help").stdout.split())  # and in --help
 
 
 def test_sharded_collisions_found_on_the_whole_list(world, photos, tmp_path):

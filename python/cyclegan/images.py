@@ -120,9 +120,9 @@ def _stat_checks(path) -> None:
         raise ImageError(path, "empty file (0 bytes)")
 
 
-def _open(path, max_pixels: int) -> tuple[Image.Image, int]:
+def _open(path, max_pixels: int) -> tuple[Image.Image, int, int]:
     """Open and fully decode one image (the first frame of an animation), turning every
-    failure into an ImageError; (image, frames in the file)."""
+    failure into an ImageError; (image, frames in the file, bits per channel in it)."""
     _stat_checks(path)
     try:
         img = Image.open(path)
@@ -137,6 +137,7 @@ def _open(path, max_pixels: int) -> tuple[Image.Image, int]:
         raise _too_large(path, size, max_pixels) from None
     except Exception as e:
         raise ImageError(path, f"cannot open image ({e})") from None
+    bits = _bits(img)  # before load(), which clears the tiles
     try:
         if img.width * img.height > max_pixels:
             raise _too_large(path, img.size, max_pixels)
@@ -152,10 +153,10 @@ def _open(path, max_pixels: int) -> tuple[Image.Image, int]:
         upright = ImageOps.exif_transpose(img)
     except Exception:
         # Broken EXIF should not cost a good image its pixels; keep it as stored.
-        return img, frames
+        return img, frames, bits
     if upright is not img:
         img.close()
-    return upright, frames
+    return upright, frames, bits
 
 
 def _to_uint8(arr: np.ndarray, full_scale: float) -> np.ndarray:
@@ -184,6 +185,26 @@ def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     if img.mode == "RGB":
         return img, None
     return img.convert("RGB"), None
+
+
+# .info key of a loaded image: bits per channel in its file, when more than the 8 every
+# output has (16-bit PNG and TIFF). The pipeline is 8-bit from decoding on (Pillow holds
+# 16-bit RGB only as 8-bit), so such an input loses its low byte, and DEPTH_NOTE says so
+# where a user reads (cyclegan-infer's --help, its warning and its summary).
+BITS = "bits"
+DEPTH_NOTE = ("outputs have 8 bits per channel: a 16-bit (or floating-point) PNG or TIFF "
+              "input loses its finer levels")
+
+
+def _bits(img: Image.Image) -> int:
+    """Bits per channel in the file: 16-bit grayscale opens as I;16 / I, 16-bit RGB(A)
+    as 8-bit RGB(A) whose raw mode (the decoder's, before load) says ;16."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        return 16
+    if img.mode == "F":
+        return 32
+    raw = [t.args[0] if isinstance(t.args, tuple) else t.args for t in img.tile]
+    return 16 if any(isinstance(r, str) and ";16" in r for r in raw) else 8
 
 
 # The metadata an output keeps of its input: Pillow's .info keys, which are also its save
@@ -220,19 +241,22 @@ def load_image(
     """(RGB image, alpha channel or None), EXIF orientation applied.
 
     Grayscale (including 16-bit), palette (with transparency), CMYK and RGBA inputs all come
-    back as 8-bit RGB; raises ImageError for anything that cannot be decoded or is larger
-    than `max_pixels`. The RGB image's .info holds, of CARRIED_METADATA, what an output of it
-    should keep (see _carried); Pillow's resize and convert copy .info along.
+    back as 8-bit RGB (.info[BITS] records a deeper file's depth); raises ImageError for
+    anything that cannot be decoded or is larger than `max_pixels`. The RGB image's .info
+    holds, of CARRIED_METADATA, what an output of it should keep (see _carried); Pillow's
+    resize and convert copy .info along.
     """
-    img, frames = _open(path, max_pixels)
+    img, frames, bits = _open(path, max_pixels)
     kept = _carried(img)
     if frames > 1:
         kept[FRAMES] = frames
+    if bits > 8:
+        kept[BITS] = bits
     try:
         rgb, alpha = _split_alpha(img)
     except Exception as e:
         raise ImageError(path, f"unsupported image mode {img.mode} ({e})") from None
-    for key in (*CARRIED_METADATA, FRAMES):
+    for key in (*CARRIED_METADATA, FRAMES, BITS):
         rgb.info.pop(key, None)
     rgb.info.update(kept)
     return rgb, alpha

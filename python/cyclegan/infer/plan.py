@@ -23,6 +23,7 @@ from cyclegan.fileio import (
     remove_stale_temps,
 )
 from cyclegan.images import (
+    DEPTH_NOTE,
     FORMATS,
     IMAGE_EXTENSIONS,
     ImageError,
@@ -63,6 +64,7 @@ class Summary:
     failures_file: Path | None = None
     contact_sheet: Path | None = None
     model: str = ""  # what ran: file, precision, device
+    deeper: int = 0  # translated inputs with more than 8 bits per channel (DEPTH_NOTE)
 
     @property
     def images_per_s(self) -> float:
@@ -81,6 +83,9 @@ class Summary:
                  f"images/s); output in {where}"]
         if self.model:
             lines.append(f"model: {self.model}")
+        if self.deeper:
+            lines.append(f"{self.deeper} input(s) had more than 8 bits per channel; "
+                         f"{DEPTH_NOTE}")
         if self.interrupted is not None:
             left = self.planned - self.finished
             lines.append(f"interrupted by {signal.Signals(self.interrupted).name}: {left} of "
@@ -294,6 +299,7 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
         summary.finished += 1
         if result.error is None:
             summary.translated += 1
+            summary.deeper += result.bits > 8
         else:
             summary.failures.append((result.job.src, result.error))
         bar.update(1, failed=len(summary.failures))
