@@ -35,6 +35,8 @@ from cyclegan.models import ModelConfig, build_generator
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.loop import train
 
+from conftest import flip_tensor_bytes, write_png16
+
 CFG = ModelConfig(ngf=4, ndf=4, n_blocks=1)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
 TRAIN = ("--data", "builtin:seasons", "--image-size", "32", "--ngf", "4", "--ndf", "4",
@@ -93,6 +95,8 @@ def world(tmp_path_factory) -> dict[str, Path]:
         return root / name
 
     w["ckpt"] = ckpt("good.pt")
+    w["flipped"] = ckpt("flipped.pt")
+    flip_tensor_bytes(w["flipped"])
     w["config_list"] = ckpt("config_list.pt", model_config=[4, 4, 1])
     w["config_type"] = ckpt("config_type.pt", model_config={**CFG.to_dict(), "ngf": "4"})
     w["weights_list"] = ckpt("weights_list.pt", G_A2B=list(good["G_A2B"].values()))
@@ -296,6 +300,25 @@ def test_infer_reports_failed_images(world, photos, tmp_path, case):
         assert not (out / name).exists()
 
 
+def test_a_16_bit_input_is_translated_and_its_lost_depth_said(world, photos, tmp_path):
+    # Issue 30: a 16-bit PNG came back 8-bit without a word. It still translates (exit 0);
+    # the loss is said once as a warning and in the summary (red without images._bits).
+    from cyclegan.images import DEPTH_NOTE
+
+    yy, xx = np.mgrid[:32, :32]
+    low = (xx * 7 + yy * 3) % 256  # the information is in the low byte
+    write_png16(photos / "deep.png", np.stack([0x4000 + low, 0x8000 + low, 0xC000 + low],
+                                              -1).astype(np.uint16))
+    before, out = checksums(photos), tmp_path / "o"
+    r = run_cli("infer", photos, out, "--model", world["onnx"], "--quiet")
+    assert_clean(r, 0, "", photos, before, out)
+    assert r.stderr.count(DEPTH_NOTE) == 1 and "deep.png has 16 bits" in r.stderr
+    assert f"1 input(s) had more than 8 bits per channel; {DEPTH_NOTE}" in r.stdout
+    with Image.open(out / "deep.png") as img:
+        assert img.mode == "RGB"  # 8 bits, as said
+    assert DEPTH_NOTE in " ".join(run_cli("infer", "--help").stdout.split())  # and in --help
+
+
 def test_sharded_collisions_found_on_the_whole_list(world, photos, tmp_path):
     picture(photos / "y.png")  # y.jpg (index 1) and y.png (index 2) both become y.png
     before, out = checksums(photos), tmp_path / "o"
@@ -338,6 +361,8 @@ OTHERS = [
      2, r"weights_list\.pt: G_A2B is a list"),
     ("export-huge-n-blocks", "export", lambda w, t: [w["huge_blocks"], "--out", t / "o"],
      2, r"huge_blocks\.pt: G_A2B holds"),
+    ("export-changed-bytes", "export", lambda w, t: [w["flipped"], "--out", t / "o"], 2,
+     r"flipped\.pt is a damaged file"),
     ("export-pickle", "export", lambda w, t: [w["evil"], "--out", t / "o"], 2,
      r"evil\.pt is not a readable"),
     ("eval-nan-checkpoint", "eval", lambda w, t: [w["nan"], *EVAL], 2,
@@ -389,7 +414,11 @@ def edit_config(change):
 def drop_optimizer(run: Path) -> None:
     state = torch.load(run / "checkpoints" / "latest.pt", weights_only=True)
     del state["optim_G"]
-    torch.save(state, run / "checkpoints" / "latest.pt")
+    save_checkpoint(run / "checkpoints" / "latest.pt", state)  # an intact file, digest and all
+
+
+def flip_latest(run: Path) -> None:
+    flip_tensor_bytes(run / "checkpoints" / "latest.pt")
 
 
 TRAIN_CASES = [
@@ -400,6 +429,8 @@ TRAIN_CASES = [
     ("config-train-a-string", edit_config(lambda c: c.update(train="big")),
      r"saved training config is a str"),
     ("checkpoint-without-optimizer", drop_optimizer, r"cannot resume training: it has no optim_G"),
+    # Issue 30: 64 changed bytes resumed, then were reported as divergence ("lower --lr").
+    ("checkpoint-changed-bytes", flip_latest, r"latest\.pt is a damaged file"),
 ]
 
 

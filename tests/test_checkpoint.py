@@ -1,4 +1,5 @@
 import io
+from pathlib import Path
 
 import pytest
 import torch
@@ -144,3 +145,46 @@ def test_resolve_checkpoint_accepts_run_folders_and_files(tmp_path):
         resolve_checkpoint(tmp_path)
     with pytest.raises(CheckpointError, match="no such run folder"):
         resolve_checkpoint(tmp_path / "missing.pt")
+
+
+# Issue 30, item 9: a checkpoint with changed bytes was resumed and reported as divergence.
+
+def test_changed_tensor_bytes_are_a_damaged_file_naming_it(tmp_path):
+    from conftest import flip_tensor_bytes
+
+    path = tmp_path / "c.pt"
+    save_checkpoint(path, make_checkpoint(step=5))
+    flip_tensor_bytes(path)
+    # torch itself loads it: only the digest can tell (red without the check in
+    # load_checkpoint, e.g. with `DIGEST in state and False`).
+    assert torch.load(path, weights_only=True)["step"] == 5
+    with pytest.raises(CheckpointError, match=r"c\.pt is a damaged file") as err:
+        load_checkpoint(path)
+    assert "\n" not in str(err.value)
+
+
+def test_digest_covers_the_payload_and_survives_a_resave(tmp_path):
+    from cyclegan.checkpoint import DIGEST, payload_digest
+
+    state = make_checkpoint(step=5, rng={"python": [3, (1, 2), None], "torch": torch.ones(3)})
+    save_checkpoint(tmp_path / "a.pt", state)
+    loaded = load_checkpoint(tmp_path / "a.pt")
+    assert loaded[DIGEST] == payload_digest(state) and DIGEST not in state
+    save_checkpoint(tmp_path / "b.pt", loaded)  # a loaded state saves again, re-digested
+    assert load_checkpoint(tmp_path / "b.pt")[DIGEST] == loaded[DIGEST]
+    # Each part of the payload counts: a value, a key, a tensor's dtype or shape.
+    for changed in ({**state, "step": 6}, {**state, "steps": 5},
+                    {**state, "rng": {**state["rng"], "torch": torch.ones(3).double()}},
+                    {**state, "rng": {**state["rng"], "torch": torch.ones(1, 3)}},
+                    {**state, "rng": {**state["rng"], "python": [3, [1, 2], None]}}):
+        assert payload_digest(changed) != payload_digest(state)
+
+
+def test_checkpoints_without_a_digest_still_load(tmp_path):
+    from cyclegan.checkpoint import DIGEST
+
+    torch.save(make_checkpoint(step=5), tmp_path / "old.pt")  # as 0.1.0 wrote them
+    assert DIGEST not in torch.load(tmp_path / "old.pt", weights_only=True)
+    assert load_checkpoint(tmp_path / "old.pt")["step"] == 5
+    fixture = Path(__file__).parent / "fixtures" / "v0_1_0" / "run" / "checkpoints" / "latest.pt"
+    assert DIGEST not in load_checkpoint(fixture)  # tests/test_compat.py resumes it

@@ -344,3 +344,51 @@ def test_contact_sheet_says_how_many_it_shows_and_fits_its_title(tmp_path):
     assert width >= font_w + 8
     inked = np.nonzero((header < 128).any(axis=0))[0]
     assert inked.max() > font_w - 40  # the count's text is drawn at the title's end
+
+
+# Issue 30, item 10: a 16-bit PNG came back 8-bit without a word. The pipeline stays 8-bit
+# (Pillow holds 16-bit colour only as 8-bit); the file's depth is recorded so the loss is
+# said (cyclegan-infer's warning, summary and --help: images.DEPTH_NOTE).
+
+def _low_byte_gradient(h=6, w=8, channels=3):
+    """High byte constant, the information in the low byte: 8-bit reading flattens it."""
+    yy, xx = np.mgrid[:h, :w]
+    low = (xx * 31 + yy * 5) % 256
+    return np.stack([0x8000 + low + 0x100 * k for k in range(channels)], -1).astype(np.uint16)
+
+
+def test_a_16_bit_png_is_read_at_8_bits_and_says_its_depth(tmp_path):
+    from conftest import write_png16
+
+    arr = _low_byte_gradient()
+    rgb, alpha = images.load_image(write_png16(tmp_path / "deep.png", arr))
+    assert rgb.info[images.BITS] == 16 and alpha is None  # red without images._bits
+    got = np.asarray(rgb)
+    assert np.array_equal(got, (arr >> 8).astype(np.uint8))  # the low byte is gone
+    assert len(np.unique(got[..., 0])) == 1 < len(np.unique(arr[..., 0]))
+    # It survives the resizes of the working scale (Pillow copies .info along).
+    assert rgb.resize((4, 3)).info[images.BITS] == 16
+
+
+@pytest.mark.parametrize("kind", ["rgba-png", "gray-png", "rgb-tiff"])
+def test_other_16_bit_files_say_their_depth(tmp_path, kind):
+    from conftest import write_png16
+
+    if kind == "rgba-png":
+        path = write_png16(tmp_path / "a.png", _low_byte_gradient(channels=4))
+    elif kind == "gray-png":
+        path = tmp_path / "g.png"
+        Image.fromarray(_low_byte_gradient(channels=1)[..., 0]).save(path)
+    else:
+        tifffile = pytest.importorskip("tifffile")
+        path = tmp_path / "t.tif"
+        tifffile.imwrite(path, _low_byte_gradient())
+    assert images.load_image(path)[0].info[images.BITS] == 16
+
+
+def test_8_bit_files_record_no_depth(tmp_path):
+    path = tmp_path / "p.png"
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(path)
+    Image.new("RGB", (8, 6), (10, 20, 30)).save(tmp_path / "p.tif")
+    assert images.BITS not in images.load_image(path)[0].info
+    assert images.BITS not in images.load_image(tmp_path / "p.tif")[0].info

@@ -13,7 +13,7 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan import quantize
+from cyclegan import int8_gate, quantize
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli.export import main
 from cyclegan.contract import read_metadata
@@ -138,7 +138,7 @@ def test_model_that_cannot_be_quantized(setup, tmp_path, capsys):
 
 def test_gate_failure_names_the_knobs_and_writes_nothing(setup, tmp_path, capsys,
                                                          monkeypatch):
-    monkeypatch.setattr(quantize, "GATE_MEDIAN_DB", 200.0)
+    monkeypatch.setattr(int8_gate, "GATE_MEDIAN_DB", 200.0)
     err = _fails([setup["out"] / "G_A2B.onnx", "--out", tmp_path / "o", "--int8",
                   "--calibrate", setup["photos"], "--calibrate-images", "4"], capsys,
                  "not written", code=1)
@@ -203,22 +203,19 @@ def test_real_photos_pass_the_gate(setup, tmp_path, real_data):
 
 
 def test_calibration_chunks_bound_memory_and_divide_the_count():
-    def photos(n, w, h):
-        return [quantize.Photo(Path(f"{i}.jpg"), w, h) for i in range(n)]
-
-    per_photo = quantize.CHUNK_BYTES / 8.5 / 256**2  # bytes per pixel: 8 photos of 256^2 fit
+    # Every calibration input is one size x size window (int8_calibration.windows).
+    per_pixel = quantize.CHUNK_BYTES / 8.5 / 256**2  # bytes per pixel: 8 windows of 256^2 fit
     plenty = 64 * quantize.CHUNK_BYTES
-    assert quantize.chunk_size(photos(6, 256, 256), 256, per_photo, plenty) == 6
-    assert quantize.chunk_size(photos(9, 256, 256), 256, per_photo, plenty) == 3  # 8 fit
-    assert quantize.chunk_size(photos(9, 4000, 3000), 256, per_photo, plenty) == 3  # scaled
-    assert quantize.chunk_size(photos(7, 1024, 768), 768, per_photo, plenty) == 1
-    # Half the free memory bounds a chunk too; one photo that does not fit is refused.
-    assert quantize.chunk_size(photos(8, 256, 256), 256, per_photo,
-                               int(4.5 * 256**2 * per_photo)) == 2
+    assert quantize.chunk_size(6, 256, per_pixel, plenty) == 6
+    assert quantize.chunk_size(9, 256, per_pixel, plenty) == 3  # 8 fit
+    assert quantize.chunk_size(18, 256, per_pixel, plenty) == 6  # 9 photos of 4:3
+    assert quantize.chunk_size(7, 768, per_pixel, plenty) == 1
+    # Half the free memory bounds a chunk too; one window that does not fit is refused.
+    assert quantize.chunk_size(8, 256, per_pixel, int(4.5 * 256**2 * per_pixel)) == 2
     with pytest.raises(quantize.QuantizeError, match="smaller --calibrate-size"):
-        quantize.chunk_size(photos(2, 4000, 3000), 3000, per_photo, 16 << 30)  # 46 GB each
+        quantize.chunk_size(2, 3000, per_pixel, 16 << 30)  # 34 GB each
     # Free memory unknown (no /proc/meminfo): chunks keep to CHUNK_BYTES, nothing is refused.
-    assert quantize.chunk_size(photos(9, 256, 256), 256, per_photo, None) == 3
+    assert quantize.chunk_size(9, 256, per_pixel, None) == 3
 
 
 def test_activation_estimate_covers_every_float_tensor(setup):
@@ -266,7 +263,7 @@ def test_export_whose_int8_fails_the_gate_removes_the_stale_variant(setup, other
                                                                   capsys, monkeypatch):
     out = tmp_path / "o"
     shutil.copytree(setup["out"], out)
-    monkeypatch.setattr(quantize, "GATE_MEDIAN_DB", 200.0)
+    monkeypatch.setattr(int8_gate, "GATE_MEDIAN_DB", 200.0)
     _fails([other["ckpt"], "--out", out, "--int8", "--calibrate", setup["photos"],
             "--calibrate-images", "4"], capsys, "not written", code=1)
     assert sorted(p.name for p in out.iterdir()) == ["G_A2B.onnx"]

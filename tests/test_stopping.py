@@ -65,6 +65,42 @@ def test_save_minutes_zero_writes_only_at_epoch_ends(data5, tmp_path, monkeypatc
     assert saves == [(3, "latest.pt"), (4, "latest.pt")]
 
 
+class FakeClock:
+    """The training loop's `time` module with a monotonic clock the test moves; every
+    other function is the real one."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def __getattr__(self, name):
+        return getattr(time, name)
+
+
+@pytest.mark.parametrize("seconds, clock_saves", [(59, []), (61, [1])])
+def test_save_minutes_is_minutes_by_a_fake_clock(data5, tmp_path, monkeypatch, seconds,
+                                                 clock_saves):
+    # Issue 30: the only clock test used 1e-9 minutes, where minutes, hours and seconds
+    # agree. Step 1 takes `seconds` on the fake clock; --save-minutes 1 must save after it
+    # only past 60 s (red with `minutes * 3600` or `minutes` in Checkpointer.due).
+    clock, saves = FakeClock(), []
+    real_step, real_save = loop_mod.train_step, loop_mod.Checkpointer.save
+
+    def timed_step(*args, **kwargs):
+        clock.now += seconds
+        return real_step(*args, **kwargs)
+
+    monkeypatch.setattr(loop_mod, "time", clock)
+    monkeypatch.setattr(loop_mod, "train_step", timed_step)
+    monkeypatch.setattr(loop_mod.Checkpointer, "save",
+                        lambda self, path, finished=False: (saves.append(self.state.step),
+                                                            real_save(self, path, finished)))
+    train(cfg(data5, tmp_path / "run", steps=2, save_minutes=1.0, **COMMON))
+    assert saves == [*clock_saves, 2]  # then the final save at --steps
+
+
 def _start(args, tmp_path):
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     return subprocess.Popen([sys.executable, "-m", "cyclegan.train", *args], env=env,

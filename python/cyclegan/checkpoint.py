@@ -2,11 +2,17 @@
 
 Loading uses torch.load(weights_only=True), so a checkpoint holds only tensors and plain
 Python containers (no pickled objects; RNG states are stored as lists and tensors).
+
+Every checkpoint saved carries a digest of its payload (DIGEST), checked whenever it is
+loaded: torch's zip reader does not check the CRCs of tensor data, so bytes changed by a
+disk, copy or transfer error load as weights and surface later as a diverging run. Files
+written before the digest existed (0.1.0) load unchecked.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 from pathlib import Path
 
@@ -20,6 +26,7 @@ from cyclegan.models import ModelConfig, build_generator
 from cyclegan.runlayout import latest_checkpoint
 
 FORMAT = "cyclegan-checkpoint"
+DIGEST = "payload_sha256"  # the key of payload_digest(state), saved with the state
 
 
 class CheckpointError(CycleganError):
@@ -40,12 +47,41 @@ def new_checkpoint(model_config: ModelConfig, domains: dict | None = None) -> di
     }
 
 
+def _feed(h, value) -> None:
+    """Hash `value` with its structure: a type tag and length before each container, the
+    dtype and shape before each tensor's bytes, so no two payloads share a byte stream."""
+    if isinstance(value, torch.Tensor):
+        t = value.detach().to("cpu").contiguous().reshape(-1)
+        h.update(f"T{t.dtype}{tuple(value.shape)}".encode())
+        h.update(t.view(torch.uint8).numpy())
+    elif isinstance(value, dict):
+        h.update(b"D%d" % len(value))
+        for k, v in value.items():
+            _feed(h, k)
+            _feed(h, v)
+    elif isinstance(value, (list, tuple)):
+        h.update(b"%s%d" % (type(value).__name__.encode(), len(value)))
+        for v in value:
+            _feed(h, v)
+    else:  # str, int, float, bool, None: repr is exact for each
+        h.update(f"{type(value).__name__}:{value!r};".encode())
+
+
+def payload_digest(state: dict) -> str:
+    """sha256 of everything in a checkpoint but its digest, in its (saved) key order."""
+    h = hashlib.sha256()
+    _feed(h, {k: v for k, v in state.items() if k != DIGEST})
+    return h.hexdigest()
+
+
 def save_checkpoint(path: str | os.PathLike, state: dict) -> None:
-    """torch.save to a temp file in the same folder, fsync, then rename over `path`."""
+    """torch.save (with the payload's digest) to a temp file in the same folder, fsync,
+    then rename over `path`."""
     path = Path(path)
+    payload = {k: v for k, v in state.items() if k != DIGEST}
     try:
         with atomic_writer(path) as f:
-            torch.save(state, f)
+            torch.save({**payload, DIGEST: payload_digest(payload)}, f)
     except (OSError, RuntimeError) as exc:
         # torch.save reports a failed write (ENOSPC, EFBIG) as a RuntimeError from its zip
         # writer; atomic_writer has already removed the temp file either way.
@@ -93,6 +129,10 @@ def load_checkpoint(path: str | os.PathLike, map_location="cpu") -> dict:
         if not isinstance(state[key], kind):
             raise CheckpointError(f"{path} is a damaged cyclegan checkpoint: {key} is a "
                                   f"{type(state[key]).__name__}, not a {kind.__name__}")
+    if DIGEST in state and state[DIGEST] != payload_digest(state):
+        raise CheckpointError(f"{path} is a damaged file: its contents no longer match the "
+                              "digest saved with them (changed on disk or in a copy); use "
+                              "another checkpoint or copy it again")
     return state
 
 

@@ -22,6 +22,16 @@ class TrainError(CycleganError):
     """A training run that cannot start or continue (bad flags, data, run folder, resume)."""
 
 
+class QuantizeError(CycleganError):
+    """The model or the calibration photos cannot make an int8 model; nothing was written."""
+
+
+class QualityGateError(QuantizeError):
+    """The int8 model is too far from fp32 on the held-back photos; nothing was written."""
+
+    exit_code = 1
+
+
 class NonFiniteLossError(TrainError):
     """Training diverged (NaN or inf loss); nothing was saved after it."""
 

@@ -120,9 +120,9 @@ def _stat_checks(path) -> None:
         raise ImageError(path, "empty file (0 bytes)")
 
 
-def _open(path, max_pixels: int) -> tuple[Image.Image, int]:
+def _open(path, max_pixels: int) -> tuple[Image.Image, int, int]:
     """Open and fully decode one image (the first frame of an animation), turning every
-    failure into an ImageError; (image, frames in the file)."""
+    failure into an ImageError; (image, frames in the file, bits per channel in it)."""
     _stat_checks(path)
     try:
         img = Image.open(path)
@@ -137,6 +137,7 @@ def _open(path, max_pixels: int) -> tuple[Image.Image, int]:
         raise _too_large(path, size, max_pixels) from None
     except Exception as e:
         raise ImageError(path, f"cannot open image ({e})") from None
+    bits = _bits(img)  # before load(), which clears the tiles
     try:
         if img.width * img.height > max_pixels:
             raise _too_large(path, img.size, max_pixels)
@@ -151,7 +152,7 @@ def _open(path, max_pixels: int) -> tuple[Image.Image, int]:
     turned = upright(img)
     if turned is not img:
         img.close()
-    return turned, frames
+    return turned, frames, bits
 
 
 def upright(img: Image.Image) -> Image.Image:
@@ -191,6 +192,26 @@ def _split_alpha(img: Image.Image) -> tuple[Image.Image, Image.Image | None]:
     return img.convert("RGB"), None
 
 
+# .info key of a loaded image: bits per channel in its file, when more than the 8 every
+# output has (16-bit PNG and TIFF). The pipeline is 8-bit from decoding on (Pillow holds
+# 16-bit RGB only as 8-bit), so such an input loses its low byte, and DEPTH_NOTE says so
+# where a user reads (cyclegan-infer's --help, its warning and its summary).
+BITS = "bits"
+DEPTH_NOTE = ("outputs have 8 bits per channel: a 16-bit (or floating-point) PNG or TIFF "
+              "input loses its finer levels")
+
+
+def _bits(img: Image.Image) -> int:
+    """Bits per channel in the file: 16-bit grayscale opens as I;16 / I, 16-bit RGB(A)
+    as 8-bit RGB(A) whose raw mode (the decoder's, before load) says ;16."""
+    if img.mode.startswith("I;16") or img.mode == "I":
+        return 16
+    if img.mode == "F":
+        return 32
+    raw = [t.args[0] if isinstance(t.args, tuple) else t.args for t in img.tile]
+    return 16 if any(isinstance(r, str) and ";16" in r for r in raw) else 8
+
+
 # The metadata an output keeps of its input: Pillow's .info keys, which are also its save
 # options (PNG, JPEG, WebP and TIFF write both; BMP neither).
 CARRIED_METADATA = ("icc_profile", "exif")
@@ -225,28 +246,31 @@ def load_image(
     """(RGB image, alpha channel or None), EXIF orientation applied.
 
     Grayscale (including 16-bit), palette (with transparency), CMYK and RGBA inputs all come
-    back as 8-bit RGB; raises ImageError for anything that cannot be decoded or is larger
-    than `max_pixels`. The RGB image's .info holds, of CARRIED_METADATA, what an output of it
-    should keep (see _carried); Pillow's resize and convert copy .info along.
+    back as 8-bit RGB (.info[BITS] records a deeper file's depth); raises ImageError for
+    anything that cannot be decoded or is larger than `max_pixels`. The RGB image's .info
+    holds, of CARRIED_METADATA, what an output of it should keep (see _carried); Pillow's
+    resize and convert copy .info along.
     """
-    img, frames = _open(path, max_pixels)
-    return split_image(img, path, frames)
+    img, frames, bits = _open(path, max_pixels)
+    return split_image(img, path, frames, bits)
 
 
-def split_image(img: Image.Image, origin, frames: int = 1
+def split_image(img: Image.Image, origin, frames: int = 1, bits: int = 8
                 ) -> tuple[Image.Image, Image.Image | None]:
     """load_image's conversion of an opened, upright image (cyclegan.Translator's images
     in memory take it too): (8-bit RGB with the carried metadata in .info, alpha or None).
-    `origin` names the image in an ImageError. The RGB image may be `img` itself, its
-    .info rewritten."""
+    `origin` names the image in an ImageError; `bits`: per channel in its file. The RGB
+    image may be `img` itself, its .info rewritten."""
     kept = _carried(img)
     if frames > 1:
         kept[FRAMES] = frames
+    if bits > 8:
+        kept[BITS] = bits
     try:
         rgb, alpha = _split_alpha(img)
     except Exception as e:
         raise ImageError(origin, f"unsupported image mode {img.mode} ({e})") from None
-    for key in (*CARRIED_METADATA, FRAMES):
+    for key in (*CARRIED_METADATA, FRAMES, BITS):
         rgb.info.pop(key, None)
     rgb.info.update(kept)
     return rgb, alpha

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS, variant_path
 from cyclegan.errors import UsageError
-from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS
+from cyclegan.images import DEFAULT_MAX_PIXELS, DEPTH_NOTE, FORMATS
 from cyclegan.infer import bundled, variants
 from cyclegan.infer.detail import DEFAULT_DETAIL, DETAILS
 from cyclegan.infer.io import FALLBACK, KEEP, format_choices
@@ -85,7 +85,7 @@ def _format_help() -> str:
     return (f"output format: keep the input's (formats Pillow cannot write, e.g. gif, become "
             f"{FALLBACK}), or one of {', '.join(FORMATS)} "
             f"({', '.join(no_alpha)} drop{'s' if len(no_alpha) == 1 else ''} alpha, with a "
-            "warning)")
+            f"warning); {DEPTH_NOTE}")
 
 
 @dataclass

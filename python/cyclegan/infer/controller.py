@@ -31,6 +31,7 @@ from pathlib import Path, PurePosixPath
 from cyclegan.errors import UsageError
 from cyclegan.fileio import exclusive_lock, probe_writable, remove_stale_temps
 from cyclegan.images import (
+    DEPTH_NOTE,
     FORMATS,
     IMAGE_EXTENSIONS,
     ImageError,
@@ -66,12 +67,15 @@ class Summary:
     failures_file: Place | None = None
     contact_sheet: Place | None = None
     model: str = ""  # what ran: file, precision, device
+    deeper: int = 0  # translated inputs with more than 8 bits per channel (DEPTH_NOTE)
 
-    def count(self, src: Place, error: str | None) -> None:
-        """One job's result: translated (error None) or failed."""
+    def count(self, src: Place, error: str | None, bits: int = 8) -> None:
+        """One job's result: translated (error None) or failed; bits: per channel in the
+        input."""
         self.finished += 1
         if error is None:
             self.translated += 1
+            self.deeper += bits > 8
         else:
             self.failures.append((src, error))
 
@@ -92,6 +96,9 @@ class Summary:
                  f"images/s); output in {where}"]
         if self.model:
             lines.append(f"model: {self.model}")
+        if self.deeper:
+            lines.append(f"{self.deeper} input(s) had more than 8 bits per channel; "
+                         f"{DEPTH_NOTE}")
         if self.interrupted is not None:
             left = self.planned - self.finished
             lines.append(f"interrupted by {signal.Signals(self.interrupted).name}: {left} of "

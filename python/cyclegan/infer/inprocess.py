@@ -31,7 +31,7 @@ def run(cfg: InferConfig, log=None, warn=None) -> Summary:
         summary, stop, bar = job.summary, threading.Event(), job.progress()
 
         def on_result(result: Result) -> None:
-            summary.count(result.job.src, result.error)
+            summary.count(result.job.src, result.error, result.bits)
             bar.update(1, failed=len(summary.failures))
 
         opts = pipeline_options(job.cfg, job.model, cpu_count(),

@@ -15,6 +15,7 @@ from PIL import Image
 
 from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.images import (
+    BITS,
     CARRIED_METADATA,
     DEFAULT_MAX_PIXELS,
     FORMATS,
@@ -62,6 +63,7 @@ class Decoded:
     # What the output keeps of the input's metadata (images.CARRIED_METADATA: ICC, EXIF).
     metadata: dict[str, bytes] = field(default_factory=dict)
     frames: int = 1  # in the input's file (an animation: only the first is translated)
+    bits: int = 8  # per channel in the input's file (more: images.DEPTH_NOTE)
 
 
 def target_size(w: int, h: int, size: int | None, max_size: int | None) -> tuple[int, int]:
@@ -127,7 +129,7 @@ def prepare(job: Job, rgb: Image.Image, alpha: np.ndarray | None,
     metadata = {k: rgb.info[k] for k in CARRIED_METADATA if k in rgb.info}
     return Decoded(job, to_model_input(small, geometry), rgb.height, rgb.width, alpha,
                    photo, None if dims is None else small, metadata,
-                   rgb.info.get(FRAMES, 1))
+                   rgb.info.get(FRAMES, 1), rgb.info.get(BITS, 8))
 
 
 def decode(job: Job, size: int | None = None, max_size: int | None = None,

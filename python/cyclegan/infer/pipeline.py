@@ -19,7 +19,14 @@ import numpy as np
 
 from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.errors import first_line
-from cyclegan.images import DEFAULT_MAX_PIXELS, FORMATS, ImageError, format_of, write_image
+from cyclegan.images import (
+    DEFAULT_MAX_PIXELS,
+    DEPTH_NOTE,
+    FORMATS,
+    ImageError,
+    format_of,
+    write_image,
+)
 from cyclegan.infer.detail import DEFAULT_DETAIL, finish
 from cyclegan.infer.io import Decoded, Job, decode, prepare
 from cyclegan.infer.runtime import OrtGenerator
@@ -62,6 +69,7 @@ class Result:
     error: str | None = None
     # With PipelineOptions.keep: (H x W x 3 uint8, H x W alpha or None, carried metadata).
     output: tuple | None = None
+    bits: int = 8  # per channel in the input (written at 8: images.DEPTH_NOTE)
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -122,6 +130,7 @@ class Pipeline:
         self.fatal: BaseException | None = None
         self._alpha_warned = threading.Event()
         self._animation_warned = threading.Event()
+        self._depth_warned = threading.Event()
         self._threads: list[threading.Thread] = []
 
     def start(self, jobs: list[Job]) -> None:
@@ -182,6 +191,10 @@ class Pipeline:
                 self._animation_warned.set()
                 o.warn(f"warning: {job.src.name} is animated ({item.frames} frames): only "
                        "its first frame is translated (this warning is not repeated)")
+            if item.bits > 8 and not self._depth_warned.is_set():
+                self._depth_warned.set()
+                o.warn(f"warning: {job.src.name} has {item.bits} bits per channel; "
+                       f"{DEPTH_NOTE} (this warning is not repeated)")
             self.decoded.put(item)
 
     def _model_loop(self) -> None:
@@ -285,7 +298,7 @@ class Pipeline:
                 name = FORMATS[it.job.format or format_of(it.job.dst)].pillow
                 self.opts.warn(f"warning: {name} output has no alpha channel; transparency "
                                "is dropped (use --format png to keep it)")
-            self.results.put(Result(it.job))
+            self.results.put(Result(it.job, bits=it.bits))
 
 
 def translate(model: OrtGenerator, jobs: list[Job], opts: PipelineOptions, on_result) -> float:

@@ -39,12 +39,21 @@ def _opt(default, help: str, group: str, bounds: tuple = (), **argparse_kwargs):
 
 
 # What each --preset sets. Sized by measurement (docs/experiments.md, "A quick try"): the
-# quick one learns the built-in seasons' colour change in about 1,000 steps.
+# quick one learns the built-in seasons' colour change in about 1,000 steps (2 epochs of its
+# 1,000 frames per domain; steps caps other data).
 PRESETS = {
     "quick": dict(image_size=64, load_size=72, ngf=16, ndf=32, n_blocks=6, batch_size=2,
                   upsample="bilinear", epochs=1, decay_epochs=1, steps=1200, save_minutes=5.0,
                   log_every=25),
 }
+# How long the quick preset takes, written once: --preset's help says it and README.md
+# states it (tests/test_presets.py compares). Measured (docs/experiments.md, "A quick try"):
+# 0.30-0.34 CPU s per step with one torch thread, 1,000 steps, plus under a minute of start,
+# samples and checkpoints.
+QUICK_TIME = "about 6 minutes of one CPU core"
+# Why a busy machine needs one thread: measured back to back on the shared 2-core VM, two
+# torch threads took 34 s per step against 0.85 s for one (threads waiting on each other).
+BUSY_MACHINE_NOTE = "on a machine busy with other work, run it with OMP_NUM_THREADS=1"
 
 
 POSITIVE = ((">", 0),)
@@ -58,8 +67,9 @@ class TrainConfig:
     out: str = _opt("runs/cyclegan", "run folder (created; must not hold a run already)", "run")
     preset: str | None = _opt(None, "a named set of flags; quick = a small generator at a "
                               "64 px working scale that shows the translation starting within "
-                              "about 15 minutes on a 2-core CPU (flags given explicitly still "
-                              "win)", "run", choices=tuple(PRESETS), type=str)
+                              f"{QUICK_TIME} on builtin:seasons ({BUSY_MACHINE_NOTE}); flags "
+                              "given explicitly still win", "run", choices=tuple(PRESETS),
+                              type=str)
     # Set by resume_config; the flag --resume RUN is the parser's own.
     resume: bool = False
     epochs: int = _opt(100, "epochs at the initial learning rate", "run", bounds=POSITIVE)
