@@ -43,6 +43,15 @@ from cyclegan.infer.pipeline import (
     translate,
 )
 from cyclegan.infer.runtime import OrtGenerator, cpu_count, load_model
+from cyclegan.infer.video import (
+    VIDEO_SUFFIXES,
+    VideoOptions,
+    check_options,
+    is_video,
+    output_name,
+    require_av,
+    translate_videos,
+)
 from cyclegan.progress import Progress
 from cyclegan.stopping import StopRequest
 
@@ -147,6 +156,8 @@ def single_output(src: Path, out: Path, fmt: str) -> Path | None:
     """The output file when one image goes to an image file name; None: OUTPUT is a folder."""
     if not src.is_file() or out.is_dir():
         return None
+    if is_video(src):
+        return out if is_video(out) else None
     return out if file_format(out, fmt) else None
 
 
@@ -162,7 +173,7 @@ def list_inputs(src: Path, out_root: Path) -> list[tuple[Path, Path]]:
                          "would replace the inputs; choose another output folder")
     nested = src.resolve() in out_resolved.parents
     items = []
-    for path in list_images(src):
+    for path in list_images(src, IMAGE_EXTENSIONS | set(VIDEO_SUFFIXES)):
         if nested and out_resolved in path.resolve().parents:
             continue
         items.append((path, path.relative_to(src)))
@@ -194,7 +205,8 @@ def plan(items, cfg: InferConfig, out_root: Path, single_dst: Path | None):
     mine = [k % n == i for k in range(len(items))]
     inputs = {_file_id(src) for (src, _), m in zip(items, mine) if m}
     for (src, rel), m in zip(items, mine):
-        dst = single_dst or output_path(src, rel, out_root, cfg.format)
+        dst = single_dst or (out_root / output_name(rel) if is_video(src)
+                             else output_path(src, rel, out_root, cfg.format))
         if dst in owner:
             if m:
                 failures.append((src, collision(dst, owner[dst], cfg.format)))
@@ -244,8 +256,10 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
     out_root = out.parent if single_dst else out
     items = list_inputs(src, out_root)
     if not items:
-        raise UsageError(f"no images found under {src} (extensions read: "
-                         f"{extension_list()})")
+        raise UsageError(f"no images or videos found under {src} (extensions read: "
+                         f"{extension_list()} {' '.join(VIDEO_SUFFIXES)})")
+    if is_video(src):
+        require_av()
     prepare_output(out_root)
     # Two runs on one folder would delete each other's failures file and race on outputs.
     stack.enter_context(exclusive_lock(lock_path(out_root, cfg.shard),
@@ -254,6 +268,9 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
     model = load_model(cfg.model, cfg.direction, cfg.device, cfg.threads, log,
                        precision=cfg.precision, warn=warn)
     jobs, skipped, failures = plan(items, cfg, out_root, single_dst)
+    for job in jobs:
+        if is_video(job.src):
+            check_options(job.dst, video_options(cfg, model, threading.Event()))
     summary = Summary(out, planned=len(jobs), skipped=len(skipped), failures=failures,
                       model=model.describe())
     removed = remove_temps_of_dead_runs([j.dst for j in jobs] + [d for _, d in skipped])
@@ -286,9 +303,20 @@ def pipeline_options(cfg: InferConfig, model: OrtGenerator, cores: int, warn,
                            warn=warn, stop=stop)
 
 
+def video_options(cfg: InferConfig, model: OrtGenerator, stop: threading.Event) -> VideoOptions:
+    ngf, device = scale.model_width(model.meta), model.device
+    return VideoOptions(work_size=work_size(cfg, model), geometry=model.geometry,
+                        detail=cfg.detail, keep=cfg.temporal, codec=cfg.video_codec,
+                        crf=cfg.crf, fits=lambda h, w: scale.memory_problem(h, w, ngf, device),
+                        stop=stop)
+
+
 def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
     summary, stop = p.summary, threading.Event()
-    bar = Progress(len(p.jobs), "cyclegan-infer", unit="img", enabled=not cfg.quiet)
+    images = [j for j in p.jobs if not is_video(j.src)]
+    videos = [j for j in p.jobs if is_video(j.src)]  # each with its own bar, in frames
+    bar = Progress(len(images), "cyclegan-infer", unit="img",
+                   enabled=not cfg.quiet and bool(images))
 
     def on_result(result: Result) -> None:
         summary.finished += 1
@@ -296,7 +324,8 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
             summary.translated += 1
         else:
             summary.failures.append((result.job.src, result.error))
-        bar.update(1, failed=len(summary.failures))
+        if not is_video(result.job.src):
+            bar.update(1, failed=len(summary.failures))
 
     opts = pipeline_options(cfg, p.model, cpu_count(), bar.write if not cfg.quiet else warn,
                             stop)
@@ -307,7 +336,9 @@ def _translate(p: _Plan, cfg: InferConfig, warn) -> None:
              "abort at once)")
 
     with bar, StopRequest(on_signal) as interrupt:
-        summary.seconds = translate(p.model, p.jobs, opts, on_result)
+        summary.seconds = translate(p.model, images, opts, on_result)
+        summary.seconds += translate_videos(p.model, videos, video_options(cfg, p.model, stop),
+                                            on_result, show=not cfg.quiet)
     summary.interrupted = interrupt.signum
     summary.failed = len(summary.failures)
 
@@ -325,7 +356,7 @@ def _finish(p: _Plan, cfg: InferConfig, warn) -> None:
         return
     done = sorted(p.skipped + [(j.src, j.dst) for j in p.jobs])
     pairs = [(s, d, str(s.relative_to(p.src)) if p.src.is_dir() else s.name)
-             for s, d in done if d.is_file()]
+             for s, d in done if d.is_file() and not is_video(d)]
     title = f"input | output    {p.model.describe()}"
     # An input named like the sheet has its translation there: the sheet takes another name.
     outputs, sheet, n = {d for _, d in done}, p.out_root / CONTACT_SHEET, 2

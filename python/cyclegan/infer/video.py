@@ -34,7 +34,9 @@ from cyclegan.fileio import atomic_writer
 from cyclegan.infer import guided
 from cyclegan.infer.detail import DEFAULT_DETAIL, colour_grid, finish
 from cyclegan.infer.io import Job, prepare
+from cyclegan.infer.pipeline import Result
 from cyclegan.infer.temporal import DEFAULT_KEEP, GridSmoother
+from cyclegan.progress import Progress
 
 INSTALL = 'pip install "cyclegan[video]"'
 # Containers read as videos (anything FFmpeg reads could be, but a folder scan needs names).
@@ -95,12 +97,6 @@ def is_video(path: Path | str) -> bool:
     return Path(path).suffix.lower() in VIDEO_SUFFIXES
 
 
-def list_videos(folder: Path) -> list[Path]:
-    """Video files under `folder` (recursive, sorted; hidden files and temp files left out)."""
-    return sorted(p for p in folder.rglob("*") if p.is_file() and is_video(p)
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-
-
 def output_name(rel: Path) -> Path:
     """The output's path relative to the output folder: the input's own, or .mkv for a
     container we do not write."""
@@ -122,16 +118,6 @@ def choose_codec(dst: Path | str, choice: str = AUTO) -> str:
     return choice
 
 
-def check_output(dst: Path | str, choice: str = AUTO, crf: int | None = None) -> None:
-    """UsageError, before any work, for an output container we do not write or a codec and
-    quality it cannot take."""
-    if Path(dst).suffix.lower() not in WRITTEN:
-        raise UsageError(f"output {dst}: videos are written as {', '.join(sorted(WRITTEN))}")
-    codec = CODECS[choose_codec(dst, choice)]
-    if crf is not None and not 0 <= crf <= codec.crf_max:
-        raise UsageError(f"--crf for {codec.encoder} must be 0..{codec.crf_max}, got {crf}")
-
-
 @dataclass
 class VideoOptions:
     work_size: int | None = None  # the scale the generator runs at (None: each frame's own)
@@ -142,6 +128,20 @@ class VideoOptions:
     crf: int | None = None  # None: the codec's default
     fits: object = None  # (h, w) -> why the model cannot run at that size, or None
     stop: threading.Event = field(default_factory=threading.Event)
+
+
+def check_options(dst: Path | str, opts: VideoOptions) -> None:
+    """UsageError, before any work, for an output container we do not write, a codec or
+    quality it cannot take, or smoothing without the colour grid it smooths."""
+    if Path(dst).suffix.lower() not in WRITTEN:
+        raise UsageError(f"output {dst}: videos are written as {', '.join(sorted(WRITTEN))}")
+    codec = CODECS[choose_codec(dst, opts.codec)]
+    if opts.crf is not None and not 0 <= opts.crf <= codec.crf_max:
+        raise UsageError(f"--crf for {codec.encoder} must be 0..{codec.crf_max}, got "
+                         f"{opts.crf}")
+    if opts.keep and opts.detail != "guided":
+        raise UsageError("videos are smoothed over time through the guided step's colour "
+                         "grid: use --detail guided, or --temporal 0 with --detail resize")
 
 
 @dataclass
@@ -179,9 +179,7 @@ def translate_video(model: Callable[[np.ndarray], np.ndarray], src: Path | str,
     Stopped when opts.stop is set (nothing is left at `dst`)."""
     av = require_av()
     opts = opts or VideoOptions()
-    if opts.keep and opts.detail != "guided":
-        raise UsageError("temporal smoothing works on the guided step's colour grid: use "
-                         "--detail guided, or --temporal 0 with --detail resize")
+    check_options(dst, opts)
     codec = CODECS[choose_codec(dst, opts.codec)]
     start = time.perf_counter()
     try:
@@ -218,6 +216,31 @@ def translate_video(model: Callable[[np.ndarray], np.ndarray], src: Path | str,
                        time.perf_counter() - start)
 
 
+def translate_videos(model, jobs: list[Job], opts: VideoOptions, on_result,
+                     show: bool = True) -> float:
+    """Each clip in turn, with its own progress bar in frames; on_result gets a Result per
+    clip (its error says why one failed: the failures file's row). A stop request ends the
+    run within a clip, which gets no Result and nothing at its output: the next run
+    translates it again. Returns the wall time in seconds."""
+    start = time.perf_counter()
+    for job in jobs:
+        if opts.stop.is_set():
+            break
+        with Progress(frame_estimate(job.src), job.src.name, unit="frame",
+                      enabled=show) as bar:
+            try:
+                translate_video(model, job.src, job.dst, opts, on_frame=bar.update)
+            except Stopped:
+                break
+            except CycleganError as exc:
+                on_result(Result(job, str(exc)))
+            except Exception as exc:  # one bad clip must never stop the run
+                on_result(Result(job, f"{type(exc).__name__}: {first_line(exc, '')}"))
+            else:
+                on_result(Result(job))
+    return time.perf_counter() - start
+
+
 def _decode(av, packet):
     try:
         return packet.decode()
@@ -240,13 +263,13 @@ class _Frames:
         import av
 
         turns = round(frame.rotation / 90) % 4  # counter-clockwise quarter turns to display
-        rgb = np.rot90(frame.to_ndarray(format="rgb24"), turns)
-        item = prepare(self.job, Image.fromarray(np.ascontiguousarray(rgb)), None,
-                       self.opts.geometry, self.opts.work_size, self.opts.fits)
+        rgb = np.ascontiguousarray(np.rot90(frame.to_ndarray(format="rgb24"), turns))
+        item = prepare(self.job, Image.fromarray(rgb), None, self.opts.geometry,
+                       self.opts.work_size, self.opts.fits)
         if item.photo is None and self.smoother is not None:
             # A frame no larger than the working scale still finishes through the colour
             # grid, so it can be smoothed: the generator's colours on the frame's own pixels.
-            item.photo = item.small
+            item.photo = item.small = rgb
         y = self.model(item.x[None])[0]
         if not np.isfinite(y).all():
             raise VideoError(f"model output holds NaN or inf (frame {self.count})")
