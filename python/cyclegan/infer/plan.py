@@ -256,8 +256,8 @@ def _prepare(cfg: InferConfig, log, warn, stack: contextlib.ExitStack) -> _Plan:
     out_root = out.parent if single_dst else out
     items = list_inputs(src, out_root)
     if not items:
-        raise UsageError(f"no images or videos found under {src} (extensions read: "
-                         f"{extension_list()} {' '.join(VIDEO_SUFFIXES)})")
+        raise UsageError(f"no images found under {src} (extensions read: "
+                         f"{extension_list()}; videos: {' '.join(VIDEO_SUFFIXES)})")
     if is_video(src):
         require_av()
     prepare_output(out_root)
