@@ -257,3 +257,15 @@ def test_one_clip_to_one_file_from_the_command(tmp_path, capsys):
     assert main([str(src), str(tmp_path / "x.webm"), "--model", str(DEMO),
                  "--video-codec", "h264"]) == 2
     assert "cannot hold h264" in capsys.readouterr().err
+
+
+def test_without_pyav_a_folder_lists_its_clips_as_failures(tmp_path, monkeypatch):
+    src = tmp_path / "in"
+    src.mkdir()
+    make_clip(src / "clip.mp4", frames=2, audio=False)
+    monkeypatch.setitem(sys.modules, "av", None)
+    summary = run(InferConfig(src, tmp_path / "out", model=DEMO, quiet=True))
+    [(path, reason)] = read_failures(summary.failures_file)
+    assert path.name == "clip.mp4" and 'pip install "cyclegan[video]"' in reason
+    with pytest.raises(MissingVideoSupport):  # one clip named: refused before any work
+        run(InferConfig(src / "clip.mp4", tmp_path / "out.mp4", model=DEMO, quiet=True))

@@ -154,7 +154,10 @@ class VideoResult:
 def frame_estimate(src: Path | str) -> int | None:
     """The clip's frame count as its header says (or duration x rate), for a progress bar;
     None when unknown or unreadable (translate_video reports why)."""
-    av = require_av()
+    try:
+        av = require_av()
+    except MissingVideoSupport:
+        return None
     try:
         with av.open(str(src)) as c:
             s = c.streams.video[0]
