@@ -137,7 +137,7 @@ class InferConfig:
                            "models (the guided step's grid) each frame keeps, which removes "
                            "the flicker of frame-by-frame translation; reset at scene cuts; "
                            "0 translates every frame on its own", ((">=", 0), ("<=", 0.99)),
-                           type=float)
+                           type=float, metavar="KEEP")
     video_codec: str = _opt(AUTO, "videos: the encoder of the output; auto: h264 (vp9 for "
                             ".webm). Audio is always copied as it is. A video keeps its "
                             f"container (.mp4, .mov, .mkv, .webm); others become {OTHER_SUFFIX}",
