@@ -216,15 +216,18 @@ def speed(model, pictures, work: Path, frames: int, rounds: int) -> dict:
     return fps
 
 
+# Peak RSS as VmHWM of the child's own address space: ru_maxrss would carry the parent's
+# peak across fork and exec (Linux keeps the larger), and the parent holds the renders.
 CHILD = """
-import resource, sys
+import re, sys
 from cyclegan.infer import bundled
 from cyclegan.infer.runtime import load_model
 from cyclegan.infer.video import VideoOptions, translate_video
 m = load_model(bundled.resolve_model("summer2winter"))
 r = translate_video(m, sys.argv[1], sys.argv[2],
                     VideoOptions(work_size=m.work_size, geometry=m.geometry))
-print(r.frames, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+hwm = re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read())
+print(r.frames, hwm.group(1))
 """
 
 
