@@ -239,7 +239,8 @@ def test_a_folder_with_clips_and_a_broken_one(tmp_path):
     summary = run(InferConfig(src, out, model=DEMO, quiet=True))
     assert (summary.translated, summary.failed) == (2, 1)
     assert probe(out / "sub" / "clip one.mp4")["frames"] == 6
-    assert probe(out / "old.mkv")["frames"] == 6  # AVI is read, written as Matroska
+    old, new = probe(src / "old.avi"), probe(out / "old.mkv")  # AVI: written as Matroska
+    assert new["frames"] == 6 and new["seconds"] == old["seconds"]
     [(path, reason)] = read_failures(summary.failures_file)
     assert path.name == "broken.mp4" and "cannot read as a video" in reason
     again = run(InferConfig(src, out, model=DEMO, quiet=True))  # done clips are skipped

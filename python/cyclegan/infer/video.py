@@ -194,7 +194,7 @@ def translate_video(model: Callable[[np.ndarray], np.ndarray], src: Path | str,
             raise VideoError("no video stream")
         v_in = src_c.streams.video[0]
         v_in.thread_type = "AUTO"
-        frames = _Frames(model, Job(Path(src), Path(dst)), opts)
+        frames = _Frames(model, Job(Path(src), Path(dst)), opts, v_in)
         with av.open(f, "w", format=WRITTEN[Path(dst).suffix.lower()]) as out:
             writer = _Writer(av, out, v_in, src_c.streams.audio, codec, opts.crf, frames)
             try:
@@ -254,8 +254,13 @@ def _decode(av, packet):
 class _Frames:
     """One clip's frames through the per-image steps, in order."""
 
-    def __init__(self, model, job: Job, opts: VideoOptions):
+    def __init__(self, model, job: Job, opts: VideoOptions, stream):
         self.model, self.job, self.opts = model, job, opts
+        self.time_base = stream.time_base
+        rate = stream.average_rate or stream.guessed_rate
+        # One frame's duration in the stream's time base: where a frame without a (or with
+        # a repeated) timestamp goes.
+        self.step = max(1, round(1 / (rate * self.time_base))) if rate else 1
         self.smoother = GridSmoother(opts.keep) if opts.keep else None
         self.count = 0
         self.pts = None  # of the last frame written
@@ -282,17 +287,17 @@ class _Frames:
             out = guided.apply(self.smoother(colour_grid(item, y), item.small), item.photo)
         result = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(out, -turns)),
                                             format="rgb24")
-        result.pts, result.time_base = self._pts(frame), frame.time_base
+        result.pts, result.time_base = self._pts(frame), frame.time_base or self.time_base
         if self.count == 0:
             self.display_matrix = _display_matrix(frame)
         self.count += 1
         return result
 
-    def _pts(self, frame) -> int | None:
-        """The input frame's timestamp; a missing or repeated one follows the last."""
+    def _pts(self, frame) -> int:
+        """The input frame's timestamp; a missing or repeated one is a frame after the last."""
         pts = frame.pts
         if pts is None or (self.pts is not None and pts <= self.pts):
-            pts = None if self.pts is None else self.pts + 1
+            pts = 0 if self.pts is None else self.pts + self.step
         self.pts = pts
         return pts
 
