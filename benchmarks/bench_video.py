@@ -1,7 +1,7 @@
 """Videos through cyclegan-infer: flicker with and without temporal smoothing, frames per
 second at 720p and 1080p, and memory over a clip's length (docs/inference.md, "Videos").
 
-    python benchmarks/bench_video.py [--photos DIR] [--parts flicker,speed,memory,picture]
+    python benchmarks/bench_video.py [--photos DIR] [--parts flicker,cuts,speed,memory,picture]
                                      [--json OUT.json] [--picture docs/inference/video_frames.jpg]
 
 Clips are made here, never committed: a slow pan and zoom (Ken Burns) over our own rendered
@@ -18,6 +18,8 @@ flicker   the warping error of Lai et al. (ECCV 2018) with the camera motion kno
           input's own (the issue's measure; it also counts the coding noise that the colour
           map amplifies) and - the frozen grid's; smoothed / per-frame flicker is the
           figure of merit. Also the plain frame-to-frame change (no warp), for reference.
+cuts      (with --photos) the histogram distances of pans and of cuts between the photos,
+          against temporal.CUT.
 speed     frames/s of a whole clip (decode, translate, encode, mux) at 1280 x 720 and
           1920 x 1080, smoothed and per-frame, interleaved rounds, median (min, max).
 memory    peak RSS of a child process translating a 1080p clip with audio, and one 3x as
@@ -48,7 +50,13 @@ from cyclegan import seasons  # noqa: E402
 from cyclegan.images import labelled_grid  # noqa: E402
 from cyclegan.infer import bundled  # noqa: E402
 from cyclegan.infer.runtime import load_model  # noqa: E402
-from cyclegan.infer.temporal import DEFAULT_KEEP, frame_change  # noqa: E402
+from cyclegan.infer.temporal import (  # noqa: E402
+    CUT,
+    DEFAULT_KEEP,
+    colour_histogram,
+    frame_change,
+    histogram_distance,
+)
 from cyclegan.infer.video import VideoOptions, translate_video  # noqa: E402
 
 RATE = 25
@@ -195,6 +203,27 @@ def flicker(model, clips: dict[str, tuple[Path, list, set[int]]], work: Path,
     return results
 
 
+def cut_distances(pictures: list[np.ndarray]) -> dict:
+    """The cut rule's margin: histogram distances (cyclegan.infer.temporal) between
+    consecutive frames of a pan over each picture, and between the first frames of every
+    pair of pictures (a cut), at the working scale of the bundled models."""
+    size = (228, 128)
+    within = []
+    for p in pictures:
+        hists = [colour_histogram(f) for f, _ in ken_burns(p, 24, size)]
+        within += [histogram_distance(a, b) for a, b in zip(hists, hists[1:])]
+    firsts = [colour_histogram(next(ken_burns(p, 24, size))[0]) for p in pictures]
+    across = np.array([histogram_distance(firsts[i], firsts[j])
+                       for i in range(len(firsts)) for j in range(i)])
+    row = {"pan_max": max(within), "cut_min": float(across.min()),
+           "cuts_below_threshold": float((across <= CUT).mean()), "pairs": len(across)}
+    print(f"histogram distance: pans at most {row['pan_max']:.3f}; cuts between "
+          f"{len(pictures)} pictures at least {row['cut_min']:.3f}, "
+          f"{row['cuts_below_threshold']:.1%} of {len(across)} at or below CUT = {CUT}",
+          flush=True)
+    return row
+
+
 def options(model, keep: float) -> VideoOptions:
     return VideoOptions(work_size=model.work_size, geometry=model.geometry, keep=keep)
 
@@ -278,7 +307,7 @@ def picture(model, pictures, work: Path, dst: Path, count: int = 6) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--photos", type=Path, default=None)
-    p.add_argument("--parts", default="flicker,speed,memory,picture")
+    p.add_argument("--parts", default="flicker,cuts,speed,memory,picture")
     p.add_argument("--frames", type=int, default=36, help="frames per shot (flicker)")
     p.add_argument("--keep", type=float, default=DEFAULT_KEEP, help="smoothing (flicker)")
     p.add_argument("--speed-frames", type=int, default=24)
@@ -304,6 +333,8 @@ def main() -> None:
                 clips["photos 720p"] = (*write_clip(work / "photos.mp4", shots, n,
                                                     SIZES["720p"]), {n, 2 * n})
             payload["flicker"] = flicker(model, clips, work, args.keep)
+        if "cuts" in parts and args.photos:
+            payload["cuts"] = cut_distances(photos(args.photos, 1000))
         if "speed" in parts:
             payload["fps"] = speed(model, pictures, work, args.speed_frames, args.rounds)
         if "memory" in parts:
