@@ -270,3 +270,37 @@ def test_without_pyav_a_folder_lists_its_clips_as_failures(tmp_path, monkeypatch
     assert path.name == "clip.mp4" and 'pip install "cyclegan[video]"' in reason
     with pytest.raises(MissingVideoSupport):  # one clip named: refused before any work
         run(InferConfig(src / "clip.mp4", tmp_path / "out.mp4", model=DEMO, quiet=True))
+
+
+def test_ctrl_c_in_a_clip_leaves_nothing_and_the_next_run_redoes_it(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from cyclegan.infer import plan
+    from cyclegan.infer.runtime import load_model
+
+    src = make_clip(tmp_path / "clip.mp4", frames=12)
+    out = tmp_path / "out"
+
+    class CtrlCOnThirdFrame:
+        def __init__(self, model):
+            self.model, self.calls = model, 0
+            self.__dict__.update({k: getattr(model, k) for k in
+                                  ("meta", "device", "geometry", "work_size")})
+
+        def __call__(self, x):
+            self.calls += 1
+            if self.calls == 3:
+                os.kill(os.getpid(), signal.SIGINT)  # the handler runs in this thread
+            return self.model(x)
+
+        def describe(self):
+            return self.model.describe()
+
+    monkeypatch.setattr(plan, "load_model", lambda *a, **k: CtrlCOnThirdFrame(load_model(DEMO)))
+    summary = run(InferConfig(src, out, model=DEMO, quiet=True))
+    assert summary.interrupted == signal.SIGINT and summary.translated == 0
+    assert list(out.iterdir()) == []  # no temp file, no partial clip, no failures file
+    monkeypatch.undo()
+    again = run(InferConfig(src, out, model=DEMO, quiet=True))
+    assert again.translated == 1 and probe(out / "clip.mp4")["frames"] == 12
