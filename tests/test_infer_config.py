@@ -83,7 +83,7 @@ def test_bad_values_exit_2_with_one_line(args, message, capsys, tmp_path):
 def test_help_shows_each_default_once():
     text = build_parser().format_help()
     assert "(default: 95)" in text and "(default: 0/1)" in text
-    assert text.count("(default: auto)") == 2  # --device, --precision
+    assert text.count("(default: auto)") == 3  # --device, --precision, --video-codec
 
 
 def test_help_does_not_import_torch():

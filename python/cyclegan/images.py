@@ -281,8 +281,9 @@ def load_image_rgb(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
     return load_image(path, max_pixels)[0]
 
 
-def list_images(folder) -> list[Path]:
-    """Image files under `folder` (recursive), sorted by relative path.
+def list_images(folder, suffixes=IMAGE_EXTENSIONS) -> list[Path]:
+    """Image files under `folder` (recursive), sorted by relative path; `suffixes` (lower
+    case) says which names are listed (cyclegan-infer adds its video suffixes).
 
     Symlinked subfolders are followed (a folder of links to shoots is a common layout); a
     folder reached again, through a link loop or a second link to it, is listed once, at
@@ -305,7 +306,7 @@ def list_images(folder) -> list[Path]:
         dirnames.sort()  # the first path to a folder reached twice is the sorted-first one
         here = Path(dirpath)
         found += [here / n for n in filenames
-                  if Path(n).suffix.lower() in IMAGE_EXTENSIONS and (here / n).is_file()]
+                  if Path(n).suffix.lower() in suffixes and (here / n).is_file()]
     return sorted(found, key=lambda p: p.relative_to(root).parts)
 
 

@@ -41,13 +41,13 @@ from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.errors import first_line
 from cyclegan.infer import bundled, detail, io
 from cyclegan.infer.config import InferConfig
+from cyclegan.infer.controller import pipeline_options
 from cyclegan.infer.pipeline import (
     Pipeline,
     PipelineOptions,
     model_failure,
     output_problems,
 )
-from cyclegan.infer.controller import pipeline_options
 from cyclegan.infer.runtime import cpu_count, load_model
 
 if TYPE_CHECKING:

@@ -16,7 +16,8 @@ ENGINES = ("inprocess", "ray")
 ENGINE_FLAGS = ("engine", "ray_address", "actors", "cpus_per_actor")
 
 DESCRIPTION = """\
-Translate a folder of images (recursive) or a single image with a CycleGAN generator.
+Translate a folder of images (recursive) or a single image with a CycleGAN generator;
+video clips too (pip install "cyclegan[video]"), with their timing, rotation and audio.
 Output keeps each file's relative path, name and size; existing outputs are skipped, so an
 interrupted run is finished by running the same command again.
 
@@ -36,6 +37,7 @@ examples:
   cyclegan-infer photos/ winter/ --model G_A2B.onnx
   cyclegan-infer photos/ out/ --model run/checkpoints/latest.pt --direction B2A
   cyclegan-infer photo.jpg winter.png --model G_A2B.onnx
+  cyclegan-infer clip.mp4 winter.mp4   (a video; --temporal, --video-codec, --crf)
   cyclegan-infer /data/photos /data/out --model G_A2B.onnx --shard 3/8   (machine 3 of 8)
   cyclegan-infer s3://bucket/photos s3://bucket/winter --engine ray   (on a Ray cluster)"""
 

@@ -21,6 +21,8 @@ from cyclegan.infer import bundled, variants
 from cyclegan.infer.detail import DEFAULT_DETAIL, DETAILS
 from cyclegan.infer.io import FALLBACK, KEEP, format_choices
 from cyclegan.infer.scale import NATIVE, parse_work_size
+from cyclegan.infer.temporal import DEFAULT_KEEP
+from cyclegan.infer.video import AUTO, CODECS, OTHER_SUFFIX
 from cyclegan.runlayout import latest_checkpoint
 
 DEFAULT_OUTPUT = Path("cyclegan-output")
@@ -132,6 +134,18 @@ class InferConfig:
                        "and applies it to the full-size photo, keeping the photo's edges and "
                        "texture (docs/inference.md); resize enlarges the generator's output "
                        "itself (soft, its artifacts magnified)", choices=DETAILS)
+    temporal: float = _opt(DEFAULT_KEEP, "videos: how much of the previous frames' colour "
+                           "models (the guided step's grid) each frame keeps, which removes "
+                           "the flicker of frame-by-frame translation; reset at scene cuts; "
+                           "0 translates every frame on its own", ((">=", 0), ("<=", 0.99)),
+                           type=float, metavar="KEEP")
+    video_codec: str = _opt(AUTO, "videos: the encoder of the output; auto: h264 (vp9 for "
+                            ".webm). Audio is always copied as it is. A video keeps its "
+                            f"container (.mp4, .mov, .mkv, .webm); others become {OTHER_SUFFIX}",
+                            choices=(AUTO, *CODECS))
+    crf: int | None = _opt(None, "videos: constant quality, lower is better and larger "
+                           "(default: " + ", ".join(f"{n} {c.crf}" for n, c in CODECS.items())
+                           + ")", ((">=", 0),), type=int)
     size: int | None = _opt(None, "resize so the shorter side is SIZE pixels (default: keep "
                             "the size)", POSITIVE, type=int)
     max_size: int | None = _opt(None, "downscale images whose longer side exceeds MAX_SIZE "

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -39,7 +40,7 @@ from cyclegan.images import (
     extension_list,
     format_of,
 )
-from cyclegan.infer import bundled, scale, storage
+from cyclegan.infer import bundled, scale, storage, video
 from cyclegan.infer.config import DEFAULT_OUTPUT, InferConfig
 from cyclegan.infer.failures import failures_name, failures_tsv
 from cyclegan.infer.io import KEEP, Job, output_format, output_path
@@ -152,6 +153,16 @@ def pipeline_options(cfg: InferConfig, model: OrtGenerator, cores: int, warn,
                            warn=warn, stop=stop)
 
 
+def video_options(cfg: InferConfig, model: OrtGenerator, stop) -> video.VideoOptions:
+    """The per-clip settings for `cfg` with `model` loaded (the video twin of
+    pipeline_options)."""
+    ngf, device = scale.model_width(model.meta), model.device
+    return video.VideoOptions(work_size=work_size(cfg, model), geometry=model.geometry,
+                              detail=cfg.detail, keep=cfg.temporal, codec=cfg.video_codec,
+                              crf=cfg.crf, stop=stop,
+                              fits=lambda h, w: scale.memory_problem(h, w, ngf, device))
+
+
 def output_done(modified: float | None, overwrite: bool, started: float) -> bool:
     """Whether an output (modified at `modified`, None: not there) counts as finished: it is
     there, and with --overwrite it was written by this run (started at `started`, whole
@@ -182,6 +193,8 @@ def map_input(rel: str, fmt: str) -> tuple[str, str]:
     """(output name relative to OUTPUT, its FORMATS name) of the input at `rel` under INPUT:
     the one rule for output names and formats, for both engines."""
     path = PurePosixPath(rel)
+    if video.is_video(path):
+        return str(video.output_name(path)), video.FORMAT
     return str(output_path(path, path, PurePosixPath(), fmt)), output_format(path, fmt)
 
 
@@ -200,6 +213,8 @@ def _single_output(side, src: Place, out: Place, fmt: str) -> str | None:
     folder."""
     if side.kind(src) != "file" or side.kind(out) == "folder":
         return None
+    if video.is_video(src):
+        return video.FORMAT if video.is_video(out) else None
     return file_format(out, fmt)
 
 
@@ -216,7 +231,7 @@ def _inputs(side, src: Place, root: Place) -> list[tuple[Place, str]]:
     items = side.images(src, root)
     if not items:
         raise UsageError(f"no images found under {src} (extensions read: "
-                         f"{extension_list()})")
+                         f"{extension_list()}; videos: {' '.join(video.VIDEO_SUFFIXES)})")
     return items
 
 
@@ -310,9 +325,19 @@ class Run:
     def jobs(self) -> list[Job]:
         return self.plan.jobs
 
+    @property
+    def images(self) -> list[Job]:
+        return [j for j in self.plan.jobs if j.format != video.FORMAT]
+
+    @property
+    def clips(self) -> list[Job]:
+        """Videos: each with a progress bar of its own, in frames."""
+        return [j for j in self.plan.jobs if j.format == video.FORMAT]
+
     def progress(self) -> Progress:
-        return Progress(len(self.jobs), "cyclegan-infer", unit="img",
-                        enabled=not self.cfg.quiet)
+        images = len(self.images)
+        return Progress(images, "cyclegan-infer", unit="img",
+                        enabled=not self.cfg.quiet and bool(images))
 
     @contextlib.contextmanager
     def stopping(self, stop):
@@ -365,7 +390,7 @@ class Run:
         single = side.kind(p.input) == "file"
         times = side.modified(p.out_root, [d for _, d in done])
         rows = [(s, d, PurePosixPath(str(s)).name if single else side.relative(p.input, s))
-                for (s, d), t in zip(done, times) if t is not None]
+                for (s, d), t in zip(done, times) if t is not None and not video.is_video(d)]
         title = f"input | output    {self.model.describe()}"
         try:
             with tempfile.TemporaryDirectory(prefix="cyclegan-sheet-") as scratch:
@@ -402,6 +427,11 @@ def open_run(cfg: InferConfig, stack: contextlib.ExitStack, log, warn,
     p = plan(cfg, stack)
     model = load_model(cfg.model, cfg.direction, device, threads, log,
                        precision=cfg.precision, warn=warn)
+    clips = [j for j in p.jobs if j.format == video.FORMAT]
+    if clips and p.places.kind(p.input) == "file":
+        video.require_av()  # one clip: a usage error; a folder's clips become failure rows
+    for job in clips:
+        video.check_options(job.dst, video_options(cfg, model, threading.Event()))
     output = cfg.output if storage.is_uri(cfg.output) else Path(cfg.output)
     summary = Summary(output, planned=len(p.jobs), skipped=len(p.skipped),
                       failures=list(p.failures), model=model.describe())

@@ -40,5 +40,13 @@ def finish(item: Decoded, y: np.ndarray, detail: str = DEFAULT_DETAIL,
         return np.asarray(out.resize((item.width, item.height), Image.Resampling.BICUBIC))
     if detail != "guided":
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}, got {detail!r}")
+    return guided.apply(colour_grid(item, y), item.photo, threads=threads)
+
+
+def colour_grid(item: Decoded, y: np.ndarray) -> guided.ColourGrid:
+    """The guided step's fit: the grid of colour models mapping what the generator saw
+    (item.small) to what it returned (y, padded). Video smooths it over time
+    (cyclegan.infer.temporal) before applying it."""
+    h, w = item.small.shape[:2]
     out = np.clip((y[:, :h, :w].transpose(1, 2, 0) + 1.0) * 0.5, 0.0, 1.0)
-    return guided.apply(guided.fit(item.small, out), item.photo, threads=threads)
+    return guided.fit(item.small, out)

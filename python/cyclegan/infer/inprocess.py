@@ -15,9 +15,11 @@ import threading
 from cyclegan.errors import UsageError
 from cyclegan.infer import storage
 from cyclegan.infer.config import InferConfig
-from cyclegan.infer.controller import Summary, open_run, pipeline_options
+from cyclegan.infer.controller import Summary, open_run, pipeline_options, video_options
 from cyclegan.infer.pipeline import Result, translate
 from cyclegan.infer.runtime import cpu_count
+from cyclegan.infer.video import FORMAT as VIDEO
+from cyclegan.infer.video import translate_videos
 
 
 def run(cfg: InferConfig, log=None, warn=None) -> Summary:
@@ -32,11 +34,15 @@ def run(cfg: InferConfig, log=None, warn=None) -> Summary:
 
         def on_result(result: Result) -> None:
             summary.count(result.job.src, result.error, result.bits)
-            bar.update(1, failed=len(summary.failures))
+            if result.job.format != VIDEO:
+                bar.update(1, failed=len(summary.failures))
 
         opts = pipeline_options(job.cfg, job.model, cpu_count(),
                                 bar.write if bar.enabled else warn, stop)
         with bar, job.stopping(stop.set):
-            summary.seconds = translate(job.model, job.jobs, opts, on_result)
+            summary.seconds = translate(job.model, job.images, opts, on_result)
+            summary.seconds += translate_videos(job.model, job.clips,
+                                                video_options(job.cfg, job.model, stop),
+                                                on_result, show=not job.cfg.quiet)
         job.finish()
     return summary

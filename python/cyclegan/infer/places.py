@@ -16,6 +16,7 @@ from pathlib import Path, PurePosixPath
 
 from cyclegan.images import IMAGE_EXTENSIONS, list_images
 from cyclegan.infer import storage
+from cyclegan.infer.video import VIDEO_SUFFIXES
 
 Place = Path | str  # a local path, or a URI (str)
 
@@ -61,7 +62,8 @@ class LocalPlaces:
     def images(src: Path, root: Path) -> list[tuple[Path, str]]:
         out = root.resolve()
         nested = src.resolve() in out.parents
-        return [(p, p.relative_to(src).as_posix()) for p in list_images(src)
+        listed = list_images(src, IMAGE_EXTENSIONS | set(VIDEO_SUFFIXES))
+        return [(p, p.relative_to(src).as_posix()) for p in listed
                 if not (nested and out in p.resolve().parents)]
 
     @staticmethod

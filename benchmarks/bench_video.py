@@ -1,0 +1,349 @@
+"""Videos through cyclegan-infer: flicker with and without temporal smoothing, frames per
+second at 720p and 1080p, and memory over a clip's length (docs/inference.md, "Videos").
+
+    python benchmarks/bench_video.py [--photos DIR] [--parts flicker,cuts,speed,memory,picture]
+                                     [--json OUT.json] [--picture docs/inference/video_frames.jpg]
+
+Clips are made here, never committed: a slow pan and zoom (Ken Burns) over our own rendered
+landscapes (cyclegan.seasons) with a hard cut between two of them, and the same over real
+photos when --photos names a folder of them (e.g. the summer2winter test photos). Every clip
+goes through the bundled summer2winter generator (its working scale, --detail guided).
+
+flicker   the warping error of Lai et al. (ECCV 2018) with the camera motion known exactly
+          (the clips are made here): each frame warped onto the next, the mean absolute
+          difference (grey levels) over the pixels both show, for the input, per-frame
+          translation (--temporal 0), the default smoothing, and a frozen grid (keep 0.999:
+          one colour map per shot, which cannot flicker, but whose models stay where the
+          first frame had them while the picture moves). Flicker = an output's error - the
+          input's own (the issue's measure; it also counts the coding noise that the colour
+          map amplifies) and - the frozen grid's; smoothed / per-frame flicker is the
+          figure of merit. Also the plain frame-to-frame change (no warp), for reference.
+cuts      (with --photos) the histogram distances of pans and of cuts between the photos,
+          against temporal.CUT.
+speed     frames/s of a whole clip (decode, translate, encode, mux) at 1280 x 720 and
+          1920 x 1080, smoothed and per-frame, interleaved rounds, median (min, max).
+memory    peak RSS of a child process translating a 1080p clip with audio, and one 3x as
+          long; both outputs checked for frame count, timestamps and audio bytes.
+picture   consecutive frames of the render clip: input, per-frame, smoothed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+from scipy.ndimage import map_coordinates
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import load_note, machine, write_json  # noqa: E402
+
+from cyclegan import seasons  # noqa: E402
+from cyclegan.images import labelled_grid  # noqa: E402
+from cyclegan.infer import bundled  # noqa: E402
+from cyclegan.infer.runtime import load_model  # noqa: E402
+from cyclegan.infer.temporal import (  # noqa: E402
+    CUT,
+    DEFAULT_KEEP,
+    colour_histogram,
+    frame_change,
+    histogram_distance,
+)
+from cyclegan.infer.video import VideoOptions, translate_video  # noqa: E402
+
+RATE = 25
+FROZEN = 0.999  # keep: the grid of a shot's first frame, barely changed (the no-flicker floor)
+SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+
+
+def ken_burns(picture: np.ndarray, frames: int, size: tuple[int, int]):
+    """`frames` (view, box) of `picture`: a 16:9 window (box: left, top, right, bottom in
+    the picture's pixels) that shrinks by a quarter while it moves from left to right, each
+    view resized to `size`."""
+    ph, pw = picture.shape[:2]
+    img = Image.fromarray(picture)
+    for i in range(frames):
+        t = i / max(1, frames - 1)
+        ww = min(pw, ph * 16 / 9) * 0.8 * (1 - 0.25 * t)
+        wh = ww * 9 / 16
+        cx = pw * (0.4 + 0.2 * t)
+        cy = ph * 0.5
+        box = (cx - ww / 2, cy - wh / 2, cx + ww / 2, cy + wh / 2)
+        yield np.asarray(img.resize(size, Image.Resampling.BILINEAR, box=box)), box
+
+
+def write_clip(path: Path, shots: list[np.ndarray], frames_per_shot: int,
+               size: tuple[int, int], audio: bool = False) -> tuple[Path, list]:
+    """One Ken Burns shot per picture, hard cuts between them; H.264 (CRF 16) and, if
+    asked, a stereo AAC track of the same length. Returns the path and each frame's box."""
+    boxes = []
+    with av.open(str(path), "w") as c:
+        v = c.add_stream("libx264", rate=RATE, options={"crf": "16", "preset": "veryfast"})
+        v.width, v.height, v.pix_fmt = *size, "yuv420p"
+        a = None
+        if audio:
+            a = c.add_stream("aac", rate=48000)
+            a.layout = "stereo"
+        for picture in shots:
+            for rgb, box in ken_burns(picture, frames_per_shot, size):
+                boxes.append(box)
+                c.mux(v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        c.mux(v.encode(None))
+        if a is not None:
+            n = len(shots) * frames_per_shot * 48000 // RATE // 1024
+            t = np.arange(1024) / 48000
+            for i in range(n):
+                tone = 0.2 * np.sin(2 * np.pi * 440 * (t + i * 1024 / 48000))
+                af = av.AudioFrame.from_ndarray(np.stack([tone, tone]).astype(np.float32),
+                                                format="fltp", layout="stereo")
+                af.sample_rate, af.pts = 48000, i * 1024
+                c.mux(a.encode(af))
+            c.mux(a.encode(None))
+    return path, boxes
+
+
+def renders(count: int, size: int = 2048) -> list[np.ndarray]:
+    return [(seasons.render(seed, size, "summer") * 255).round().astype(np.uint8)
+            for seed in range(11, 11 + count)]
+
+
+def photos(folder: Path, count: int) -> list[np.ndarray]:
+    """Real photos enlarged to 1024 px (bicubic): the pan needs room to move."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".png"))
+    step = max(1, len(files) // count)
+    return [np.asarray(Image.open(f).convert("RGB").resize((1024, 1024),
+                                                           Image.Resampling.BICUBIC))
+            for f in files[::step][:count]]
+
+
+def frames_of(path: Path):
+    with av.open(str(path)) as c:
+        for f in c.decode(c.streams.video[0]):
+            yield f.to_ndarray(format="rgb24")
+
+
+def mean_change(path: Path, skip: set[int]) -> float:
+    """Mean frame-to-frame change over the clip (no warp), leaving out pairs across a cut."""
+    prev, out = None, []
+    for i, rgb in enumerate(frames_of(path)):
+        if prev is not None and i not in skip:
+            out.append(frame_change(prev, rgb))
+        prev = rgb
+    return float(np.mean(out))
+
+
+def warp_error(path: Path, boxes: list, skip: set[int], margin: int = 2) -> float:
+    """Mean over frame pairs of |frame t - frame t-1 warped onto it| where both show the
+    picture: the motion is the known change of box (a scale and a shift per axis)."""
+    errors, prev = [], None
+    for i, rgb in enumerate(frames_of(path)):
+        if prev is not None and i not in skip:
+            h, w = rgb.shape[:2]
+            coords = []
+            for n, (lo, hi) in ((h, (1, 3)), (w, (0, 2))):
+                b0, b1 = boxes[i - 1], boxes[i]
+                step0, step1 = (b0[hi] - b0[lo]) / n, (b1[hi] - b1[lo]) / n
+                u = np.arange(n)
+                # Pixel centre u of frame i is the picture point b1 + (u + 0.5) step1.
+                coords.append((b1[lo] + (u + 0.5) * step1 - b0[lo]) / step0 - 0.5)
+            yy, xx = np.meshgrid(*coords, indexing="ij")
+            valid = ((yy >= margin) & (yy <= h - 1 - margin) & (xx >= margin)
+                     & (xx <= w - 1 - margin))
+            warped = np.stack([map_coordinates(prev[..., c].astype(np.float32), [yy, xx],
+                                               order=1) for c in range(3)], -1)
+            errors.append(float(np.abs(rgb - warped)[valid].mean()))
+        prev = rgb.astype(np.float32)
+    return float(np.mean(errors))
+
+
+def deviation(a: Path, b: Path) -> float:
+    """Mean absolute difference between two clips, frame by frame (what smoothing moves
+    the output away from per-frame translation)."""
+    return float(np.mean([frame_change(x, y) for x, y in zip(frames_of(a), frames_of(b))]))
+
+
+def flicker(model, clips: dict[str, tuple[Path, list, set[int]]], work: Path,
+            keep: float) -> dict:
+    results = {}
+    for name, (src, boxes, cuts) in clips.items():
+        row = {"input": warp_error(src, boxes, cuts), "input_change": mean_change(src, cuts)}
+        outs = {}
+        for label, k in (("per_frame", 0.0), ("smoothed", keep), ("frozen", FROZEN)):
+            outs[label] = work / f"{name}-{label}.mp4"
+            r = translate_video(model, src, outs[label], options(model, k))
+            row[label] = warp_error(outs[label], boxes, cuts)
+            row[f"{label}_change"] = mean_change(outs[label], cuts)
+            row[f"{label}_cuts_found"] = r.cuts
+        for label in ("per_frame", "smoothed"):
+            row[f"{label}_flicker"] = row[label] - row["input"]
+            row[f"{label}_over_frozen"] = row[label] - row["frozen"]
+        row["flicker_ratio"] = row["smoothed_flicker"] / row["per_frame_flicker"]
+        row["smoothed_vs_per_frame"] = deviation(outs["per_frame"], outs["smoothed"])
+        row["planted_cuts"] = len(cuts)
+        results[name] = row
+        print(f"{name} (keep {keep}): warping error input {row['input']:.2f}, per-frame "
+              f"{row['per_frame']:.2f}, smoothed {row['smoothed']:.2f}, frozen "
+              f"{row['frozen']:.2f} grey levels; flicker (output's - input's) "
+              f"{row['per_frame_flicker']:.2f} -> "
+              f"{row['smoothed_flicker']:.2f}, ratio {row['flicker_ratio']:.2f}; over the "
+              f"frozen grid's {row['per_frame_over_frozen']:.2f} -> "
+              f"{row['smoothed_over_frozen']:.2f}; plain change "
+              f"{row['input_change']:.2f} / {row['per_frame_change']:.2f} / "
+              f"{row['smoothed_change']:.2f}; cuts found {row['smoothed_cuts_found']} of "
+              f"{len(cuts)}; smoothed differs from per-frame by "
+              f"{row['smoothed_vs_per_frame']:.2f}", flush=True)
+    return results
+
+
+def cut_distances(pictures: list[np.ndarray]) -> dict:
+    """The cut rule's margin: histogram distances (cyclegan.infer.temporal) between
+    consecutive frames of a pan over each picture, and between the first frames of every
+    pair of pictures (a cut), at the working scale of the bundled models."""
+    size = (228, 128)
+    within = []
+    for p in pictures:
+        hists = [colour_histogram(f) for f, _ in ken_burns(p, 24, size)]
+        within += [histogram_distance(a, b) for a, b in zip(hists, hists[1:])]
+    firsts = [colour_histogram(next(ken_burns(p, 24, size))[0]) for p in pictures]
+    across = np.array([histogram_distance(firsts[i], firsts[j])
+                       for i in range(len(firsts)) for j in range(i)])
+    row = {"pan_max": max(within), "cut_min": float(across.min()),
+           "cuts_below_threshold": float((across <= CUT).mean()), "pairs": len(across)}
+    print(f"histogram distance: pans at most {row['pan_max']:.3f}; cuts between "
+          f"{len(pictures)} pictures at least {row['cut_min']:.3f}, "
+          f"{row['cuts_below_threshold']:.1%} of {len(across)} at or below CUT = {CUT}",
+          flush=True)
+    return row
+
+
+def options(model, keep: float) -> VideoOptions:
+    return VideoOptions(work_size=model.work_size, geometry=model.geometry, keep=keep)
+
+
+def speed(model, pictures, work: Path, frames: int, rounds: int) -> dict:
+    clips = {name: write_clip(work / f"speed-{name}.mp4", pictures[:1], frames, size)[0]
+             for name, size in SIZES.items()}
+    cases = [(name, keep) for name in SIZES for keep in (DEFAULT_KEEP, 0.0)]
+    fps: dict[str, list[float]] = {f"{n} keep={k}": [] for n, k in cases}
+    for r in range(rounds):
+        for name, keep in cases[r % len(cases):] + cases[:r % len(cases)]:
+            t = time.perf_counter()
+            n = translate_video(model, clips[name], work / "speed-out.mp4",
+                                options(model, keep)).frames
+            fps[f"{name} keep={keep}"].append(n / (time.perf_counter() - t))
+    for case, values in fps.items():
+        print(f"{case}: {statistics.median(values):.2f} frames/s (min {min(values):.2f}, "
+              f"max {max(values):.2f}) over {rounds} rounds of {frames} frames", flush=True)
+    return fps
+
+
+# Peak RSS as VmHWM of the child's own address space: ru_maxrss would carry the parent's
+# peak across fork and exec (Linux keeps the larger), and the parent holds the renders.
+CHILD = """
+import re, sys
+from cyclegan.infer import bundled
+from cyclegan.infer.runtime import load_model
+from cyclegan.infer.video import VideoOptions, translate_video
+m = load_model(bundled.resolve_model("summer2winter"))
+r = translate_video(m, sys.argv[1], sys.argv[2],
+                    VideoOptions(work_size=m.work_size, geometry=m.geometry))
+hwm = re.search(r"VmHWM:\\s*(\\d+) kB", open("/proc/self/status").read())
+print(r.frames, hwm.group(1))
+"""
+
+
+def probe(path: Path) -> tuple[int, list, list]:
+    with av.open(str(path)) as c:
+        pts = [f.pts for f in c.decode(c.streams.video[0])]
+    with av.open(str(path)) as c:
+        audio = [(p.pts, bytes(p)) for p in c.demux(c.streams.audio[0]) if p.dts is not None]
+    return len(pts), pts, audio
+
+
+def memory(pictures, work: Path, seconds: int) -> dict:
+    out = {}
+    for n in (seconds, 3 * seconds):
+        src, _ = write_clip(work / f"mem-{n}s.mp4", pictures[:1], n * RATE, SIZES["1080p"],
+                            audio=True)
+        dst = work / f"mem-{n}s-out.mp4"
+        t = time.perf_counter()
+        res = subprocess.run([sys.executable, "-c", CHILD, str(src), str(dst)],
+                             capture_output=True, text=True, check=True)
+        frames, rss_kib = map(int, res.stdout.split())
+        a, b = probe(src), probe(dst)
+        same = {"frames": a[0] == b[0], "timestamps": a[1] == b[1], "audio": a[2] == b[2]}
+        out[f"{n}s"] = {"frames": frames, "peak_rss_mib": rss_kib / 1024,
+                        "seconds": time.perf_counter() - t, "kept": same,
+                        "audio_packets": len(a[2])}
+        print(f"1080p, {n} s ({frames} frames, {len(a[2])} audio packets): peak RSS "
+              f"{rss_kib / 1024:.0f} MiB; same frame count, timestamps, audio bytes: {same}",
+              flush=True)
+    return out
+
+
+def picture(model, pictures, work: Path, dst: Path, count: int = 6) -> None:
+    src, _ = write_clip(work / "picture.mp4", pictures[:1], 24, SIZES["720p"])
+    rows = {"input": src}
+    for label, keep in (("per-frame", 0.0), ("smoothed", DEFAULT_KEEP)):
+        rows[label] = work / f"picture-{label}.mp4"
+        translate_video(model, src, rows[label], options(model, keep))
+    crop = (560, 300, 560 + 240, 300 + 180)
+    start = 8
+    grid = [[Image.fromarray(rgb).crop(crop) for i, rgb in enumerate(frames_of(path))
+             if start <= i < start + count] for path in rows.values()]
+    labels = [[f"frame {start + i}"] for i in range(count)]
+    labelled_grid(labels, grid).save(dst, quality=90)
+    print(f"wrote {dst}: rows {', '.join(rows)}")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--photos", type=Path, default=None)
+    p.add_argument("--parts", default="flicker,cuts,speed,memory,picture")
+    p.add_argument("--frames", type=int, default=36, help="frames per shot (flicker)")
+    p.add_argument("--keep", type=float, default=DEFAULT_KEEP, help="smoothing (flicker)")
+    p.add_argument("--speed-frames", type=int, default=24)
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--memory-seconds", type=int, default=2)
+    p.add_argument("--picture", type=Path, default=None)
+    p.add_argument("--json", default=None)
+    args = p.parse_args()
+    parts = args.parts.split(",")
+    print(f"{machine('cpu')}; {load_note()}; 2 cores shared with other sessions", flush=True)
+    model = load_model(bundled.resolve_model("summer2winter"))
+    print(f"model: {model.describe()}, working scale {model.work_size} px", flush=True)
+    pictures = renders(2)
+    payload: dict = {"machine": machine("cpu"), "load": load_note(), "model": model.describe()}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if "flicker" in parts:
+            n = args.frames
+            clips = {"render 720p": (*write_clip(work / "render.mp4", pictures, n,
+                                                 SIZES["720p"]), {n})}
+            if args.photos:
+                shots = photos(args.photos, 3)
+                clips["photos 720p"] = (*write_clip(work / "photos.mp4", shots, n,
+                                                    SIZES["720p"]), {n, 2 * n})
+            payload["flicker"] = flicker(model, clips, work, args.keep)
+        if "cuts" in parts and args.photos:
+            payload["cuts"] = cut_distances(photos(args.photos, 1000))
+        if "speed" in parts:
+            payload["fps"] = speed(model, pictures, work, args.speed_frames, args.rounds)
+        if "memory" in parts:
+            payload["memory"] = memory(pictures, work, args.memory_seconds)
+        if "picture" in parts and args.picture:
+            picture(model, pictures, work, args.picture)
+    payload["self_peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    write_json(args.json, payload)
+
+
+if __name__ == "__main__":
+    main()
