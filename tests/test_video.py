@@ -276,7 +276,7 @@ def test_ctrl_c_in_a_clip_leaves_nothing_and_the_next_run_redoes_it(tmp_path, mo
     import os
     import signal
 
-    from cyclegan.infer import plan
+    from cyclegan.infer import controller
     from cyclegan.infer.runtime import load_model
 
     src = make_clip(tmp_path / "clip.mp4", frames=12)
@@ -297,10 +297,26 @@ def test_ctrl_c_in_a_clip_leaves_nothing_and_the_next_run_redoes_it(tmp_path, mo
         def describe(self):
             return self.model.describe()
 
-    monkeypatch.setattr(plan, "load_model", lambda *a, **k: CtrlCOnThirdFrame(load_model(DEMO)))
+    monkeypatch.setattr(controller, "load_model",
+                        lambda *a, **k: CtrlCOnThirdFrame(load_model(DEMO)))
     summary = run(InferConfig(src, out, model=DEMO, quiet=True))
     assert summary.interrupted == signal.SIGINT and summary.translated == 0
     assert list(out.iterdir()) == []  # no temp file, no partial clip, no failures file
     monkeypatch.undo()
     again = run(InferConfig(src, out, model=DEMO, quiet=True))
     assert again.translated == 1 and probe(out / "clip.mp4")["frames"] == 12
+
+
+def test_translator_video_is_the_commands_clip(tmp_path):
+    from cyclegan import Translator
+
+    src = make_clip(tmp_path / "clip.mp4", frames=8)
+    assert run(InferConfig(src, tmp_path / "cmd.mp4", model=DEMO, quiet=True)).translated == 1
+    frames = []
+    result = Translator(DEMO).video(src, tmp_path / "api.mp4", on_frame=lambda: frames.append(1))
+    assert len(frames) == 8 and result is not None
+    a, b = probe(tmp_path / "cmd.mp4"), probe(tmp_path / "api.mp4")
+    assert (a["frames"], a["pts"], a["audio"]) == (b["frames"], b["pts"], b["audio"])
+    assert all(np.array_equal(x, y) for x, y in zip(a["rgb"], b["rgb"]))  # the same pixels
+    with pytest.raises(UsageError):
+        Translator(DEMO).video(src, tmp_path / "x.webm", codec="h264")

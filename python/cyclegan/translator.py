@@ -39,7 +39,7 @@ from PIL import Image
 from cyclegan import images
 from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.errors import first_line
-from cyclegan.infer import bundled, detail, io
+from cyclegan.infer import bundled, detail, io, video
 from cyclegan.infer.config import InferConfig
 from cyclegan.infer.controller import pipeline_options
 from cyclegan.infer.pipeline import (
@@ -209,6 +209,21 @@ class Translator:
         if problem := output_problems(x.shape, y)[0]:
             raise TranslateError(label, problem)
         return restore(self.finish(item, y[0]), item.alpha, item.metadata)
+
+    def video(self, src: str | os.PathLike, dst: str | os.PathLike, *,
+              temporal: float = _DEFAULTS.temporal, codec: str = _DEFAULTS.video_codec,
+              crf: int | None = _DEFAULTS.crf,
+              on_frame: Callable[[], None] | None = None) -> video.VideoResult:
+        """The clip `src` translated into `dst` as `cyclegan-infer src dst` does (frame rate,
+        timestamps, rotation and audio kept; written atomically), with the command's
+        --temporal, --video-codec and --crf. Needs `pip install "cyclegan[video]"`;
+        raises a CycleganError (VideoError, UsageError) for a clip or options it cannot
+        take. on_frame: called after each frame."""
+        o = self.options
+        opts = video.VideoOptions(work_size=o.work_size, geometry=o.geometry, detail=o.detail,
+                                  keep=temporal, codec=codec, crf=crf, fits=o.fits)
+        video.check_options(dst, opts)
+        return video.translate_video(self.run, src, dst, opts, on_frame)
 
     def map(self, pictures: Iterable[Picture]) -> Iterator[Picture]:
         """Each picture translated, in order, through the threaded pipeline (decode,
