@@ -361,3 +361,19 @@ def test_killed_actor_is_replaced_and_nothing_is_written_twice(ray_local, tmp_pa
     assert not [p for p in out.rglob("*") if is_temp(p)]  # no partial file left
     got, ref = files(out), files(tmp_path / "ref")
     assert got == ref
+
+
+def test_clips_are_failure_rows_not_ray_rows():
+    """A folder's videos are planned like its images; the Ray engine, which maps batches of
+    rows, lists them as failures naming the engine that translates them."""
+    from cyclegan.infer import ray_engine
+    from cyclegan.infer.controller import Plan, Run, Summary
+    from cyclegan.infer.io import Job
+    from cyclegan.infer.video import FORMAT
+
+    clip = Job(Path("in/a.mp4"), Path("out/a.mp4"), FORMAT)
+    summary = Summary(Path("out"), planned=1)
+    job = Run(InferConfig(), Plan(Path("in"), Path("out"), [clip], [], [], None), None,
+              summary, print)
+    ray_engine._execute(None, job, None, None, print, print)  # no images: Ray is not used
+    assert summary.failures == [(clip.src, ray_engine.CLIPS_STAY_HOME)]

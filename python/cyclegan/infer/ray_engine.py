@@ -293,16 +293,21 @@ def _collect(results, job: Run, bar: Progress, log, warn) -> None:
             "mid-batch were kept (Ray ran the batch again for the rest)")
 
 
+CLIPS_STAY_HOME = "videos are translated by the default engine: run without --engine ray"
+
+
 def _stop() -> None:
     raise KeyboardInterrupt  # out of Ray's wait for the next batch
 
 
 def _execute(ray, job: Run, actors: Actors, opts: RayOptions, log, warn) -> None:
-    if not job.jobs:
+    for clip in job.clips:  # a clip is one long stream, not a batch of rows
+        job.summary.count(clip.src, CLIPS_STAY_HOME)
+    if not job.images:
         return
     start = time.perf_counter()
     ds = ray.data.from_items([{"src": str(j.src), "dst": str(j.dst), "format": j.format}
-                              for j in job.jobs])
+                              for j in job.images])
     results = _map(ds, job.cfg, actors, opts, job.started)
     ctx = results.context
     ctx.enable_progress_bars = False  # ours is the one progress bar
