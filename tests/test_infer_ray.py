@@ -1,6 +1,6 @@
 """cyclegan-infer --engine ray on a local Ray instance (2 CPUs, as in CI): the same files as
 the in-process engine, resume, a killed actor, file:// URIs; and the actor's work
-(ray_worker.Translator) on its own, without Ray."""
+(ray_worker.TranslateActor) on its own, without Ray."""
 
 import importlib.util
 import os
@@ -22,7 +22,7 @@ from cyclegan.infer import InferConfig, bundled, run, storage
 from cyclegan.infer.failures import read_failures
 from cyclegan.infer.ray_engine import Actors, RayEngineError, RayOptions, plan_actors
 from cyclegan.infer.ray_engine import run as run_ray
-from cyclegan.infer.ray_worker import FAILED, SKIPPED, TRANSLATED, Translator
+from cyclegan.infer.ray_worker import FAILED, SKIPPED, TRANSLATED, TranslateActor
 
 from conftest import s3_standin
 
@@ -54,7 +54,7 @@ def test_actor_translates_skips_and_stages_uris_without_ray(tmp_path):
     model = bundled.model_path(MODEL)
     cfg = InferConfig(model=model, threads=1)
     started = time.time()
-    actor = Translator(model.name, model.read_bytes(), "auto", cfg, "cpu", 1, started)
+    actor = TranslateActor(model.name, model.read_bytes(), "auto", cfg, "cpu", 1, started)
     out = tmp_path / "out"
     (out / "sub").mkdir(parents=True)
     (out / "sub" / "p1.png").write_bytes(b"written by an earlier try")
@@ -73,7 +73,7 @@ def test_actor_translates_skips_and_stages_uris_without_ray(tmp_path):
     # --overwrite: what the run wrote is kept, what was there before it is redone.
     old = time.time() - 3600
     os.utime(out / "p0.png", (old, old))
-    redo = Translator(model.name, model.read_bytes(), "auto",
+    redo = TranslateActor(model.name, model.read_bytes(), "auto",
                       InferConfig(model=model, overwrite=True), "cpu", 1, started)
     again = redo({k: v[:3] for k, v in rows.items()})
     assert list(again["status"]) == [TRANSLATED, SKIPPED, SKIPPED]
@@ -288,14 +288,14 @@ def test_interrupted_run_counts_the_outputs_on_disk(ray_local, tmp_path):
 
 
 def _map_workers() -> list[int]:
-    """Our Ray instance's Translator actors: processes below this one."""
+    """Our Ray instance's TranslateActor actors: processes below this one."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             title = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if title.startswith(b"ray::MapWorker(MapBatches(Translator))") and _ours(int(pid)):
+        if title.startswith(b"ray::MapWorker(MapBatches(TranslateActor))") and _ours(int(pid)):
             found.append(int(pid))
     return found
 

@@ -2,9 +2,9 @@
 
     driver: the run (cyclegan.infer.controller, as the in-process engine)
             -> a resource check against the live cluster -> Dataset of (src, dst, format)
-            -> map_batches(Translator) on a pool of actors -> result rows -> progress,
+            -> map_batches(TranslateActor) on a pool of actors -> result rows -> progress,
                summary, one failures table
-    actor:  cyclegan.infer.ray_worker.Translator: one onnxruntime session, and the
+    actor:  cyclegan.infer.ray_worker.TranslateActor: one onnxruntime session, and the
             in-process pipeline on each batch (decode, model, encode, atomic write)
 
 No image crosses the driver: rows hold paths or URIs, and each actor reads and writes the
@@ -38,7 +38,7 @@ from cyclegan.errors import CycleganError, UsageError, first_line
 from cyclegan.infer import bundled, variants
 from cyclegan.infer.config import InferConfig
 from cyclegan.infer.controller import Run, Summary, open_run, with_defaults
-from cyclegan.infer.ray_worker import FAILED, SKIPPED, Translator
+from cyclegan.infer.ray_worker import FAILED, SKIPPED, TranslateActor
 from cyclegan.infer.runtime import ONNX_SUFFIXES
 from cyclegan.progress import Progress
 
@@ -155,7 +155,7 @@ def _map(ds, cfg: InferConfig, actors: Actors, opts: RayOptions, started: float)
     # object store once for every actor (and keeps for restarts) for the whole run.
     name, data, precision = model_payload(cfg, actors.device)
     return ds.map_batches(
-        Translator, batch_size=opts.rows_per_call or rows_per_call(actors, cfg),
+        TranslateActor, batch_size=opts.rows_per_call or rows_per_call(actors, cfg),
         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors.count),
         fn_constructor_kwargs=dict(model_name=name, model_data=data, precision=precision,
                                    cfg=cfg, device=actors.device, cores=actors.cpus,

@@ -1,6 +1,6 @@
 """The work inside one Ray actor: a model, and the in-process pipeline run on each batch.
 
-Ray Data calls a Translator with a batch of rows {src, dst, format} (local paths or URIs,
+Ray Data calls a TranslateActor with a batch of rows {src, dst, format} (local paths or URIs,
 and the output format the plan chose) and gets one result row back for each. The per-image
 path is the in-process engine's own: the batch's jobs go through
 cyclegan.infer.pipeline.translate (decode, batching by size, the model, encoding, the atomic
@@ -52,7 +52,7 @@ class _Row:
         self.status, self.reason = FAILED, reason
 
 
-class Translator:
+class TranslateActor:
     """Ray Data's callable class: one onnxruntime session per actor, kept for every batch."""
 
     def __init__(self, model_name: str, model_data: bytes, precision: str,
