@@ -5,6 +5,7 @@ import re
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -239,3 +240,15 @@ def write_png16(path: Path, arr) -> Path:
     path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header)
                      + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
     return path
+
+
+def colour_field(seed: int, h: int, w: int, amplitude: float = 110) -> np.ndarray:
+    """A smooth random colour field (h x w x 3 uint8), different for every seed: a scene
+    for the video and temporal tests (a cut is a change of seed)."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w] / max(h, w)
+    out = np.zeros((h, w, 3))
+    for c in range(3):
+        a, b, p = rng.uniform(-6, 6, 3)
+        out[..., c] = 127 + amplitude * np.sin(a * x + b * y + p)
+    return out.astype(np.uint8)

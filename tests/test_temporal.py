@@ -12,16 +12,11 @@ from cyclegan.infer.temporal import (
     histogram_distance,
 )
 
+from conftest import colour_field
+
 
 def _scene(seed: int, h: int = 48, w: int = 160) -> np.ndarray:
-    """A smooth random colour field, different for every seed."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    out = np.zeros((h, w, 3))
-    for c in range(3):
-        a, b, p = rng.uniform(-6, 6, 3)
-        out[..., c] = 127 + 120 * np.sin(a * x + b * y + p)
-    return out.astype(np.uint8)
+    return colour_field(seed, h, w, amplitude=120)
 
 
 def _grid(value: float) -> guided.ColourGrid:

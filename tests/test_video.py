@@ -22,20 +22,15 @@ from cyclegan.infer.video import (
     translate_video,
 )
 
+from conftest import colour_field
+
 av = pytest.importorskip("av")
 
 W, H, RATE = 96, 64, 25
 
 
 def scene(seed: int, w: int, h: int) -> np.ndarray:
-    """A smooth random colour field (h x w x 3 uint8), different for every seed."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w] / max(h, w)
-    out = np.zeros((h, w, 3))
-    for c in range(3):
-        a, b, p = rng.uniform(-6, 6, 3)
-        out[..., c] = 127 + 110 * np.sin(a * x + b * y + p)
-    return out.astype(np.uint8)
+    return colour_field(seed, h, w)
 
 
 def make_clip(path: Path, frames: int = 12, size=(W, H), rotation: int = 0,
