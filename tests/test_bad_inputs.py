@@ -27,7 +27,7 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
-from cyclegan.export import export_generator
+from cyclegan.export.to_onnx import export_generator
 from cyclegan.fileio import exclusive_lock, is_temp
 from cyclegan.infer.failures import read_failures
 from cyclegan.infer.plan import lock_path

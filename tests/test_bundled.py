@@ -101,7 +101,7 @@ def _untrained_twin(path, out):
     """A generator with the bundled one's architecture and metadata, never trained."""
     import torch
 
-    from cyclegan.export import export_generator
+    from cyclegan.export.to_onnx import export_generator
     from cyclegan.models import ModelConfig, build_generator
 
     meta = read_metadata(path)

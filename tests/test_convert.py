@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from cyclegan.checkpoint import load_checkpoint, load_generator
-from cyclegan.convert import ConvertError, convert_file, official_to_ours
+from cyclegan.export.convert import ConvertError, convert_file, official_to_ours
 
 
 class OfficialResnetBlock(nn.Module):

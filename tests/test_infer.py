@@ -15,7 +15,7 @@ from PIL import Image
 import cyclegan
 from cyclegan import contract
 from cyclegan.cli.infer import main
-from cyclegan.export import export_generator
+from cyclegan.export.to_onnx import export_generator
 from cyclegan.fileio import temp_path
 from cyclegan.infer import bundled
 from cyclegan.infer.io import target_size

@@ -62,7 +62,7 @@ def test_precision_missing_variant(tmp_path):
 def tiny_onnx(tmp_path_factory):
     import torch
 
-    from cyclegan.export import export_generator
+    from cyclegan.export.to_onnx import export_generator
     from cyclegan.models import ModelConfig, ResnetGenerator
 
     torch.manual_seed(0)
@@ -93,8 +93,8 @@ def test_io_binding_on_the_cpu_provider_matches_session_run(tiny_onnx, monkeypat
 def test_infer_runs_the_int8_variant_and_says_so(tiny_onnx, tmp_path, capsys):
     from PIL import Image
 
-    from cyclegan import quantize
     from cyclegan.cli.infer import main
+    from cyclegan.export import quantize
 
     rng = np.random.default_rng(0)
     for i in range(4):

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageOps
 
 from cyclegan.cli.infer import main
-from cyclegan.export import export_generator
+from cyclegan.export.to_onnx import export_generator
 from cyclegan.infer import scale
 from cyclegan.infer.failures import read_failures
 from cyclegan.models import ModelConfig, ResnetGenerator

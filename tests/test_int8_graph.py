@@ -11,8 +11,8 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
-from cyclegan import int8_graph
-from cyclegan.export import trace_to_onnx
+from cyclegan.export import int8_graph
+from cyclegan.export.to_onnx import trace_to_onnx
 from cyclegan.infer.runtime import OrtGenerator
 from cyclegan.models import ModelConfig, ResnetGenerator
 

@@ -27,10 +27,11 @@ import torch
 from PIL import Image
 
 import cyclegan
-from cyclegan import data, evaldata, evaluate, images, report
+from cyclegan import data, images
 from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator, train_config
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
+from cyclegan.evaluation import evaldata, evaluate, report
 from cyclegan.runlayout import latest_checkpoint, log_path
 from cyclegan.stopping import Terminated
 

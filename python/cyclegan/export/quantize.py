@@ -29,7 +29,6 @@ from pathlib import Path
 
 import numpy as np
 
-from cyclegan import int8_graph
 from cyclegan.contract import (
     FP32_DIGEST,
     MIN_SIZE,
@@ -42,6 +41,7 @@ from cyclegan.contract import (
     work_size_of,
 )
 from cyclegan.errors import CycleganError, first_line
+from cyclegan.export import int8_graph
 from cyclegan.fileio import atomic_write_bytes, probe_writable, process_alive
 from cyclegan.hostmem import available_bytes
 from cyclegan.images import ImageError, extension_list, list_images, load_image

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
-from cyclegan import backbone, baselines, data, hostmem, images, judge, metrics
+from cyclegan import backbone, data, hostmem, images
 from cyclegan.checkpoint import save_checkpoint
 from cyclegan.errors import CycleganError
+from cyclegan.evaluation import baselines, judge, metrics
 from cyclegan.progress import Progress
 
 CLASSIFIER_SIZE = 64
