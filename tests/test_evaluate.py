@@ -438,7 +438,7 @@ def test_huge_image_size_is_refused_before_loading(tmp_path, capsys, monkeypatch
     # The bound is the memory there is: with 1 GiB free, 256 px x 100 images fits
     # (8 x 100 x 3 x 256^2 x 4 bytes = 0.59 GiB), 512 px does not; the largest that fits
     # is suggested.
-    monkeypatch.setattr(hostmem, "available_bytes", lambda: 2**30)
+    monkeypatch.setattr(hostmem, "host_available_bytes", lambda: 2**30)
     evaldata.check_memory(256, 100)
     with pytest.raises(evaluate.EvalError, match=r"use --image-size 332 or less"):
         evaldata.check_memory(512, 100)

@@ -143,7 +143,7 @@ def check_memory(image_size: int, max_images: int) -> None:
     def need(size: int) -> int:
         return MEMORY_UNITS * max_images * 3 * size * size * 4
 
-    avail = hostmem.available_bytes()
+    avail = hostmem.host_available_bytes()
     if avail is None or need(image_size) <= avail:
         return
     fit = int((avail / (MEMORY_UNITS * max_images * 12)) ** 0.5) // 4 * 4

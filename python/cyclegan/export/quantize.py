@@ -43,7 +43,7 @@ from cyclegan.contract import (
 from cyclegan.errors import CycleganError, first_line
 from cyclegan.export import int8_graph
 from cyclegan.fileio import atomic_write_bytes, probe_writable, process_alive
-from cyclegan.hostmem import available_bytes
+from cyclegan.hostmem import host_available_bytes
 from cyclegan.images import ImageError, extension_list, list_images, load_image
 from cyclegan.infer.io import Job, decode, from_model_output, target_size
 from cyclegan.infer.variants import remove_stale
@@ -360,7 +360,7 @@ def quantize_bytes(fp32: bytes, photos: list[Photo], size: int,
     check_quantizable(proto)
     if tuned:
         graph_rewrites(proto)
-    chunk = chunk_size(photos, size, activation_bytes_per_pixel(proto), available_bytes())
+    chunk = chunk_size(photos, size, activation_bytes_per_pixel(proto), host_available_bytes())
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
     with _temp_folder() as tmp:
