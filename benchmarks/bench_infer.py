@@ -365,7 +365,7 @@ def extra_cases(args, work: Path, record) -> dict | None:
     full = trace_to_onnx(ResnetGenerator(FULL, fused=False).eval())
     sizes = ((256, 256),) if args.quick or args.int8_256_only else ((256, 256), (768, 1024))
     tables: dict = {key: [] for key in INT8_TABLES}
-    print(f"machine: {machine('cpu')}\n{load_note()}", flush=True)
+    print(load_note(), flush=True)
     for fp32, name in ((full, "full (ngf 64, 9 blocks, untrained)"),
                        (model.read_bytes(), model_name)):
         int8_cases(fp32, name, args, sizes, args.int8_batches, tables, work)
@@ -498,8 +498,8 @@ def main(argv=None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     if rows:
-        print(f"machine: {machine(args.device)}")
-        print_table(["section", "case", "images", "images/s", "ms/image", "note"], rows)
+        print_table(["section", "case", "images", "images/s", "ms/image", "note"], rows,
+                    args.device)
     write_json(args.json, {"benchmark": "infer", "machine": machine(args.device),
                            "quick": args.quick, "results": results, "int8_tables": tables})
     return 0
