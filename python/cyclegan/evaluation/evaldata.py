@@ -1,6 +1,6 @@
 """What `cyclegan-eval` judges translations against, loaded once per evaluation (EvalData):
 the test images of both domains (memory checked first), whether they are paired, the domain
-classifier (trained on the data, cached), the fixed ImageNet judge (cyclegan.judge, when its
+classifier (trained on the data, cached), the fixed ImageNet judge (judge.py, when its
 optional extra is installed) and the real photos' features in every feature space.
 """
 
