@@ -77,7 +77,7 @@ def make_folder(folder: Path, n: int, width: int, height: int) -> Path:
 
 
 def demo_model(path: Path | None, workdir: Path) -> tuple[Path, str]:
-    from cyclegan.export import export_generator
+    from cyclegan.export.to_onnx import export_generator
     from cyclegan.infer.bundled import DEFAULT_MODEL, MODELS
 
     path = path or MODELS[DEFAULT_MODEL].path
@@ -298,8 +298,8 @@ def int8_cases(fp32: bytes, name: str, args, sizes, batches, tables: dict, work:
     """fp32 against int8 (as cyclegan-export makes it) and onnxruntime's plain QDQ int8, model
     only, in interleaved rounds; each int8's PSNR to fp32 on held-back real photos; with
     --profile, where each spends its time at 256x256, batch 1."""
-    from cyclegan import quantize
     from cyclegan.contract import read_metadata
+    from cyclegan.export import quantize
 
     size = quantize.working_size(read_metadata(fp32))
     calib = quantize.load_photos(args.photos / "trainA", 32, log=lambda m: None)
@@ -359,13 +359,13 @@ def extra_cases(args, work: Path, record) -> dict | None:
     if not args.photos.is_dir():
         print(f"int8 cases skipped: no photos at {args.photos}")
         return None
-    from cyclegan.export import trace_to_onnx
+    from cyclegan.export.to_onnx import trace_to_onnx
 
     torch.manual_seed(0)
     full = trace_to_onnx(ResnetGenerator(FULL, fused=False).eval())
     sizes = ((256, 256),) if args.quick or args.int8_256_only else ((256, 256), (768, 1024))
     tables: dict = {key: [] for key in INT8_TABLES}
-    print(f"machine: {machine('cpu')}\n{load_note()}", flush=True)
+    print(load_note(), flush=True)
     for fp32, name in ((full, "full (ngf 64, 9 blocks, untrained)"),
                        (model.read_bytes(), model_name)):
         int8_cases(fp32, name, args, sizes, args.int8_batches, tables, work)
@@ -465,7 +465,7 @@ def main(argv=None) -> int:
         size = 256
         sessions = {}
         if not args.only and have_onnxruntime():
-            from cyclegan.export import trace_to_onnx
+            from cyclegan.export.to_onnx import trace_to_onnx
 
             torch.manual_seed(0)
             full = ResnetGenerator(FULL, fused=False).eval()
@@ -498,8 +498,8 @@ def main(argv=None) -> int:
             shutil.rmtree(work, ignore_errors=True)
 
     if rows:
-        print(f"machine: {machine(args.device)}")
-        print_table(["section", "case", "images", "images/s", "ms/image", "note"], rows)
+        print_table(["section", "case", "images", "images/s", "ms/image", "note"], rows,
+                    args.device)
     write_json(args.json, {"benchmark": "infer", "machine": machine(args.device),
                            "quick": args.quick, "results": results, "int8_tables": tables})
     return 0

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import statistics
 import subprocess
@@ -32,9 +31,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from cyclegan import seasons
-from cyclegan.infer import bundled, detail, io, scale
-from cyclegan.infer.runtime import load_model
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import machine, print_table  # noqa: E402
+
+from cyclegan import seasons  # noqa: E402
+from cyclegan.infer import bundled, detail, io, scale  # noqa: E402
+from cyclegan.infer.runtime import load_model  # noqa: E402
 
 SIZES = {"12MP": (4032, 3024), "50MP": (8160, 6120)}
 
@@ -120,18 +122,16 @@ def main() -> int:
         for size in SIZES:
             for k, v in split(photos[size], args.work / "split.jpg", model, "guided").items():
                 stages[size].setdefault(k, []).append(v)
-    result = {"machine": machine(), "model": model.describe(), "rounds": args.rounds,
+    result = {"machine": machine("cpu"), "model": model.describe(), "rounds": args.rounds,
               "end_to_end": {f"{s} {m}": runs for (s, m), runs in e2e.items()},
               "stages": stages}
-    print(f"machine: {result['machine']}; model: {result['model']}; {args.rounds} rounds")
-    print("| photo | detail | cyclegan-infer wall s | decode to encode s | peak GB |")
-    for (size, mode), runs in e2e.items():
-        print(f"| {size} | {mode} | {summarize([r['wall_s'] for r in runs])} | "
-              f"{summarize([r['pipeline_s'] for r in runs])} | "
-              f"{summarize([r['peak_gb'] for r in runs])} |")
-    print("| photo | " + " | ".join(stages["12MP"]) + " |")
-    for size, st in stages.items():
-        print(f"| {size} | " + " | ".join(summarize(v) for v in st.values()) + " |")
+    print(f"model: {result['model']}; {args.rounds} rounds")
+    print_table(["photo", "detail", "cyclegan-infer wall s", "decode to encode s", "peak GB"],
+                [[size, mode, summarize([r["wall_s"] for r in runs]),
+                  summarize([r["pipeline_s"] for r in runs]),
+                  summarize([r["peak_gb"] for r in runs])] for (size, mode), runs in e2e.items()])
+    print_table(["photo", *stages["12MP"]],
+                [[size, *(summarize(v) for v in st.values())] for size, st in stages.items()])
     if args.native:
         result["native_12MP"] = native(photos["12MP"], args.work)
         print(f"native 12MP: {result['native_12MP']}")
@@ -141,19 +141,10 @@ def main() -> int:
 
 
 def native(photo: Path, work: Path) -> dict | str:
-    available = scale.available_bytes("cpu") or 0
+    available = scale.smi_free_bytes("cpu") or 0
     if available < 22e9:
         return f"skipped: {available / 1e9:.1f} GB available"
     return end_to_end(photo, work / "native.jpg", "--work-size", "native")
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
-    return f"{cpu}, {os.cpu_count()} cores"
 
 
 if __name__ == "__main__":

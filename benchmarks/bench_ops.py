@@ -114,7 +114,7 @@ def main(argv=None) -> int:
         shapes = [tuple(int(v) for v in s.split(",")) for s in args.shapes.split(";")]
 
     rows, records = [], []
-    print(f"machine: {machine(args.device)}\n{load_note()}\ndtype: {args.dtype}  pad: {PAD}  "
+    print(f"{load_note()}\ndtype: {args.dtype}  pad: {PAD}  "
           f"rounds: {args.rounds} x median of {args.repeats} after {args.warmup} warm-up")
     elem = torch.empty((), dtype=dtype).element_size()
     for shape in shapes:
@@ -145,7 +145,7 @@ def main(argv=None) -> int:
                "speed-up, median (min, max)"]
     if args.device == "cuda":
         headers.append("of copy BW")
-    print_table(headers, rows)
+    print_table(headers, rows, args.device)
     write_json(
         args.json,
         {

@@ -15,7 +15,6 @@ in-process engine's.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import sys
@@ -94,7 +93,7 @@ def main(argv=None) -> int:
         shutil.rmtree(work, ignore_errors=True)
 
     ratios = [a / b for a, b in zip(speeds["ray"], speeds["in-process"])]
-    print(f"\n{machine('cpu')}; {os.cpu_count()} cores; {what}; model {args.model}; "
+    print(f"\n{what}; model {args.model}; "
           f"ray.init() {startup:.1f} s (not in the rounds)")
     print_table(["engine", "median img/s", "min", "max"],
                 [[e, f"{statistics.median(v):.1f}", f"{min(v):.1f}", f"{max(v):.1f}"]

@@ -32,9 +32,12 @@ from pathlib import Path
 
 import torch
 
-from cyclegan.layers import fused_unavailable_reason
-from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights
-from cyclegan.train.recipe import Discriminators, Generators, ImagePool, LossWeights, train_step
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import host_note  # noqa: E402
+
+from cyclegan.layers import fused_unavailable_reason  # noqa: E402
+from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights  # noqa: E402,E501
+from cyclegan.train.recipe import Discriminators, Generators, ImagePool, LossWeights, train_step  # noqa: E402,E501
 
 
 @dataclass
@@ -219,6 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (f"{'device':6} {'size':>4} {'batch':>5} {'prec':5} {'NHWC':4} {'path':6} "
               f"{'img/s':>8} {'ms/it':>8} {'act MiB':>8} {'peak MiB':>9} {'speedup':>7} "
               f"{'act saved':>9}")
+    print(host_note(args.device))
     print(header)
     for plain in settings(args):
         if (reason := fused_unavailable_reason(plain.device)) is not None:

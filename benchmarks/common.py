@@ -88,16 +88,24 @@ def machine(device: str) -> str:
     return desc
 
 
-def load_note() -> str:
-    """The load average when a benchmark starts: this machine is shared, say how busy it was."""
+def load_note(when: str = "at start") -> str:
+    """The load average `when`: this machine is shared, say how busy it was."""
     try:
         one, five, _ = os.getloadavg()
     except OSError:
         return "load average unknown"
-    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) at start"
+    return f"load average {one:.2f} (1 min), {five:.2f} (5 min) {when}"
 
 
-def print_table(headers: list[str], rows: list[list[object]]) -> None:
+def host_note(device: str = "cpu") -> str:
+    """What every table is printed with: the machine, the CPU flags that decide fused-kernel
+    and int8 speed, and the load as the table is printed."""
+    return f"host: {machine(device)}; {load_note('now')}"
+
+
+def print_table(headers: list[str], rows: list[list[object]], device: str = "cpu") -> None:
+    """A markdown table of the results, under the host it was measured on (host_note)."""
+    print(host_note(device))
     cells = [[str(c) for c in row] for row in [headers, *rows]]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     for n, row in enumerate(cells):

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cyclegan import evaluate
+from cyclegan.evaluation import evaluate
 from cyclegan.images import list_images
 
 MODELS = {"A2B": "summer2winter", "B2A": "winter2summer"}

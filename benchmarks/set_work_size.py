@@ -20,7 +20,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from cyclegan.export import photo_like
+from cyclegan.export.to_onnx import photo_like
 from cyclegan.fileio import atomic_write_bytes
 
 

@@ -1,19 +1,25 @@
 import contextlib
+import importlib
 import logging
 import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from cyclegan import backbone
 from cyclegan.layers import fused_unavailable_reason
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DATA = REPO.parent / "shared" / "data" / "summer2winter_mini"
+# A generator file as version 0.1.0 wrote it (the oldest cyclegan-infer must still read).
+FIXTURE_0_1_0 = REPO / "tests" / "fixtures" / "v0_1_0" / "G_A2B.onnx"
 
 # CYCLEGAN_REQUIRE=nvcc,data,extras (comma-separated; .ci/run sets it for what its machine
 # has): a test skipped for want of one of these fails instead, so a green run proves that
@@ -82,6 +88,84 @@ def without_efficientnet(monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_efficientnet)
+
+
+def run_cli(command: str, *args, fresh: bool = False, timeout: float = 120, **kwargs):
+    """`cyclegan-<command> args...` (each arg str()-ed). In this process by default: the exit
+    status of cyclegan.cli.<command>.main. fresh=True: `python -m cyclegan.cli.<command>` in
+    a new process, its CompletedProcess with text stdout and stderr (kwargs, e.g. env, go to
+    subprocess.run)."""
+    argv = [str(a) for a in args]
+    if fresh:
+        return subprocess.run([sys.executable, "-m", f"cyclegan.cli.{command}", *argv],
+                              capture_output=True, text=True, timeout=timeout, **kwargs)
+    assert not kwargs, f"in-process runs take no {sorted(kwargs)}"
+    return importlib.import_module(f"cyclegan.cli.{command}").main(argv)
+
+
+def tiny_generator(cfg=None, seed: int = 0):
+    """An untrained generator on the reference path, in eval mode, its weights drawn from
+    `seed`: ngf 8 and 2 residual blocks unless `cfg` (a ModelConfig) says otherwise."""
+    from cyclegan.models import ModelConfig, build_generator
+
+    torch.manual_seed(seed)
+    return build_generator(cfg or ModelConfig(ngf=8, n_blocks=2), fused=False).eval()
+
+
+def tiny_onnx(path: Path, cfg=None, seed: int = 0, domains: dict | None = None,
+              direction: str = "A2B", meta: dict | None = None):
+    """tiny_generator(cfg, seed) exported (and verified) to `path`: (path, the generator).
+    Its metadata: the generator's config and `domains` when given, or exactly `meta`."""
+    from cyclegan.export.to_onnx import export_generator
+
+    gen = tiny_generator(cfg, seed)
+    if meta is None:
+        meta = {"config": gen.config.to_dict(), **({"domains": domains} if domains else {})}
+    Path(path).write_bytes(export_generator(gen, meta, direction)[0])
+    return Path(path), gen
+
+
+# cyclegan-infer's tests: a tiny summer -> winter model, pictures, the bundled-model stand-in.
+SEASON_DOMAINS = {"A": "summer", "B": "winter"}
+PICTURE_RNG = np.random.default_rng(0)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    """(onnx path, torch generator) of a tiny summer -> winter generator, once per module."""
+    return tiny_onnx(tmp_path_factory.mktemp("model") / "tiny.onnx", domains=SEASON_DOMAINS)
+
+
+def noise(w, h, mode="RGB"):
+    channels = {"RGB": 3, "RGBA": 4}[mode]
+    return Image.fromarray(PICTURE_RNG.integers(0, 256, (h, w, channels), dtype=np.uint8),
+                           mode)
+
+
+def smooth(w, h):
+    """A smooth picture (compresses well, survives JPEG)."""
+    yy, xx = np.mgrid[:h, :w]
+    arr = np.stack([xx * 255 // max(w - 1, 1), yy * 255 // max(h - 1, 1),
+                    (xx + yy) * 127 // max(w + h - 2, 1)], -1)
+    return Image.fromarray(arr.astype(np.uint8), "RGB")
+
+
+def bundle(monkeypatch, path: Path, name: str | None = None) -> None:
+    """Make `path` the bundled model `name` (default: the default one; missing or a
+    stand-in)."""
+    from cyclegan.infer import bundled
+
+    monkeypatch.setitem(bundled.MODELS, name or bundled.DEFAULT_MODEL,
+                        bundled.BundledModel(str(path), "stand-in"))
+
+
+def decodes_fully(path: Path) -> bool:
+    try:
+        with Image.open(path) as img:
+            img.load()
+        return True
+    except Exception:
+        return False
 
 
 def generator_reference(gen, rgb):

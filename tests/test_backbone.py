@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 import torch
 
-from cyclegan import backbone, metrics
+from cyclegan import backbone
+from cyclegan.evaluation import metrics
 
 pytest.importorskip("efficientnet_lite_pytorch", reason="the efficientnet extra")
 skdata = pytest.importorskip("skimage.data", reason="scikit-image (the test extra)")

@@ -27,7 +27,7 @@ from onnx import TensorProto, helper
 from PIL import Image
 
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
-from cyclegan.export import export_generator
+from cyclegan.export.to_onnx import export_generator
 from cyclegan.fileio import exclusive_lock, is_temp
 from cyclegan.infer.controller import lock_path
 from cyclegan.infer.failures import read_failures
@@ -35,7 +35,7 @@ from cyclegan.models import ModelConfig, build_generator
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.loop import train
 
-from conftest import flip_tensor_bytes, write_png16
+from conftest import flip_tensor_bytes, run_cli, write_png16
 
 CFG = ModelConfig(ngf=4, ndf=4, n_blocks=1)
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
@@ -156,11 +156,6 @@ def checksums(root: Path) -> dict[str, str]:
             for p in sorted(root.rglob("*")) if p.is_file() and not p.is_symlink()}
 
 
-def run_cli(cmd: str, *args, timeout: float = 120, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", f"cyclegan.cli.{cmd}", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, env=ENV, **kwargs)
-
-
 def assert_clean(r: subprocess.CompletedProcess, code: int, message: str, inputs: Path,
                  before: dict, out: Path | None = None) -> None:
     """The checks every case shares; `message` is a regex the error line must match."""
@@ -247,7 +242,7 @@ def test_infer_refuses_before_any_work(world, photos, tmp_path, case):
     args = argv(world, photos, tmp_path)
     if "--model" not in args:
         args += ["--model", world["onnx"]]
-    r = run_cli("infer", *args, "--quiet")
+    r = run_cli("infer", *args, "--quiet", fresh=True, env=ENV)
     assert_clean(r, 2, message, photos, before, tmp_path / "o")
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
     assert not world["marker"].exists(), "a pickle ran code"
@@ -291,7 +286,7 @@ def test_infer_reports_failed_images(world, photos, tmp_path, case):
         args += ["--model", world["onnx"]]
     before = checksums(photos)
     out = tmp_path / "o"
-    r = run_cli("infer", photos, out, *args, "--quiet")
+    r = run_cli("infer", photos, out, *args, "--quiet", fresh=True, env=ENV)
     assert_clean(r, 1, "", photos, before, out)
     failures = failed_lines(out)
     assert any(p == photos / name and re.search(reason, why)
@@ -310,25 +305,26 @@ def test_a_16_bit_input_is_translated_and_its_lost_depth_said(world, photos, tmp
     write_png16(photos / "deep.png", np.stack([0x4000 + low, 0x8000 + low, 0xC000 + low],
                                               -1).astype(np.uint16))
     before, out = checksums(photos), tmp_path / "o"
-    r = run_cli("infer", photos, out, "--model", world["onnx"], "--quiet")
+    r = run_cli("infer", photos, out, "--model", world["onnx"], "--quiet", fresh=True, env=ENV)
     assert_clean(r, 0, "", photos, before, out)
     assert r.stderr.count(DEPTH_NOTE) == 1 and "deep.png has 16 bits" in r.stderr
     assert f"1 input(s) had more than 8 bits per channel; {DEPTH_NOTE}" in r.stdout
     with Image.open(out / "deep.png") as img:
         assert img.mode == "RGB"  # 8 bits, as said
-    assert DEPTH_NOTE in " ".join(run_cli("infer", "--help").stdout.split())  # and in --help
+    assert DEPTH_NOTE in " ".join(run_cli("infer", "--help", fresh=True).stdout.split())  # and in --help
 
 
 def test_sharded_collisions_found_on_the_whole_list(world, photos, tmp_path):
     picture(photos / "y.png")  # y.jpg (index 1) and y.png (index 2) both become y.png
     before, out = checksums(photos), tmp_path / "o"
     codes = [run_cli("infer", photos, out, "--model", world["onnx"], "--format", "png",
-                     "--shard", f"{i}/2", "--quiet").returncode for i in (0, 1)]
+                     "--shard", f"{i}/2", "--quiet", fresh=True, env=ENV).returncode
+             for i in (0, 1)]
     assert sorted(codes) == [0, 1]  # exactly one shard reports the collision
     assert checksums(photos) == before
     ref = tmp_path / "ref"  # unsharded: the first in sorted order (y.jpg) owns y.png
     assert run_cli("infer", photos, ref, "--model", world["onnx"], "--format", "png",
-                   "--quiet").returncode == 1
+                   "--quiet", fresh=True, env=ENV).returncode == 1
     assert (out / "y.png").read_bytes() == (ref / "y.png").read_bytes()
     assert any(p == photos / "y.png" for p, _ in read_failures(
         next(out.glob("cyclegan-failures.shard-*.tsv"))))
@@ -339,12 +335,13 @@ def test_second_run_on_a_locked_folder_is_refused(world, photos, tmp_path):
     out.mkdir()
     before = checksums(photos)
     with exclusive_lock(lock_path(out, (0, 1)), "testing"):
-        r = run_cli("infer", photos, out, "--model", world["onnx"], "--quiet")
+        r = run_cli("infer", photos, out, "--model", world["onnx"], "--quiet", fresh=True, env=ENV)
         assert r.returncode == 2 and "Traceback" not in r.stderr
         assert f"(pid {os.getpid()}) is running cyclegan-infer into {out}" in r.stderr
         assert not list(out.glob("*.png"))
     assert checksums(photos) == before
-    assert run_cli("infer", photos, out, "--model", world["onnx"], "--quiet").returncode == 0
+    assert run_cli("infer", photos, out, "--model", world["onnx"], "--quiet", fresh=True,
+                   env=ENV).returncode == 0
     assert sorted(p.name for p in out.iterdir()) == ["x.png", "y.jpg"]
 
 
@@ -387,7 +384,7 @@ def test_other_commands_fail_cleanly(world, tmp_path, case):
     _, cmd, argv, code, message = case
     inputs = world["root"]
     before = checksums(inputs)
-    r = run_cli(cmd, *argv(world, tmp_path))
+    r = run_cli(cmd, *argv(world, tmp_path), fresh=True, env=ENV)
     assert_clean(r, code, message, inputs, before, tmp_path / "o")
     assert not (tmp_path / "c.pt").exists()
     assert not list((tmp_path / "o").glob("*.onnx")) if (tmp_path / "o").exists() else True
@@ -439,7 +436,8 @@ def test_train_resume_of_a_damaged_run(world, tmp_path, case):
     _, damage, message = case
     run = damaged_run(world, tmp_path, damage)
     before = checksums(run)
-    r = run_cli("train", "--resume", run, "--steps", "3", "--quiet", "--workers", "0")
+    r = run_cli("train", "--resume", run, "--steps", "3", "--quiet", "--workers", "0", fresh=True,
+                env=ENV)
     assert_clean(r, 2, message, run, before)
 
 
@@ -453,7 +451,7 @@ def test_train_on_a_full_disk_keeps_the_last_checkpoint(world, tmp_path):
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
 
     r = run_cli("train", "--resume", run, "--steps", "3", "--quiet", "--workers", "0",
-                preexec_fn=small_disk)
+                preexec_fn=small_disk, fresh=True, env=ENV)
     assert "Traceback" not in r.stderr and r.returncode == 2, r.stderr
     assert f"cannot write checkpoint {latest}" in r.stderr
     assert "the previous latest.pt is intact" in r.stderr
@@ -469,7 +467,8 @@ def test_resume_removes_temp_files_of_a_killed_run(world, tmp_path):
     stale.write_bytes(b"x" * 1000)
     live = run / "checkpoints" / f".latest.pt.{os.getppid()}-0123abcd.tmp"
     live.write_bytes(b"x")
-    r = run_cli("train", "--resume", run, "--steps", "3", "--quiet", "--workers", "0")
+    r = run_cli("train", "--resume", run, "--steps", "3", "--quiet", "--workers", "0", fresh=True,
+                env=ENV)
     assert r.returncode == 0, r.stderr
     assert not stale.exists() and live.exists()
 
@@ -482,7 +481,7 @@ def test_log_steps_increase_after_kill_and_resume(world, tmp_path):
     extra = [line.replace('"step": 2', f'"step": {s}') for s in (3, 4) for line in lines[-1:]]
     log.write_text("\n".join(lines + extra) + '\n{"step": 5, "lo')
     r = run_cli("train", "--resume", run, "--steps", "4", "--quiet", "--workers", "0",
-                "--log-every", "1")
+                "--log-every", "1", fresh=True, env=ENV)
     assert r.returncode == 0, r.stderr
     steps = [json.loads(line)["step"] for line in log.read_text().splitlines()]
     assert steps == [1, 2, 3, 4]

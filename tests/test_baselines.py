@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from cyclegan import baselines
+from cyclegan.evaluation import baselines
 
 
 @pytest.fixture

@@ -41,11 +41,11 @@ def test_a_huge_model_is_estimated_in_no_time_and_refused():
 def test_check_memory_compares_with_what_is_available(monkeypatch):
     cfg = TrainConfig(**TINY).resolved()
     need = budget.estimate_bytes(cfg, cfg.model_config())
-    monkeypatch.setattr(budget, "available_bytes", lambda device: need + 1)
+    monkeypatch.setattr(budget, "torch_free_bytes", lambda device: need + 1)
     assert budget.check_memory(cfg, cfg.model_config(), torch.device("cpu")) == need
     with pytest.raises(budget.TrainError, match="2 processes"):
         budget.check_memory(cfg, cfg.model_config(), torch.device("cpu"), world_size=2)
-    monkeypatch.setattr(budget, "available_bytes", lambda device: need - 1)
+    monkeypatch.setattr(budget, "torch_free_bytes", lambda device: need - 1)
     with pytest.raises(budget.TrainError, match="available on cpu"):
         budget.check_memory(cfg, cfg.model_config(), torch.device("cpu"))
 

@@ -10,6 +10,8 @@ from cyclegan.contract import read_metadata, work_size_of
 from cyclegan.infer import bundled
 from cyclegan.infer.variants import available
 
+from conftest import tiny_onnx
+
 REAL_PHOTO_MODELS = {"summer2winter": ("A2B", "summer", "winter"),
                      "winter2summer": ("B2A", "winter", "summer")}
 MAX_BYTES = 12_000_000
@@ -99,18 +101,12 @@ def test_real_photo_generators_move_photos_toward_the_target_season(name, real_d
 
 def _untrained_twin(path, out):
     """A generator with the bundled one's architecture and metadata, never trained."""
-    import torch
-
-    from cyclegan.export import export_generator
-    from cyclegan.models import ModelConfig, build_generator
+    from cyclegan.models import ModelConfig
 
     meta = read_metadata(path)
     cfg = ModelConfig.from_dict(json.loads(meta["model_config"]))
-    torch.manual_seed(0)
-    data, _ = export_generator(build_generator(cfg).eval(), {
-        "config": cfg.to_dict(), "domains": json.loads(meta["domains"])}, meta["direction"])
-    out.write_bytes(data)
-    return out
+    return tiny_onnx(out, cfg, domains=json.loads(meta["domains"]),
+                     direction=meta["direction"])[0]
 
 
 @pytest.mark.parametrize("name", SEASONS)

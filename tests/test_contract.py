@@ -8,8 +8,9 @@ import pytest
 import cyclegan
 from cyclegan import contract
 
+from conftest import FIXTURE_0_1_0
+
 PACKAGE = Path(cyclegan.__file__).resolve().parent
-FIXTURE_0_1_0 = Path(__file__).resolve().parent / "fixtures" / "v0_1_0" / "G_A2B.onnx"
 
 
 def test_size_rule():

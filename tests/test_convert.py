@@ -1,12 +1,12 @@
-import subprocess
-import sys
 
 import pytest
 import torch
 from torch import nn
 
 from cyclegan.checkpoint import load_checkpoint, load_generator
-from cyclegan.convert import ConvertError, convert_file, official_to_ours
+from cyclegan.export.convert import ConvertError, convert_file, official_to_ours
+
+from conftest import run_cli
 
 
 class OfficialResnetBlock(nn.Module):
@@ -122,24 +122,21 @@ def test_rejects_what_is_not_an_official_instance_norm_resnet(tmp_path):
         convert_file(tmp_path / "missing.pth", tmp_path / "o.pt")
 
 
-def run_cli(*args):
-    return subprocess.run([sys.executable, "-m", "cyclegan.cli.convert", *args],
-                          capture_output=True, text=True, timeout=120)
-
-
 def test_cli(tmp_path):
     torch.save(official(ngf=4, n_blocks=1).state_dict(), tmp_path / "g.pth")
-    r = run_cli(str(tmp_path / "g.pth"), "--out", str(tmp_path / "g.pt"), "--domains",
-                "summer,winter")
+    r = run_cli("convert", str(tmp_path / "g.pth"), "--out", str(tmp_path / "g.pt"), "--domains",
+                "summer,winter", fresh=True)
     assert r.returncode == 0, r.stderr
     assert "G_A2B" in r.stdout
     assert load_checkpoint(tmp_path / "g.pt")["domains"] == {"A": "summer", "B": "winter"}
     # The official weights do not say their scale: left unset, the documented default applies.
     assert load_checkpoint(tmp_path / "g.pt")["model_config"]["work_size"] is None
-    r = run_cli(str(tmp_path / "g.pth"), "--out", str(tmp_path / "g2.pt"), "--domains", "x")
+    r = run_cli("convert", str(tmp_path / "g.pth"), "--out", str(tmp_path / "g2.pt"), "--domains",
+                "x", fresh=True)
     assert r.returncode == 2 and "two names" in r.stderr
     (tmp_path / "file").write_text("")
-    r = run_cli(str(tmp_path / "g.pth"), "--out", str(tmp_path / "file" / "g.pt"))
+    r = run_cli("convert", str(tmp_path / "g.pth"), "--out", str(tmp_path / "file" / "g.pt"),
+                fresh=True)
     assert r.returncode == 2 and "cannot write" in r.stderr and "Traceback" not in r.stderr
-    r = run_cli("--help")
+    r = run_cli("convert", "--help", fresh=True)
     assert r.returncode == 0 and "--direction" in r.stdout and "default: A2B" in r.stdout

@@ -5,9 +5,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan import backbone, baselines, evaldata, evaluate, hostmem, judge, metrics, report
+from cyclegan import backbone, hostmem
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli import eval as eval_cli
+from cyclegan.evaluation import baselines, evaldata, evaluate, judge, metrics, report
 from cyclegan.models import ModelConfig, ResnetGenerator
 
 SIZE = 16
@@ -294,7 +295,7 @@ def test_best_baseline_is_the_argmin_of_independently_computed_distances(red_blu
 
 def test_classifier_cache_is_the_users_own(monkeypatch, tmp_path):
     # Issue 13: a fixed path in the shared temp folder lets another user plant a classifier.
-    from cyclegan.evaldata import default_cache_dir
+    from cyclegan.evaluation.evaldata import default_cache_dir
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert default_cache_dir() == tmp_path / "cyclegan" / "eval"
@@ -437,7 +438,7 @@ def test_huge_image_size_is_refused_before_loading(tmp_path, capsys, monkeypatch
     # The bound is the memory there is: with 1 GiB free, 256 px x 100 images fits
     # (8 x 100 x 3 x 256^2 x 4 bytes = 0.59 GiB), 512 px does not; the largest that fits
     # is suggested.
-    monkeypatch.setattr(hostmem, "available_bytes", lambda: 2**30)
+    monkeypatch.setattr(hostmem, "host_available_bytes", lambda: 2**30)
     evaldata.check_memory(256, 100)
     with pytest.raises(evaluate.EvalError, match=r"use --image-size 332 or less"):
         evaldata.check_memory(512, 100)
@@ -463,10 +464,8 @@ def test_out_of_memory_in_the_generator_is_one_line(prepared):
 @pytest.mark.parametrize("where", ["folder", "under a file"])
 def test_json_path_is_checked_before_the_run(tmp_path, capsys, monkeypatch, where):
     # Issue 22: --json naming a folder was found only after the whole run.
-    import cyclegan.evaluate
-
     ckpt = _checkpoint(tmp_path / "model.pt")
-    monkeypatch.setattr(cyclegan.evaluate, "evaluate", lambda *a, **k: pytest.fail("ran"))
+    monkeypatch.setattr(evaluate, "evaluate", lambda *a, **k: pytest.fail("ran"))
     (tmp_path / "file.txt").write_text("x")
     target = tmp_path if where == "folder" else tmp_path / "file.txt" / "eval.json"
     rc = eval_cli.main([str(ckpt), "--json", str(target), "--quiet"])

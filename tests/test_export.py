@@ -7,9 +7,10 @@ import pytest
 import torch
 
 import cyclegan
-from cyclegan import contract, export
+from cyclegan import contract
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli.export import main
+from cyclegan.export import to_onnx
 from cyclegan.models import ModelConfig, ResnetGenerator, build_generator
 
 CFG = ModelConfig(ngf=8, n_blocks=2)
@@ -91,7 +92,7 @@ def test_metadata_and_graph(tiny):
 def test_size_rule_in_the_metadata_is_the_architectures(monkeypatch):
     monkeypatch.setattr(ModelConfig, "geometry",
                         property(lambda self: contract.Geometry(multiple=16, min_size=48)))
-    meta = export.build_metadata({"config": CFG.to_dict()}, "A2B", "fp32")
+    meta = to_onnx.build_metadata({"config": CFG.to_dict()}, "A2B", "fp32")
     assert (meta["size_multiple"], meta["min_size"]) == ("16", "48")
 
 
@@ -140,7 +141,7 @@ def test_fp16_variant(tiny):
     assert floats and all(t.data_type == onnx.TensorProto.FLOAT16 for t in floats)
     sess = _session(path)
     assert sess.get_inputs()[0].type == sess.get_outputs()[0].type == "tensor(float)"
-    x = export.photo_like((2, 3, 40, 56), seed=3)
+    x = to_onnx.photo_like((2, 3, 40, 56), seed=3)
     got = sess.run(None, {"input": x})[0]
     diff = np.abs(got - _torch(tiny["gens"]["A2B"], x)).max()
     assert 0 < diff <= 2e-2
@@ -156,17 +157,17 @@ def test_failing_model_is_not_written(tiny, tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     out.mkdir()
     (out / "G_A2B.onnx").write_bytes(b"previous good file")
-    real_trace = export.trace_to_onnx
+    real_trace = to_onnx.trace_to_onnx
 
     def broken_trace(reference, precision="fp32", opset=17):
         # A graph whose weights differ from the model being checked: what a broken
         # exporter (e.g. a dropped custom op) would produce.
-        wrong = export.reference_copy(reference)
+        wrong = to_onnx.reference_copy(reference)
         with torch.no_grad():
             wrong.head.bias.add_(0.05)
         return real_trace(wrong, precision, opset)
 
-    monkeypatch.setattr(export, "trace_to_onnx", broken_trace)
+    monkeypatch.setattr(to_onnx, "trace_to_onnx", broken_trace)
     code = main([str(tiny["ckpt"]), "--out", str(out), "--direction", "A2B"])
     err = capsys.readouterr().err
     assert code == 1
@@ -177,13 +178,13 @@ def test_failing_model_is_not_written(tiny, tmp_path, monkeypatch, capsys):
 
 def test_verify_reports_each_check(tiny):
     g = tiny["gens"]["A2B"]
-    data, checks = export.export_generator(g, {"domains": DOMAINS, "config": CFG.to_dict()},
+    data, checks = to_onnx.export_generator(g, {"domains": DOMAINS, "config": CFG.to_dict()},
                                            "A2B")
     assert [c.kind for c in checks] == ["random", "photo", "photo"]
     assert (1, 3, 256, 256) in [c.shape for c in checks]
     assert any(c.shape[2] != c.shape[3] for c in checks)
     assert all(c.ok and c.max_abs_diff <= 1e-4 for c in checks)
-    bad = export.verify(data, g, atol=-1.0)
+    bad = to_onnx.verify(data, g, atol=-1.0)
     assert not any(c.ok for c in bad) and "FAIL" in str(bad[0])
 
 
@@ -191,7 +192,7 @@ def test_fused_model_exports_reference_path(tiny):
     pytest.importorskip("cyclegan.ops", reason="compiled fused ops not built")
     fused = ResnetGenerator(CFG, fused=True).eval()
     fused.load_state_dict(tiny["gens"]["A2B"].state_dict())
-    data, _ = export.export_generator(fused, {"domains": DOMAINS}, "A2B")
+    data, _ = to_onnx.export_generator(fused, {"domains": DOMAINS}, "A2B")
     model = onnx.load_from_string(data)
     assert {n.domain for n in model.graph.node} <= {"", "ai.onnx"}
     x = np.random.default_rng(4).uniform(-1, 1, (2, 3, 20, 28)).astype(np.float32)
@@ -240,10 +241,10 @@ def test_usage_errors(tiny, tmp_path, capsys, case):
 
 def test_bad_opset_and_precision():
     g = ResnetGenerator(CFG, fused=False)
-    with pytest.raises(export.ExportError, match="opset"):
-        export.trace_to_onnx(g, opset=13)
-    with pytest.raises(export.ExportError, match="precision"):
-        export.trace_to_onnx(g, precision="int8")
+    with pytest.raises(to_onnx.ExportError, match="opset"):
+        to_onnx.trace_to_onnx(g, opset=13)
+    with pytest.raises(to_onnx.ExportError, match="precision"):
+        to_onnx.trace_to_onnx(g, precision="int8")
 
 
 def test_help_and_version(capsys):
@@ -283,7 +284,7 @@ def test_write_error_is_a_usage_error(tmp_path, monkeypatch, capsys):
     def full(path, data):
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(export, "atomic_write_bytes", full)
+    monkeypatch.setattr(to_onnx, "atomic_write_bytes", full)
     assert main([str(tmp_path / "c.pt"), "--out", str(tmp_path / "o"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"cyclegan-export: error: cannot write to {tmp_path / 'o'}")

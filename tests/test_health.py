@@ -9,7 +9,8 @@ import pytest
 import torch
 from test_train import cfg, make_folder
 
-from cyclegan import baselines, data
+from cyclegan import data
+from cyclegan.evaluation import baselines
 from cyclegan.train import health, loop
 from cyclegan.train.health import HealthWarning
 

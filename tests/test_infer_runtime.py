@@ -6,6 +6,8 @@ import pytest
 from cyclegan.errors import UsageError
 from cyclegan.infer import binding, runtime, variants
 
+from conftest import tiny_onnx
+
 
 def test_cpu_and_hidden_gpu(monkeypatch):
     assert runtime.choose_providers("cpu") == ["CPUExecutionProvider"]
@@ -59,22 +61,13 @@ def test_precision_missing_variant(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_onnx(tmp_path_factory):
-    import torch
-
-    from cyclegan.export import export_generator
-    from cyclegan.models import ModelConfig, ResnetGenerator
-
-    torch.manual_seed(0)
-    gen = ResnetGenerator(ModelConfig(ngf=8, n_blocks=2), fused=False).eval()
-    path = tmp_path_factory.mktemp("rt") / "G_A2B.onnx"
-    path.write_bytes(export_generator(gen, {}, "A2B")[0])
-    return path
+def tiny_model(tmp_path_factory):
+    return tiny_onnx(tmp_path_factory.mktemp("rt") / "G_A2B.onnx", meta={})[0]
 
 
-def test_io_binding_on_the_cpu_provider_matches_session_run(tiny_onnx, monkeypatch):
+def test_io_binding_on_the_cpu_provider_matches_session_run(tiny_model, monkeypatch):
     monkeypatch.setattr(binding, "MAX_SHAPES", 2)  # the third shape runs unbound-to-a-slot
-    model = runtime.OrtGenerator(tiny_onnx, "cpu", threads=1)
+    model = runtime.OrtGenerator(tiny_model, "cpu", threads=1)
     rng = np.random.default_rng(0)
     shapes = [(2, 3, 16, 24), (1, 3, 8, 8), (2, 3, 16, 24), (3, 3, 12, 20)]
     first = None
@@ -90,22 +83,22 @@ def test_io_binding_on_the_cpu_provider_matches_session_run(tiny_onnx, monkeypat
     assert len(model._run.slots) == 2
 
 
-def test_infer_runs_the_int8_variant_and_says_so(tiny_onnx, tmp_path, capsys):
+def test_infer_runs_the_int8_variant_and_says_so(tiny_model, tmp_path, capsys):
     from PIL import Image
 
-    from cyclegan import quantize
     from cyclegan.cli.infer import main
+    from cyclegan.export import quantize
 
     rng = np.random.default_rng(0)
     for i in range(4):
         Image.fromarray(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(
             tmp_path / f"c{i}.png")
     photos = quantize.load_photos(tmp_path, log=lambda m: None)
-    fp32 = tiny_onnx.read_bytes()
+    fp32 = tiny_model.read_bytes()
     int8 = quantize.with_int8_metadata(quantize.quantize_bytes(fp32, photos, 16), fp32, {})
     model_dir = tmp_path / "m"
     model_dir.mkdir()
-    (model_dir / "G_A2B.onnx").write_bytes(tiny_onnx.read_bytes())
+    (model_dir / "G_A2B.onnx").write_bytes(tiny_model.read_bytes())
     (model_dir / "G_A2B.int8.onnx").write_bytes(int8)
     Image.fromarray(rng.integers(0, 256, (12, 16, 3), dtype=np.uint8)).save(tmp_path / "a.png")
     args = [str(tmp_path / "a.png"), str(tmp_path / "o"), "--model",
@@ -134,15 +127,15 @@ def _with_metadata(path, out, **props):
     return out
 
 
-def test_the_size_rule_is_read_from_the_model_file(tiny_onnx, tmp_path):
+def test_the_size_rule_is_read_from_the_model_file(tiny_model, tmp_path):
     from cyclegan.contract import Geometry
 
-    assert runtime.OrtGenerator(tiny_onnx, "cpu").geometry == Geometry(4, 8)
-    wide = _with_metadata(tiny_onnx, tmp_path / "g8.onnx", size_multiple="8", min_size="24")
+    assert runtime.OrtGenerator(tiny_model, "cpu").geometry == Geometry(4, 8)
+    wide = _with_metadata(tiny_model, tmp_path / "g8.onnx", size_multiple="8", min_size="24")
     assert runtime.OrtGenerator(wide, "cpu").geometry == Geometry(8, 24)
     # A file without the entries (written before they existed) gets the constants.
-    bare = _with_metadata(tiny_onnx, tmp_path / "bare.onnx", size_multiple=None, min_size=None)
+    bare = _with_metadata(tiny_model, tmp_path / "bare.onnx", size_multiple=None, min_size=None)
     assert runtime.OrtGenerator(bare, "cpu").geometry == Geometry()
-    bad = _with_metadata(tiny_onnx, tmp_path / "bad.onnx", size_multiple="x")
+    bad = _with_metadata(tiny_model, tmp_path / "bad.onnx", size_multiple="x")
     with pytest.raises(runtime.ModelError, match="bad.onnx: damaged metadata size_multiple"):
         runtime.OrtGenerator(bad, "cpu")

@@ -7,31 +7,23 @@ from pathlib import Path
 import numpy as np
 import onnx
 import pytest
-import torch
 from PIL import Image, ImageOps
 
-from cyclegan.cli.infer import main
-from cyclegan.export import export_generator
 from cyclegan.infer import scale
 from cyclegan.infer.failures import read_failures
-from cyclegan.models import ModelConfig, ResnetGenerator
+from cyclegan.models import ModelConfig
 
-from conftest import generator_reference, peak_kib, with_peak_rss
+from conftest import generator_reference, peak_kib, run_cli, tiny_onnx, with_peak_rss
 
 RNG = np.random.default_rng(3)
 WORK = 16  # the tiny model's working scale
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
+def tiny_work(tmp_path_factory):
     """(onnx path, torch generator) of a tiny generator whose working scale is WORK."""
-    cfg = ModelConfig(ngf=8, n_blocks=2, work_size=WORK)
-    torch.manual_seed(0)
-    gen = ResnetGenerator(cfg, fused=False).eval()
-    data, _ = export_generator(gen, {"config": cfg.to_dict()}, "A2B")
-    path = tmp_path_factory.mktemp("scale") / "tiny.onnx"
-    path.write_bytes(data)
-    return path, gen
+    return tiny_onnx(tmp_path_factory.mktemp("scale") / "tiny_work.onnx",
+                     ModelConfig(ngf=8, n_blocks=2, work_size=WORK))
 
 
 def photo(w, h):
@@ -40,10 +32,6 @@ def photo(w, h):
     base = np.stack([np.sin(5 * xx + 1), np.cos(4 * yy), np.sin(3 * (xx + yy))], -1)
     arr = 127.5 + 100 * base + RNG.normal(0, 6, (h, w, 3))
     return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def cli(*args) -> int:
-    return main([str(a) for a in args])
 
 
 def test_work_dims_keep_the_aspect_and_never_enlarge():
@@ -60,29 +48,29 @@ def test_work_size_flag_values(text, value):
 
 
 @pytest.mark.parametrize("text", ["0", "-3", "big", "1.5", "Native"])
-def test_bad_work_size_values_are_one_line_usage_errors(text, tiny, tmp_path, capsys):
+def test_bad_work_size_values_are_one_line_usage_errors(text, tiny_work, tmp_path, capsys):
     photo(20, 20).save(tmp_path / "a.png")
-    assert cli(tmp_path / "a.png", tmp_path / "out", "--model", tiny[0],
+    assert run_cli("infer", tmp_path / "a.png", tmp_path / "out", "--model", tiny_work[0],
                "--work-size", text) == 2
     err = capsys.readouterr().err
     assert err.startswith("cyclegan-infer: error: --work-size must be") and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
 
 
-def test_a_photo_at_the_working_size_gives_the_generators_own_output(tiny, tmp_path):
+def test_a_photo_at_the_working_size_gives_the_generators_own_output(tiny_work, tmp_path):
     src = tmp_path / "in"
     src.mkdir()
     photo(27, WORK).save(src / "wide.png")
     photo(WORK, 23).save(src / "tall.png")
     photo(11, 9).save(src / "small.png")  # smaller: never enlarged
-    assert cli(src, tmp_path / "out", "--model", tiny[0], "--quiet") == 0
+    assert run_cli("infer", src, tmp_path / "out", "--model", tiny_work[0], "--quiet") == 0
     for name in ("wide.png", "tall.png", "small.png"):
         got = np.asarray(Image.open(tmp_path / "out" / name)).astype(int)
-        want = generator_reference(tiny[1], np.asarray(Image.open(src / name)))
+        want = generator_reference(tiny_work[1], np.asarray(Image.open(src / name)))
         assert np.abs(got - want).max() <= 1, name
 
 
-def test_larger_photos_run_at_the_working_scale_and_keep_their_size(tiny, tmp_path,
+def test_larger_photos_run_at_the_working_scale_and_keep_their_size(tiny_work, tmp_path,
                                                                       monkeypatch):
     from cyclegan.infer import runtime
 
@@ -97,30 +85,32 @@ def test_larger_photos_run_at_the_working_scale_and_keep_their_size(tiny, tmp_pa
     src = tmp_path / "in"
     src.mkdir()
     photo(61, 40).save(src / "a.png")
-    assert cli(src, tmp_path / "out", "--model", tiny[0], "--quiet") == 0
+    assert run_cli("infer", src, tmp_path / "out", "--model", tiny_work[0], "--quiet") == 0
     assert seen == [(16, 24)]  # 24 x 16 (short side 16, aspect kept), padded: 24 x 16
     assert Image.open(tmp_path / "out" / "a.png").size == (61, 40)
     seen.clear()
-    assert cli(src, tmp_path / "n", "--model", tiny[0], "--quiet", "--work-size",
+    assert run_cli("infer", src, tmp_path / "n", "--model", tiny_work[0], "--quiet", "--work-size",
                "native") == 0
     assert seen == [(40, 64)]  # the photo's own size, padded to the size rule
     got = np.asarray(Image.open(tmp_path / "n" / "a.png")).astype(int)
-    want = generator_reference(tiny[1], np.asarray(Image.open(src / "a.png")))
+    want = generator_reference(tiny_work[1], np.asarray(Image.open(src / "a.png")))
     assert np.abs(got - want).max() <= 1  # today's behaviour, exactly
     seen.clear()
-    assert cli(src, tmp_path / "w", "--model", tiny[0], "--quiet", "--work-size", "20") == 0
+    assert run_cli("infer", src, tmp_path / "w", "--model", tiny_work[0], "--quiet", "--work-size",
+                   "20") == 0
     assert seen == [(20, 32)]  # 30 x 20, padded to 32 x 20
 
 
-def test_native_refuses_photos_that_would_not_fit_and_goes_on(tiny, tmp_path, monkeypatch,
+def test_native_refuses_photos_that_would_not_fit_and_goes_on(tiny_work, tmp_path, monkeypatch,
                                                               capsys):
     monkeypatch.setattr(scale, "ALWAYS_FITS", 0)
-    monkeypatch.setattr(scale, "available_bytes", lambda device: 8 * 2**20)
+    monkeypatch.setattr(scale, "smi_free_bytes", lambda device: 8 * 2**20)
     src = tmp_path / "in"
     src.mkdir()
     photo(40, 30).save(src / "small.png")  # 40 x 32 padded: about 0.6 MiB
     photo(160, 120).save(src / "large.png")  # 160 x 120: about 10 MiB
-    assert cli(src, tmp_path / "out", "--model", tiny[0], "--work-size", "native") == 1
+    assert run_cli("infer", src, tmp_path / "out", "--model", tiny_work[0], "--work-size",
+                   "native") == 1
     (path, reason), = read_failures(tmp_path / "out" / "cyclegan-failures.tsv")
     assert path.name == "large.png"
     assert reason.startswith("running the generator at 160 x 120 needs about 9 MiB of "
@@ -129,7 +119,7 @@ def test_native_refuses_photos_that_would_not_fit_and_goes_on(tiny, tmp_path, mo
     assert (tmp_path / "out" / "small.png").is_file()
     assert not (tmp_path / "out" / "large.png").exists()
     # At the working scale the same photo runs.
-    assert cli(src, tmp_path / "ws", "--model", tiny[0], "--quiet") == 0
+    assert run_cli("infer", src, tmp_path / "ws", "--model", tiny_work[0], "--quiet") == 0
 
 
 def test_memory_estimate_follows_the_model_width():
@@ -140,8 +130,8 @@ def test_memory_estimate_follows_the_model_width():
     assert 19e9 < need < 23e9
 
 
-def test_model_without_a_recorded_scale_uses_the_default(tiny, tmp_path, monkeypatch):
-    model = onnx.load(str(tiny[0]))
+def test_model_without_a_recorded_scale_uses_the_default(tiny_work, tmp_path, monkeypatch):
+    model = onnx.load(str(tiny_work[0]))
     props = [p for p in model.metadata_props if p.key != "work_size"]
     del model.metadata_props[:]
     model.metadata_props.extend(props)
@@ -197,7 +187,8 @@ def test_identity_generator_gives_every_photo_back_at_full_resolution(identity, 
     }
     for name, (img, kw) in cases.items():
         img.save(src / name, **kw)
-    assert cli(src, tmp_path / "out", "--model", identity, "--format", "png", "--quiet") == 0
+    assert run_cli("infer", src, tmp_path / "out", "--model", identity, "--format", "png",
+                   "--quiet") == 0
     for name in cases:
         with Image.open(src / name) as im:
             want = ImageOps.exif_transpose(im)
@@ -220,18 +211,19 @@ def test_bad_detail_values_are_refused(identity, tmp_path, capsys):
         InferConfig(detail="sharp").checked()
     photo(20, 20).save(tmp_path / "a.png")
     with pytest.raises(SystemExit) as exit_:
-        cli(tmp_path / "a.png", tmp_path / "out", "--model", identity, "--detail", "sharp")
+        run_cli("infer", tmp_path / "a.png", tmp_path / "out", "--model", identity, "--detail",
+                "sharp")
     assert exit_.value.code == 2
     assert "argument --detail: invalid choice: 'sharp'" in capsys.readouterr().err
 
 
-def test_resize_detail_enlarges_the_generators_output(tiny, tmp_path):
+def test_resize_detail_enlarges_the_generators_output(tiny_work, tmp_path):
     photo(64, 48).save(tmp_path / "a.png")
-    assert cli(tmp_path / "a.png", tmp_path / "r.png", "--model", tiny[0], "--detail",
-               "resize", "--quiet") == 0
+    assert run_cli("infer", tmp_path / "a.png", tmp_path / "r.png", "--model", tiny_work[0],
+                   "--detail", "resize", "--quiet") == 0
     small = np.asarray(Image.open(tmp_path / "a.png").resize((21, 16), Image.Resampling.LANCZOS,
                                                             reducing_gap=3.0))
-    want = Image.fromarray(generator_reference(tiny[1], small)).resize(
+    want = Image.fromarray(generator_reference(tiny_work[1], small)).resize(
         (64, 48), Image.Resampling.BICUBIC)
     got = np.asarray(Image.open(tmp_path / "r.png")).astype(int)
     assert np.abs(got - np.asarray(want)).max() <= 2

@@ -31,7 +31,7 @@ def test_one_version_everywhere():
     from importlib.metadata import version
 
     from cyclegan.checkpoint import new_checkpoint
-    from cyclegan.export import build_metadata
+    from cyclegan.export.to_onnx import build_metadata
     from cyclegan.models import ModelConfig
 
     v = cyclegan.__version__

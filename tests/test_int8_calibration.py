@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan import int8_calibration as calib
 from cyclegan.cli.export import main
 from cyclegan.contract import DEFAULT_GEOMETRY, read_metadata
+from cyclegan.export import int8_calibration as calib
 from cyclegan.infer.io import Job, decode
 from cyclegan.models import ModelConfig
 

@@ -11,10 +11,12 @@ import torch
 import torch.nn.functional as F
 from onnx import TensorProto, helper, numpy_helper
 
-from cyclegan import int8_graph
-from cyclegan.export import trace_to_onnx
+from cyclegan.export import int8_graph
+from cyclegan.export.to_onnx import trace_to_onnx
 from cyclegan.infer.runtime import OrtGenerator
-from cyclegan.models import ModelConfig, ResnetGenerator
+from cyclegan.models import ModelConfig
+
+from conftest import tiny_generator
 
 
 def _space_to_depth(x: torch.Tensor, b: int) -> torch.Tensor:
@@ -50,9 +52,7 @@ def test_space_to_depth_conv_equals_conv(k):
 
 
 def _generator(upsample: str) -> bytes:
-    torch.manual_seed(0)
-    cfg = ModelConfig(ngf=8, n_blocks=2, upsample=upsample)
-    return trace_to_onnx(ResnetGenerator(cfg, fused=False).eval())
+    return trace_to_onnx(tiny_generator(ModelConfig(ngf=8, n_blocks=2, upsample=upsample)))
 
 
 @pytest.mark.parametrize("upsample,expected,shuffles", [
@@ -76,9 +76,8 @@ def test_head_left_alone_when_its_input_may_be_odd_or_it_is_wide():
     proto = onnx.load_from_string(_generator("resize"))
     assert int8_graph.rewrite(proto, 1) == []  # a size multiple of 1 allows odd inputs
     assert "SpaceToDepth" not in {n.op_type for n in proto.graph.node}
-    torch.manual_seed(0)
-    wide = ResnetGenerator(ModelConfig(ngf=8, n_blocks=1, out_channels=8), fused=False)
-    proto = onnx.load_from_string(trace_to_onnx(wide.eval()))
+    wide = tiny_generator(ModelConfig(ngf=8, n_blocks=1, out_channels=8))
+    proto = onnx.load_from_string(trace_to_onnx(wide))
     assert int8_graph.rewrite(proto, 4) == ["conv_transpose x2"]
 
 

@@ -1,12 +1,12 @@
-"""cyclegan-eval's fixed judge (cyclegan.judge): distances that see what they should, at any
-model resolution, and a cache that returns exactly what it stored and only for the same
-input and backbone."""
+"""cyclegan-eval's fixed judge (cyclegan.evaluation.judge): distances that see what they
+should, at any model resolution, and a cache that returns exactly what it stored and only for
+the same input and backbone."""
 
 import numpy as np
 import pytest
 import torch
 
-from cyclegan import judge, metrics
+from cyclegan.evaluation import judge, metrics
 
 pytest.importorskip("efficientnet_lite_pytorch", reason="the efficientnet extra")
 skdata = pytest.importorskip("skimage.data", reason="scikit-image (the test extra)")

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from cyclegan import metrics
+from cyclegan.evaluation import metrics
 
 
 def _rand(n=2, c=3, h=16, w=20, lo=-1.0, hi=1.0, seed=0, dtype=torch.float64):

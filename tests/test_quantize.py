@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from cyclegan import int8_gate, quantize
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli.export import main
 from cyclegan.contract import read_metadata
+from cyclegan.export import int8_gate, quantize
 from cyclegan.infer.runtime import OrtGenerator
 from cyclegan.models import ModelConfig, ResnetGenerator
 

@@ -119,10 +119,10 @@ sys.exit(importlib.import_module("cyclegan.cli." + cli).main(sys.argv[5:]))
 """
 COMMANDS = [
     # (console command, module and function its body calls, arguments)
-    ("export", "cyclegan.export", "export_checkpoint", ["ckpt.pt", "--out", "o"]),
-    ("eval", "cyclegan.evaluate", "evaluate", ["run", "--data", "builtin:seasons"]),
-    ("convert", "cyclegan.convert", "convert_file", ["a.pth", "--out", "c.pt"]),
-    ("sweep", "cyclegan.sweep", "run_sweep", ["--data", "builtin:seasons", "--out", "o",
+    ("export", "cyclegan.export.to_onnx", "export_checkpoint", ["ckpt.pt", "--out", "o"]),
+    ("eval", "cyclegan.evaluation.evaluate", "evaluate", ["run", "--data", "builtin:seasons"]),
+    ("convert", "cyclegan.export.convert", "convert_file", ["a.pth", "--out", "c.pt"]),
+    ("sweep", "cyclegan.evaluation.sweep", "run_sweep", ["--data", "builtin:seasons", "--out", "o",
                                               "--grid", "lambda_cyc=1,2"]),
     ("infer", "cyclegan.infer", "run", ["in", "out"]),
     ("train", "cyclegan.train.loop", "train", ["--data", "builtin:seasons", "--out", "r"]),

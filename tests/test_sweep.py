@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan import images, report, sweep
+from cyclegan import images
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli import sweep as sweep_cli
+from cyclegan.evaluation import report, sweep
 from cyclegan.models import ModelConfig, ResnetGenerator
 
 

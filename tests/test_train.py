@@ -19,7 +19,7 @@ from cyclegan.images import BadImageWarning
 from cyclegan.train.config import TrainConfig, resume_config
 from cyclegan.train.loop import train
 
-from conftest import needs_backbone, needs_ops
+from conftest import needs_backbone, needs_ops, run_cli
 
 TINY = dict(image_size=32, ngf=8, ndf=8, n_blocks=2, workers=0, device="cpu", quiet=True,
             log_every=1)
@@ -76,7 +76,7 @@ def test_run_directory(data5, tmp_path):
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [1, 2, 3, 4, 5, 6]
     for r in records:
-        for k in recipe_mod.LOSS_NAMES:
+        for k in recipe_mod.loss_names():
             assert torch.isfinite(torch.tensor(r[f"loss_{k}"]))
         assert r["images_per_s"] > 0
     # 3 steps per epoch: lr constant for epoch 1, then halved (linear decay over 1 epoch).
@@ -229,11 +229,6 @@ def test_ddp_two_processes_equal_one_process_with_both_batches(data4, tmp_path):
             torch.testing.assert_close(a(x), b(x), atol=1e-4, rtol=0)
 
 
-def run_cli(args, capsys):
-    code = cli_main([str(a) for a in args])
-    return code, capsys.readouterr().err
-
-
 def test_cli_runs_and_python_m_works(data4, tmp_path):
     args = [a for a in TINY_ARGS if a != "--quiet"]
     r = subprocess.run([sys.executable, "-m", "cyclegan.train", "--data", str(data4),
@@ -256,11 +251,13 @@ def test_cli_runs_and_python_m_works(data4, tmp_path):
 
 def test_cli_resume_with_more_steps(data4, tmp_path, capsys):
     run = tmp_path / "run"
-    assert run_cli(["--data", data4, *TINY_ARGS, "--steps", "1", "--out", run], capsys)[0] == 0
-    code, err = run_cli(["--resume", run, "--steps", "3", "--no-fused", "--quiet"], capsys)
+    assert run_cli("train", "--data", data4, *TINY_ARGS, "--steps", "1", "--out", run) == 0
+    code = run_cli("train", "--resume", run, "--steps", "3", "--no-fused", "--quiet")
+    err = capsys.readouterr().err
     assert code == 0, err
     assert weights(run)["step"] == 3
-    code, err = run_cli(["--resume", run, "--lambda-cyc", "5"], capsys)
+    code = run_cli("train", "--resume", run, "--lambda-cyc", "5")
+    err = capsys.readouterr().err
     assert code == 2 and "--lambda-cyc cannot change" in err
 
 
@@ -302,8 +299,8 @@ def test_bad_input_is_reported_before_training(case, message, data4, tmp_path, c
         elif case == "out_inside_file":
             (tmp_path / "file").write_text("")
             out = tmp_path / "file" / "run"
-    code, err = run_cli(["--data", data, *TINY_ARGS, "--steps", "1", "--out", out, *extra],
-                        capsys)
+    code = run_cli("train", "--data", data, *TINY_ARGS, "--steps", "1", "--out", out, *extra)
+    err = capsys.readouterr().err
     assert code == 2
     assert message in err
     assert "Traceback" not in err
@@ -313,8 +310,9 @@ def test_bad_input_is_reported_before_training(case, message, data4, tmp_path, c
 def test_no_cuda_device_is_a_clear_error(data4, tmp_path, capsys):
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is present")
-    code, err = run_cli(["--data", data4, *TINY_ARGS, "--device", "cuda", "--out",
-                         tmp_path / "run"], capsys)
+    code = run_cli("train", "--data", data4, *TINY_ARGS, "--device", "cuda", "--out",
+                         tmp_path / "run")
+    err = capsys.readouterr().err
     assert code == 2 and "no CUDA device" in err
 
 
@@ -348,7 +346,8 @@ def test_non_finite_loss_stops_and_keeps_the_last_checkpoint(data4, tmp_path, mo
         return real_l1(x, y) * float("nan")
 
     monkeypatch.setattr(recipe_mod, "l1_loss", exploding_l1)
-    code, err = run_cli(["--resume", run, "--steps", "10"], capsys)
+    code = run_cli("train", "--resume", run, "--steps", "10")
+    err = capsys.readouterr().err
     assert code == 1
     assert "non-finite loss" in err and "unchanged" in err and str(latest) in err
     assert latest.read_bytes() == before
@@ -439,8 +438,9 @@ def test_a_run_folder_is_self_contained(data4, tmp_path, monkeypatch, capsys):
 
 def test_huge_models_are_refused_before_anything_exists(data4, tmp_path, capsys):
     start = time.perf_counter()
-    code, err = run_cli(["--data", data4, *TINY_ARGS, "--ngf", "100000", "--out",
-                         tmp_path / "huge"], capsys)
+    code = run_cli("train", "--data", data4, *TINY_ARGS, "--ngf", "100000", "--out",
+                         tmp_path / "huge")
+    err = capsys.readouterr().err
     assert code == 2 and "needs about" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "huge").exists()
     assert time.perf_counter() - start < 30

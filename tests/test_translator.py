@@ -21,7 +21,7 @@ from PIL import Image
 from cyclegan import TranslateError, Translator
 from cyclegan.cli.infer import main as infer_main
 from cyclegan.errors import CycleganError, UsageError
-from cyclegan.export import export_generator
+from cyclegan.export.to_onnx import export_generator
 from cyclegan.images import EXIF_ORIENTATION
 from cyclegan.models import ModelConfig, build_generator
 
@@ -272,7 +272,7 @@ def test_one_translator_serves_many_threads(tiny):
 
 
 def test_eval_scores_the_pictures_the_command_writes(tiny, tmp_path):
-    from cyclegan import evaluate
+    from cyclegan.evaluation import evaluate
 
     src = tmp_path / "in"
     src.mkdir()

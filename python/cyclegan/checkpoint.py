@@ -24,6 +24,7 @@ from cyclegan.errors import CycleganError, first_line
 from cyclegan.fileio import atomic_writer
 from cyclegan.models import ModelConfig, build_generator
 from cyclegan.runlayout import latest_checkpoint
+from cyclegan.workscale import recorded_work_size
 
 FORMAT = "cyclegan-checkpoint"
 DIGEST = "payload_sha256"  # the key of payload_digest(state), saved with the state
@@ -200,8 +201,8 @@ def load_generator(path: str | os.PathLike, direction: str = "A2B", fused: bool 
         raise CheckpointError(f"{path} has no {direction} generator (it holds: "
                               f"{', '.join(have) or 'none'})")
     cfg = model_config(path, state)
-    if cfg.work_size is None:
-        cfg = dataclasses.replace(cfg, work_size=_trained_work_size(path, state))
+    if cfg.work_size is None:  # written before model configs recorded the working scale
+        cfg = dataclasses.replace(cfg, work_size=recorded_work_size(train_config(path, state)))
     check_weights(path, key, state[key], cfg)
     model = build_generator(cfg, fused=fused)
     model.load_state_dict(state[key])
@@ -216,20 +217,6 @@ def load_generator(path: str | os.PathLike, direction: str = "A2B", fused: bool 
         "epoch": _counter(path, state, "epoch"),
     }
     return model, meta
-
-
-def _trained_work_size(path, state: dict) -> int | None:
-    """The working scale of a checkpoint written before its model config recorded it: what
-    its training flags give (train.config owns the rule), None for converted weights."""
-    cfg = train_config(path, state)
-    if not cfg:
-        return None
-    from cyclegan.train.config import from_dict
-
-    try:
-        return from_dict(cfg).work_size
-    except (CycleganError, TypeError, ValueError):
-        return None  # a damaged config: the file falls back like one that records none
 
 
 def _counter(path, state: dict, key: str) -> int:

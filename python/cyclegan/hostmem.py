@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 
-def available_bytes() -> int | None:
+def host_available_bytes() -> int | None:
     """Linux's MemAvailable (what can be allocated without swapping), else the free physical
     pages; None when neither can be read (callers then refuse nothing)."""
     try:

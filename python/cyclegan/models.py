@@ -2,7 +2,7 @@
 
 Same architecture and parameter count as the official resnet_{6,9}blocks generator and
 the "basic" n_layers=3 discriminator with instance norm (whose convolutions keep their
-biases), with our own parameter names; see cyclegan.convert for the official key layout.
+biases), with our own parameter names; see cyclegan.export.convert for the official key layout.
 """
 
 from __future__ import annotations

@@ -10,237 +10,81 @@ fake kernels for ``torch.compile``) is here.
 Each op is a ``torch.library.custom_op`` whose own body only refuses devices without
 kernels; its ``cpu`` and ``cuda`` kernels (``register_kernel``) validate, allocate the
 outputs, build the entry point's one argument struct by keyword (a ``_C.View`` per tensor,
-the ``_C.ImageShape``) and hand it to a runner (``_cpu`` or ``_cuda``: threads, stream,
+the ``_C.ImageShape``) and hand it to a runner (``cpu_runner`` or ``cuda_runner``: threads, stream,
 workspace) that calls the device's ``_C`` entry point.
 """
 
 from __future__ import annotations
 
-import functools
-
 import torch
 from torch import Tensor
 
 from . import _C
+from .opcall import (
+    DTYPES,
+    check_dtype,
+    check_grad,
+    check_input,
+    contiguous,
+    cpu_runner,
+    cuda_runner,
+    empty,
+    image_shape,
+    kernel,
+    no_kernel,
+    view,
+)
 
 __all__ = ["norm_act_pad", "norm_add_pad", "ACTS"]
 
-# Activation and dtype codes are the compiled module's enums, so they are written once.
+# Activation codes are the compiled module's enum, so they are written once.
 ACTS = {name: int(code) for name, code in _C.Act.__members__.items()}
-_DTYPES = {torch.float32: _C.DType.float32, torch.float64: _C.DType.float64,
-           torch.float16: _C.DType.float16, torch.bfloat16: _C.DType.bfloat16}
-_CPU_DTYPES = (torch.float32, torch.float64)
-_CUDA_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
 
 def _stats_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float64 if dtype == torch.float64 else torch.float32
 
 
-def _check(name: str, x: Tensor, skip: Tensor | None, pad: int, eps: float) -> None:
-    """Raise a clear error for anything the kernels cannot take."""
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: x must be a torch.Tensor, got {type(x).__name__}")
-    if x.dim() != 4:
-        raise ValueError(
-            f"{name}: x must be 4-D (N, C, H, W), got {x.dim()}-D shape {tuple(x.shape)}"
-        )
-    if not x.is_floating_point():
-        raise TypeError(f"{name}: x must be a floating-point tensor, got {x.dtype}")
-    if isinstance(pad, bool) or not isinstance(pad, int):
-        raise TypeError(f"{name}: pad must be an int, got {type(pad).__name__}")
-    if pad < 0:
-        raise ValueError(f"{name}: pad must be >= 0, got {pad}")
-    h, w = x.shape[-2:]
-    if h < 1 or w < 1:
-        raise ValueError(f"{name}: H and W must be >= 1, got shape {tuple(x.shape)}")
-    if pad >= h or pad >= w:
-        raise ValueError(
-            f"{name}: reflection pad {pad} must be smaller than H={h} and W={w} "
-            f"(as nn.ReflectionPad2d requires)"
-        )
-    if not eps > 0:
-        raise ValueError(f"{name}: eps must be > 0, got {eps}")
-    if skip is None:
-        return
-    if not isinstance(skip, Tensor):
-        raise TypeError(f"{name}: skip must be a torch.Tensor, got {type(skip).__name__}")
-    if skip.device != x.device:
-        raise ValueError(f"{name}: skip is on {skip.device} but x is on {x.device}")
-    if skip.shape != x.shape:
-        raise ValueError(
-            f"{name}: skip shape {tuple(skip.shape)} must equal x shape {tuple(x.shape)}"
-        )
-    if skip.dtype != x.dtype:
-        raise TypeError(f"{name}: skip dtype {skip.dtype} must equal x dtype {x.dtype}")
-
-
-def _check_dtype(name: str, x: Tensor) -> None:
-    """The dtypes of the kernels of x's device (one of those registered below)."""
-    if x.device.type == "cpu" and x.dtype not in _CPU_DTYPES:
-        raise TypeError(f"{name}: CPU kernels take float32 or float64, got {x.dtype}")
-    if x.device.type == "cuda" and x.dtype not in _CUDA_DTYPES:
-        raise TypeError(f"{name}: CUDA kernels take float32, float16 or bfloat16, got {x.dtype}")
-
-
-def _no_kernel(name: str, x: Tensor) -> RuntimeError:
-    """The error of an op called on a device it has no kernel for (its default body)."""
-    if x.device.type == "cuda":
-        return RuntimeError(
-            f"{name}: this cyclegan build has no CUDA kernels (nvcc was not found when it "
-            "was compiled); reinstall from source with the CUDA toolkit, or use fused=False"
-        )
-    return RuntimeError(f"{name}: no kernel for device type {x.device.type!r}")
-
-
-def _kernel(op, device: str):
-    """Registers the decorated function as `op`'s kernel for `device`; CUDA kernels only in
-    builds that have them (elsewhere the op's default body explains)."""
-
-    def register(fn):
-        if device != "cuda" or _C.has_cuda:
-            op.register_kernel(device)(fn)
-        return fn
-
-    return register
-
-
-# ---- calling _C: one argument struct per call, built by keyword ----
-
-_threads = 0
-
-
-def _sync_threads() -> None:
-    # The C++ pool follows torch's intra-op thread setting, so one knob controls both.
-    global _threads
-    n = torch.get_num_threads()
-    if n != _threads:
-        _C.set_num_threads(n)
-        _threads = n
-
-
-def _cpu(entry):
-    """The runner of a _C.cpu_* entry point (NCHW-contiguous arrays): on the module's pool."""
-
-    def run(args) -> None:
-        _sync_threads()
-        entry(args)
-
-    return run
-
-
-@functools.cache
-def _sm_count(index: int) -> int:
-    return torch.cuda.get_device_properties(index).multi_processor_count
-
-
-def _cuda(entry, device: torch.device, workspace_floats=None):
-    """The runner of a _C.cuda_* entry point: on the device's current stream, with the SM
-    count (the norm kernels split a plane across blocks when planes alone cannot fill the
-    GPU) and a float32 workspace of workspace_floats(shape, sms) elements, from torch's
-    caching allocator like every other buffer."""
-
-    def run(args) -> None:
-        with torch.cuda.device(device):
-            sms = _sm_count(torch.cuda.current_device())
-            floats = workspace_floats(args.shape, sms) if workspace_floats else 0
-            workspace = torch.empty(floats, dtype=torch.float32, device=device)
-            args.launch = _C.Launch(sms=sms, workspace=workspace.data_ptr(),
-                                    workspace_floats=floats,
-                                    stream=torch.cuda.current_stream(device).cuda_stream)
-            entry(args)
-
-    return run
-
-
 def _norm_cuda(entry, device: torch.device):
-    return _cuda(entry, device, _C.cuda_norm_act_pad_workspace_floats)
-
-
-def _view(t: Tensor | None) -> _C.View:
-    """A tensor as the kernels see it (the empty View for an absent one). Views are of
-    N x C x H x W arrays: the (N, C) statistics get strides 0 for their missing H and W."""
-    if t is None:
-        return _C.View()
-    return _C.View(data=t.data_ptr(), strides=t.stride() + (0,) * (4 - t.dim()))
-
-
-def _shape(x: Tensor, pad: int) -> _C.ImageShape:
-    n, c, h, w = x.shape
-    return _C.ImageShape(n=n, c=c, h=h, w=w, pad=pad)
-
-
-def _memory_format(like: Tensor) -> torch.memory_format:
-    """The layout of outputs shaped like `like`: channels_last when `like` is a 4-D
-    channels_last tensor anywhere but the CPU (the CUDA kernels take any strides and keep
-    the input's layout, and meta tensors follow them), else NCHW contiguous (the only
-    layout of the CPU kernels)."""
-    if (
-        like.device.type != "cpu"
-        and like.dim() == 4
-        and not like.is_contiguous()
-        and like.is_contiguous(memory_format=torch.channels_last)
-    ):
-        return torch.channels_last
-    return torch.contiguous_format
-
-
-def _empty(like: Tensor, shape=None, dtype=None) -> Tensor:
-    """Allocates every output, for the real and the fake kernels alike, so their strides
-    agree (torch.compile asserts it): 4-D outputs in `like`'s memory format (see
-    _memory_format), statistics contiguous."""
-    shape = like.shape if shape is None else tuple(shape)
-    fmt = _memory_format(like) if len(shape) == 4 else torch.contiguous_format
-    return torch.empty(shape, dtype=like.dtype if dtype is None else dtype, device=like.device,
-                       memory_format=fmt)
+    """The CUDA runner of the norm kernels, with the workspace their plane split needs."""
+    return cuda_runner(entry, device, _C.cuda_norm_act_pad_workspace_floats)
 
 
 def _outputs_fwd(x: Tensor, pad: int) -> tuple[Tensor, Tensor, Tensor]:
     n, c, h, w = x.shape
     stats = _stats_dtype(x.dtype)
-    y = _empty(x, (n, c, h + 2 * pad, w + 2 * pad))
-    return y, _empty(x, (n, c), stats), _empty(x, (n, c), stats)
-
-
-def _contiguous(*tensors: Tensor | None) -> list[Tensor | None]:
-    """The CPU kernels' inputs: NCHW contiguous."""
-    return [None if t is None else t.contiguous() for t in tensors]
-
-
-def _check_grad(name: str, gy: Tensor, like: Tensor, pad: int) -> None:
-    n, c, h, w = like.shape
-    if gy.shape != (n, c, h + 2 * pad, w + 2 * pad) or gy.dtype != like.dtype:
-        raise ValueError(f"{name}: gradient {tuple(gy.shape)} {gy.dtype} does not match the output")
+    y = empty(x, (n, c, h + 2 * pad, w + 2 * pad))
+    return y, empty(x, (n, c), stats), empty(x, (n, c), stats)
 
 
 # ---- the forward: norm_act_pad and norm_add_pad share one entry point ----
 
 def _fwd(run, name: str, x: Tensor, skip: Tensor | None, pad: int, act: int, eps: float):
     """Validates, allocates and calls run(args) with the forward's argument struct."""
-    _check(name, x, skip, pad, eps)
-    _check_dtype(name, x)
+    check_input(name, x, skip, pad, eps)
+    check_dtype(name, x)
     if act not in ACTS.values():
         raise ValueError(f"{name}: unknown act code {act}")
     y, mean, rstd = _outputs_fwd(x, pad)
     if x.numel():
-        run(_C.NormActPadFwd(dtype=_DTYPES[x.dtype], x=_view(x), skip=_view(skip), y=_view(y),
-                             mean=_view(mean), rstd=_view(rstd), shape=_shape(x, pad),
+        run(_C.NormActPadFwd(dtype=DTYPES[x.dtype], x=view(x), skip=view(skip), y=view(y),
+                             mean=view(mean), rstd=view(rstd), shape=image_shape(x, pad),
                              act=_C.Act(act), eps=eps))
     return y, mean, rstd
 
 
 @torch.library.custom_op("cyclegan::norm_act_pad", mutates_args=())
 def _norm_act_pad(x: Tensor, pad: int, act: int, eps: float) -> tuple[Tensor, Tensor, Tensor]:
-    raise _no_kernel("norm_act_pad", x)
+    raise no_kernel("norm_act_pad", x)
 
 
-@_kernel(_norm_act_pad, "cpu")
+@kernel(_norm_act_pad, "cpu")
 def _(x, pad, act, eps):
-    (x,) = _contiguous(x)
-    return _fwd(_cpu(_C.cpu_norm_act_pad_fwd), "norm_act_pad", x, None, pad, act, eps)
+    (x,) = contiguous(x)
+    return _fwd(cpu_runner(_C.cpu_norm_act_pad_fwd), "norm_act_pad", x, None, pad, act, eps)
 
 
-@_kernel(_norm_act_pad, "cuda")
+@kernel(_norm_act_pad, "cuda")
 def _(x, pad, act, eps):
     run = _norm_cuda(_C.cuda_norm_act_pad_fwd, x.device)
     return _fwd(run, "norm_act_pad", x, None, pad, act, eps)
@@ -253,16 +97,17 @@ def _(x, pad, act, eps):
 
 @torch.library.custom_op("cyclegan::norm_add_pad", mutates_args=())
 def _norm_add_pad(x: Tensor, skip: Tensor, pad: int, eps: float) -> tuple[Tensor, Tensor, Tensor]:
-    raise _no_kernel("norm_add_pad", x)
+    raise no_kernel("norm_add_pad", x)
 
 
-@_kernel(_norm_add_pad, "cpu")
+@kernel(_norm_add_pad, "cpu")
 def _(x, skip, pad, eps):
-    x, skip = _contiguous(x, skip)
-    return _fwd(_cpu(_C.cpu_norm_act_pad_fwd), "norm_add_pad", x, skip, pad, ACTS["none"], eps)
+    x, skip = contiguous(x, skip)
+    run = cpu_runner(_C.cpu_norm_act_pad_fwd)
+    return _fwd(run, "norm_add_pad", x, skip, pad, ACTS["none"], eps)
 
 
-@_kernel(_norm_add_pad, "cuda")
+@kernel(_norm_add_pad, "cuda")
 def _(x, skip, pad, eps):
     run = _norm_cuda(_C.cuda_norm_act_pad_fwd, x.device)
     return _fwd(run, "norm_add_pad", x, skip, pad, ACTS["none"], eps)
@@ -278,12 +123,12 @@ def _(x, skip, pad, eps):
 def _bwd(run, gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int,
          with_gskip: bool) -> tuple[Tensor, Tensor | None]:
     mean, rstd = mean.contiguous(), rstd.contiguous()
-    gx = _empty(x)
-    gskip = _empty(x) if with_gskip else None
+    gx = empty(x)
+    gskip = empty(x) if with_gskip else None
     if x.numel():
-        run(_C.NormActPadBwd(dtype=_DTYPES[x.dtype], gy=_view(gy), x=_view(x), mean=_view(mean),
-                             rstd=_view(rstd), gx=_view(gx), gskip=_view(gskip),
-                             shape=_shape(x, pad), act=_C.Act(act)))
+        run(_C.NormActPadBwd(dtype=DTYPES[x.dtype], gy=view(gy), x=view(x), mean=view(mean),
+                             rstd=view(rstd), gx=view(gx), gskip=view(gskip),
+                             shape=image_shape(x, pad), act=_C.Act(act)))
     return gx, gskip
 
 
@@ -291,26 +136,26 @@ def _bwd(run, gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: 
 def _norm_act_pad_backward(
     gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int, act: int
 ) -> Tensor:
-    raise _no_kernel("norm_act_pad_backward", x)
+    raise no_kernel("norm_act_pad_backward", x)
 
 
-@_kernel(_norm_act_pad_backward, "cpu")
+@kernel(_norm_act_pad_backward, "cpu")
 def _(gy, x, mean, rstd, pad, act):
-    _check_grad("norm_act_pad_backward", gy, x, pad)
-    gy, x = _contiguous(gy, x)
-    return _bwd(_cpu(_C.cpu_norm_act_pad_bwd), gy, x, mean, rstd, pad, act, False)[0]
+    check_grad("norm_act_pad_backward", gy, x, pad)
+    gy, x = contiguous(gy, x)
+    return _bwd(cpu_runner(_C.cpu_norm_act_pad_bwd), gy, x, mean, rstd, pad, act, False)[0]
 
 
-@_kernel(_norm_act_pad_backward, "cuda")
+@kernel(_norm_act_pad_backward, "cuda")
 def _(gy, x, mean, rstd, pad, act):
-    _check_grad("norm_act_pad_backward", gy, x, pad)
+    check_grad("norm_act_pad_backward", gy, x, pad)
     run = _norm_cuda(_C.cuda_norm_act_pad_bwd, x.device)
     return _bwd(run, gy, x, mean, rstd, pad, act, False)[0]
 
 
 @_norm_act_pad_backward.register_fake
 def _(gy, x, mean, rstd, pad, act):
-    return _empty(x)
+    return empty(x)
 
 
 @torch.library.custom_op("cyclegan::norm_add_pad_backward_from_input", mutates_args=())
@@ -318,41 +163,41 @@ def _norm_add_pad_backward_from_input(
     gy: Tensor, x: Tensor, mean: Tensor, rstd: Tensor, pad: int
 ) -> tuple[Tensor, Tensor]:
     """Gradients of x and skip from the forward's input: xhat = (x - mean) * rstd."""
-    raise _no_kernel("norm_add_pad_backward_from_input", x)
+    raise no_kernel("norm_add_pad_backward_from_input", x)
 
 
-@_kernel(_norm_add_pad_backward_from_input, "cpu")
+@kernel(_norm_add_pad_backward_from_input, "cpu")
 def _(gy, x, mean, rstd, pad):
-    _check_grad("norm_add_pad_backward_from_input", gy, x, pad)
-    gy, x = _contiguous(gy, x)
-    return _bwd(_cpu(_C.cpu_norm_act_pad_bwd), gy, x, mean, rstd, pad, ACTS["none"], True)
+    check_grad("norm_add_pad_backward_from_input", gy, x, pad)
+    gy, x = contiguous(gy, x)
+    return _bwd(cpu_runner(_C.cpu_norm_act_pad_bwd), gy, x, mean, rstd, pad, ACTS["none"], True)
 
 
-@_kernel(_norm_add_pad_backward_from_input, "cuda")
+@kernel(_norm_add_pad_backward_from_input, "cuda")
 def _(gy, x, mean, rstd, pad):
-    _check_grad("norm_add_pad_backward_from_input", gy, x, pad)
+    check_grad("norm_add_pad_backward_from_input", gy, x, pad)
     run = _norm_cuda(_C.cuda_norm_act_pad_bwd, x.device)
     return _bwd(run, gy, x, mean, rstd, pad, ACTS["none"], True)
 
 
 @_norm_add_pad_backward_from_input.register_fake
 def _(gy, x, mean, rstd, pad):
-    return _empty(x), _empty(x)
+    return empty(x), empty(x)
 
 
 # ---- the backward of norm_add_pad from its output ----
 
 def _add_bwd(run, gy: Tensor, y: Tensor, skip: Tensor, rstd: Tensor, pad: int):
     """Gradients of x and skip from the forward's output: xhat = interior(y) - skip."""
-    _check_grad("norm_add_pad_backward", gy, skip, pad)
+    check_grad("norm_add_pad_backward", gy, skip, pad)
     if y.shape != gy.shape or y.dtype != skip.dtype:
         raise ValueError(f"norm_add_pad_backward: output {tuple(y.shape)} does not match gy")
     rstd = rstd.contiguous()
-    gx, gskip = _empty(y, skip.shape), _empty(y, skip.shape)
+    gx, gskip = empty(y, skip.shape), empty(y, skip.shape)
     if skip.numel():
-        run(_C.NormAddPadBwd(dtype=_DTYPES[skip.dtype], gy=_view(gy), y=_view(y),
-                             skip=_view(skip), rstd=_view(rstd), gx=_view(gx),
-                             gskip=_view(gskip), shape=_shape(skip, pad)))
+        run(_C.NormAddPadBwd(dtype=DTYPES[skip.dtype], gy=view(gy), y=view(y),
+                             skip=view(skip), rstd=view(rstd), gx=view(gx),
+                             gskip=view(gskip), shape=image_shape(skip, pad)))
     return gx, gskip
 
 
@@ -360,16 +205,16 @@ def _add_bwd(run, gy: Tensor, y: Tensor, skip: Tensor, rstd: Tensor, pad: int):
 def _norm_add_pad_backward(
     gy: Tensor, y: Tensor, skip: Tensor, rstd: Tensor, pad: int
 ) -> tuple[Tensor, Tensor]:
-    raise _no_kernel("norm_add_pad_backward", skip)
+    raise no_kernel("norm_add_pad_backward", skip)
 
 
-@_kernel(_norm_add_pad_backward, "cpu")
+@kernel(_norm_add_pad_backward, "cpu")
 def _(gy, y, skip, rstd, pad):
-    gy, y, skip = _contiguous(gy, y, skip)
-    return _add_bwd(_cpu(_C.cpu_norm_add_pad_bwd), gy, y, skip, rstd, pad)
+    gy, y, skip = contiguous(gy, y, skip)
+    return _add_bwd(cpu_runner(_C.cpu_norm_add_pad_bwd), gy, y, skip, rstd, pad)
 
 
-@_kernel(_norm_add_pad_backward, "cuda")
+@kernel(_norm_add_pad_backward, "cuda")
 def _(gy, y, skip, rstd, pad):
     run = _norm_cuda(_C.cuda_norm_add_pad_bwd, skip.device)
     return _add_bwd(run, gy, y, skip, rstd, pad)
@@ -377,7 +222,7 @@ def _(gy, y, skip, rstd, pad):
 
 @_norm_add_pad_backward.register_fake
 def _(gy, y, skip, rstd, pad):
-    return _empty(y, skip.shape), _empty(y, skip.shape)
+    return empty(y, skip.shape), empty(y, skip.shape)
 
 
 def _add_backward_from_input(dtype: torch.dtype) -> bool:
@@ -454,7 +299,7 @@ def norm_act_pad(x: Tensor, pad: int = 0, act: str = "relu", eps: float = 1e-5) 
     """
     if act not in ACTS:
         raise ValueError(f"norm_act_pad: act must be one of {sorted(ACTS)}, got {act!r}")
-    _check("norm_act_pad", x, None, pad, eps)
+    check_input("norm_act_pad", x, None, pad, eps)
     up = _compute_dtype(x)
     if up is not None:
         return _norm_act_pad(x.to(up), pad, ACTS[act], float(eps))[0].to(x.dtype)
@@ -468,7 +313,7 @@ def norm_add_pad(x: Tensor, skip: Tensor, pad: int = 0, eps: float = 1e-5) -> Te
     """
     if not isinstance(skip, Tensor):
         raise TypeError(f"norm_add_pad: skip must be a torch.Tensor, got {type(skip).__name__}")
-    _check("norm_add_pad", x, skip, pad, eps)
+    check_input("norm_add_pad", x, skip, pad, eps)
     up = _compute_dtype(x)
     if up is not None:
         return _norm_add_pad(x.to(up), skip.to(up), pad, float(eps))[0].to(x.dtype)

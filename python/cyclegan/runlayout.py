@@ -19,6 +19,10 @@ HEALTH = "health.jsonl"
 LATEST = "latest.pt"
 
 
+def config_path(run: Path) -> Path:
+    return Path(run) / CONFIG
+
+
 def log_path(run: Path) -> Path:
     return Path(run) / LOG
 

@@ -1,4 +1,4 @@
-"""cyclegan-convert: argument parsing only; the work is in cyclegan.convert."""
+"""cyclegan-convert: argument parsing only; the work is in cyclegan.export.convert."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     def body() -> int:
-        from cyclegan.convert import convert_file
+        from cyclegan.export.convert import convert_file
 
         domains = parse_domains(args.domains) if args.domains else {"A": "A", "B": "B"}
         info = convert_file(args.src, args.out, args.direction, domains)

@@ -1,4 +1,4 @@
-"""cyclegan-eval: argument parsing only; the work is in cyclegan.evaluate."""
+"""cyclegan-eval: argument parsing only; the work is in cyclegan.evaluation.evaluate."""
 
 from __future__ import annotations
 
@@ -119,9 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         domains = parse_domains(args.domains) if args.domains else None
         directions = DIRECTIONS if args.direction == "both" else (args.direction,)
 
-        from cyclegan.evaluate import evaluate
+        from cyclegan.evaluation.evaluate import evaluate
+        from cyclegan.evaluation.report import format_eval
         from cyclegan.fileio import atomic_write_bytes
-        from cyclegan.report import format_eval
 
         result = evaluate(
             args.model, args.data, directions, image_size=args.image_size,

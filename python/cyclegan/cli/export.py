@@ -1,4 +1,4 @@
-"""cyclegan-export: argument parsing only; the work is in cyclegan.export."""
+"""cyclegan-export: argument parsing only; the work is in cyclegan.export.to_onnx."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from cyclegan.contract import parse_domains
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # The contract, not cyclegan.export: --help must not import torch.
+    # The contract, not cyclegan.export.to_onnx: --help must not import torch.
     from cyclegan.contract import (
         ATOL,
         DEFAULT_OPSET,
@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         MIN_OPSET,
         NORMALIZATION,
     )
-    from cyclegan.quantize import (
+    from cyclegan.export.quantize import (
         DEFAULT_IMAGES,
         DEFAULT_METHOD,
         GATE_MEDIAN_DB,
@@ -80,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _check_int8_args(args: argparse.Namespace) -> None:
     from cyclegan.errors import UsageError
-    from cyclegan.quantize import check_size
+    from cyclegan.export.quantize import check_size
 
     if not args.int8:
         if args.calibrate:
@@ -97,7 +97,7 @@ def _check_int8_args(args: argparse.Namespace) -> None:
 def _from_onnx(args: argparse.Namespace, fp32_onnx: Path, log) -> int:
     """--int8 of an fp32 .onnx file: everything checked, then calibration, then writing."""
     from cyclegan.errors import UsageError
-    from cyclegan.quantize import check_source, load_photos, quantize_files
+    from cyclegan.export.quantize import check_source, load_photos, quantize_files
 
     if not args.int8 or args.fp16:
         raise UsageError(f"{args.checkpoint} is an ONNX model: only --int8 works from it "
@@ -111,9 +111,9 @@ def _from_onnx(args: argparse.Namespace, fp32_onnx: Path, log) -> int:
 
 
 def _body(args: argparse.Namespace) -> int:
-    from cyclegan.export import export_checkpoint
+    from cyclegan.export.quantize import check_out, load_photos, onnx_source, quantize_files
+    from cyclegan.export.to_onnx import export_checkpoint
     from cyclegan.infer.variants import precision_of, remove_stale
-    from cyclegan.quantize import check_out, load_photos, onnx_source, quantize_files
 
     def log(msg: str) -> None:
         if not args.quiet or "not written" in msg:

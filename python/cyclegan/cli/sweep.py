@@ -1,4 +1,4 @@
-"""cyclegan-sweep: argument parsing only; the work is in cyclegan.sweep."""
+"""cyclegan-sweep: argument parsing only; the work is in cyclegan.evaluation.sweep."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["cyclegan-sweep", *argv] + (["--", *train_args] if train_args else []))
 
     def body() -> int:
-        from cyclegan.sweep import parse_configs, parse_grid, run_sweep
+        from cyclegan.evaluation.sweep import parse_configs, parse_grid, run_sweep
 
         configs = parse_grid(args.grid) if args.grid else parse_configs(args.config)
         run_sweep(args.data, args.out, configs, train_args, probes=args.probe,

@@ -38,7 +38,6 @@ from cyclegan.infer.runtime import load_model
 
 TRANSLATED, SKIPPED, FAILED = "translated", "skipped", "failed"
 IO_THREADS = 8  # downloads and uploads wait on the network, not the CPU
-COLUMNS = ("src", "dst", "status", "reason", "warning", "model")
 
 
 class _Row:

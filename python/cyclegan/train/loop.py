@@ -65,38 +65,22 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     fixed = (_fixed_images(cfg, "A"), _fixed_images(cfg, "B")) if main else None
 
     # Networks, optimizers, schedules, pools: identical initial weights on every rank.
-    created = rundir.prepare(run, cfg.resume)
-    try:
-        fused = _configure_backends(cfg, device)
-        state = TrainState.create(cfg, model_cfg, fused, device, info.rank)
-    except BaseException:
-        if created:
-            rundir.discard(run)
-        raise
+    state, fused = _create_state(run, cfg, model_cfg, info)
     if ckpt is not None:
-        state.load_state_dict(ckpt, device, restore_rng=info.rank == 0)
+        _restore(state, ckpt, run, cfg, info)
         del ckpt
-        if main:
-            rundir.truncate_log(run, state.step)
-            if not cfg.quiet:
-                print(f"resuming {run} at step {state.step} (epoch {state.epoch + 1})")
     total_epochs = cfg.epochs + cfg.decay_epochs
     total_steps = total_epochs * sampler.batches_per_epoch
     if cfg.steps is not None:
         total_steps = min(total_steps, cfg.steps)
     domains = data.domain_names(cfg.data, cfg.domains)
     if main:
-        rundir.write_json(run / "config.json", {
-            "train": dataclasses.asdict(cfg), "model": model_cfg.to_dict(), "domains": domains,
-            "version": __version__, "torch": torch.__version__, "world_size": info.world_size,
-            "fused_active": fused, "dataset_sizes": sizes})
+        _write_config(run, cfg, model_cfg, domains, fused, sizes, info.world_size)
     saver = Checkpointer(run, state, cfg, model_cfg, domains, main)
 
-    G_fwd, D_fwd = _forward_modules(state, cfg, info)
-    weights = LossWeights.from_config(cfg)
-    autocast = (torch.autocast(device.type, dtype=torch.bfloat16) if cfg.precision == "bf16"
-                else contextlib.nullcontext())
+    # One step, and what watches the steps: the loss log, the progress bar, the pace.
     fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    step = _step_function(state, cfg, info, fmt)
     writer = tensorboard.open_writer(run, state.step) if cfg.tensorboard and main else None
     losses = LossLog(run, info, state, cfg.batch_size * info.world_size, writer,
                      loss_names(state.D.kinds))
@@ -108,15 +92,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
         while state.epoch < total_epochs and stopped is None:
             sampler.set_epoch(state.epoch, state.batch)
             for real_a, real_b in loader:
-                real_a = real_a.to(device, non_blocking=True, memory_format=fmt)
-                real_b = real_b.to(device, non_blocking=True, memory_format=fmt)
-                losses.add(train_step(state.G, state.D, state.opt_G, state.opt_D,
-                                      (state.pool_a, state.pool_b), real_a, real_b, weights,
-                                      autocast, G_fwd, D_fwd))
-                state.step += 1
-                state.batch += 1
-                if state.ema is not None:
-                    state.ema.update(state.step)
+                losses.add(step(real_a, real_b))
                 log_step = state.step % cfg.log_every == 0 or state.step == total_steps
                 if log_step:
                     losses.flush(sampler.batches_per_epoch, progress)
@@ -130,6 +106,8 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
                     break
             else:
                 _end_epoch(state, losses, saver, fixed, fmt, writer, total_epochs, cfg.save_every)
+
+    # Stopped early (a signal, --steps): samples and a checkpoint of where it stopped.
     if stopped:
         losses.check_finite()
         if main:
@@ -145,6 +123,61 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
             "exit_code": SIGNALS_BY_NAME.get(signal_name, 0)}
 
 
+def _create_state(run: Path, cfg: TrainConfig, model_cfg, info: distributed.DistInfo):
+    """The run folder (a new run's is removed again if building fails), the networks and
+    the rest of TrainState, and whether the fused ops run."""
+    created = rundir.prepare(run, cfg.resume)
+    try:
+        fused = _configure_backends(cfg, info.device)
+        return TrainState.create(cfg, model_cfg, fused, info.device, info.rank), fused
+    except BaseException:
+        if created:
+            rundir.discard(run)
+        raise
+
+
+def _restore(state: TrainState, ckpt: dict, run: Path, cfg: TrainConfig,
+             info: distributed.DistInfo) -> None:
+    """Continue from `ckpt`: its state (the RNGs on rank 0), the log cut back to its step."""
+    state.load_state_dict(ckpt, info.device, restore_rng=info.rank == 0)
+    if info.is_main:
+        rundir.truncate_log(run, state.step)
+        if not cfg.quiet:
+            print(f"resuming {run} at step {state.step} (epoch {state.epoch + 1})")
+
+
+def _write_config(run: Path, cfg: TrainConfig, model_cfg, domains: dict, fused: bool,
+                  sizes: dict, world_size: int) -> None:
+    """The run's config.json: what --resume, cyclegan-eval and sweeps read back."""
+    rundir.write_json(runlayout.config_path(run), {
+        "train": dataclasses.asdict(cfg), "model": model_cfg.to_dict(), "domains": domains,
+        "version": __version__, "torch": torch.__version__, "world_size": world_size,
+        "fused_active": fused, "dataset_sizes": sizes})
+
+
+def _step_function(state: TrainState, cfg: TrainConfig, info: distributed.DistInfo, fmt):
+    """step(real_a, real_b): one generator and discriminator update (recipe.train_step) on
+    a batch, the step counters and the moving average; returns the step's losses."""
+    G_fwd, D_fwd = _forward_modules(state, cfg, info)
+    weights = LossWeights.from_config(cfg)
+    autocast = (torch.autocast(info.device.type, dtype=torch.bfloat16)
+                if cfg.precision == "bf16" else contextlib.nullcontext())
+
+    def step(real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
+        real_a = real_a.to(info.device, non_blocking=True, memory_format=fmt)
+        real_b = real_b.to(info.device, non_blocking=True, memory_format=fmt)
+        losses = train_step(state.G, state.D, state.opt_G, state.opt_D,
+                            (state.pool_a, state.pool_b), real_a, real_b, weights, autocast,
+                            G_fwd, D_fwd)
+        state.step += 1
+        state.batch += 1
+        if state.ema is not None:
+            state.ema.update(state.step)
+        return losses
+
+    return step
+
+
 def _checked_resume(run: Path, model_cfg) -> dict:
     """The checkpoint a resume continues from, after checking that the run's config.json
     still describes its networks (an edited config could otherwise ask for any size)."""
@@ -157,7 +190,7 @@ def _checked_resume(run: Path, model_cfg) -> dict:
     if saved != model_cfg:
         diff = ", ".join(f"{k} {getattr(saved, k)!r} -> {getattr(model_cfg, k)!r}"
                          for k in saved.to_dict() if getattr(saved, k) != getattr(model_cfg, k))
-        raise TrainError(f"{run / 'config.json'} does not describe the networks in {path} "
+        raise TrainError(f"{runlayout.config_path(run)} does not describe the networks in {path} "
                          f"({diff}): the file was edited or damaged; restore it to resume")
     for key in ("G_A2B", "G_B2A"):
         if key in ckpt:

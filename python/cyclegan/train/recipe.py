@@ -12,21 +12,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Adversarial loss terms per discriminator kind: the generators' (A2B, B2A), then the
-# discriminators' (A, B). "patch" keeps the names of the original recipe.
-ADVERSARIAL = {"patch": ("G_A2B", "G_B2A", "D_A", "D_B"),
-               "projected": ("Gproj_A2B", "Gproj_B2A", "Dproj_A", "Dproj_B")}
+from cyclegan.train.discriminators import KINDS
+
 RECONSTRUCTION = ("cyc_A", "cyc_B", "idt_A", "idt_B")
 
 
 def loss_names(kinds=("patch",)) -> tuple[str, ...]:
     """Every loss train_step returns, in log order: "G" (the sum the generators minimise),
     its terms, then the discriminators' losses."""
-    return ("G", *(n for k in kinds for n in ADVERSARIAL[k][:2]), *RECONSTRUCTION,
-            *(n for k in kinds for n in ADVERSARIAL[k][2:]))
+    return ("G", *(n for k in kinds for n in KINDS[k].losses[:2]), *RECONSTRUCTION,
+            *(n for k in kinds for n in KINDS[k].losses[2:]))
 
-
-LOSS_NAMES = loss_names()
 
 
 class Generators(nn.Module):
@@ -142,7 +138,7 @@ def train_step(G: Generators, D: Discriminators, opt_G, opt_D, pools: tuple[Imag
     with autocast:
         fake_a, fake_b, rec_a, rec_b, idt_a, idt_b = G_fwd(real_a, real_b, identity)
         for kind in D.kinds:
-            g_a2b, g_b2a = ADVERSARIAL[kind][:2]
+            g_a2b, g_b2a = KINDS[kind].losses[:2]
             terms[g_a2b] = gan_loss(D.b[kind](fake_b), True)
             terms[g_b2a] = gan_loss(D.a[kind](fake_a), True)
         terms["cyc_A"] = l1_loss(rec_a, real_a) * w.lambda_cyc
@@ -165,7 +161,7 @@ def train_step(G: Generators, D: Discriminators, opt_G, opt_D, pools: tuple[Imag
         preds = D_fwd(real_a, pooled_a, real_b, pooled_b)
         d_terms = {}
         for kind, ((real_pa, fake_pa), (real_pb, fake_pb)) in preds.items():
-            d_a, d_b = ADVERSARIAL[kind][2:]
+            d_a, d_b = KINDS[kind].losses[2:]
             d_terms[d_a] = (gan_loss(real_pa, True) + gan_loss(fake_pa, False)) / w.d_ratio
             d_terms[d_b] = (gan_loss(real_pb, True) + gan_loss(fake_pb, False)) / w.d_ratio
     opt_D.zero_grad(set_to_none=True)

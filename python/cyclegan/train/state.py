@@ -12,8 +12,9 @@ from dataclasses import dataclass
 import torch
 
 from cyclegan.errors import TrainError, first_line
-from cyclegan.models import ModelConfig, PatchDiscriminator, build_generator, init_weights
+from cyclegan.models import ModelConfig, build_generator, init_weights
 from cyclegan.train.config import TrainConfig
+from cyclegan.train.discriminators import KINDS
 from cyclegan.train.ema import EMA
 from cyclegan.train.recipe import (
     Discriminators,
@@ -26,8 +27,6 @@ from cyclegan.train.recipe import (
 )
 
 GENERATORS = ("G_A2B", "G_B2A")
-# Checkpoint keys of each discriminator kind's (domain A, domain B) pair.
-DISCRIMINATOR_KEYS = {"patch": ("D_A", "D_B"), "projected": ("Dproj_A", "Dproj_B")}
 OPTIMIZERS = ("optim_G", "optim_D", "sched_G", "sched_D")
 COUNTERS = ("step", "epoch", "batch")
 KEYS = (*GENERATORS, *OPTIMIZERS, *COUNTERS, "pools", "rng")
@@ -36,15 +35,6 @@ KEYS = (*GENERATORS, *OPTIMIZERS, *COUNTERS, "pools", "rng")
 def ema_key(generator_key: str) -> str:
     """Where a checkpoint keeps the averaged weights of a generator ("G_A2B_ema")."""
     return generator_key + "_ema"
-
-
-def _discriminator(kind: str, model_cfg: ModelConfig, cfg: TrainConfig, domain: str):
-    if kind == "patch":
-        return PatchDiscriminator(model_cfg)
-    from cyclegan.projected import ProjectedDiscriminator
-
-    # Each domain's random feature mixing is its own, fixed by the run's seed.
-    return ProjectedDiscriminator(cfg.image_size, seed=cfg.seed * 2 + (domain == "B"))
 
 
 @dataclass
@@ -71,11 +61,11 @@ class TrainState:
         seed_everything(cfg.seed)
         G = Generators(build_generator(model_cfg, fused), build_generator(model_cfg, fused))
         kinds = cfg.discriminators
-        D = Discriminators({k: _discriminator(k, model_cfg, cfg, "A") for k in kinds},
-                           {k: _discriminator(k, model_cfg, cfg, "B") for k in kinds})
+        D = Discriminators({k: KINDS[k].build(model_cfg, cfg, "A") for k in kinds},
+                           {k: KINDS[k].build(model_cfg, cfg, "B") for k in kinds})
         init_weights(G)
         for kind in kinds:
-            if kind == "patch":  # the projected heads keep PyTorch's init, as in the paper
+            if KINDS[kind].paper_init:
                 init_weights(D.a[kind])
                 init_weights(D.b[kind])
         fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
@@ -114,7 +104,7 @@ class TrainState:
         """Every trained network by its checkpoint key."""
         nets = {"G_A2B": self.G.a2b, "G_B2A": self.G.b2a}
         for kind in self.D.kinds:
-            key_a, key_b = DISCRIMINATOR_KEYS[kind]
+            key_a, key_b = KINDS[kind].keys
             nets[key_a], nets[key_b] = self.D.a[kind], self.D.b[kind]
         return nets
 

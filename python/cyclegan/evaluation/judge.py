@@ -26,9 +26,10 @@ from pathlib import Path
 
 import torch
 
-from cyclegan import backbone, metrics
+from cyclegan import backbone
 from cyclegan.checkpoint import save_checkpoint
 from cyclegan.errors import CycleganError, first_line
+from cyclegan.evaluation import metrics
 from cyclegan.progress import Progress
 
 JUDGE_SIZE = 224

@@ -27,11 +27,12 @@ import torch
 from PIL import Image
 
 import cyclegan
-from cyclegan import data, evaldata, evaluate, images, report
+from cyclegan import data, images
 from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator, train_config
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
-from cyclegan.runlayout import latest_checkpoint, log_path
+from cyclegan.evaluation import evaldata, evaluate, report
+from cyclegan.runlayout import config_path, latest_checkpoint, log_path
 from cyclegan.stopping import Terminated
 
 RESERVED = ("data", "out", "resume")
@@ -200,7 +201,7 @@ def run_summary(run: Path) -> dict:
     """Steps and training time from the run's log.jsonl (sum of the logged intervals)."""
     info = {"steps": None, "train_time_s": None, "finished": None}
     try:
-        cfg = json.loads((run / "config.json").read_text())
+        cfg = json.loads(config_path(run).read_text())
         per_step = cfg["train"]["batch_size"] * cfg.get("world_size", 1)
     except (OSError, ValueError, KeyError, TypeError):
         per_step = None

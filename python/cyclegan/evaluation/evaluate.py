@@ -19,10 +19,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from cyclegan import baselines, metrics
 from cyclegan.checkpoint import load_checkpoint, load_generator, resolve_checkpoint, train_config
 from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS
-from cyclegan.evaldata import (
+from cyclegan.evaluation import baselines, metrics
+from cyclegan.evaluation.evaldata import (
     CLASSIFIER_SIZE,
     FID_SKIPPED,
     SPACES,

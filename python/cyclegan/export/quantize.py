@@ -3,9 +3,9 @@
 onnxruntime's quantization tools insert QuantizeLinear/DequantizeLinear pairs (standard ONNX
 ops) around the convolutions, with per-channel int8 weights and uint8 activations whose
 ranges come from running the fp32 model on the user's own photos at the scale the model
-works at, on a fixed square canvas (cyclegan.int8_calibration). Before anything is written,
+works at, on a fixed square canvas (cyclegan.export.int8_calibration). Before anything is written,
 the int8 model runs on photos held back from calibration and its output pixels are compared
-with fp32's (cyclegan.int8_gate). The written file records the digest of its fp32 file
+with fp32's (cyclegan.export.int8_gate). The written file records the digest of its fp32 file
 (contract.FP32_DIGEST), which binds the two (cyclegan.infer.variants).
 
 This module is the front: the quantizer's settings, checks of the model and the output
@@ -25,7 +25,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from cyclegan import int8_graph
 from cyclegan.contract import (
     FP32_DIGEST,
     SIZE_MULTIPLE,
@@ -35,10 +34,8 @@ from cyclegan.contract import (
     variant_path,
 )
 from cyclegan.errors import QualityGateError, QuantizeError, first_line
-from cyclegan.fileio import atomic_write_bytes, probe_writable, process_alive
-from cyclegan.hostmem import available_bytes
-from cyclegan.infer.variants import remove_stale
-from cyclegan.int8_calibration import (
+from cyclegan.export import int8_graph
+from cyclegan.export.int8_calibration import (
     CHUNK_BYTES,
     DEFAULT_IMAGES,
     HELD_BACK,
@@ -52,7 +49,10 @@ from cyclegan.int8_calibration import (
     split,
     working_size,
 )
-from cyclegan.int8_gate import GATE_MEDIAN_DB, GATE_WORST_DB, GateResult, gate
+from cyclegan.export.int8_gate import GATE_MEDIAN_DB, GATE_WORST_DB, GateResult, gate
+from cyclegan.fileio import atomic_write_bytes, probe_writable, process_alive
+from cyclegan.hostmem import host_available_bytes
+from cyclegan.infer.variants import remove_stale
 
 # The parts, each its own module; their public names are this module's too (cyclegan-export
 # and the benchmarks import them from here, the front of int8 export).
@@ -170,7 +170,7 @@ def quantize_bytes(fp32: bytes, photos: list[Photo], size: int,
     if tuned:
         graph_rewrites(proto)
     reader = Reader(proto.graph.input[0].name, photos, size, model_geometry(fp32))
-    chunk = chunk_size(len(reader), size, activation_bytes_per_pixel(proto), available_bytes())
+    chunk = chunk_size(len(reader), size, activation_bytes_per_pixel(proto), host_available_bytes())
     calib = {"minmax": CalibrationMethod.MinMax, "percentile": CalibrationMethod.Percentile,
              "entropy": CalibrationMethod.Entropy}[method]
     with _temp_folder() as tmp:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from cyclegan.export.int8_calibration import Photo, model_geometry
 from cyclegan.infer.io import Job, decode, from_model_output
-from cyclegan.int8_calibration import Photo, model_geometry
 
 GATE_MEDIAN_DB = 30.0
 GATE_WORST_DB = 25.0

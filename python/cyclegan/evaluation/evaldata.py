@@ -1,6 +1,6 @@
 """What `cyclegan-eval` judges translations against, loaded once per evaluation (EvalData):
 the test images of both domains (memory checked first), whether they are paired, the domain
-classifier (trained on the data, cached), the fixed ImageNet judge (cyclegan.judge, when its
+classifier (trained on the data, cached), the fixed ImageNet judge (judge.py, when its
 optional extra is installed) and the real photos' features in every feature space.
 """
 
@@ -14,9 +14,10 @@ from pathlib import Path
 
 import torch
 
-from cyclegan import backbone, baselines, data, hostmem, images, judge, metrics
+from cyclegan import backbone, data, hostmem, images
 from cyclegan.checkpoint import save_checkpoint
 from cyclegan.errors import CycleganError
+from cyclegan.evaluation import baselines, judge, metrics
 from cyclegan.progress import Progress
 
 CLASSIFIER_SIZE = 64
@@ -142,7 +143,7 @@ def check_memory(image_size: int, max_images: int) -> None:
     def need(size: int) -> int:
         return MEMORY_UNITS * max_images * 3 * size * size * 4
 
-    avail = hostmem.available_bytes()
+    avail = hostmem.host_available_bytes()
     if avail is None or need(image_size) <= avail:
         return
     fit = int((avail / (MEMORY_UNITS * max_images * 12)) ** 0.5) // 4 * 4

@@ -12,7 +12,7 @@ import re
 
 import torch
 
-from cyclegan import metrics
+from cyclegan.evaluation import metrics
 
 
 def identity(x: torch.Tensor, target_stats=None) -> torch.Tensor:
