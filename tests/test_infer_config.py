@@ -6,11 +6,17 @@ import sys
 
 import pytest
 
-from cyclegan.cli.infer import ENGINE_FLAGS, build_parser, main
+from cyclegan import flags
+from cyclegan.cli.infer import build_parser, main
 from cyclegan.errors import UsageError
-from cyclegan.infer.config import InferConfig, flag, flag_fields, parse_shard, resolve
+from cyclegan.flags import resolve
+from cyclegan.infer.config import EngineConfig, InferConfig, parse_shard
 
-FIELDS = flag_fields()
+FIELDS = flags.flag_fields(InferConfig)
+
+
+def flag(name):
+    return flags.flag(InferConfig, name)
 
 
 def _action(name):
@@ -38,7 +44,8 @@ def test_every_flag_defaults_and_helps_from_its_field(field):
 def test_parsing_nothing_gives_the_default_config():
     values = vars(build_parser().parse_args([]))
     assert values.pop("list_models") is False
-    assert [values.pop(k) for k in ENGINE_FLAGS] == ["inprocess", None, None, None]
+    engine = {f.name: values.pop(f.name) for f in flags.flag_fields(EngineConfig)}
+    assert EngineConfig(**engine).checked() == EngineConfig()
     assert InferConfig(**values).checked() == InferConfig()
 
 
