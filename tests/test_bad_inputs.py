@@ -346,6 +346,8 @@ OTHERS = [
      r"train_cfg_str\.pt has a damaged train_config: a str"),
     ("eval-model-config-list", "eval", lambda w, t: [w["config_list"], *EVAL], 2,
      r"config_list\.pt is a damaged cyclegan checkpoint"),
+    ("eval-image-size-0", "eval", lambda w, t: [w["ckpt"], *EVAL, "--image-size", "0"], 2,
+     r"--image-size must be >= 8, got 0"),
     ("convert-not-a-state-dict", "convert", lambda w, t: [w["junk_onnx"], "--out", t / "c.pt"],
      2, r"junk\.onnx"),
     ("convert-pickle", "convert", lambda w, t: [w["evil"], "--out", t / "c.pt"], 2,

@@ -31,6 +31,7 @@ from cyclegan import data, evaldata, evaluate, images, report
 from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator, train_config
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
+from cyclegan.evalconfig import MIN_IMAGES, EvalConfig
 from cyclegan.runlayout import latest_checkpoint, log_path
 from cyclegan.stopping import Terminated
 
@@ -338,15 +339,17 @@ def _summary(spec: str, ed, image_size: int, command: str, configs, train_args, 
 
 
 def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | None = None,
-              probes: list[str] | None = None, test_images: int = 4, eval_images: int = 100,
-              device: str | None = None, inception: str | None = None,
-              classifier_steps: int = 300, command: str = "", runner=default_runner,
+              probes: list[str] | None = None, test_images: int = 4,
+              eval_images: int = EvalConfig.max_images, device: str | None = EvalConfig.device,
+              inception: str | None = EvalConfig.inception,
+              classifier_steps: int = EvalConfig.classifier_steps, command: str = "",
+              runner=default_runner,
               quiet: bool = False) -> dict:
     """Train what is missing, then write the report into `out`; returns its summary."""
     out = Path(out)
     train_args = list(train_args or [])
-    if test_images < 1 or eval_images < 2:
-        raise SweepError("--test-images must be >= 1 and --eval-images >= 2")
+    if test_images < 1 or eval_images < MIN_IMAGES:
+        raise SweepError(f"--test-images must be >= 1 and --eval-images >= {MIN_IMAGES}")
     spec = str(spec)
     try:
         data.make_dataset(spec, "A", "test", 8, 8, augment=False)

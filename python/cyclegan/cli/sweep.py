@@ -8,6 +8,8 @@ import sys
 
 import cyclegan
 from cyclegan.cli import common
+from cyclegan.evalconfig import EvalConfig
+from cyclegan.train.config import DEVICES
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,14 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "green probe")
     p.add_argument("--test-images", type=int, default=4,
                    help="test images per direction shown in the comparison grids")
-    p.add_argument("--eval-images", type=int, default=100,
+    # The evaluation flags' defaults are cyclegan-eval's (EvalConfig), not restated here.
+    p.add_argument("--eval-images", type=int, default=EvalConfig.max_images,
                    help="test images per domain the metrics use")
-    p.add_argument("--classifier-steps", type=int, default=300,
+    p.add_argument("--classifier-steps", type=int, default=EvalConfig.classifier_steps,
                    help="training steps of the domain classifier behind the domain score")
     p.add_argument("--inception", metavar="PATH", default=None,
                    help="local TorchScript feature extractor for FID/KID (see cyclegan-eval "
                         "--help; uint8 input at 299 px); without it they are skipped")
-    p.add_argument("--device", choices=["cpu", "cuda"], default=None,
+    p.add_argument("--device", choices=DEVICES, default=EvalConfig.device,
                    help="device for evaluation (training uses its own --device flag after "
                         "--); default: cuda when available, else cpu")
     p.add_argument("--quiet", action="store_true", help="only errors (training output included)")
