@@ -4,6 +4,8 @@ bounds and choices give the same one-line errors from Python as from the command
 import argparse
 import dataclasses
 import inspect
+import subprocess
+import sys
 from dataclasses import dataclass
 
 import pytest
@@ -35,6 +37,16 @@ def test_every_parser_default_is_its_fields(command):
             assert f.name in dests, f"{command}: field {f.name} has no flag"
             if f.default is not dataclasses.MISSING and "parse" not in f.metadata:
                 assert parser.get_default(f.name) == f.default
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_does_not_import_torch(command):
+    module = command.removeprefix("cyclegan-")
+    code = (f"import sys\nfrom cyclegan.cli.{module} import main\n"
+            "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+            "assert 'torch' not in sys.modules, 'torch imported'\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def test_a_restated_default_is_found():
