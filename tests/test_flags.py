@@ -13,16 +13,19 @@ import pytest
 from cyclegan import flags
 from cyclegan.cli import eval as eval_cli
 from cyclegan.cli import infer as infer_cli
+from cyclegan.cli import sweep as sweep_cli
 from cyclegan.cli import train as train_cli
 from cyclegan.errors import UsageError
 from cyclegan.evalconfig import EvalConfig
 from cyclegan.infer.config import EngineConfig, InferConfig
+from cyclegan.sweepconfig import SweepConfig
 from cyclegan.train.config import TrainConfig
 
 COMMANDS = {
     "cyclegan-train": (train_cli.build_parser, (TrainConfig,)),
     "cyclegan-infer": (infer_cli.build_parser, (InferConfig, EngineConfig)),
     "cyclegan-eval": (eval_cli.build_parser, (EvalConfig,)),
+    "cyclegan-sweep": (sweep_cli.build_parser, (SweepConfig,)),
 }
 
 
@@ -62,7 +65,7 @@ def test_a_restated_default_is_found():
 def _lower_layers():
     """(function, parameter, config field) for the keyword defaults below the commands:
     each is taken from the config, never restated."""
-    from cyclegan import evaldata, evaluate, images, judge
+    from cyclegan import evaldata, evaluate, images, judge, sweep
     from cyclegan.infer import pipeline, runtime
 
     pairs = [(images.write_image, "quality", InferConfig, "quality"),
@@ -77,6 +80,9 @@ def _lower_layers():
     prepare = inspect.signature(evaldata.prepare).parameters
     pairs += [(evaldata.prepare, name, EvalConfig, name) for name in
               EvalConfig(model="m").keywords() if name in prepare and name != "image_size"]
+    pairs += [(sweep.run_sweep, name, SweepConfig, name) for name in
+              ("test_images", "eval_images", "classifier_steps", "inception", "device", "quiet")]
+    pairs += [(sweep.run_sweep, "probes", SweepConfig, "probe")]
     return pairs
 
 

@@ -23,23 +23,29 @@ from collections.abc import Callable
 BOUNDS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
 POSITIVE = ((">", 0),)
 NON_NEGATIVE = ((">=", 0),)
+# The default of a flag the user must give (--out of cyclegan-sweep): the field has none.
+REQUIRED = dataclasses.MISSING
 # Metadata keys handed to argparse as they are (choices is resolved first).
-_ARGPARSE_KEYS = ("type", "metavar")
+_ARGPARSE_KEYS = ("type", "metavar", "nargs", "action")
 
 
 def option(default, help, bounds: tuple = (), *, group: str | None = None, **meta):
     """A config field that is a command-line flag.
 
-    help: the flag's help (or a callable giving it). bounds: (operator, limit) pairs the
+    default: REQUIRED for a flag the user must give. help: the flag's help (or a callable
+    giving it). bounds: (operator, limit) pairs the
     value must satisfy (None, "not set", always passes). group: the --help section it is
     listed in. meta may hold: choices (a sequence or a callable giving one); type (what
     argparse converts the text with; default: the default's type); parse (turns the flag's
     text, or a Python caller's value, into the field's value; errors become the config's
     one-line error); text (the default as the flag shows it, for a parsed flag); metavar;
-    flag (the flag's name when it is not --field-name, e.g. --no-fused for `fused`).
+    flag (the flag's name when it is not --field-name, e.g. --no-fused for `fused`); nargs
+    and action (a list flag: nargs="+", action="extend", with the default None).
     """
-    return dataclasses.field(default=default, metadata={"help": help, "bounds": bounds,
-                                                        "group": group, **meta})
+    metadata = {"help": help, "bounds": bounds, "group": group, **meta}
+    if default is REQUIRED:
+        return dataclasses.field(metadata=metadata)
+    return dataclasses.field(default=default, metadata=metadata)
 
 
 def positional(help, *, required: bool = False, **meta):
@@ -119,6 +125,9 @@ def add_flags(parser: argparse.ArgumentParser, cls, *, sections: dict[str, str] 
             # A switch flips the field from its default: --quiet sets True, --no-fused False.
             where.add_argument(flag(cls, f.name), dest=f.name, help=help,
                                action="store_false" if f.default else "store_true")
+        elif f.default is REQUIRED:
+            where.add_argument(flag(cls, f.name), dest=f.name, required=True, help=help,
+                               **kwargs)
         else:
             default = meta.get("text", f.default)
             kwargs.setdefault("type", type(default))
@@ -156,8 +165,8 @@ def restated_defaults(parser: argparse.ArgumentParser, *classes) -> list[str]:
             if default not in (None, False):
                 found.append(f"{action.dest}: hand-written default {default!r}")
             continue
-        if f.default is dataclasses.MISSING:
-            continue  # a required positional has no default to restate
+        if f.default is REQUIRED:
+            continue  # a required argument has no default to restate
         if "parse" in f.metadata and default is not None:
             default = f.metadata["parse"](default)
         if default != f.default:
