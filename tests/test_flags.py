@@ -11,12 +11,15 @@ from dataclasses import dataclass
 import pytest
 
 from cyclegan import flags
+from cyclegan.cli import convert as convert_cli
 from cyclegan.cli import eval as eval_cli
+from cyclegan.cli import export as export_cli
 from cyclegan.cli import infer as infer_cli
 from cyclegan.cli import sweep as sweep_cli
 from cyclegan.cli import train as train_cli
 from cyclegan.errors import UsageError
 from cyclegan.evalconfig import EvalConfig
+from cyclegan.exportconfig import ConvertConfig, ExportConfig
 from cyclegan.infer.config import EngineConfig, InferConfig
 from cyclegan.sweepconfig import SweepConfig
 from cyclegan.train.config import TrainConfig
@@ -26,6 +29,8 @@ COMMANDS = {
     "cyclegan-infer": (infer_cli.build_parser, (InferConfig, EngineConfig)),
     "cyclegan-eval": (eval_cli.build_parser, (EvalConfig,)),
     "cyclegan-sweep": (sweep_cli.build_parser, (SweepConfig,)),
+    "cyclegan-export": (export_cli.build_parser, (ExportConfig,)),
+    "cyclegan-convert": (convert_cli.build_parser, (ConvertConfig,)),
 }
 
 
