@@ -89,3 +89,16 @@ def test_help_shows_each_default_once():
     text = build_parser().format_help()
     assert "(default: 95)" in text and "(default: 0/1)" in text
     assert text.count("(default: auto)") == 2  # --device, --precision
+
+
+def test_engine_flags_reach_ray_by_name():
+    from cyclegan.infer.ray_engine import RayOptions
+
+    args = build_parser().parse_args(["--engine", "ray", "--ray-address", "head:6379",
+                                      "--actors", "2", "--cpus-per-actor", "3"])
+    engine = EngineConfig(**flags.values(args, EngineConfig)).checked()
+    assert engine.ray_options() == RayOptions(address="head:6379", actors=2, cpus_per_actor=3)
+    with pytest.raises(UsageError, match="^--actors must be >= 1, got 0$"):
+        EngineConfig(engine="ray", actors=0).checked()
+    with pytest.raises(UsageError, match="^--ray-address is for --engine ray$"):
+        EngineConfig(ray_address="head:6379").checked()
