@@ -59,8 +59,8 @@ def test_python_callers_get_the_same_errors(value, ckpt, monkeypatch):
     with pytest.raises(UsageError, match=f"^--image-size must be >= 8, got {value}$"):
         evaluate.evaluate(ckpt, image_size=value)
     with pytest.raises(UsageError, match="^--direction must be one of"):
-        EvalConfig("m", direction="AB").checked()
-    assert EvalConfig("m", domains="a,b").checked().domains == {"A": "a", "B": "b"}
+        EvalConfig(model="m", direction="AB").checked()
+    assert EvalConfig(model="m", domains="a,b").checked().domains == {"A": "a", "B": "b"}
 
 
 NEGATIVE_NUMBER = re.compile(r"(?<![\w.>-])-\d")

@@ -242,7 +242,7 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
     image_size to its working scale; domains (names of A and B) to the ones it records,
     else the data's.
     """
-    cfg = EvalConfig(str(run_or_model), spec, **options).checked()
+    cfg = EvalConfig(model=str(run_or_model), data=spec, **options).checked()
     path, held, train_cfg, step, recorded = _generators(run_or_model)
     spec = spec or train_cfg.get("data")
     if not spec:
