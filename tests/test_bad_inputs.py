@@ -311,7 +311,8 @@ def test_a_16_bit_input_is_translated_and_its_lost_depth_said(world, photos, tmp
     assert f"1 input(s) had more than 8 bits per channel; {DEPTH_NOTE}" in r.stdout
     with Image.open(out / "deep.png") as img:
         assert img.mode == "RGB"  # 8 bits, as said
-    assert DEPTH_NOTE in " ".join(run_cli("infer", "--help", fresh=True).stdout.split())  # and in --help
+    helped = run_cli("infer", "--help", fresh=True).stdout
+    assert DEPTH_NOTE in " ".join(helped.split())  # and in --help
 
 
 def test_sharded_collisions_found_on_the_whole_list(world, photos, tmp_path):
@@ -368,6 +369,8 @@ OTHERS = [
      r"train_cfg_str\.pt has a damaged train_config: a str"),
     ("eval-model-config-list", "eval", lambda w, t: [w["config_list"], *EVAL], 2,
      r"config_list\.pt is a damaged cyclegan checkpoint"),
+    ("eval-image-size-0", "eval", lambda w, t: [w["ckpt"], *EVAL, "--image-size", "0"], 2,
+     r"--image-size must be >= 8, got 0"),
     ("convert-not-a-state-dict", "convert", lambda w, t: [w["junk_onnx"], "--out", t / "c.pt"],
      2, r"junk\.onnx"),
     ("convert-pickle", "convert", lambda w, t: [w["evil"], "--out", t / "c.pt"], 2,

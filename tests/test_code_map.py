@@ -52,7 +52,8 @@ def test_every_module_is_on_the_map_and_every_name_on_it_exists():
 def test_the_reader_sees_packages_and_top_level_modules():
     text = MAP.read_text()
     existing = modules()
-    assert {"checkpoint.py", "infer/controller.py", "train/loop.py", "export/to_onnx.py"} <= existing
+    assert {"checkpoint.py", "infer/controller.py", "train/loop.py",
+            "export/to_onnx.py"} <= existing
     _, stale = missing_and_stale(text, existing)
     assert not stale
     # A module added without a row, and a row left behind by a removed module.

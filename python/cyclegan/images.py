@@ -312,6 +312,10 @@ def list_images(folder, suffixes=IMAGE_EXTENSIONS) -> list[Path]:
 
 # Writing.
 
+# What --quality means for the formats that take it (OutputFormat.quality): Pillow's scale.
+DEFAULT_QUALITY = 95
+QUALITY_RANGE = (1, 100)
+
 
 def save_options(fmt: OutputFormat, quality: int, with_alpha: bool) -> dict:
     options = dict(fmt.options)
@@ -322,7 +326,8 @@ def save_options(fmt: OutputFormat, quality: int, with_alpha: bool) -> dict:
     return options
 
 
-def write_image(rgb: np.ndarray, alpha: np.ndarray | None, dst: Path, quality: int = 95,
+def write_image(rgb: np.ndarray, alpha: np.ndarray | None, dst: Path,
+                quality: int = DEFAULT_QUALITY,
                 fmt: str | None = None, metadata: Mapping[str, bytes] | None = None) -> bool:
     """Write H x W x 3 uint8 (+ H x W alpha) atomically in format `fmt` (a FORMATS name;
     None: the one dst's extension names), with `metadata` (CARRIED_METADATA keys: an input's

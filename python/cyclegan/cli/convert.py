@@ -5,9 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-import cyclegan
+from cyclegan import flags
 from cyclegan.cli import common
-from cyclegan.contract import DIRECTIONS, parse_domains
+from cyclegan.contract import parse_domains
+from cyclegan.export.config import ConvertConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,15 +20,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "summer2winter_yosemite.pth) into a cyclegan checkpoint that "
                     "cyclegan-export and cyclegan-infer read.",
     )
-    p.add_argument("src", metavar="PATH.pth", help="official generator state_dict")
-    p.add_argument("--out", required=True, metavar="CKPT", help="checkpoint file to write")
-    p.add_argument("--direction", choices=DIRECTIONS, default=DIRECTIONS[0],
-                   help="which generator this is: the official G_A (netG_A) is A2B, G_B is B2A "
-                        "(default: A2B)")
-    p.add_argument("--domains", default=None, metavar="A,B",
-                   help="names of the two domains, e.g. summer,winter (default: A,B)")
-    p.add_argument("--quiet", action="store_true", help="print errors only")
-    p.add_argument("--version", action="version", version=f"%(prog)s {cyclegan.__version__}")
+    flags.add_flags(p, ConvertConfig)
+    common.add_version(p)
     return p
 
 

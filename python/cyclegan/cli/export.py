@@ -6,29 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from cyclegan import flags
 from cyclegan.cli.common import add_version, exit_codes, run
 from cyclegan.contract import parse_domains
 
 
 def build_parser() -> argparse.ArgumentParser:
-    # The contract, not cyclegan.export.to_onnx: --help must not import torch.
-    from cyclegan.contract import (
-        ATOL,
-        DEFAULT_OPSET,
-        DEFAULT_WORK_SIZE,
-        DIRECTIONS,
-        MAX_OPSET,
-        MIN_OPSET,
-        NORMALIZATION,
-    )
-    from cyclegan.export.quantize import (
-        DEFAULT_IMAGES,
-        DEFAULT_METHOD,
-        GATE_MEDIAN_DB,
-        GATE_WORST_DB,
-        HELD_BACK,
-        METHODS,
-    )
+    # The contract and the quantize settings, not cyclegan.export: --help must not import torch.
+    from cyclegan.contract import ATOL, NORMALIZATION
+    from cyclegan.export.config import ExportConfig
 
     p = argparse.ArgumentParser(
         prog="cyclegan-export",
@@ -40,40 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=f"Model I/O: {NORMALIZATION}. "
                + exit_codes("a model failed verification (the others are still written)"),
     )
-    p.add_argument("checkpoint", help="checkpoint file (.pt) or a training run folder "
-                   "(its checkpoints/latest.pt is used); with --int8 also an fp32 .onnx "
-                   "file or a bundled model's name (see cyclegan-infer --list-models)")
-    p.add_argument("--out", required=True, help="output folder for G_A2B.onnx / G_B2A.onnx "
-                   "(created if missing)")
-    p.add_argument("--direction", choices=[*DIRECTIONS, "both"], default="both",
-                   help="which generator to export (default: both; with 'both', a direction "
-                        "the checkpoint lacks is skipped with a note)")
-    p.add_argument("--domains", metavar="NAME_A,NAME_B",
-                   help="domain names to record in the files' metadata (e.g. summer,winter; "
-                        "default: the names the checkpoint was trained with)")
-    p.add_argument("--fp16", action="store_true",
-                   help="also write G_<dir>.fp16.onnx: float16 weights and compute, float32 "
-                        "input/output, for GPUs (default: off)")
-    p.add_argument("--int8", action="store_true",
-                   help="also write G_<dir>.int8.onnx: static int8 (QDQ) calibrated on "
-                        "--calibrate photos, for CPUs; written only if its output stays "
-                        f"within median {GATE_MEDIAN_DB:g} dB / worst {GATE_WORST_DB:g} dB "
-                        "PSNR of fp32 on held-back photos (default: off)")
-    p.add_argument("--calibrate", type=Path, metavar="DIR",
-                   help="folder of photos like the ones you will translate (needed by --int8)")
-    p.add_argument("--calibrate-images", type=int, default=DEFAULT_IMAGES, metavar="N",
-                   help=f"photos taken from DIR, 1 in {HELD_BACK} held back for the quality "
-                        f"check (default: {DEFAULT_IMAGES})")
-    p.add_argument("--calibrate-size", type=int, metavar="SIZE",
-                   help="scale calibration photos so their shorter side is SIZE pixels "
-                        "(default: the size the model works at, "
-                        f"{DEFAULT_WORK_SIZE} unless the model records one); photos are "
-                        "read one at a time, so memory stays bounded")
-    p.add_argument("--calibration-method", choices=METHODS, default=DEFAULT_METHOD,
-                   help=f"how activation ranges are set (default: {DEFAULT_METHOD})")
-    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
-                   help=f"ONNX opset, {MIN_OPSET}..{MAX_OPSET} (default: {DEFAULT_OPSET})")
-    p.add_argument("--quiet", action="store_true", help="print errors only")
+    flags.add_flags(p, ExportConfig)
     add_version(p)
     return p
 
@@ -89,8 +42,6 @@ def _check_int8_args(args: argparse.Namespace) -> None:
     if args.calibrate is None:
         raise UsageError("--int8 needs --calibrate DIR: a folder of photos like the ones "
                          "you will translate")
-    if args.calibrate_images < 2:
-        raise UsageError(f"--calibrate-images must be >= 2, got {args.calibrate_images}")
     check_size(args.calibrate_size)
 
 
@@ -119,6 +70,9 @@ def _body(args: argparse.Namespace) -> int:
         if not args.quiet or "not written" in msg:
             print(msg, file=sys.stderr if "not written" in msg else sys.stdout)
 
+    from cyclegan.export.config import ExportConfig
+
+    ExportConfig(**flags.values(args, ExportConfig)).checked()
     _check_int8_args(args)
     fp32_onnx = onnx_source(args.checkpoint)
     if fp32_onnx is not None:

@@ -6,8 +6,9 @@ import argparse
 import shlex
 import sys
 
-import cyclegan
+from cyclegan import flags
 from cyclegan.cli import common
+from cyclegan.evaluation.sweepconfig import SweepConfig
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,38 +27,20 @@ def build_parser() -> argparse.ArgumentParser:
                     "`--` go to every training run (e.g. -- --steps 300 --image-size 64).",
         epilog="Example: cyclegan-sweep --data builtin:seasons --out reports/seasons --grid "
                "lambda_cyc=10,5 d_ratio=2,1 -- --steps 2000 --image-size 64 --ngf 32",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=common.HelpFormatter,
     )
-    p.add_argument("--data", required=True,
-                   help="folder in the official layout (trainA/trainB/testA/testB) or "
-                        "builtin:seasons")
-    p.add_argument("--out", required=True, metavar="REPORT",
-                   help="report folder; runs go to REPORT/runs/<name>, where <name> is built "
-                        "from the swept values, e.g. lambda_cyc-10_d_ratio-2")
-    g = p.add_mutually_exclusive_group(required=True)
-    g.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
-                   help="every combination of the listed values; KEY is a cyclegan-train "
-                        "option without dashes (lambda_cyc, d_ratio, lambda_id, lr, ngf, ...)")
-    g.add_argument("--config", action="append", metavar="K=V,K=V",
-                   help="one explicit configuration; repeat for more")
-    p.add_argument("--probe", nargs="+", action="extend", default=[], metavar="PATH",
-                   help="extra images every configuration translates in both directions "
-                        "(centre-cropped, resized to the training size), beside the built-in "
-                        "green probe")
-    p.add_argument("--test-images", type=int, default=4,
-                   help="test images per direction shown in the comparison grids")
-    p.add_argument("--eval-images", type=int, default=100,
-                   help="test images per domain the metrics use")
-    p.add_argument("--classifier-steps", type=int, default=300,
-                   help="training steps of the domain classifier behind the domain score")
-    p.add_argument("--inception", metavar="PATH", default=None,
-                   help="local TorchScript feature extractor for FID/KID (see cyclegan-eval "
-                        "--help; uint8 input at 299 px); without it they are skipped")
-    p.add_argument("--device", choices=["cpu", "cuda"], default=None,
-                   help="device for evaluation (training uses its own --device flag after "
-                        "--); default: cuda when available, else cpu")
-    p.add_argument("--quiet", action="store_true", help="only errors (training output included)")
-    p.add_argument("--version", action="version", version=f"%(prog)s {cyclegan.__version__}")
+
+    def add_grid_or_config(where) -> None:
+        g = where.add_mutually_exclusive_group(required=True)
+        g.add_argument("--grid", nargs="+", metavar="KEY=V1,V2",
+                       help="every combination of the listed values; KEY is a cyclegan-train "
+                            "option without dashes (lambda_cyc, d_ratio, lambda_id, lr, ngf, "
+                            "...)")
+        g.add_argument("--config", action="append", metavar="K=V,K=V",
+                       help="one explicit configuration; repeat for more")
+
+    flags.add_flags(p, SweepConfig, before={"probe": add_grid_or_config})
+    common.add_version(p)
     return p
 
 
@@ -75,11 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         from cyclegan.evaluation.sweep import parse_configs, parse_grid, run_sweep
 
+        cfg = SweepConfig(**flags.values(args, SweepConfig)).checked()
         configs = parse_grid(args.grid) if args.grid else parse_configs(args.config)
-        run_sweep(args.data, args.out, configs, train_args, probes=args.probe,
-                  test_images=args.test_images, eval_images=args.eval_images,
-                  device=args.device, inception=args.inception,
-                  classifier_steps=args.classifier_steps, command=command, quiet=args.quiet)
+        run_sweep(cfg.data, cfg.out, configs, train_args, probes=cfg.probe,
+                  test_images=cfg.test_images, eval_images=cfg.eval_images,
+                  device=cfg.device, inception=cfg.inception,
+                  classifier_steps=cfg.classifier_steps, command=command, quiet=cfg.quiet)
         return 0
 
     return common.run("cyclegan-sweep", body,

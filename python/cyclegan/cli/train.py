@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 from pathlib import Path
 
+from cyclegan import flags
 from cyclegan.cli import common
 from cyclegan.train.config import RESUMABLE, TrainConfig, flag, with_preset
 
@@ -26,38 +26,16 @@ EPILOG = (
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="cyclegan-train", description=DESCRIPTION, epilog=EPILOG,
                                 formatter_class=common.HelpFormatter)
-    groups: dict[str, argparse._ArgumentGroup] = {}
-    for f in dataclasses.fields(TrainConfig):
-        meta = dict(f.metadata)
-        if "help" not in meta:
-            continue
-        g = groups.get(meta["group"]) or groups.setdefault(meta["group"],
-                                                           p.add_argument_group(meta["group"]))
-        kwargs = {k: v for k, v in meta.items() if k not in ("help", "group", "flag", "bounds")}
-        if isinstance(f.default, bool):
-            # --no-fused stores False into `fused`; the others are plain switches.
-            action = "store_false" if f.default else "store_true"
-            g.add_argument(flag(f.name), dest=f.name, action=action, help=meta["help"])
-            continue
-        kwargs.setdefault("type", type(f.default))
-        g.add_argument(flag(f.name), dest=f.name, default=f.default, help=meta["help"], **kwargs)
-        if f.name == "out":
-            g.add_argument("--resume", metavar="RUN", default=None,
+
+    def add_resume(group) -> None:
+        group.add_argument("--resume", metavar="RUN", default=None,
                            help="continue the run in folder RUN exactly where its latest "
                                 "checkpoint stopped; its config is reused (only "
                                 + ", ".join(flag(k) for k in RESUMABLE) + " may change)")
+
+    flags.add_flags(p, TrainConfig, before={"preset": add_resume})
     common.add_version(p)
     return p
-
-
-def _given(argv: list[str] | None) -> dict:
-    """The flags the user wrote (even when equal to a default), for --resume and --preset."""
-    parser = build_parser()
-    for action in parser._actions:
-        action.default = argparse.SUPPRESS
-    given = vars(parser.parse_args(argv))
-    given.pop("resume", None)
-    return given
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -65,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     values = vars(args)
     resume = values.pop("resume")
-    explicit = _given(argv)
+    explicit = flags.explicit(build_parser, argv)
+    explicit.pop("resume", None)
 
     def body() -> int:
         from cyclegan.runlayout import latest_checkpoint

@@ -16,8 +16,10 @@ import torch
 
 from cyclegan import backbone, data, hostmem, images
 from cyclegan.checkpoint import save_checkpoint
+from cyclegan.contract import DEFAULT_WORK_SIZE
 from cyclegan.errors import CycleganError
 from cyclegan.evaluation import baselines, judge, metrics
+from cyclegan.evaluation.config import MIN_IMAGE_SIZE, MIN_IMAGES, RANKED_IMAGES, EvalConfig
 from cyclegan.progress import Progress
 
 CLASSIFIER_SIZE = 64
@@ -200,10 +202,10 @@ def _load_test(spec: str, image_size: int, max_images: int, quiet: bool) -> dict
     except ValueError as exc:
         raise EvalError(f"--data {spec}: {exc}") from exc
     for d, x in test.items():
-        if len(x) < 2:
+        if len(x) < MIN_IMAGES:
             raise EvalError(f"--data {spec}: test{d} holds {len(x)} image; the distribution "
-                            "distances need at least 2 test images per domain (and about "
-                            "100 or more to be stable)")
+                            f"distances need at least {MIN_IMAGES} test images per domain "
+                            f"(and {RANKED_IMAGES} or more to rank translations)")
     return test
 
 
@@ -217,12 +219,16 @@ def _judge(use: bool, device: str, cache, quiet: bool) -> tuple[judge.Judge | No
     return j, j.describe()
 
 
-def prepare(spec: str, image_size: int = 256, max_images: int = 100, *,
-            cache_dir=None, device: str | None = None, inception=None,
-            inception_input: str = "uint8", inception_size: int = 299,
-            classifier_images: int = 400, classifier_steps: int = 300, seed: int = 0,
-            quiet: bool = False, paired: bool = False, domains: dict | None = None,
-            use_judge: bool = True) -> EvalData:
+_E = EvalConfig  # the flags' defaults, written once there
+
+
+def prepare(spec: str, image_size: int = DEFAULT_WORK_SIZE, max_images: int = _E.max_images,
+            *, cache_dir=_E.cache_dir, device: str | None = _E.device, inception=_E.inception,
+            inception_input: str = _E.inception_input, inception_size: int = _E.inception_size,
+            classifier_images: int = _E.classifier_images,
+            classifier_steps: int = _E.classifier_steps, seed: int = _E.seed,
+            quiet: bool = _E.quiet, paired: bool = _E.paired, domains: dict | None = _E.domains,
+            use_judge: bool = _E.use_judge) -> EvalData:
     """Test images of both domains, the domain classifier, the judge and (optionally) the
     extractor.
 
@@ -231,10 +237,11 @@ def prepare(spec: str, image_size: int = 256, max_images: int = 100, *,
     paired: the user says testB[i] is the ground truth of testA[i] (same file names);
     builtin:seasons is paired without it. domains: names of A and B (default: from spec).
     """
-    if image_size % 4 or image_size < 8:
-        raise EvalError(f"--image-size must be a multiple of 4 and >= 8, got {image_size}")
-    if max_images < 2:
-        raise EvalError(f"--max-images must be >= 2, got {max_images}")
+    if image_size % 4 or image_size < MIN_IMAGE_SIZE:
+        raise EvalError(f"--image-size must be a multiple of 4 and >= {MIN_IMAGE_SIZE}, got "
+                        f"{image_size}")
+    if max_images < MIN_IMAGES:
+        raise EvalError(f"--max-images must be >= {MIN_IMAGES}, got {max_images}")
     check_memory(image_size, max_images)
     device = device or default_device()
     spec = str(spec)

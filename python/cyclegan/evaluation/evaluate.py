@@ -22,6 +22,7 @@ from PIL import Image
 from cyclegan.checkpoint import load_checkpoint, load_generator, resolve_checkpoint, train_config
 from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS
 from cyclegan.evaluation import baselines, metrics
+from cyclegan.evaluation.config import EvalConfig
 from cyclegan.evaluation.evaldata import (
     CLASSIFIER_SIZE,
     FID_SKIPPED,
@@ -50,7 +51,7 @@ def _translator(model, device, work_size: int | None) -> Translator:
 
 @torch.no_grad()
 def translate(model: torch.nn.Module | Translator, images: torch.Tensor, device="cpu",
-              batch_size: int = 8, work_size: int | None = None,
+              batch_size: int = EvalConfig.batch_size, work_size: int | None = None,
               what: str = "the generator") -> torch.Tensor:
     """[-1, 1] images translated as cyclegan-infer translates them (cyclegan.Translator:
     images larger than work_size at the working scale, then brought to their size by the
@@ -98,7 +99,7 @@ def _paired(outputs: torch.Tensor, truth: torch.Tensor, chunk: int = 8) -> dict:
 
 
 def evaluate_generator(ed: EvalData, model: torch.nn.Module | Translator, direction: str,
-                       batch_size: int = 8,
+                       batch_size: int = EvalConfig.batch_size,
                        work_size: int | None = None) -> tuple[dict, torch.Tensor]:
     """(metrics of one direction, the translated test images); images larger than the
     model's work_size are translated at it (see translate)."""
@@ -223,24 +224,27 @@ def working_scale(held: dict, train_cfg: dict) -> int:
 
 
 def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
-             image_size: int | None = None, max_images: int = 100, device: str | None = None,
-             batch_size: int = 8, quiet: bool = False, domains: dict | None = None,
-             **prepare_kwargs) -> dict:
+             **options) -> dict:
     """The full cyclegan-eval result for one model (see report.format_eval for a summary):
     a checkpoint or run folder, an exported .onnx file, or a bundled model's name.
 
-    spec defaults to the data the model was trained on, image_size to its working scale;
-    domains (names of A and B) to the ones it records, else the data's.
+    options: cyclegan-eval's flags as keywords of the same name (EvalConfig.keywords), with
+    its defaults and its checks. spec defaults to the data the model was trained on,
+    image_size to its working scale; domains (names of A and B) to the ones it records,
+    else the data's.
     """
+    cfg = EvalConfig(model=str(run_or_model), data=spec, **options).checked()
     path, held, train_cfg, step, recorded = _generators(run_or_model)
     spec = spec or train_cfg.get("data")
     if not spec:
         raise EvalError(f"{path} does not record its training data: pass --data")
     work_size = working_scale(held, train_cfg)
-    image_size = image_size or work_size
-    device = device or default_device()
-    ed = prepare(spec, image_size, max_images, device=device, quiet=quiet,
-                 domains=domains or recorded, **prepare_kwargs)
+    image_size = work_size if cfg.image_size is None else cfg.image_size
+    device = cfg.device or default_device()
+    taken = ("image_size", "max_images", "device", "domains", "batch_size")
+    ed = prepare(spec, image_size, cfg.max_images, device=device,
+                 domains=cfg.domains or recorded,
+                 **{k: v for k, v in cfg.keywords().items() if k not in taken})
     result = {"checkpoint": str(path), "data": str(spec), "domains": ed.domains,
               "image_size": image_size, "step": step,
               "test_images": {d: len(ed.test[d]) for d in "AB"},
@@ -257,7 +261,7 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
             continue
         model = held[direction] or load_generator(path, direction, fused=False,
                                                    device=device)[0]
-        res, _ = evaluate_generator(ed, model, direction, batch_size, work_size)
+        res, _ = evaluate_generator(ed, model, direction, cfg.batch_size, work_size)
         res["baselines"] = score_baselines(ed, direction)
         res["best_baseline"], res["vs_best_baseline"] = best_baselines(res)
         res["real_halves"] = real_halves(ed, direction[2])

@@ -30,13 +30,13 @@ from cyclegan import backbone
 from cyclegan.checkpoint import save_checkpoint
 from cyclegan.errors import CycleganError, first_line
 from cyclegan.evaluation import metrics
+from cyclegan.evaluation.config import INCEPTION_RANGES, EvalConfig
 from cyclegan.progress import Progress
 
 JUDGE_SIZE = 224
 SPACES = ("pool", "s16")  # feature spaces, named by the backbone level they come from
 FEATURES_VERSION = 1  # bump when what enters the network or what is kept changes
 BATCH_SIZE = 16
-INCEPTION_RANGES = ("uint8", "unit", "signed")
 
 
 def network_input(images: torch.Tensor, device: str = "cpu") -> torch.Tensor:
@@ -126,7 +126,8 @@ class FeatureExtractor:
     inception-2015-12-05.pt return its 2048-d pool features instead of class scores.
     """
 
-    def __init__(self, path, input_range: str = "uint8", size: int = 299, device="cpu",
+    def __init__(self, path, input_range: str = EvalConfig.inception_input,
+                 size: int = EvalConfig.inception_size, device="cpu",
                  batch_size: int = 32):
         if input_range not in INCEPTION_RANGES:
             raise FeatureError(f"--inception-input must be one of {INCEPTION_RANGES}, "

@@ -19,7 +19,18 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from cyclegan.evaluation.config import RANKED_IMAGES
 from cyclegan.fileio import atomic_write_bytes
+
+# How a negative KID is printed. KID is an unbiased estimate of a squared distance (MMD^2):
+# when two samples are closer than their sampling noise can resolve, the estimate comes out
+# below zero. A negative value is not a distance, and "lower is better" would rank it best,
+# so tables print this instead (the JSON keeps the estimate: averaging estimates stays
+# unbiased, averaging clipped ones would not).
+KID_NOISE = "~0"
+KID_NOISE_NOTE = (f"{KID_NOISE}: KID's unbiased estimate came out below zero, which happens "
+                  "when outputs and real photos are closer than the sampling noise of this many "
+                  "images can resolve; read it as 0 (the estimate itself is in the JSON)")
 
 
 def write_text(path: Path, text: str) -> None:
@@ -90,7 +101,9 @@ def metric_rows(results: list[dict]) -> list[dict]:
     return rows
 
 
-def _cell(v) -> str:
+def _cell(v, key: str = "") -> str:
+    if key == "kid" and v is not None and v < 0:
+        return KID_NOISE
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -107,7 +120,7 @@ def metrics_markdown(rows: list[dict]) -> str:
     cols = _present(rows)
     lines = ["| " + " | ".join(h for _, h in cols) + " |",
              "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(_cell(r.get(k)) for k, _ in cols) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cell(r.get(k), k) for k, _ in cols) + " |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -123,7 +136,7 @@ def metrics_csv(rows: list[dict]) -> str:
 def metrics_html(rows: list[dict]) -> str:
     cols = _present(rows)
     head = "".join(f"<th>{html.escape(h)}</th>" for _, h in cols)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(k)))}</td>" for k, _ in cols)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(k), k))}</td>" for k, _ in cols)
                    + "</tr>\n" for r in rows)
     return f"<table>\n<tr>{head}</tr>\n{body}</table>"
 
@@ -182,8 +195,11 @@ SPACE_LABELS = {"clf": "classifier features", "pool": "EfficientNet-Lite pool, 1
                 "s16": "EfficientNet-Lite s16, 112-d"}
 
 
-def _kid1000(v):
-    return None if v is None else v * 1000
+def kid_text(v, spec: str = ".2f") -> str:
+    """A KID for a table, x 1000; never a negative number (KID_NOISE)."""
+    if v is not None and v < 0:
+        return KID_NOISE
+    return _fmt(None if v is None else v * 1000, spec)
 
 
 def table_rows(res: dict, classifier_size: int = 64) -> list[tuple[str, str]]:
@@ -198,7 +214,7 @@ def table_rows(res: dict, classifier_size: int = 64) -> list[tuple[str, str]]:
         if res.get(f"fd_{space}") is None:
             continue  # not measured (the judge's extra missing): one line says so below
         rows += [(f"Frechet distance ({label})", _fmt(res.get(f"fd_{space}"), ".2f")),
-                 (f"KID x 1000 ({label})", _fmt(_kid1000(res.get(f"kid_{space}")), ".2f"))]
+                 (f"KID x 1000 ({label})", kid_text(res.get(f"kid_{space}")))]
     rows += [("checkerboard energy share (inputs: "
               f"{_fmt(res.get('input_checkerboard'), '.4f')})",
               _fmt(res.get("checkerboard"), ".4f")),
@@ -206,14 +222,14 @@ def table_rows(res: dict, classifier_size: int = 64) -> list[tuple[str, str]]:
              ("paired SSIM", _fmt(p.get("ssim"))),
              ("paired L1 ([0,1] units)", _fmt(p.get("l1"), ".4f")),
              ("FID", _fmt(res.get("fid"), ".2f")),
-             ("KID x 1000", _fmt(_kid1000(res.get("kid")), ".2f"))]
+             ("KID x 1000", kid_text(res.get("kid")))]
     return rows
 
 
-def baseline_table(direction: str, res: dict) -> str:
+def baseline_table(direction: str, res: dict, ranked: bool = True) -> str:
     """The model against the learning-free baselines, one row each, in every feature space
-    measured; then the spread of two halves of the real photos (the noise level) and the
-    model's distance over the best baseline's."""
+    measured; then the spread of two halves of the real photos (the noise level) and, when
+    `ranked` (enough test images), the model's distance over the best baseline's."""
     spaces = [s for s in SPACE_LABELS if res.get(f"fd_{s}") is not None]
     rows = [("model", res)] + list(res["baselines"].items())
     halves = res.get("real_halves") or {}
@@ -227,7 +243,7 @@ def baseline_table(direction: str, res: dict) -> str:
     for name, r in rows:
         cells = [_fmt(r["domain_score"]), _fmt(r["structure_ssim"])]
         for s in spaces:
-            cells += [_fmt(r[f"fd_{s}"], ".2f"), _fmt(_kid1000(r[f"kid_{s}"]), ".2f")]
+            cells += [_fmt(r[f"fd_{s}"], ".2f"), kid_text(r[f"kid_{s}"])]
         lines.append(f"{name:{w}}" + "".join(f"  {c:>{n}}" for c, (_, n) in zip(cells, heads)))
     if halves:
         cells = ["", ""]
@@ -237,10 +253,20 @@ def baseline_table(direction: str, res: dict) -> str:
             f"  {c:>{n}}" for c, (_, n) in zip(cells, heads)))
         lines.append(f"(two real halves: FD between two random halves of the real "
                      f"{res['target']} photos; differences of about this size are noise)")
-    ratios = [f"{key[3:]} {_fmt(v, '.2f')} ({res['best_baseline'][key]})"
-              for key, v in res["vs_best_baseline"].items()]
-    lines.append("model FD / best baseline's FD: " + ", ".join(ratios))
+    if ranked:
+        ratios = [f"{key[3:]} {_fmt(v, '.2f')} ({res['best_baseline'][key]})"
+                  for key, v in res["vs_best_baseline"].items()]
+        lines.append("model FD / best baseline's FD: " + ", ".join(ratios))
+    else:
+        lines.append(f"no best baseline named: fewer than {RANKED_IMAGES} test images per "
+                     "domain")
     return "\n".join(lines)
+
+
+def _negative_kid(res: dict) -> bool:
+    """Whether a direction's table shows KID_NOISE for the model or a baseline."""
+    return any(isinstance(v, float) and k.startswith("kid") and v < 0
+               for entry in [res, *res.get("baselines", {}).values()] for k, v in entry.items())
 
 
 def format_eval(result: dict) -> str:
@@ -262,9 +288,10 @@ def format_eval(result: dict) -> str:
     lines.append("  ".join(["-" * w0] + ["-" * w for w in widths]))
     for lab, c in zip(labels, cells):
         lines.append("  ".join([lab.ljust(w0)] + [v.ljust(w) for v, w in zip(c, widths)]))
+    few = min(result["test_images"].values())
     for d in dirs:
         if result["directions"][d].get("baselines"):
-            lines += ["", baseline_table(d, result["directions"][d])]
+            lines += ["", baseline_table(d, result["directions"][d], few >= RANKED_IMAGES)]
     clf = result["classifier"]
     lines.append("")
     lines.append(f"domain classifier accuracy on real test images: {clf['accuracy']:.3f} "
@@ -275,4 +302,11 @@ def format_eval(result: dict) -> str:
     lines.append(f"paired metrics: {result['pair_note']}")
     if result["fid_kid_skipped"]:
         lines.append(f"FID/KID skipped: {result['fid_kid_skipped']}")
+    if any(_negative_kid(r) for r in result["directions"].values()):
+        lines.append(KID_NOISE_NOTE)
+    if few < RANKED_IMAGES:
+        # First, where it is read before any number.
+        lines.insert(0, f"caution: {few} test images per domain: distances from fewer than "
+                        f"{RANKED_IMAGES} are mostly sampling noise; compare nothing on them "
+                        "(--max-images, or a larger test split)")
     return "\n".join(lines)

@@ -32,9 +32,11 @@ from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
 from cyclegan.evaluation import evaldata, evaluate, report
+from cyclegan.evaluation.sweepconfig import SweepConfig
 from cyclegan.runlayout import config_path, latest_checkpoint, log_path
 from cyclegan.stopping import Terminated
 
+_S = SweepConfig  # the flags' defaults, written once there
 RESERVED = ("data", "out", "resume")
 
 
@@ -339,15 +341,18 @@ def _summary(spec: str, ed, image_size: int, command: str, configs, train_args, 
 
 
 def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | None = None,
-              probes: list[str] | None = None, test_images: int = 4, eval_images: int = 100,
-              device: str | None = None, inception: str | None = None,
-              classifier_steps: int = 300, command: str = "", runner=default_runner,
-              quiet: bool = False) -> dict:
-    """Train what is missing, then write the report into `out`; returns its summary."""
+              probes: list[str] | None = _S.probe, test_images: int = _S.test_images,
+              eval_images: int = _S.eval_images, device: str | None = _S.device,
+              inception: str | None = _S.inception, classifier_steps: int = _S.classifier_steps,
+              command: str = "", runner=default_runner,
+              quiet: bool = _S.quiet) -> dict:
+    """Train what is missing, then write the report into `out`; returns its summary. The
+    keywords are cyclegan-sweep's flags (SweepConfig), checked as the command checks them."""
+    SweepConfig(data=str(spec), out=str(out), probe=probes, test_images=test_images,
+                eval_images=eval_images, classifier_steps=classifier_steps, inception=inception,
+                device=device, quiet=quiet).checked()
     out = Path(out)
     train_args = list(train_args or [])
-    if test_images < 1 or eval_images < 2:
-        raise SweepError("--test-images must be >= 1 and --eval-images >= 2")
     spec = str(spec)
     try:
         data.make_dataset(spec, "A", "test", 8, 8, augment=False)

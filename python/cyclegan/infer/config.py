@@ -1,50 +1,37 @@
 """cyclegan-infer's configuration: every flag, its default, its help and its bounds, once.
 
-`cyclegan.cli.infer` builds its parser from these fields (as `cyclegan-train` does from
-TrainConfig), and `checked()` enforces the bounds and choices, so a Python caller gets the
-same one-line errors as the command line. Help texts and choices that depend on a table
-elsewhere (output formats, bundled models) are callables, read when the parser is built.
-Torch-free, so `cyclegan-infer --help` starts at once.
+`cyclegan.cli.infer` builds its parser from these fields through cyclegan.flags (as
+`cyclegan-train` does from TrainConfig), and `checked()` enforces the bounds and choices, so a
+Python caller gets the same one-line errors as the command line. Help texts and choices that
+depend on a table elsewhere (output formats, bundled models, pool sizes) are callables, read
+when the parser is built. Torch-free, so `cyclegan-infer --help` starts at once.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from cyclegan import flags
 from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS, variant_path
 from cyclegan.errors import UsageError
-from cyclegan.images import DEFAULT_MAX_PIXELS, DEPTH_NOTE, FORMATS
+from cyclegan.images import DEFAULT_MAX_PIXELS, DEFAULT_QUALITY, DEPTH_NOTE, FORMATS, QUALITY_RANGE
 from cyclegan.infer import bundled, variants
 from cyclegan.infer.detail import DEFAULT_DETAIL, DETAILS
 from cyclegan.infer.io import FALLBACK, KEEP, format_choices
+from cyclegan.infer.pipeline import BATCH_SIZES, CORES_PER_WORKER
+from cyclegan.infer.runtime import DEFAULT_DEVICE, DEVICES
 from cyclegan.infer.scale import NATIVE, parse_work_size
 from cyclegan.infer.temporal import DEFAULT_KEEP
 from cyclegan.infer.video import AUTO, CODECS, OTHER_SUFFIX
 from cyclegan.runlayout import latest_checkpoint
 
 DEFAULT_OUTPUT = Path("cyclegan-output")
-DEVICES = ("auto", "cpu", "cuda")
-BOUNDS = {">=": operator.ge, "<=": operator.le}
 POSITIVE = ((">=", 1),)
-
-
-def _opt(default, help, bounds: tuple = (), **argparse_kwargs):
-    """A config field that is a command-line flag.
-
-    help and choices may be callables (read when the parser is built or a value checked);
-    bounds: (operator, limit) pairs checked by InferConfig.checked (None always passes);
-    parse: turns the flag's text into the field's value (errors become UsageError, exit 2,
-    rather than argparse's usage message).
-    """
-    return field(default=default, metadata={"help": help, "bounds": bounds, **argparse_kwargs})
-
-
-def _arg(help: str, **argparse_kwargs):
-    """A positional argument (optional: nargs '?')."""
-    return field(default=None, metadata={"help": help, "positional": True, **argparse_kwargs})
+ENGINES = ("inprocess", "ray")
+# The field syntax of this module: cyclegan.flags.option with bounds given by position,
+# and an optional positional argument.
+_opt, _arg = flags.option, flags.positional
 
 
 def place(text: str) -> Path | str:
@@ -90,6 +77,23 @@ def _format_help() -> str:
             f"warning); {DEPTH_NOTE}")
 
 
+def _batch_size_help() -> str:
+    return ("images of equal size run together, up to this many (large images run in smaller "
+            f"batches) (default: {BATCH_SIZES['cuda']} on CUDA; {BATCH_SIZES['cpu']} on a "
+            "CPU, where onnxruntime runs larger batches slower per image)")
+
+
+def _workers_help() -> str:
+    return ("threads in each of the decode and the encode pools (default: one per "
+            f"{CORES_PER_WORKER} CPU cores when the model runs on the CPU, which leaves the "
+            "cores to onnxruntime; every core with CUDA)")
+
+
+def _quality_help() -> str:
+    lossy = [f.pillow for f in FORMATS.values() if f.quality]
+    return f"{'/'.join(lossy)} quality, {QUALITY_RANGE[0]}-{QUALITY_RANGE[1]}"
+
+
 @dataclass
 class InferConfig:
     # str: a URI (s3://, gs://, file://), read and written by --engine ray.
@@ -106,21 +110,16 @@ class InferConfig:
     direction: str | None = _opt(None, "which generator of a checkpoint to use (default: A2B); "
                                  "an .onnx file holds one, and a different --direction is "
                                  "refused", choices=DIRECTIONS, type=str)
-    device: str = _opt("auto", "auto uses onnxruntime's CUDA provider when a GPU is present, "
-                       "else the CPU", choices=DEVICES)
-    precision: str = _opt("auto", _precision_help, choices=variants.CHOICES)
-    batch_size: int | None = _opt(None, "images of equal size run together, up to this many "
-                                  "(large images run in smaller batches) (default: 8 on CUDA; "
-                                  "1 on a CPU, where onnxruntime runs larger batches slower "
-                                  "per image)", POSITIVE, type=int)
-    workers: int | None = _opt(None, "threads in each of the decode and the encode pools "
-                               "(default: one per 8 CPU cores when the model runs on the "
-                               "CPU, which leaves the cores to onnxruntime; every core with "
-                               "CUDA)", POSITIVE, type=int)
+    device: str = _opt(DEFAULT_DEVICE, "auto uses onnxruntime's CUDA provider when a GPU is "
+                       "present, else the CPU", choices=DEVICES)
+    precision: str = _opt(variants.AUTO, _precision_help, choices=variants.CHOICES)
+    batch_size: int | None = _opt(None, _batch_size_help, POSITIVE, type=int)
+    workers: int | None = _opt(None, _workers_help, POSITIVE, type=int)
     threads: int | None = _opt(None, "onnxruntime CPU threads (default: number of CPU cores)",
                                POSITIVE, type=int)
     format: str = _opt(KEEP, _format_help, choices=format_choices)
-    quality: int = _opt(95, "JPEG/WebP quality, 1-100", ((">=", 1), ("<=", 100)))
+    quality: int = _opt(DEFAULT_QUALITY, _quality_help,
+                        ((">=", QUALITY_RANGE[0]), ("<=", QUALITY_RANGE[1])))
     work_size: int | str | None = _opt(
         None, "the scale the generator runs at: photos whose shorter side is larger are "
         "translated at N pixels (aspect kept) and the change is carried to the full-size "
@@ -165,33 +164,41 @@ class InferConfig:
 
     def checked(self) -> InferConfig:
         """A copy with flag texts parsed; UsageError naming the flag for a bad value."""
-        c = dataclasses.replace(self)
-        for f in dataclasses.fields(c):
-            value = getattr(c, f.name)
-            if value is None:
-                continue
-            if "parse" in f.metadata:
-                value = f.metadata["parse"](value)
-                setattr(c, f.name, value)
-            choices = resolve(f.metadata.get("choices"))
-            if choices and value not in choices:
-                raise UsageError(f"{flag(f.name)} must be one of {', '.join(choices)}, got "
-                                 f"{value!r}")
-            for op, limit in f.metadata.get("bounds", ()):
-                if not BOUNDS[op](value, limit):
-                    raise UsageError(f"{flag(f.name)} must be {op} {limit}, got {value}")
+        return flags.check(self, UsageError)
+
+
+@dataclass
+class EngineConfig:
+    """Where cyclegan-infer's work runs: options of the engine, not of the translation
+    (the Ray ones become cyclegan.infer.ray_engine.RayOptions, by name)."""
+
+    engine: str = _opt(ENGINES[0], "inprocess: this process's pipeline; ray: a Ray cluster "
+                       "through Ray Data (pip install \"cyclegan[ray]\"): the one RAY_ADDRESS "
+                       "or --ray-address names, else a local instance", choices=ENGINES,
+                       group="engine")
+    ray_address: str | None = _opt(None, "Ray cluster to connect to, e.g. auto or HOST:6379 "
+                                   "(default: $RAY_ADDRESS, else start a local instance)",
+                                   type=str, group="engine")
+    actors: int | None = _opt(None, "Ray actors, each holding one model (default: one per GPU "
+                              "of the cluster, else as many as its CPU cores hold)", POSITIVE,
+                              type=int, group="engine")
+    cpus_per_actor: int | None = _opt(None, "CPU cores each Ray actor asks for (default: a GPU "
+                                      "node's cores per GPU; without GPUs 4, or a node's all "
+                                      "when it has fewer)", POSITIVE, type=int, group="engine")
+
+    def checked(self) -> EngineConfig:
+        """A copy with bounds and choices checked; a Ray-only option given to the in-process
+        engine is refused."""
+        c = flags.check(self, UsageError)
+        if c.engine != "ray":
+            for f in flags.flag_fields(EngineConfig)[1:]:
+                if getattr(c, f.name) is not None:
+                    raise UsageError(f"{flags.flag(EngineConfig, f.name)} is for --engine ray")
         return c
 
+    def ray_options(self):
+        """The Ray engine's options, by name."""
+        from cyclegan.infer.ray_engine import RayOptions
 
-def resolve(value):
-    """A metadata entry that may be a callable (read now) or a plain value."""
-    return value() if callable(value) else value
-
-
-def flag(name: str) -> str:
-    """The command-line flag of a config field."""
-    return "--" + name.replace("_", "-")
-
-
-def flag_fields() -> list[dataclasses.Field]:
-    return [f for f in dataclasses.fields(InferConfig) if "help" in f.metadata]
+        return RayOptions(address=self.ray_address, actors=self.actors,
+                          cpus_per_actor=self.cpus_per_actor)

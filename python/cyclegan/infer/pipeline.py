@@ -21,6 +21,7 @@ from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.errors import first_line
 from cyclegan.images import (
     DEFAULT_MAX_PIXELS,
+    DEFAULT_QUALITY,
     DEPTH_NOTE,
     FORMATS,
     ImageError,
@@ -34,6 +35,9 @@ from cyclegan.infer.runtime import OrtGenerator
 STALL_S = 0.05  # a batch waits this long for more images of its size before it runs
 MAX_BATCH_PIXELS = 8 * 512 * 512  # keeps batches of large images from exhausting memory
 _END = object()
+# Pool and batch sizes when the user gives none (why: default_workers, default_batch_size).
+CORES_PER_WORKER = 8
+BATCH_SIZES = {"cuda": 8, "cpu": 1}
 
 
 def default_workers(device: str, cores: int) -> int:
@@ -45,7 +49,7 @@ def default_workers(device: str, cores: int) -> int:
     photo costs a few ms against tens to hundreds for the model, so one thread per pool per
     8 cores keeps up. With CUDA the cores have nothing else to do: every one decodes and
     encodes, which is what feeding a GPU at thousands of images/s takes."""
-    return max(1, cores if device == "cuda" else cores // 8)
+    return max(1, cores if device == "cuda" else cores // CORES_PER_WORKER)
 
 
 def default_batch_size(device: str) -> int:
@@ -55,7 +59,7 @@ def default_batch_size(device: str) -> int:
     256 x 256 (docs/benchmarks.md), batch 8 was 8% (demo), 11% (summer2winter) and 5% (full
     size) slower than batch 1, likely because a batch's activations overflow the caches.
     On CUDA a batch fills the GPU."""
-    return 8 if device == "cuda" else 1
+    return BATCH_SIZES["cuda" if device == "cuda" else "cpu"]
 
 
 def batch_limit(batch_size: int, height: int, width: int) -> int:
@@ -101,7 +105,7 @@ class PipelineOptions:
     size: int | None = None
     max_size: int | None = None
     max_pixels: int = DEFAULT_MAX_PIXELS
-    quality: int = 95
+    quality: int = DEFAULT_QUALITY
     geometry: Geometry = DEFAULT_GEOMETRY  # the model's size rule
     work_size: int | None = None  # the scale the model runs at (None: each photo's own)
     fits: object = None  # (h, w) -> why the model cannot run at that size, or None

@@ -20,6 +20,7 @@ from cyclegan.infer import variants
 from cyclegan.infer.binding import CUDA_EP, BoundRunner
 
 DEVICES = ("auto", "cpu", "cuda")
+DEFAULT_DEVICE = DEVICES[0]  # auto: CUDA when a GPU is usable, else the CPU
 ONNX_SUFFIXES = (".onnx",)
 FLOAT_TYPES = ("tensor(float)", "tensor(float16)")
 
@@ -74,7 +75,7 @@ def choose_providers(device: str) -> list:
 class OrtGenerator:
     """Callable: N x 3 x H x W float32 in [-1, 1] -> same shape, on the chosen provider."""
 
-    def __init__(self, model: str | os.PathLike | bytes, device: str = "auto",
+    def __init__(self, model: str | os.PathLike | bytes, device: str = DEFAULT_DEVICE,
                  threads: int | None = None, name: str | None = None):
         ort = _ort()
         self.name = name or (os.fspath(model) if not isinstance(model, bytes) else "model")
@@ -145,9 +146,10 @@ def _open_session(ort, source, opts, providers):
     return ort.InferenceSession(source, opts, providers=providers), False
 
 
-def load_model(path: str | os.PathLike, direction: str | None = None, device: str = "auto",
+def load_model(path: str | os.PathLike, direction: str | None = None,
+               device: str = DEFAULT_DEVICE,
                threads: int | None = None, log=print,
-               precision: str = "auto", warn=print) -> OrtGenerator:
+               precision: str = variants.AUTO, warn=print) -> OrtGenerator:
     """An .onnx file (or its variant of `precision` beside it, cyclegan.infer.variants);
     anything else is read as a cyclegan checkpoint, exported to ONNX in memory (verified
     against torch like cyclegan-export) and run by onnxruntime.

@@ -19,7 +19,8 @@ from pathlib import Path
 from cyclegan.contract import FP32_DIGEST, PRECISIONS, graph_digest, read_metadata, variant_path
 from cyclegan.errors import UsageError
 
-CHOICES = ("auto", *PRECISIONS)
+AUTO = "auto"  # the fastest variant beside the file for the device (FASTEST)
+CHOICES = (AUTO, *PRECISIONS)
 FASTEST = {"cpu": "int8", "cuda": "fp16"}
 HOW_TO_MAKE = {"fp16": "--fp16", "int8": "--int8 --calibrate PHOTOS/"}
 
@@ -68,7 +69,7 @@ def choose(path: Path, precision: str, device: str, warn=print) -> Path:
     stale. `auto` passes over a stale variant, saying so through `warn`."""
     check(precision)
     given = precision_of(path)
-    if precision == "auto":
+    if precision == AUTO:
         if given != "fp32":
             return path
         fastest = variant_path(path, FASTEST[device])

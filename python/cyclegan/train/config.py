@@ -1,16 +1,17 @@
 """The training configuration: every `cyclegan-train` flag, its default and its help, once.
 
-`cyclegan.cli.train` builds its parser from these fields, so a default or a help text is
-written here and nowhere else. Torch-free, so `cyclegan-train --help` starts at once.
+`cyclegan.cli.train` builds its parser from these fields (cyclegan.flags), so a default or
+a help text is written here and nowhere else. Torch-free, so `cyclegan-train --help` starts
+at once.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import operator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+from cyclegan import flags
 from cyclegan.contract import ARCHITECTURES, UPSAMPLING, parse_domains
 from cyclegan.errors import TrainError
 from cyclegan.runlayout import config_path, latest_checkpoint
@@ -24,17 +25,12 @@ RESUMABLE = ("steps", "epochs", "decay_epochs", "log_every", "save_every", "save
              "workers", "quiet", "tensorboard", "device", "fused", "channels_last", "compile")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda")
-BOUNDS = {">": operator.gt, ">=": operator.ge, "<": operator.lt}
 
 
-def _opt(default, help: str, group: str, bounds: tuple = (), **argparse_kwargs):
-    """A config field that is also a command-line flag (argparse_kwargs: type, choices...).
-
-    bounds: the values it accepts, as (operator, limit) pairs, e.g. ((">", 0),); checked by
-    TrainConfig.resolved (None, "not set", is always accepted).
-    """
-    return field(default=default, metadata={"help": help, "group": group, "bounds": bounds,
-                                            **argparse_kwargs})
+def _opt(default, help: str, group: str, bounds: tuple = (), **meta):
+    """A cyclegan-train flag (cyclegan.flags.option), its --help section given by position;
+    bounds and choices are checked by TrainConfig.resolved."""
+    return flags.option(default, help, bounds, group=group, **meta)
 
 
 # What each --preset sets. Sized by measurement (docs/experiments.md, "A quick try"): the
@@ -55,8 +51,7 @@ QUICK_TIME = "about 6 minutes of one CPU core"
 BUSY_MACHINE_NOTE = "on a machine busy with other work, run it with OMP_NUM_THREADS=1"
 
 
-POSITIVE = ((">", 0),)
-NON_NEGATIVE = ((">=", 0),)
+POSITIVE, NON_NEGATIVE = flags.POSITIVE, flags.NON_NEGATIVE
 
 
 @dataclass
@@ -159,17 +154,7 @@ class TrainConfig:
             c.load_size = round(c.image_size * 286 / 256)
         if c.n_blocks is None:
             c.n_blocks = 9 if c.image_size >= 256 else 6
-        for f in dataclasses.fields(c):
-            value = getattr(c, f.name)
-            for op, limit in f.metadata.get("bounds", ()):
-                if value is not None and not BOUNDS[op](value, limit):
-                    raise TrainError(f"{flag(f.name)} must be {op} {limit}, got {value}")
-        for f in dataclasses.fields(c):
-            choices = f.metadata.get("choices")
-            value = getattr(c, f.name)
-            if choices and value is not None and value not in choices:
-                raise TrainError(f"{flag(f.name)} must be one of {', '.join(choices)}, "
-                                 f"got {value!r}")
+        c = flags.check(c, TrainError)
         if problem := c.model_config().geometry.error(c.image_size, c.image_size):
             raise TrainError(f"--image-size {c.image_size}: {problem}")
         if c.load_size < c.image_size:
@@ -207,10 +192,7 @@ def with_preset(values: dict, explicit: dict) -> dict:
 
 def flag(name: str) -> str:
     """The command-line flag of a config field."""
-    for f in dataclasses.fields(TrainConfig):
-        if f.name == name and "flag" in f.metadata:
-            return f.metadata["flag"]
-    return "--" + name.replace("_", "-")
+    return flags.flag(TrainConfig, name)
 
 
 def from_dict(saved: dict) -> TrainConfig:
