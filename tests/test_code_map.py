@@ -57,7 +57,7 @@ def test_the_reader_sees_packages_and_top_level_modules():
     _, stale = missing_and_stale(text, existing)
     assert not stale
     # A module added without a row, and a row left behind by a removed module.
-    missing, _ = missing_and_stale(text, existing | {"infer/new_engine.py", "flags.py"})
-    assert missing == {"infer/new_engine.py", "flags.py"}
+    missing, _ = missing_and_stale(text, existing | {"infer/new_engine.py", "newmodule.py"})
+    assert missing == {"infer/new_engine.py", "newmodule.py"}
     _, stale = missing_and_stale(text, existing - {"infer/guided.py", "hostmem.py"})
     assert stale == {"guided.py", "hostmem.py"}

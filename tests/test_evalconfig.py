@@ -6,10 +6,11 @@ import re
 
 import pytest
 
-from cyclegan import evaluate, flags, report
+from cyclegan import flags
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli import eval as eval_cli
 from cyclegan.errors import UsageError
+from cyclegan.evaluation import evaluate, report
 from cyclegan.evaluation.config import RANKED_IMAGES, EvalConfig
 from cyclegan.models import ModelConfig, ResnetGenerator
 

@@ -70,7 +70,8 @@ def test_a_restated_default_is_found():
 def _lower_layers():
     """(function, parameter, config field) for the keyword defaults below the commands:
     each is taken from the config, never restated."""
-    from cyclegan import evaldata, evaluate, images, judge, sweep
+    from cyclegan import images
+    from cyclegan.evaluation import evaldata, evaluate, judge, sweep
     from cyclegan.infer import pipeline, runtime
 
     pairs = [(images.write_image, "quality", InferConfig, "quality"),
@@ -99,7 +100,7 @@ def test_lower_layers_take_the_configs_defaults(fn, param, cls, name):
 
 
 def test_evaluate_takes_every_eval_flag_by_name():
-    from cyclegan import evaldata, evaluate
+    from cyclegan.evaluation import evaldata, evaluate
 
     taken = set(inspect.signature(evaldata.prepare).parameters) | {"batch_size"}
     assert set(EvalConfig(model="m").keywords()) <= taken
