@@ -120,6 +120,10 @@ def test_a_minutes_budget_decays_with_the_time_spent_and_survives_a_resume(
     assert [r["lr"] for r in records] == pytest.approx([LR, 0.75 * LR, 0.5 * LR, 0.25 * LR])
     assert [r["train_s"] for r in records] == pytest.approx([30, 60, 90, 120])
     assert latest(whole)["spent_s"] == pytest.approx(120.0)
+    # Off the log steps, the steps before the budget ran out still get their line.
+    sparse = tmp_path / "sparse"
+    train(cfg(data5, sparse, budget_minutes=2.0, log_every=3))
+    assert [r["step"] for r in log(sparse)] == [3, 4]
 
     train(cfg(data5, parts, budget_minutes=2.0, steps=2))
     assert latest(parts)["spent_s"] == pytest.approx(60.0)

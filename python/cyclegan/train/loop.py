@@ -137,6 +137,8 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
                 clock.agree()
                 _end_epoch(state, losses, saver, fixed, fmt, writer, cfg.save_every)
     if stopped:
+        if losses.count:  # the steps since the last log line (a minutes budget's last ones)
+            losses.flush(sampler.batches_per_epoch, progress)
         losses.check_finite()
         if main:
             _save_samples(state, fixed, runlayout.sample_path(run, state.epoch + 1), fmt, writer)
