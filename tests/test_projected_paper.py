@@ -189,3 +189,16 @@ def test_a_run_with_the_papers_options(tmp_path, monkeypatch):
     # not 8 x 8, and takes two strided convolutions to 4 x 4, not one.
     convs = [k for k in ckpt["Dproj_A"] if k.startswith("heads.s4.") and "original" in k]
     assert len(convs) == 3  # two strided 4x4 convolutions and the logit convolution
+
+
+def test_the_memory_estimate_counts_the_resized_inputs():
+    from cyclegan.train.budget import estimate_bytes
+
+    def estimate(size):
+        cfg = TrainConfig(image_size=64, ngf=8, n_blocks=1, discriminator="projected",
+                          projected_size=size).resolved()
+        return estimate_bytes(cfg, cfg.model_config())
+
+    # The backbone's activations grow with the area it sees: (224 / 64)^2 = 12.25 times.
+    grown = estimate(224) - estimate(0)
+    assert grown > 0.9 * 6 * 60 * 1024**2 * (1 - (64 / 224) ** 2)
