@@ -17,7 +17,7 @@ LAYERS = (
     ("_C", "errors", "protowire", "hostmem", "progress", "stopping", "runlayout", "fileio",
      "workscale", "contract", "images", "seasons", "info", "flags"),
     # torch building blocks
-    ("ops", "opcall", "layers", "models", "backbone", "projected", "data", "checkpoint",
+    ("ops", "opcall", "layers", "models", "backbone", "prior", "projected", "data", "checkpoint",
      "evaluation.metrics"),
     # training, and model files from checkpoints
     ("train", "export.to_onnx", "export.convert"),

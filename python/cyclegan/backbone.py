@@ -69,6 +69,11 @@ def available() -> bool:
     return True
 
 
+def network_scale(x: torch.Tensor) -> torch.Tensor:
+    """[-1, 1] images in the units the network was trained on (module docstring)."""
+    return x * (127.5 / 128) + (0.5 / 128)
+
+
 class EfficientNetLite0(nn.Module):
     """Frozen EfficientNet-Lite0 (eval mode, no gradients to its weights).
 
@@ -84,7 +89,8 @@ class EfficientNetLite0(nn.Module):
         # building the backbone never moves the caller's (a training run's) random stream.
         with torch.random.fork_rng(devices=[]):
             net = EfficientNet.from_name("efficientnet-lite0")
-        net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        if not next(net.parameters()).is_meta:  # on the meta device shapes are all there is
+            net.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         self.net = net
         self.requires_grad_(False)
         self.eval()
@@ -95,7 +101,7 @@ class EfficientNetLite0(nn.Module):
 
     def forward(self, x: torch.Tensor, levels=("pool",)) -> dict[str, torch.Tensor]:
         net = self.net
-        x = x * (127.5 / 128) + (0.5 / 128)
+        x = network_scale(x)
         h = net._swish(net._bn0(net._conv_stem(x)))
         out, last = {}, max((LEVELS[k] for k in levels if k in LEVELS), default=-1)
         head = "pool" in levels or "logits" in levels

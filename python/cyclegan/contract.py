@@ -16,7 +16,7 @@ DIRECTIONS = ("A2B", "B2A")
 # Generator architectures and their upsampling layer (ModelConfig.arch / .upsample):
 # deconv is the official stride-2 transposed convolution (it leaves a checkerboard, Odena et
 # al. 2016); resize / bilinear are x2 nearest / bilinear upsampling, then a 3x3 convolution.
-ARCHITECTURES = ("resnet",)
+ARCHITECTURES = ("resnet", "resnet-prior")
 UPSAMPLING = ("deconv", "resize", "bilinear")
 FORMAT = "cyclegan-generator-onnx/1"  # metadata_props["format"] of every exported generator
 INPUT_NAME = "input"

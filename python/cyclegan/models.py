@@ -61,6 +61,10 @@ class ModelConfig:
         if self.arch == "resnet":
             multiple = 2**N_DOWNSAMPLING
             return Geometry(multiple=multiple, min_size=2 * multiple)
+        if self.arch == "resnet-prior":  # the prior's stride-16 map: at least 2 x 2
+            from cyclegan.prior import STRIDE
+
+            return Geometry(multiple=STRIDE, min_size=2 * STRIDE)
         raise ValueError(f"unknown generator architecture {self.arch!r}")
 
     def to_dict(self) -> dict:
@@ -115,13 +119,22 @@ class ResnetGenerator(nn.Module):
             # The last one pads for the 7x7 head.
             self.up_norm.append(NormReLUPad(c // 2, pad=3 if last else 0, fused=fused))
         self.head = nn.Conv2d(ngf, cfg.out_channels, 7, padding=0, bias=True)
+        # resnet-prior: frozen ImageNet features of the input join the trunk (cyclegan.prior).
+        self.prior_join = None
+        if cfg.arch == "resnet-prior":
+            from cyclegan.prior import PriorJoin
+
+            self.prior_join = PriorJoin(trunk)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not torch.jit.is_tracing() and not torch.compiler.is_compiling():
             check_image_batch(x, self.config.in_channels, self.config.geometry)
         h = self.stem_norm(self.stem(self.stem_pad(x)))
-        for conv, norm in zip(self.down, self.down_norm):
-            h = norm(conv(h))
+        for i, (conv, norm) in enumerate(zip(self.down, self.down_norm)):
+            h = conv(h)
+            if self.prior_join is not None and i == N_DOWNSAMPLING - 1:
+                h = self.prior_join(x, h)  # before the norm, so the fused op pads the sum
+            h = norm(h)
         for block in self.blocks:
             h = block(h)
         for conv, norm in zip(self.up, self.up_norm):
@@ -140,7 +153,7 @@ def _upsampler(kind: str, c_in: int, c_out: int) -> nn.Module:
 
 def build_generator(cfg: ModelConfig, fused: bool = True) -> nn.Module:
     """The one place a generator is built from its config (checkpoints, training, export)."""
-    if cfg.arch == "resnet":
+    if cfg.arch in ("resnet", "resnet-prior"):
         return ResnetGenerator(cfg, fused=fused)
     raise ValueError(f"unknown generator architecture {cfg.arch!r}")
 
@@ -184,9 +197,9 @@ class PatchDiscriminator(nn.Module):
 
 
 def init_weights(module: nn.Module, std: float = 0.02) -> None:
-    """The paper's init: conv weights ~ N(0, std), biases 0."""
+    """The paper's init: conv weights ~ N(0, std), biases 0; frozen (pretrained) ones kept."""
     for m in module.modules():
-        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)) and m.weight.requires_grad:
             nn.init.normal_(m.weight, 0.0, std)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)

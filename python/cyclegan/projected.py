@@ -10,7 +10,16 @@ GAN converge in far fewer images. Per the paper:
   random 1x1 projection of the upsampled, already-mixed deeper level), which spreads the
   backbone's signal over all channels so the heads cannot ignore most of it;
 - one small discriminator head per level (strided 4x4 convolutions with spectral norm),
-  each giving a map of logits. The LSGAN loss of the recipe is the mean over the levels.
+  each giving a map of logits. The recipe's loss (least squares, or the paper's hinge) is
+  the mean over the levels;
+- as the reference code runs it (autonomousvision/projected-gan): inputs below the
+  backbone's ImageNet scale resized up to it after augmentation (its `interp224`, set for
+  datasets below 224 px), so the backbone sees objects at the size it learned them
+  (`input_size`; 0 keeps the inputs' size), and optionally its loss's blur warm-up: every
+  image the discriminator sees, real or generated, blurred before augmentation with a
+  Gaussian whose sigma fades linearly to 0 (`blur_sigma`, set per step by the training
+  loop). Its train.py leaves the blur at 0; StyleGAN-XL, by the same authors, starts it at
+  2 px.
 
 The backbone is held outside the module tree (not a parameter, not in state_dict, not in
 DDP's buckets): it is frozen and identical in every run, and 17 MB per checkpoint would
@@ -58,6 +67,27 @@ def augment(x: torch.Tensor) -> torch.Tensor:
     return x * (~hole).unsqueeze(1)
 
 
+def blur_sigma(step: int, initial: float, fade_steps: int) -> float:
+    """The blur at `step`: `initial` at step 0, falling linearly to 0 at `fade_steps`."""
+    if fade_steps <= 0:
+        return 0.0
+    return initial * max(1.0 - step / fade_steps, 0.0)
+
+
+def blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Separable blur with taps 2^-(k / sigma)^2 for |k| <= floor(3 sigma), normalised, zero
+    padded (the reference's filter and padding); x itself when that leaves one tap."""
+    radius = int(3 * sigma)
+    if radius <= 0:
+        return x
+    k = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
+    taps = torch.exp2(-(k / sigma) ** 2)
+    taps = taps / taps.sum()
+    c = x.shape[1]
+    x = F.conv2d(x, taps.view(1, 1, 1, -1).expand(c, 1, 1, -1), padding=(0, radius), groups=c)
+    return F.conv2d(x, taps.view(1, 1, -1, 1).expand(c, 1, -1, 1), padding=(radius, 0), groups=c)
+
+
 def _fixed(conv: nn.Conv2d, generator: torch.Generator) -> nn.Conv2d:
     """A random projection that stays as initialised (Kaiming-uniform, zero bias)."""
     bound = (6 / conv.weight[0].numel()) ** 0.5
@@ -83,14 +113,18 @@ def _head(channels: int, size: int) -> nn.Sequential:
 class ProjectedDiscriminator(nn.Module):
     """D(x) = [head_l(mix_l(EfficientNet-Lite0_l(augment(x)))) for the four levels l].
 
-    `image_size` is the training crop size (it fixes how many strided convolutions each
-    head needs); `seed` fixes the random mixing, which is also saved in state_dict.
+    `image_size` is the training crop size and `input_size` the size crops below it are
+    resized to for the backbone (0: none); the larger fixes how many strided convolutions
+    each head needs. `seed` fixes the random mixing, which is also saved in state_dict.
     """
 
-    def __init__(self, image_size: int, seed: int = 0, augmentation: bool = True):
+    def __init__(self, image_size: int, seed: int = 0, augmentation: bool = True,
+                 input_size: int = 0):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
-        self.augmentation = augmentation
+        self.augmentation, self.input_size = augmentation, input_size
+        self.blur_sigma = 0.0  # a function of the step, not state: set by the training loop
+        image_size = max(image_size, input_size)
         self.ccm = nn.ModuleDict({lv: _fixed(nn.Conv2d(backbone.CHANNELS[lv],
                                                        MIXED_CHANNELS[lv], 1), g)
                                   for lv in LEVELS})
@@ -102,9 +136,13 @@ class ProjectedDiscriminator(nn.Module):
         self.heads = nn.ModuleDict({lv: _head(MIXED_CHANNELS[lv], sizes[lv]) for lv in LEVELS})
 
     def features(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Mixed backbone features of x (augmented when self.augmentation)."""
+        """Mixed backbone features of x (blurred by self.blur_sigma, augmented when
+        self.augmentation, resized up to self.input_size)."""
+        x = blur(x, self.blur_sigma)
         if self.augmentation:
             x = augment(x)
+        if min(x.shape[-2:]) < self.input_size:
+            x = F.interpolate(x, size=self.input_size, mode="bilinear", align_corners=False)
         feats = backbone.load(str(x.device))(x, LEVELS)
         mixed: dict[str, torch.Tensor] = {}
         for lv, deeper in zip(reversed(LEVELS), (None, *reversed(LEVELS[1:]))):

@@ -68,6 +68,7 @@ class EvalData:
     judge_note: str = JUDGE_SKIPPED
     seed: int = 0
     _train_stats: dict = field(default_factory=dict)
+    _semantic: list = field(default_factory=list)
     _real_features: dict = field(default_factory=dict)
     _real_spaces: dict = field(default_factory=dict)
 
@@ -85,6 +86,22 @@ class EvalData:
             self._train_stats[domain] = baselines.channel_stats(
                 _load(ds, len(self.test[domain]), f"colour statistics {domain}", self.quiet))
         return self._train_stats[domain]
+
+    def semantic_model(self):
+        """The semantic baseline's clusters and per-domain colour statistics
+        (cyclegan.semantic), fitted on first use on as many training photos per domain as
+        there are test photos."""
+        if not self._semantic:
+            from cyclegan.evaluation import semantic
+
+            photos = {}
+            for domain in "AB":
+                ds = data.make_dataset(self.spec, domain, "train", self.image_size,
+                                       self.image_size, augment=False)
+                photos[domain] = _load(ds, len(self.test[domain]),
+                                       f"semantic regions {domain}", self.quiet)
+            self._semantic.append(semantic.fit(photos, device=self.device, seed=self.seed))
+        return self._semantic[0]
 
     def real_space_features(self, domain: str) -> dict[str, torch.Tensor]:
         """The real test photos of `domain` in every feature space there is (kept, and

@@ -21,7 +21,7 @@ from PIL import Image
 
 from cyclegan.checkpoint import load_checkpoint, load_generator, resolve_checkpoint, train_config
 from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS
-from cyclegan.evaluation import baselines, metrics
+from cyclegan.evaluation import baselines, metrics, semantic
 from cyclegan.evaluation.config import EvalConfig
 from cyclegan.evaluation.evaldata import (
     CLASSIFIER_SIZE,
@@ -146,12 +146,18 @@ def score(ed: EvalData, inputs: torch.Tensor, outputs: torch.Tensor, tgt: str,
 
 def score_baselines(ed: EvalData, direction: str) -> dict:
     """score() of every learning-free baseline for `direction`, by name (their features
-    are cached: the same inputs give the same outputs in every evaluation)."""
+    are cached: the same inputs give the same outputs in every evaluation). The semantic
+    colour transfer needs the EfficientNet-Lite backbone: it runs where the judge does."""
     src, tgt = direction[0], direction[2]
     inputs = ed.test[src]
-    return {name: score(ed, inputs, fn(inputs, ed.train_stats(tgt)), tgt, f"judge: {name}",
-                        cache=True)
-            for name, fn in baselines.for_direction(direction, ed.domains).items()}
+    scores = {name: score(ed, inputs, fn(inputs, ed.train_stats(tgt)), tgt, f"judge: {name}",
+                          cache=True)
+              for name, fn in baselines.for_direction(direction, ed.domains).items()}
+    if ed.judge is not None:
+        outputs = semantic.transfer(inputs, ed.semantic_model(), tgt, ed.device)
+        scores[semantic.NAME] = score(ed, inputs, outputs, tgt, f"judge: {semantic.NAME}",
+                                      cache=True)
+    return scores
 
 
 def best_baselines(res: dict) -> tuple[dict, dict]:

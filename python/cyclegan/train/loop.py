@@ -69,10 +69,12 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     if ckpt is not None:
         _restore(state, ckpt, run, cfg, info)
         del ckpt
-    total_epochs = cfg.epochs + cfg.decay_epochs
-    total_steps = total_epochs * sampler.batches_per_epoch
+    # Under a budget the epochs run on until it is spent (state.finished); a minutes budget
+    # has no step count to show.
+    total_steps = ((cfg.epochs + cfg.decay_epochs) * sampler.batches_per_epoch
+                   if state.budget is None else state.budget.steps)
     if cfg.steps is not None:
-        total_steps = min(total_steps, cfg.steps)
+        total_steps = min(total_steps or cfg.steps, cfg.steps)
     domains = data.domain_names(cfg.data, cfg.domains)
     if main:
         _write_config(run, cfg, model_cfg, domains, fused, sizes, info.world_size)
@@ -86,13 +88,15 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
                      loss_names(state.D.kinds))
     progress = Progress(total_steps, "train", unit="step", enabled=main and not cfg.quiet,
                         initial=state.step)
-    pace = budget.Pace(total_steps, state.step, device) if main else None
+    pace = budget.Pace(total_steps, state.step, device) if main and total_steps else None
+    clock = Clock(state, info)
     stopped = None
     with StopRequest() as stop:
-        while state.epoch < total_epochs and stopped is None:
+        while not state.finished and stopped is None:
             sampler.set_epoch(state.epoch, state.batch)
             for real_a, real_b in loader:
                 losses.add(step(real_a, real_b))
+                clock.tick()
                 log_step = state.step % cfg.log_every == 0 or state.step == total_steps
                 if log_step:
                     losses.flush(sampler.batches_per_epoch, progress)
@@ -101,25 +105,29 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
                     pace.step(state.step)
                 # Multi-process runs decide together, at log steps (a collective each).
                 if log_step or not info.enabled:
-                    stopped = _stop_or_save(stop, saver, losses, cfg, info)
+                    stopped = _stop_or_save(stop, saver, losses, cfg, info, clock)
                 if stopped:
                     break
             else:
-                _end_epoch(state, losses, saver, fixed, fmt, writer, total_epochs, cfg.save_every)
+                clock.agree()
+                _end_epoch(state, losses, saver, fixed, fmt, writer, cfg.save_every)
 
-    # Stopped early (a signal, --steps): samples and a checkpoint of where it stopped.
+    # Stopped early (a signal, --steps, a spent budget): samples and a checkpoint of where it
+    # stopped.
     if stopped:
+        if losses.count:  # the steps since the last log line (a minutes budget's last ones)
+            losses.flush(sampler.batches_per_epoch, progress)
         losses.check_finite()
         if main:
             _save_samples(state, fixed, runlayout.sample_path(run, state.epoch + 1), fmt, writer)
-        saver.save(runlayout.latest_checkpoint(run))
+        saver.save(runlayout.latest_checkpoint(run), state.finished)
     progress.close()
     if writer is not None:
         writer.close()
     distributed.barrier(info)
     signal_name = stopped if stopped in SIGNALS_BY_NAME else None
     return {"run": str(run), "rank": info.rank, "step": state.step, "epoch": state.epoch,
-            "finished": state.epoch >= total_epochs, "fused": fused, "signal": signal_name,
+            "finished": state.finished, "fused": fused, "signal": signal_name,
             "exit_code": SIGNALS_BY_NAME.get(signal_name, 0)}
 
 
@@ -166,6 +174,7 @@ def _step_function(state: TrainState, cfg: TrainConfig, info: distributed.DistIn
     def step(real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
         real_a = real_a.to(info.device, non_blocking=True, memory_format=fmt)
         real_b = real_b.to(info.device, non_blocking=True, memory_format=fmt)
+        state.before_step()
         losses = train_step(state.G, state.D, state.opt_G, state.opt_D,
                             (state.pool_a, state.pool_b), real_a, real_b, weights, autocast,
                             G_fwd, D_fwd)
@@ -221,13 +230,38 @@ def _forward_modules(state: TrainState, cfg: TrainConfig, info: distributed.Dist
     return state.G, state.D
 
 
+class Clock:
+    """Counts the run's training seconds into state.spent_s: from the first step of this
+    session, on top of what the checkpoint it resumed from had spent."""
+
+    def __init__(self, state: TrainState, info: distributed.DistInfo):
+        self.state, self.info = state, info
+        self.base, self.start = state.spent_s, time.monotonic()
+
+    def tick(self) -> None:
+        """Bring spent_s up to now (after every step)."""
+        self.state.spent_s = self.base + time.monotonic() - self.start
+
+    def agree(self) -> None:
+        """Under DDP, every rank takes the slowest rank's count, so all set the same
+        learning rate from it (called where the ranks meet)."""
+        self.state.spent_s = distributed.all_reduce_max(self.state.spent_s, self.info)
+
+
 def _stop_or_save(stop: StopRequest, saver: Checkpointer, losses: LossLog, cfg: TrainConfig,
-                  info: distributed.DistInfo) -> str | None:
-    """Between steps: why to stop (a signal, --steps reached), else a checkpoint if one is due."""
+                  info: distributed.DistInfo, clock: Clock) -> str | None:
+    """Between steps: why to stop (a signal, --steps reached, the budget spent), else a
+    checkpoint if one is due. A minutes budget's learning rate moves here, from the clock."""
+    state = saver.state
+    clock.agree()
+    if state.budget is not None and state.budget.timed:
+        state.apply_lr()
     if distributed.any_rank(stop.signal is not None, info):
         return stop.signal or "SIGTERM"  # another rank was signalled
-    if cfg.steps is not None and saver.state.step >= cfg.steps:
+    if cfg.steps is not None and state.step >= cfg.steps:
         return "steps"
+    if state.budget is not None and state.finished:
+        return "budget"
     if distributed.any_rank(saver.due(cfg.save_minutes), info):
         losses.check_finite()
         saver.save(runlayout.latest_checkpoint(saver.run))
@@ -235,14 +269,14 @@ def _stop_or_save(stop: StopRequest, saver: Checkpointer, losses: LossLog, cfg: 
 
 
 def _end_epoch(state: TrainState, losses: LossLog, saver: Checkpointer, fixed, fmt, writer,
-               total_epochs: int, save_every: int) -> None:
+               save_every: int) -> None:
     """The epoch ran to its end: decay the LR, show samples, checkpoint."""
     with warnings.catch_warnings():
         # A resumed run may end an epoch before its first optimizer step.
         warnings.filterwarnings("ignore", "Detected call of `lr_scheduler.step")
         state.end_epoch()
     losses.check_finite()
-    finished = state.epoch >= total_epochs
+    finished = state.finished
     if saver.main:
         _save_samples(state, fixed, runlayout.sample_path(saver.run, state.epoch), fmt, writer)
     saver.save(runlayout.latest_checkpoint(saver.run), finished)
@@ -320,7 +354,7 @@ class LossLog:
                                                                        info.world_size)
         now = time.perf_counter()
         record = {"step": state.step, "epoch": state.epoch + state.batch / batches_per_epoch,
-                  "lr": state.lr,
+                  "lr": state.lr, "train_s": state.spent_s,
                   **{f"loss_{k}": v for k, v in zip(self.names, means.tolist())},
                   "images_per_s": self.images_per_step * self.count / (now - self.since),
                   # CPU seconds of this process (all its threads) since it started: the

@@ -1,4 +1,5 @@
-"""The paper's training recipe: one CycleGAN step, LSGAN losses, image pool, LR schedule."""
+"""The paper's training recipe: one CycleGAN step, LSGAN (or hinge) losses, image pool, LR
+schedule."""
 
 from __future__ import annotations
 
@@ -101,6 +102,24 @@ def gan_loss(pred, real: bool) -> torch.Tensor:
     return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
 
 
+def hinge_loss(pred, real: bool, generator: bool = False) -> torch.Tensor:
+    """Hinge GAN loss (Projected GANs'): for the discriminator mean(relu(1 - logits)) on
+    real and mean(relu(1 + logits)) on generated images; for the generator mean(-logits).
+    Several logit maps: the mean over them, as gan_loss."""
+    losses = []
+    for p in _as_list(pred):
+        p = p.float()
+        losses.append(-p.mean() if generator else F.relu(1 - p if real else 1 + p).mean())
+    return losses[0] if len(losses) == 1 else torch.stack(losses).mean()
+
+
+def adversarial_loss(kind_loss: str, pred, real: bool, generator: bool = False):
+    """The loss named `kind_loss` (config.GAN_LOSSES): a generator's term passes real=True."""
+    if kind_loss == "hinge":
+        return hinge_loss(pred, real, generator)
+    return gan_loss(pred, real)
+
+
 def l1_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return F.l1_loss(x.float(), y.float())
 
@@ -112,6 +131,10 @@ class LossWeights:
     lambda_cyc: float
     lambda_id: float  # fraction of lambda_cyc
     d_ratio: float  # the discriminator loss is divided by it
+    projected_loss: str = "lsgan"  # the projected discriminator's loss (the patch one: lsgan)
+
+    def loss_of(self, kind: str) -> str:
+        return self.projected_loss if kind == "projected" else "lsgan"
 
     @classmethod
     def from_config(cls, cfg) -> LossWeights:
@@ -139,8 +162,9 @@ def train_step(G: Generators, D: Discriminators, opt_G, opt_D, pools: tuple[Imag
         fake_a, fake_b, rec_a, rec_b, idt_a, idt_b = G_fwd(real_a, real_b, identity)
         for kind in D.kinds:
             g_a2b, g_b2a = KINDS[kind].losses[:2]
-            terms[g_a2b] = gan_loss(D.b[kind](fake_b), True)
-            terms[g_b2a] = gan_loss(D.a[kind](fake_a), True)
+            loss = w.loss_of(kind)
+            terms[g_a2b] = adversarial_loss(loss, D.b[kind](fake_b), True, generator=True)
+            terms[g_b2a] = adversarial_loss(loss, D.a[kind](fake_a), True, generator=True)
         terms["cyc_A"] = l1_loss(rec_a, real_a) * w.lambda_cyc
         terms["cyc_B"] = l1_loss(rec_b, real_b) * w.lambda_cyc
         if identity:
@@ -162,8 +186,11 @@ def train_step(G: Generators, D: Discriminators, opt_G, opt_D, pools: tuple[Imag
         d_terms = {}
         for kind, ((real_pa, fake_pa), (real_pb, fake_pb)) in preds.items():
             d_a, d_b = KINDS[kind].losses[2:]
-            d_terms[d_a] = (gan_loss(real_pa, True) + gan_loss(fake_pa, False)) / w.d_ratio
-            d_terms[d_b] = (gan_loss(real_pb, True) + gan_loss(fake_pb, False)) / w.d_ratio
+            loss = w.loss_of(kind)
+            d_terms[d_a] = (adversarial_loss(loss, real_pa, True)
+                            + adversarial_loss(loss, fake_pa, False)) / w.d_ratio
+            d_terms[d_b] = (adversarial_loss(loss, real_pb, True)
+                            + adversarial_loss(loss, fake_pb, False)) / w.d_ratio
     opt_D.zero_grad(set_to_none=True)
     sum(d_terms.values()).backward()
     opt_D.step()

@@ -25,6 +25,7 @@ from cyclegan.train.recipe import (
     seed_everything,
     set_rng_state,
 )
+from cyclegan.train.schedule import Budget
 
 GENERATORS = ("G_A2B", "G_B2A")
 OPTIMIZERS = ("optim_G", "optim_D", "sched_G", "sched_D")
@@ -50,9 +51,12 @@ class TrainState:
     ema: EMA | None
     epochs: int
     decay_epochs: int
+    budget: Budget | None = None
+    blur: tuple[float, int] = (0.0, 0)  # the projected inputs' blur: sigma at 0, fade steps
     step: int = 0
     epoch: int = 0
     batch: int = 0
+    spent_s: float = 0.0  # training seconds so far, all sessions (schedule.Budget)
 
     @classmethod
     def create(cls, cfg: TrainConfig, model_cfg: ModelConfig, fused: bool, device: torch.device,
@@ -77,7 +81,8 @@ class TrainState:
         state = cls(G, D, opt_G, opt_D, None, None,
                     ImagePool(cfg.pool_size, seed=cfg.seed * 1000 + 2 * rank),
                     ImagePool(cfg.pool_size, seed=cfg.seed * 1000 + 2 * rank + 1),
-                    ema, cfg.epochs, cfg.decay_epochs)
+                    ema, cfg.epochs, cfg.decay_epochs, Budget.from_config(cfg),
+                    (cfg.projected_blur, cfg.projected_blur_steps))
         # A plain function (not a bound method), so LambdaLR keeps it out of its state_dict.
         schedule = lambda e: state.lr_factor(e)  # noqa: E731
         state.sched_G = torch.optim.lr_scheduler.LambdaLR(opt_G, schedule)
@@ -86,7 +91,35 @@ class TrainState:
         return state
 
     def lr_factor(self, epoch: int) -> float:
+        if self.budget is not None:
+            return self.budget.lr_factor(self.step, self.spent_s)
         return lr_factor(epoch, self.epochs, self.decay_epochs)
+
+    def apply_lr(self) -> None:
+        """Set every optimizer's rate from the schedule (after a step under a budget, and
+        on resume, since the schedule's flags may change then)."""
+        factor = self.lr_factor(self.sched_G.last_epoch)
+        for group in (*self.opt_G.param_groups, *self.opt_D.param_groups):
+            group["lr"] = group["initial_lr"] * factor
+
+    @property
+    def finished(self) -> bool:
+        """The budget is spent, or (without one) every epoch has run."""
+        if self.budget is not None:
+            return self.budget.spent(self.step, self.spent_s)
+        return self.epoch >= self.epochs + self.decay_epochs
+
+    def before_step(self) -> None:
+        """Per-step settings: a steps budget's learning rate, the projected inputs' blur.
+        (A minutes budget's rate follows the clock, between steps: loop._stop_or_save.)"""
+        from cyclegan.projected import ProjectedDiscriminator, blur_sigma
+
+        if self.budget is not None and not self.budget.timed:
+            self.apply_lr()
+        sigma = blur_sigma(self.step, *self.blur)
+        for net in (*self.D.a.values(), *self.D.b.values()):
+            if isinstance(net, ProjectedDiscriminator):
+                net.blur_sigma = sigma
 
     @property
     def lr(self) -> float:
@@ -122,6 +155,7 @@ class TrainState:
             "optim_G": self.opt_G.state_dict(), "optim_D": self.opt_D.state_dict(),
             "sched_G": self.sched_G.state_dict(), "sched_D": self.sched_D.state_dict(),
             "step": self.step, "epoch": self.epoch, "batch": self.batch,
+            "spent_s": self.spent_s,
             "pools": {"A": self.pool_a.state_dict(), "B": self.pool_b.state_dict()},
             "rng": get_rng_state(),
         }
@@ -147,15 +181,16 @@ class TrainState:
                 raise TrainError(f"the checkpoint's {key} does not fit this run: {reason}") from exc
         if self.ema is not None and not all(ema_key(k) in state for k in self.ema.modules):
             self.ema.reset()
-        # Recomputed, since --epochs / --decay-epochs may change on resume.
-        for group in (*self.opt_G.param_groups, *self.opt_D.param_groups):
-            group["lr"] = group["initial_lr"] * self.lr_factor(self.sched_G.last_epoch)
         try:
             self.pool_a.load_state_dict(state["pools"]["A"], device)
             self.pool_b.load_state_dict(state["pools"]["B"], device)
             self.step, self.epoch, self.batch = (int(state[k]) for k in COUNTERS)
+            # Checkpoints from before the budgets count no training time.
+            self.spent_s = float(state.get("spent_s", 0.0))
             if restore_rng:
                 set_rng_state(state["rng"])
         except (KeyError, TypeError, ValueError, RuntimeError) as exc:
             raise TrainError(f"the checkpoint's training state is damaged ({type(exc).__name__}:"
                              f" {exc})") from exc
+        # Recomputed, since the schedule's flags may change on resume.
+        self.apply_lr()
