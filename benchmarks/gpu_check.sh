@@ -15,21 +15,8 @@ ARCH=${CUDA_ARCH-90}
 mkdir -p "$OUT"
 export PYTHONUNBUFFERED=1
 PY=${PYTHON:-python3}
-status=0
-t0=$(date +%s)
-step() { echo; echo "== $* (at $(( $(date +%s) - t0 )) s)" | tee -a "$OUT/log.txt"; }
-# run LIMIT_S CMD...: a step that may not overrun its share of the 8 minutes (on the GPU
-# path the limits add up to 435 s with one GPU, 480 s with the two-GPU DDP check).
-run() {
-  local limit=$1; shift
-  local start; start=$(date +%s)
-  timeout "$limit" "$@" 2>&1 | tee -a "$OUT/log.txt"
-  local rc=${PIPESTATUS[0]}
-  echo "$(( $(date +%s) - start )) s  rc=$rc  $*" >> "$OUT/timings.txt"
-  [ "$rc" -eq 124 ] && echo "TIMED OUT after $limit s: $*" | tee -a "$OUT/log.txt"
-  [ "$rc" -eq 0 ] || status=$rc
-  return "$rc"
-}
+# shellcheck source=gpu_steps.sh
+source benchmarks/gpu_steps.sh  # the scripts run from the repository root
 
 step "build (CUDA architectures: ${ARCH:-default list})"
 define=()

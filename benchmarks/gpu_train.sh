@@ -32,20 +32,8 @@ DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
 export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
-status=0
-t0=$(date +%s)
-step() { echo; echo "== $* (at $(( $(date +%s) - t0 )) s)" | tee -a "$OUT/log.txt"; }
-# run LIMIT_S CMD...: one step, killed if it overruns its share of the command's time.
-run() {
-  local limit=$1; shift
-  local start; start=$(date +%s)
-  timeout "$limit" "$@" 2>&1 | tee -a "$OUT/log.txt"
-  local rc=${PIPESTATUS[0]}
-  echo "$(( $(date +%s) - start )) s  rc=$rc  $*" >> "$OUT/timings.txt"
-  [ "$rc" -eq 124 ] && echo "TIMED OUT after $limit s: $*" | tee -a "$OUT/log.txt"
-  [ "$rc" -eq 0 ] || status=$rc
-  return "$rc"
-}
+# shellcheck source=gpu_steps.sh
+source benchmarks/gpu_steps.sh  # the scripts run from the repository root
 
 if [ "${SKIP_BUILD:-0}" != "1" ]; then
   step "build (CUDA architectures: ${ARCH:-default list})"
