@@ -107,17 +107,24 @@ def _key(raw: str, fields: dict) -> str:
     return key
 
 
+def _setting(text: str, fields, seen, where: str, form: str, given: str) -> tuple[str, str]:
+    """(field name, value text) of one KEY=VALUE in `where` (a flag, and its argument for
+    --config); SweepError if it has no "=", or names a key already in `seen`."""
+    if "=" not in text:
+        raise SweepError(f"{where.split()[0]} expects {form}, got {given!r}")
+    raw, value = text.split("=", 1)
+    key = _key(raw, fields)
+    if key in seen:
+        raise SweepError(f"{where} names {key} twice")
+    return key, value
+
+
 def parse_grid(tokens: list[str]) -> list[Config]:
     """["lambda_cyc=10,5", "d_ratio=2,1"] -> the 4 combinations, first key varying slowest."""
     fields = _train_fields()
     axes: dict[str, list[str]] = {}
     for token in tokens:
-        if "=" not in token:
-            raise SweepError(f"--grid expects KEY=V1,V2,..., got {token!r}")
-        raw, values = token.split("=", 1)
-        key = _key(raw, fields)
-        if key in axes:
-            raise SweepError(f"--grid names {key} twice")
+        key, values = _setting(token, fields, axes, "--grid", "KEY=V1,V2,...", token)
         vals = [_normalise(key, v, fields[key]) for v in values.split(",")]
         axes[key] = list(dict.fromkeys(vals))
     if not axes:
@@ -132,12 +139,8 @@ def parse_configs(specs: list[str]) -> list[Config]:
     for spec in specs:
         params = {}
         for item in spec.split(","):
-            if "=" not in item:
-                raise SweepError(f"--config expects KEY=VALUE,KEY=VALUE, got {spec!r}")
-            raw, value = item.split("=", 1)
-            key = _key(raw, fields)
-            if key in params:
-                raise SweepError(f"--config {spec!r} names {key} twice")
+            key, value = _setting(item, fields, params, f"--config {spec!r}",
+                                  "KEY=VALUE,KEY=VALUE", spec)
             params[key] = _normalise(key, value, fields[key])
         configs.append(Config(params))
     if not configs:
