@@ -29,8 +29,8 @@ from PIL import Image
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.export.to_onnx import export_generator
 from cyclegan.fileio import exclusive_lock, is_temp
-from cyclegan.infer.controller import lock_path
 from cyclegan.infer.failures import read_failures
+from cyclegan.infer.planning import lock_path
 from cyclegan.models import ModelConfig, build_generator
 from cyclegan.train.config import TrainConfig
 from cyclegan.train.loop import train

@@ -14,7 +14,8 @@ from PIL import Image
 
 from cyclegan.errors import UsageError
 from cyclegan.infer import InferConfig, storage
-from cyclegan.infer.controller import map_input, open_run, output_done, plan
+from cyclegan.infer.controller import open_run, output_done
+from cyclegan.infer.planning import map_input, plan
 
 MODEL = "demo"
 

@@ -367,8 +367,9 @@ def test_clips_are_failure_rows_not_ray_rows():
     """A folder's videos are planned like its images; the Ray engine, which maps batches of
     rows, lists them as failures naming the engine that translates them."""
     from cyclegan.infer import ray_engine
-    from cyclegan.infer.controller import Plan, Run, Summary
+    from cyclegan.infer.controller import Run, Summary
     from cyclegan.infer.io import Job
+    from cyclegan.infer.planning import Plan
     from cyclegan.infer.video import FORMAT
 
     clip = Job(Path("in/a.mp4"), Path("out/a.mp4"), FORMAT)

@@ -12,7 +12,7 @@ from PIL import Image
 
 from cyclegan.errors import UsageError
 from cyclegan.infer import InferConfig, storage
-from cyclegan.infer.controller import plan
+from cyclegan.infer.planning import plan
 
 from conftest import s3_standin
 
