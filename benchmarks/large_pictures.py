@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from cyclegan import seasons
-from cyclegan.images import labelled_grid
+from cyclegan.grids import labelled_grid
 from cyclegan.infer import bundled, detail, io
 from cyclegan.infer.runtime import load_model
 

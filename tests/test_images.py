@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from cyclegan import images
+from cyclegan import grids, images
 from cyclegan.errors import CycleganError
 from cyclegan.images import ImageError
 
@@ -286,14 +286,14 @@ def test_save_options_come_from_the_table(tmp_path, monkeypatch):
 
 def test_write_png_and_grid(tmp_path):
     tile = Image.new("RGB", (16, 16), (255, 0, 0))
-    grid = images.labelled_grid([["input"], ["a=1", "b=2"]], [[tile, tile]] * 3)
+    grid = grids.labelled_grid([["input"], ["a=1", "b=2"]], [[tile, tile]] * 3)
     w, h = grid.size
-    assert w >= 2 * images.MIN_TILE and h >= 3 * images.MIN_TILE
+    assert w >= 2 * grids.MIN_TILE and h >= 3 * grids.MIN_TILE
     images.write_png(tmp_path / "g.png", grid)
     with Image.open(tmp_path / "g.png") as img:
         assert img.format == "PNG" and img.size == (w, h)
     with pytest.raises(ValueError):
-        images.labelled_grid([["x"]], [])
+        grids.labelled_grid([["x"]], [])
 
 
 def test_contact_sheet(tmp_path):
@@ -301,19 +301,19 @@ def test_contact_sheet(tmp_path):
     Image.new("RGB", (20, 40), (0, 0, 200)).save(tmp_path / "b.jpg")
     pairs = [(tmp_path / "a.png", tmp_path / "b.jpg", "a"), (tmp_path / "b.jpg",
                                                            tmp_path / "a.png", "b")]
-    out = images.contact_sheet(pairs, tmp_path / "sheet.png", title="t", height=32)
+    out = grids.contact_sheet(pairs, tmp_path / "sheet.png", title="t", height=32)
     with Image.open(out) as img:
         assert img.format == "PNG" and img.height > 2 * 32
 
 
 def test_labelled_grid_layout():
     tile = Image.new("RGB", (32, 32), (255, 0, 0))
-    grid = images.labelled_grid([["input"], ["a=1", "b=2"]], [[tile, tile]] * 3)
+    grid = grids.labelled_grid([["input"], ["a=1", "b=2"]], [[tile, tile]] * 3)
     w, h = grid.size
-    assert w >= 2 * images.MIN_TILE and h >= 3 * images.MIN_TILE
+    assert w >= 2 * grids.MIN_TILE and h >= 3 * grids.MIN_TILE
     arr = np.asarray(grid)
-    assert (arr[: images.PAD + 10] < 128).any()  # some label text drawn in the header
-    assert (arr == [255, 0, 0]).all(-1).sum() == 6 * images.MIN_TILE * images.MIN_TILE
+    assert (arr[: grids.PAD + 10] < 128).any()  # some label text drawn in the header
+    assert (arr == [255, 0, 0]).all(-1).sum() == 6 * grids.MIN_TILE * grids.MIN_TILE
 
 
 def test_list_images_follows_symlinked_folders_once(tmp_path):
@@ -334,7 +334,7 @@ def test_contact_sheet_says_how_many_it_shows_and_fits_its_title(tmp_path):
     Image.new("RGB", (20, 20), (0, 0, 200)).save(tmp_path / "a.png")
     pairs = [(tmp_path / "a.png", tmp_path / "a.png", f"p{i}") for i in range(24)]
     title = "input | output    " + "a model with a long description " * 3
-    out = images.contact_sheet(pairs, tmp_path / "sheet.png", title=title, height=20)
+    out = grids.contact_sheet(pairs, tmp_path / "sheet.png", title=title, height=20)
     with Image.open(out) as img:
         width, height = img.size
         header = np.asarray(img.convert("L"))[:24]

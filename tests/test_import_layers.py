@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "python" / "cyclegan"
 LAYERS = (
     # shared and torch-free
     ("_C", "errors", "protowire", "hostmem", "progress", "stopping", "runlayout", "fileio",
-     "workscale", "contract", "images", "seasons", "info", "flags"),
+     "workscale", "contract", "images", "seasons", "info", "flags", "grids"),
     # torch building blocks
     ("ops", "opcall", "layers", "models", "backbone", "prior", "projected", "data", "checkpoint",
      "evaluation.metrics"),

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from cyclegan import images
+from cyclegan import grids
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli import sweep as sweep_cli
 from cyclegan.evaluation import report, sweep
@@ -174,7 +174,7 @@ def test_end_to_end_tiny_sweep(tmp_path, capsys):
     # Grids: a header plus one row per test image / probe, a column per config + input.
     grid = Image.open(out / "grid_A2B.png")
     probes = Image.open(out / "probes_B2A.png")
-    tile = images.MIN_TILE
+    tile = grids.MIN_TILE
     assert grid.size[0] >= 3 * tile and grid.size[1] >= 2 * tile
     assert 2 * tile <= probes.size[1] < 3 * tile + 80
 

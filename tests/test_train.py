@@ -10,7 +10,7 @@ import torch
 from PIL import Image
 
 import cyclegan.train.recipe as recipe_mod
-from cyclegan import images
+from cyclegan import grids
 from cyclegan.checkpoint import load_checkpoint, load_generator
 from cyclegan.cli.train import main as cli_main
 from cyclegan.data import seasons_pairs, to_pil
@@ -32,7 +32,7 @@ NETS = ("G_A2B", "G_B2A", "D_A", "D_B")
 def sample_grid_size(tile: int) -> tuple[int, int]:
     """Size of a sample grid: real | translated | reconstructed, 3 images per domain."""
     labels = [["real"], ["translated"], ["reconstructed"]]
-    return images.labelled_grid(labels, [[Image.new("RGB", (tile, tile))] * 3] * 6).size
+    return grids.labelled_grid(labels, [[Image.new("RGB", (tile, tile))] * 3] * 6).size
 
 def write_domain(folder, images):
     folder.mkdir(parents=True, exist_ok=True)

@@ -1,7 +1,7 @@
 """Presenting results: cyclegan-eval's summary table, and the files of a `cyclegan-sweep`
 report (metrics tables, index.html, the green probe).
 
-The image grids themselves are drawn by cyclegan.images.labelled_grid.
+The image grids themselves are drawn by cyclegan.grids.labelled_grid.
 
 Everything is written atomically, and index.html uses only relative links, so the folder
 can be moved or served as is.

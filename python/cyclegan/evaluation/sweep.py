@@ -27,7 +27,7 @@ import torch
 from PIL import Image
 
 import cyclegan
-from cyclegan import data, images
+from cyclegan import data, grids, images
 from cyclegan.checkpoint import CheckpointError, load_checkpoint, load_generator, train_config
 from cyclegan.contract import DIRECTIONS
 from cyclegan.errors import CycleganError
@@ -409,11 +409,11 @@ def run_sweep(spec: str, out, configs: list[Config], train_args: list[str] | Non
         labels = [["input", doms]] + [c.label() for c in configs]
         grid_files[direction] = f"grid_{direction}.png"
         images.write_png(out / grid_files[direction],
-                         images.labelled_grid(labels, [list(r) for r in zip(*cols)]))
+                         grids.labelled_grid(labels, [list(r) for r in zip(*cols)]))
         plabels = [["probe", doms]] + [c.label() for c in configs]
         probe_files[direction] = f"probes_{direction}.png"
         images.write_png(out / probe_files[direction],
-                         images.labelled_grid(plabels, [list(r) for r in zip(*pcols)]))
+                         grids.labelled_grid(plabels, [list(r) for r in zip(*pcols)]))
 
     summary = _summary(spec, ed, image_size, command, configs, train_args, probe_files,
                        grid_files, [n for n, _ in probe_imgs])

@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from cyclegan.grids import contact_sheet
 from cyclegan.images import (
     DEPTH_NOTE,
     ImageError,
-    contact_sheet,
 )
 from cyclegan.infer import bundled, scale, storage, video
 from cyclegan.infer.config import DEFAULT_OUTPUT, InferConfig

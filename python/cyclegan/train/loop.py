@@ -19,7 +19,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel as DDP
 from torch.utils.data import DataLoader
 
-from cyclegan import __version__, checkpoint, data, images, runlayout
+from cyclegan import __version__, checkpoint, data, grids, images, runlayout
 from cyclegan.checkpoint import load_checkpoint, new_checkpoint, save_checkpoint
 from cyclegan.errors import NonFiniteLossError, TrainError
 from cyclegan.layers import fused_unavailable_reason
@@ -397,7 +397,7 @@ def _save_samples(state: TrainState, fixed: tuple[torch.Tensor, torch.Tensor], p
     rows += [[x, y, z] for x, y, z in zip(b, fake_a, rec_b)]
     tiles = [[data.to_pil(t) for t in row] for row in rows]
     labels = [["real"], ["translated"], ["reconstructed"]]
-    grid = images.labelled_grid(labels, tiles)
+    grid = grids.labelled_grid(labels, tiles)
     images.write_png(path, grid)
     if writer is not None:
         tensorboard.log_samples(writer, grid, state.step)
