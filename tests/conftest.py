@@ -112,6 +112,19 @@ def tiny_generator(cfg=None, seed: int = 0):
     return build_generator(cfg or ModelConfig(ngf=8, n_blocks=2), fused=False).eval()
 
 
+def plain_and_fused(cfg, seed: int = 0):
+    """One generator twice, with the same paper-initialised weights: plain (nn layers, the
+    reference) and fused (our ops), in training mode."""
+    from cyclegan.models import build_generator, init_weights
+
+    torch.manual_seed(seed)
+    plain = build_generator(cfg, fused=False)
+    init_weights(plain)
+    fused = build_generator(cfg, fused=True)
+    fused.load_state_dict(plain.state_dict())
+    return plain, fused
+
+
 def tiny_onnx(path: Path, cfg=None, seed: int = 0, domains: dict | None = None,
               direction: str = "A2B", meta: dict | None = None):
     """tiny_generator(cfg, seed) exported (and verified) to `path`: (path, the generator).

@@ -14,7 +14,7 @@ from cyclegan.models import (
     init_weights,
 )
 
-from conftest import needs_ops
+from conftest import needs_ops, plain_and_fused
 
 SMALL = ModelConfig(ngf=8, ndf=8, n_blocks=2)
 
@@ -65,11 +65,7 @@ def grads_close(a, b, tol):
 @needs_ops
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_fused_generator_matches_plain(channels_last):
-    torch.manual_seed(0)
-    plain = ResnetGenerator(SMALL, fused=False)
-    init_weights(plain)
-    fused = ResnetGenerator(SMALL, fused=True)
-    fused.load_state_dict(plain.state_dict())
+    plain, fused = plain_and_fused(SMALL)
     x = torch.rand(2, 3, 32, 32) * 2 - 1
     if channels_last:
         fused.to(memory_format=torch.channels_last)

@@ -14,7 +14,7 @@ from cyclegan.errors import TrainError
 from cyclegan.models import ModelConfig, build_generator, init_weights
 from cyclegan.train.config import TrainConfig
 
-from conftest import needs_backbone, needs_ops
+from conftest import needs_backbone, needs_ops, plain_and_fused
 
 CFG = ModelConfig(ngf=8, n_blocks=2, arch="resnet-prior", upsample="bilinear")
 
@@ -52,11 +52,7 @@ def test_init_and_training_leave_the_prior_as_pretrained():
 
 @needs_ops
 def test_fused_and_plain_agree():
-    torch.manual_seed(0)
-    fused = build_generator(CFG, fused=True)
-    init_weights(fused)
-    plain = build_generator(CFG, fused=False)
-    plain.load_state_dict(fused.state_dict())
+    plain, fused = plain_and_fused(CFG)
     x = torch.rand(2, 3, 48, 64) * 2 - 1
     torch.testing.assert_close(fused(x), plain(x), rtol=1e-4, atol=1e-5)
 

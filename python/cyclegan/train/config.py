@@ -170,8 +170,10 @@ class TrainConfig:
                        "performance", flag="--no-fused")
     compile: bool = _opt(False, "torch.compile the generators and discriminators (slower "
                          "start, faster steps)", "performance")
-    deterministic: bool = _opt(False, "deterministic algorithms (slower); with the same seed, "
-                               "runs and resumed runs are bit-identical on CPU", "performance")
+    deterministic: bool = _opt(False, "deterministic algorithms (slower; on a CPU one torch "
+                               "thread, since some kernels' sums depend on thread timing); "
+                               "with the same seed, runs and resumed runs are bit-identical "
+                               "on CPU", "performance")
 
     def resolved(self) -> TrainConfig:
         """Fill the size-dependent defaults and reject impossible values."""
