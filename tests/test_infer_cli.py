@@ -176,3 +176,40 @@ def test_usage_error_without_torch(tmp_path):
                           FIXTURE_0_1_0)
     assert done.returncode == 2 and "input not found" in done.stderr
     assert "TORCH-FREE" in done.stderr
+
+
+NO_PYARROW = """
+import builtins, sys
+real = builtins.__import__
+def guard(name, *args, **kwargs):
+    if name.split(".")[0] == "pyarrow":
+        raise ImportError(f"No module named {name!r}")
+    return real(name, *args, **kwargs)
+builtins.__import__ = guard
+from cyclegan.cli.infer import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_local_runs_need_no_pyarrow(tiny, tmp_path):
+    # pyarrow comes with the ray extra only: a plain install's run with a failure (the
+    # failures file written), then the same run once the bad file is gone (that file
+    # removed), and a contact sheet, all on local paths. Red when storage's local branches
+    # go through pyarrow (the installed wheel's smoke check caught that once).
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    noise(24, 16).save(src / "a.png")
+    (src / "bad.jpg").write_text("not a picture")
+    args = [str(src), str(out), "--model", str(tiny[0]), "--quiet", "--contact-sheet"]
+
+    def run_blocked():
+        return subprocess.run([sys.executable, "-c", NO_PYARROW, *args], capture_output=True,
+                              text=True, timeout=120)
+
+    r = run_blocked()
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    assert (out / "cyclegan-failures.tsv").is_file() and (out / "a.png").is_file()
+    (src / "bad.jpg").unlink()
+    r = run_blocked()
+    assert r.returncode == 0, r.stderr
+    assert not (out / "cyclegan-failures.tsv").exists() and (out / "contact_sheet.png").is_file()

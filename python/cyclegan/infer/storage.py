@@ -127,6 +127,9 @@ def list_files(text: str) -> list[str]:
 
 
 def read_bytes(text: str) -> bytes:
+    if not is_uri(text):  # local paths need no pyarrow (it comes with the ray extra)
+        with open(text, "rb") as f:
+            return f.read()
     fs, path = resolve(text)
     with fs.open_input_stream(path) as f:
         return f.read()
@@ -134,6 +137,8 @@ def read_bytes(text: str) -> bytes:
 
 def modified(text: str) -> float | None:
     """The file's modification time (seconds since the epoch), or None if it is not there."""
+    if not is_uri(text):
+        return os.stat(text).st_mtime if os.path.isfile(text) else None
     import pyarrow.fs as pafs
 
     fs, path = resolve(text)
@@ -145,6 +150,9 @@ def modified(text: str) -> float | None:
 
 def write_bytes(text: str, data: bytes) -> None:
     """Write one whole file atomically (see the module's note)."""
+    if not is_uri(text):
+        atomic_write_bytes(text, data)
+        return
     fs, path = resolve(text)
     if is_local(fs):
         atomic_write_bytes(path, data)
@@ -172,6 +180,10 @@ def write_bytes(text: str, data: bytes) -> None:
 
 def remove(text: str) -> None:
     """Delete a file if it is there."""
+    if not is_uri(text):
+        if os.path.isfile(text):
+            os.remove(text)
+        return
     fs, path = resolve(text)
     try:
         fs.delete_file(path)
