@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cyclegan.fileio import atomic_write_bytes
-
 _ESCAPES = {"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"}
 _UNESCAPES = {v[1]: k for k, v in _ESCAPES.items()}
 
@@ -36,10 +34,6 @@ def failures_tsv(failures: list[tuple[Path | str, str]]) -> bytes:
     """The file's bytes (a run writes them through cyclegan.infer.storage)."""
     lines = [f"{_escape(p)}\t{_escape(r)}\n" for p, r in sorted(failures, key=lambda f: str(f[0]))]
     return "".join(lines).encode("utf-8", "surrogateescape")
-
-
-def write_failures(path: Path, failures: list[tuple[Path, str]]) -> None:
-    atomic_write_bytes(path, failures_tsv(failures))
 
 
 def read_failures(path: Path) -> list[tuple[Path, str]]:
