@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The equal-minute study of issue 27: recipes that spend CPU on change, each arm trained for
+# the same wall minutes (--budget-minutes, the learning rate decaying linearly to 0 over
+# them), two arms side by side, one torch thread each (one per core). A copy of latest.pt is
+# kept each time it is rewritten (--save-minutes), and every snapshot is scored on the
+# 200 + 200 hold-out at the photos' own 256 px (so through the guided step, as
+# cyclegan-infer delivers), EfficientNet-Lite0 pooled and stride-16 KID.
+#
+#   bash benchmarks/change_study.sh SPLIT OUT [MINUTES] [ARM ...]
+#
+# SPLIT from `holdout_split.py --holdout 200`. ARM names one of the arms below (default:
+# change and prior). Interrupted? Run it again: each arm resumes (a finished budget is
+# skipped) and snapshots already scored are not scored again. STAGE=train or STAGE=eval
+# runs one half only.
+set -euo pipefail
+SPLIT=$(realpath "$1"); OUT=$(realpath -m "$2"); MINUTES=${3:-75}; shift $(( $# < 3 ? $# : 3 ))
+ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(change prior)
+STAGE=${STAGE:-all}
+mkdir -p "$OUT"
+# Shared by every arm: the bundled models' shape and scale (ngf 32, 6 blocks, bilinear
+# upsampling, 112 px crops of photos loaded at 128 px), PatchGAN, EMA generators, seed 0.
+BASE=(--data "$SPLIT" --image-size 112 --load-size 128 --ngf 32 --n-blocks 6
+      --upsample bilinear --budget-minutes "$MINUTES" --save-minutes 10 --save-every 1
+      --log-every 25 --seed 0 --workers 1 --quiet --domains summer,winter
+      --discriminator patch)
+arm_flags() {
+  case $1 in
+    paper)  echo "--lambda-cyc 10 --lambda-id 0.5" ;;   # today's recipe, budgeted
+    change) echo "--lambda-cyc 5 --lambda-id 0" ;;      # the arms the issue names
+    prior)  echo "--lambda-cyc 5 --lambda-id 0 --arch resnet-prior" ;;
+    *) echo "unknown arm $1" >&2; exit 2 ;;
+  esac
+}
+
+train() {  # ARM: trains (or resumes) and snapshots latest.pt each time it changes
+  local run=$OUT/$1 args
+  read -r -a args <<< "$(arm_flags "$1")"
+  if [ -e "$run/checkpoints/latest.pt" ]; then args=(--resume "$run"); else
+    args=(--out "$run" "${BASE[@]}" "${args[@]}"); fi
+  OMP_NUM_THREADS=1 cyclegan-train "${args[@]}" >> "$run.log" 2>&1 &
+  local pid=$! last=""
+  while kill -0 "$pid" 2>/dev/null || [ -z "$last" ]; do
+    sleep 30
+    local f=$run/checkpoints/latest.pt
+    [ -e "$f" ] || { kill -0 "$pid" 2>/dev/null || break; continue; }
+    local stamp; stamp=$(stat -c %Y "$f")
+    if [ "$stamp" != "$last" ]; then
+      local step; step=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])['step'])" "$run/log.jsonl")
+      mkdir -p "$run/snapshots" && cp "$f" "$run/snapshots/step_$(printf %06d "$step").pt"
+      last=$stamp
+    fi
+    kill -0 "$pid" 2>/dev/null || break
+  done
+  wait "$pid"
+}
+
+score() {  # ARM: every snapshot, both directions, 256 px
+  for snap in "$OUT/$1"/snapshots/step_*.pt; do
+    local step; step=$(basename "$snap" .pt | cut -d_ -f2)
+    for dir in A2B B2A; do
+      local json=$OUT/$1_${step}_${dir}.json
+      [ -s "$json" ] || OMP_NUM_THREADS=1 cyclegan-eval "$snap" --data "$SPLIT" \
+        --direction "$dir" --image-size 256 --max-images 200 --device cpu \
+        --json "$json" --quiet > /dev/null
+    done
+  done
+}
+
+if [ "$STAGE" != eval ]; then
+  for arm in "${ARMS[@]}"; do mkdir -p "$OUT/$arm"; train "$arm" & done; wait
+fi
+if [ "$STAGE" != train ]; then
+  for arm in "${ARMS[@]}"; do score "$arm" & done; wait
+fi
