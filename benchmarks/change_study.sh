@@ -11,11 +11,12 @@
 # SPLIT from `holdout_split.py --holdout 200`. ARM names one of the arms below (default:
 # change and prior). Interrupted? Run it again: each arm resumes (a finished budget is
 # skipped) and snapshots already scored are not scored again. STAGE=train or STAGE=eval
-# runs one half only.
+# runs one half only; EVERY=k scores every k-th snapshot and the last.
 set -euo pipefail
 SPLIT=$(realpath "$1"); OUT=$(realpath -m "$2"); MINUTES=${3:-75}; shift $(( $# < 3 ? $# : 3 ))
 ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(change prior)
 STAGE=${STAGE:-all}
+EVERY=${EVERY:-1}  # score every EVERY-th snapshot (and the last): each costs ~3 CPU minutes
 mkdir -p "$OUT"
 # Shared by every arm: the bundled models' shape and scale (ngf 32, 6 blocks, bilinear
 # upsampling, 112 px crops of photos loaded at 128 px), PatchGAN, EMA generators, seed 0.
@@ -54,8 +55,11 @@ train() {  # ARM: trains (or resumes) and snapshots latest.pt each time it chang
   wait "$pid"
 }
 
-score() {  # ARM: every snapshot, both directions, 256 px
-  for snap in "$OUT/$1"/snapshots/step_*.pt; do
+score() {  # ARM: every EVERY-th snapshot and the last, both directions, 256 px
+  local snaps=("$OUT/$1"/snapshots/step_*.pt) i
+  for i in "${!snaps[@]}"; do
+    local snap=${snaps[$i]}
+    (( (i + 1) % EVERY == 0 || i + 1 == ${#snaps[@]} )) || continue
     local step; step=$(basename "$snap" .pt | cut -d_ -f2)
     for dir in A2B B2A; do
       local json=$OUT/$1_${step}_${dir}.json

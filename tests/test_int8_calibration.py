@@ -1,6 +1,7 @@
 """int8 calibration input: mixed sizes and orientations on a fixed square canvas (issue 30)."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -62,6 +63,15 @@ def test_windows_cover_the_photo_at_one_shape():
     assert covered.all()
     tall = calib.windows(rgb.transpose(1, 0, 2))
     assert [w.shape for w in tall] == [(32, 32, 3)] * 3
+
+
+def test_a_panorama_gives_at_most_max_windows_spread_to_both_ends():
+    assert len(calib.window_starts(4 * 32, 32)) == calib.MAX_WINDOWS == 4  # covered whole
+    starts = calib.window_starts(12 * 32, 32)  # 12:1 would be 12 windows without the cap
+    assert starts == [0, 117, 235, 352] and starts[-1] + 32 == 12 * 32
+    rgb = np.zeros((32, 1000 * 32, 3), np.uint8)
+    assert len(calib.windows(rgb)) == len(calib.windows(rgb.transpose(1, 0, 2))) == 4
+    assert calib.Photo(Path("strip.png"), 20_000, 20).window_count(32) == 4
 
 
 def test_a_square_photo_calibrates_on_what_it_did_before(tmp_path):

@@ -3,11 +3,12 @@
 Activation ranges are collected by running the fp32 model on photos scaled so their shorter
 side is the calibration size (the scale cyclegan-infer runs the model at), then cut into
 square windows of that side: one for a square photo, ceil(long / short) evenly spaced ones
-covering a portrait or landscape photo. Every calibration input has the same shape, which
-onnxruntime's calibrators need (they stack each chunk's activations: two shapes in a chunk
-fail with "inhomogeneous shape"), and every pixel of every photo is seen at the scale the
-model works at. A square photo's one window is the whole photo, so calibrating on square
-photos (the bundled int8 files') is what it was before windows existed.
+covering a portrait or landscape photo (at most MAX_WINDOWS, spread along a panorama).
+Every calibration input has the same shape, which onnxruntime's calibrators need (they
+stack each chunk's activations: two shapes in a chunk fail with "inhomogeneous shape"), and
+every pixel of every photo short of a panorama is seen at the scale the model works at. A
+square photo's one window is the whole photo, so calibrating on square photos (the bundled
+int8 files') is what it was before windows existed.
 
 Photos are read one at a time, when onnxruntime asks for them, in chunks sized to a memory
 budget (percentile and entropy hold every activation of a chunk).
@@ -30,6 +31,11 @@ HELD_BACK = 4  # every HELD_BACK-th calibration photo is kept for the gate, not 
 # percentile and entropy hold every activation of a chunk of windows until the chunk ends
 # (~4 KB per pixel for the bundled generators: 275 MB per 256 x 256 window).
 CHUNK_BYTES = 2 << 30
+# A panorama (or a strip of film) would otherwise give one window per shorter side of its
+# length: a 12:1 panorama twelve, as much as twelve photos, and a 1000:1 strip 1000, which
+# also cost as long to calibrate. Four cover a 4:1 panorama whole; a longer photo is
+# sampled by four evenly spaced windows, its ends included.
+MAX_WINDOWS = 4
 # Smaller photos (as stored, before scaling) are icons or thumbnails, not photos like the
 # ones the model will translate: scaled up, they would calibrate it on blur.
 MIN_PHOTO_SIDE = 32
@@ -60,8 +66,9 @@ def check_size(size: int | None) -> None:
 
 def window_starts(long: int, side: int) -> list[int]:
     """Where the square windows of `side` start along a side of `long` pixels: as few as
-    cover it, evenly spaced, the first at 0 and the last ending at `long`."""
-    n = -(-long // side)
+    cover it, evenly spaced, the first at 0 and the last ending at `long`; at most
+    MAX_WINDOWS, spread evenly, for a photo longer than that (it is then sampled)."""
+    n = min(-(-long // side), MAX_WINDOWS)
     return [0] if n == 1 else [round(i * (long - side) / (n - 1)) for i in range(n)]
 
 
