@@ -130,6 +130,28 @@ def test_exact_resume(data5, tmp_path):
     assert torch.are_deterministic_algorithms_enabled() is False  # restored after train()
 
 
+def test_threads_flag_sets_torch_threads_for_the_run_and_restores_them(data4, tmp_path,
+                                                                        monkeypatch):
+    seen = []
+    step = torch.optim.Adam.step
+    monkeypatch.setattr(torch.optim.Adam, "step", lambda self, *a, **k: (
+        seen.append(torch.get_num_threads()), step(self, *a, **k))[1])
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        train(cfg(data4, tmp_path / "one", steps=2, threads=1))
+        assert seen and set(seen) == {1}
+        assert torch.get_num_threads() == 2  # restored after train()
+        seen.clear()
+        train(cfg(data4, tmp_path / "default", steps=1))
+        assert set(seen) == {2}  # without the flag, torch's own setting
+    finally:
+        torch.set_num_threads(before)
+    code = run_cli("train", "--data", data4, *TINY_ARGS, "--threads", "0",
+                   "--out", tmp_path / "zero")
+    assert code == 2
+
+
 def test_worker_processes_do_not_change_the_result(data5, tmp_path):
     # Each pair is loaded under its own seed, so crops and flips ignore the worker count.
     for workers in (0, 2):

@@ -23,7 +23,7 @@ from cyclegan.workscale import trained_work_size
 # config.json.
 RESUMABLE = ("steps", "epochs", "decay_epochs", "budget_steps", "budget_minutes", "log_every",
              "save_every", "save_minutes", "workers", "quiet", "tensorboard", "device", "fused",
-             "channels_last", "compile")
+             "channels_last", "compile", "threads")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda")
 # The projected discriminator's adversarial loss: the recipe's least squares, or the hinge
@@ -52,7 +52,7 @@ PRESETS = {
 QUICK_TIME = "about 6 minutes of one CPU core"
 # Why a busy machine needs one thread: measured back to back on the shared 2-core VM, two
 # torch threads took 34 s per step against 0.85 s for one (threads waiting on each other).
-BUSY_MACHINE_NOTE = "on a machine busy with other work, run it with OMP_NUM_THREADS=1"
+BUSY_MACHINE_NOTE = "on a machine busy with other work, run it with --threads 1"
 
 
 POSITIVE, NON_NEGATIVE = flags.POSITIVE, flags.NON_NEGATIVE
@@ -170,6 +170,11 @@ class TrainConfig:
                        "performance", flag="--no-fused")
     compile: bool = _opt(False, "torch.compile the generators and discriminators (slower "
                          "start, faster steps)", "performance")
+    threads: int | None = _opt(None, "CPU threads for torch and the fused kernels; default: "
+                               "torch's own (OMP_NUM_THREADS, else every core). 1 on a machine "
+                               "busy with other work: there, threads waiting on each other made "
+                               "a step 30-40x slower (--deterministic uses 1 on a CPU)",
+                               "performance", bounds=POSITIVE, type=int)
     deterministic: bool = _opt(False, "deterministic algorithms (slower; on a CPU one torch "
                                "thread, since some kernels' sums depend on thread timing); "
                                "with the same seed, runs and resumed runs are bit-identical "

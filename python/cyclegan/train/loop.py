@@ -309,7 +309,10 @@ class Checkpointer:
 
 
 def _configure_backends(cfg: TrainConfig, device: torch.device) -> bool:
-    """Determinism flags, cuDNN autotuning, and whether the fused ops really run here."""
+    """Threads, determinism flags, cuDNN autotuning, and whether the fused ops really run
+    here."""
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
     if cfg.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=device.type == "cuda")
         torch.backends.cudnn.deterministic = True
