@@ -6,7 +6,7 @@
 
 The model is found and loaded, and every option defaulted and checked, exactly as the
 command does it (bundled.resolve_model, infer/config.py's InferConfig, runtime.load_model,
-controller.pipeline_options). Each picture takes the command's per-image steps, which stay public
+options.pipeline_options). Each picture takes the command's per-image steps, which stay public
 here for callers that drive them themselves (cyclegan-eval batches them; a video loop can
 carry state between frames):
 
@@ -41,7 +41,7 @@ from cyclegan.contract import DEFAULT_GEOMETRY, Geometry
 from cyclegan.errors import first_line
 from cyclegan.infer import bundled, detail, io, video
 from cyclegan.infer.config import InferConfig
-from cyclegan.infer.controller import pipeline_options
+from cyclegan.infer.options import pipeline_options
 from cyclegan.infer.pipeline import (
     Pipeline,
     PipelineOptions,

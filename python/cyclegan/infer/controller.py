@@ -28,11 +28,11 @@ from cyclegan.images import (
     DEPTH_NOTE,
     ImageError,
 )
-from cyclegan.infer import bundled, scale, storage, video
+from cyclegan.infer import bundled, storage, video
 from cyclegan.infer.config import DEFAULT_OUTPUT, InferConfig
 from cyclegan.infer.failures import failures_name, failures_tsv
 from cyclegan.infer.io import Job
-from cyclegan.infer.pipeline import PipelineOptions, default_batch_size, default_workers
+from cyclegan.infer.options import video_options, work_size
 from cyclegan.infer.places import Place
 from cyclegan.infer.planning import Plan, plan, remove_temps_of_dead_runs
 from cyclegan.infer.runtime import OrtGenerator, load_model
@@ -118,38 +118,6 @@ def with_defaults(cfg: InferConfig) -> InferConfig:
         cfg.output = DEFAULT_OUTPUT
     cfg.model = bundled.resolve_model(cfg.model)
     return cfg
-
-
-def work_size(cfg: InferConfig, model: OrtGenerator) -> int | None:
-    """The scale the generator runs at: --work-size N, the model's own without it; None
-    (each photo's own size) with --work-size native."""
-    if cfg.work_size == scale.NATIVE:
-        return None
-    return cfg.work_size or model.work_size
-
-
-def pipeline_options(cfg: InferConfig, model: OrtGenerator, cores: int, warn,
-                     stop) -> PipelineOptions:
-    """The per-image settings for `cfg` with `model` loaded and `cores` CPU cores to use;
-    every engine runs the per-image path with these (the Ray actors too)."""
-    ngf, device = scale.model_width(model.meta), model.device
-    return PipelineOptions(batch_size=cfg.batch_size or default_batch_size(device),
-                           workers=cfg.workers or default_workers(device, cores),
-                           size=cfg.size, max_size=cfg.max_size, max_pixels=cfg.max_pixels,
-                           quality=cfg.quality, geometry=model.geometry,
-                           work_size=work_size(cfg, model), detail=cfg.detail,
-                           fits=lambda h, w: scale.memory_problem(h, w, ngf, device),
-                           warn=warn, stop=stop)
-
-
-def video_options(cfg: InferConfig, model: OrtGenerator, stop) -> video.VideoOptions:
-    """The per-clip settings for `cfg` with `model` loaded (the video twin of
-    pipeline_options)."""
-    ngf, device = scale.model_width(model.meta), model.device
-    return video.VideoOptions(work_size=work_size(cfg, model), geometry=model.geometry,
-                              detail=cfg.detail, keep=cfg.temporal, codec=cfg.video_codec,
-                              crf=cfg.crf, stop=stop,
-                              fits=lambda h, w: scale.memory_problem(h, w, ngf, device))
 
 
 def output_done(modified: float | None, overwrite: bool, started: float) -> bool:

@@ -15,7 +15,8 @@ import threading
 from cyclegan.errors import UsageError
 from cyclegan.infer import storage
 from cyclegan.infer.config import InferConfig
-from cyclegan.infer.controller import Summary, open_run, pipeline_options, video_options
+from cyclegan.infer.controller import Summary, open_run
+from cyclegan.infer.options import pipeline_options, video_options
 from cyclegan.infer.pipeline import Result, translate
 from cyclegan.infer.runtime import cpu_count
 from cyclegan.infer.video import FORMAT as VIDEO

@@ -4,7 +4,7 @@ Ray Data calls a TranslateActor with a batch of rows {src, dst, format} (local p
 and the output format the plan chose) and gets one result row back for each. The per-image
 path is the in-process engine's own: the batch's jobs go through
 cyclegan.infer.pipeline.translate (decode, batching by size, the model, encoding, the atomic
-write) with the options cyclegan.infer.controller.pipeline_options gives both engines.
+write) with the options cyclegan.infer.options.pipeline_options gives both engines.
 This module adds only what a cluster needs around it: files on object storage are staged
 through a local scratch folder (downloaded before, uploaded after), and an output that is
 already there is not written again.
@@ -31,8 +31,9 @@ import numpy as np
 from cyclegan.images import format_of
 from cyclegan.infer import storage
 from cyclegan.infer.config import InferConfig
-from cyclegan.infer.controller import output_done, pipeline_options
+from cyclegan.infer.controller import output_done
 from cyclegan.infer.io import Job
+from cyclegan.infer.options import pipeline_options
 from cyclegan.infer.pipeline import Result, failure_reason, translate
 from cyclegan.infer.runtime import load_model
 
