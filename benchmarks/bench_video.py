@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import load_note, machine, write_json  # noqa: E402
 
 from cyclegan import seasons  # noqa: E402
-from cyclegan.images import labelled_grid  # noqa: E402
+from cyclegan.grids import labelled_grid  # noqa: E402
 from cyclegan.infer import bundled  # noqa: E402
 from cyclegan.infer.runtime import load_model  # noqa: E402
 from cyclegan.infer.temporal import (  # noqa: E402
