@@ -196,7 +196,7 @@ def translate_video(model: Callable[[np.ndarray], np.ndarray], src: Path | str,
             raise VideoError("no video stream")
         v_in = src_c.streams.video[0]
         v_in.thread_type = "AUTO"
-        frames = _Frames(model, Job(Path(src), Path(dst)), opts, v_in)
+        frames = FrameTranslator(model, Job(Path(src), Path(dst)), opts, v_in)
         with av.open(f, "w", format=WRITTEN[Path(dst).suffix.lower()]) as out:
             writer = _Writer(av, out, v_in, src_c.streams.audio, codec, opts.crf, frames)
             try:
@@ -253,8 +253,10 @@ def _decode(av, packet):
         raise VideoError(f"cannot decode frame: {first_line(exc)}") from None
 
 
-class _Frames:
-    """One clip's frames through the per-image steps, in order."""
+class FrameTranslator:
+    """One clip's frames through the per-image steps, in order: translate_video's own, and
+    what benchmarks/bench_video.py measures flicker on (the frames before the encoder adds
+    its own noise). stream: the clip's video stream (its time base and rate)."""
 
     def __init__(self, model, job: Job, opts: VideoOptions, stream):
         self.model, self.job, self.opts = model, job, opts
@@ -322,7 +324,8 @@ class _Writer:
     frame is decoded), and the output's header is written then: audio packets that come
     before it wait."""
 
-    def __init__(self, av, out, v_in, audio, codec: Codec, crf: int | None, frames: _Frames):
+    def __init__(self, av, out, v_in, audio, codec: Codec, crf: int | None,
+                 frames: FrameTranslator):
         self.av, self.out, self.v_in, self.codec, self.crf = av, out, v_in, codec, crf
         self.frames = frames
         self.early: list = []  # audio packets before the first frame
