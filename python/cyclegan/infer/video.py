@@ -289,8 +289,7 @@ class FrameTranslator:
             out = finish(item, y, self.opts.detail)
         else:
             out = guided.apply(self.smoother(colour_grid(item, y), item.small), item.photo)
-        result = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(out, -turns)),
-                                            format="rgb24")
+        result = av.VideoFrame.from_ndarray(even(np.rot90(out, -turns)), format="rgb24")
         result.pts, result.time_base = self._pts(frame), frame.time_base or self.time_base
         if self.count == 0:
             self.display_matrix = _display_matrix(frame)
@@ -304,6 +303,17 @@ class FrameTranslator:
             pts = 0 if self.pts is None else self.pts + self.step
         self.pts = pts
         return pts
+
+
+def even(rgb: np.ndarray) -> np.ndarray:
+    """The frame as encoded (contiguous): an odd width or height grows by one pixel, a copy
+    of the last column or row. PIX_FMT halves the colour planes, so H.264 and H.265 refuse
+    odd sizes; padding keeps every input pixel and the picture's edge continuous, where
+    cropping would lose a column and 4:4:4 would not play on most devices."""
+    h, w = rgb.shape[:2]
+    if h % 2 or w % 2:
+        return np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return np.ascontiguousarray(rgb)
 
 
 def _display_matrix(frame) -> list[int] | None:
