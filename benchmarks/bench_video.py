@@ -1,8 +1,9 @@
 """Videos through cyclegan-infer: flicker with and without temporal smoothing, frames per
 second at 720p and 1080p, and memory over a clip's length (docs/inference.md, "Videos").
 
-    python benchmarks/bench_video.py [--photos DIR] [--parts flicker,cuts,speed,memory,picture]
-                                     [--json OUT.json] [--picture docs/inference/video_frames.jpg]
+    python benchmarks/bench_video.py [--photos DIR] [--clips CLIP ...] [--clip-frames N]
+        [--parts flicker,still,cuts,speed,memory,picture] [--json OUT.json]
+        [--picture docs/inference/video_frames.jpg]
 
 Clips are made here, never committed: a slow pan and zoom (Ken Burns) over our own rendered
 landscapes (cyclegan.seasons) with a hard cut between two of them, and the same over real
@@ -11,13 +12,17 @@ goes through the bundled summer2winter generator (its working scale, --detail gu
 
 flicker   the warping error of Lai et al. (ECCV 2018) with the camera motion known exactly
           (the clips are made here): each frame warped onto the next, the mean absolute
-          difference (grey levels) over the pixels both show, for the input, per-frame
-          translation (--temporal 0), the default smoothing, and a frozen grid (keep 0.999:
-          one colour map per shot, which cannot flicker, but whose models stay where the
-          first frame had them while the picture moves). Flicker = an output's error - the
-          input's own (the issue's measure; it also counts the coding noise that the colour
-          map amplifies) and - the frozen grid's; smoothed / per-frame flicker is the
-          figure of merit. Also the plain frame-to-frame change (no warp), for reference.
+          difference (grey levels) over the pixels both show, for the input and for
+          per-frame translation (--temporal 0), the default smoothing, a frozen grid (keep
+          0.999: one colour map per shot) and a uniform map (the shot's first grid averaged
+          over x and y: one colour map per shot that is also the same all over the frame).
+          Measured on the translated frames before the encoder (the method's own output),
+          after H.264 at the default CRF and back (what a viewer gets), and before the
+          encoder low-passed (a region's colour change kept, texture and noise dropped).
+          Flicker ratio = (smoothed - input) / (per-frame - input): the issue's measure.
+still     (with --clips) real clips from a still camera, motion unknown: the output's
+          frame-to-frame change on the pixels whose input did not change (the background),
+          against the input's own there; the first --clip-frames frames of each.
 cuts      (with --photos) the histogram distances of pans and of cuts between the photos,
           against temporal.CUT.
 speed     frames/s of a whole clip (decode, translate, encode, mux) at 1280 x 720 and
@@ -417,7 +422,7 @@ def picture(model, pictures, work: Path, dst: Path, count: int = 6) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--photos", type=Path, default=None)
-    p.add_argument("--parts", default="flicker,cuts,speed,memory,picture")
+    p.add_argument("--parts", default="flicker,still,cuts,speed,memory,picture")
     p.add_argument("--frames", type=int, default=36, help="frames per shot (flicker)")
     p.add_argument("--keep", type=float, default=DEFAULT_KEEP, help="smoothing (flicker)")
     p.add_argument("--clips", type=Path, nargs="*", default=[],
