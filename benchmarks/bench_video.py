@@ -256,7 +256,8 @@ def flicker(model, clips: dict[str, tuple[Path, list, set[int]]], keep: float) -
         row: dict = {"planted_cuts": len(cuts), "input_change": mean_change(inp, cuts),
                      "input": {"raw": warp_error(inp, boxes, cuts),
                                "lowpass": warp_error(inp, boxes, cuts, LOWPASS)}}
-        row["input"]["encoded"] = row["input"]["raw"]  # the input is what it is
+        # The input is the clip as decoded under every measure: it is not encoded again.
+        row["input"]["encoded"] = row["input"]["raw"]
         outs = {}
         for label, k in (("per_frame", 0.0), ("smoothed", keep), ("frozen", FROZEN)):
             outs[label], row[f"{label}_cuts_found"] = translated(model, src, k)
