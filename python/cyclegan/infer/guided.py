@@ -15,8 +15,9 @@ along luminance as well, pixels on the two sides of such an edge fall in differe
 get their own models (docs/inference.md shows both).
 
 The fit (here, numpy) took 38 ms on a 128 x 228 frame and 203 ms on 256 x 455 on two shared
-cores (benchmarks/bench_guided_fit.py, docs/inference.md); the full-resolution apply runs in the compiled core (csrc/cpu/guided_upsample.cpp, its layout
-documented in csrc/guided_upsample.h), in rows, writing straight into the output.
+cores (benchmarks/bench_guided_fit.py, docs/inference.md); the full-resolution apply runs in
+the compiled core (csrc/cpu/guided_upsample.cpp, its layout documented in
+csrc/guided_upsample.h), in rows, writing straight into the output.
 """
 
 from __future__ import annotations
