@@ -1,8 +1,9 @@
 """Videos through cyclegan-infer: flicker with and without temporal smoothing, frames per
 second at 720p and 1080p, and memory over a clip's length (docs/inference.md, "Videos").
 
-    python benchmarks/bench_video.py [--photos DIR] [--parts flicker,cuts,speed,memory,picture]
-                                     [--json OUT.json] [--picture docs/inference/video_frames.jpg]
+    python benchmarks/bench_video.py [--photos DIR] [--clips CLIP ...] [--clip-frames N]
+        [--parts flicker,still,cuts,speed,memory,picture] [--json OUT.json]
+        [--picture docs/inference/video_frames.jpg]
 
 Clips are made here, never committed: a slow pan and zoom (Ken Burns) over our own rendered
 landscapes (cyclegan.seasons) with a hard cut between two of them, and the same over real
@@ -11,13 +12,17 @@ goes through the bundled summer2winter generator (its working scale, --detail gu
 
 flicker   the warping error of Lai et al. (ECCV 2018) with the camera motion known exactly
           (the clips are made here): each frame warped onto the next, the mean absolute
-          difference (grey levels) over the pixels both show, for the input, per-frame
-          translation (--temporal 0), the default smoothing, and a frozen grid (keep 0.999:
-          one colour map per shot, which cannot flicker, but whose models stay where the
-          first frame had them while the picture moves). Flicker = an output's error - the
-          input's own (the issue's measure; it also counts the coding noise that the colour
-          map amplifies) and - the frozen grid's; smoothed / per-frame flicker is the
-          figure of merit. Also the plain frame-to-frame change (no warp), for reference.
+          difference (grey levels) over the pixels both show, for the input and for
+          per-frame translation (--temporal 0), the default smoothing, a frozen grid (keep
+          0.999: one colour map per shot) and a uniform map (the shot's first grid averaged
+          over x and y: one colour map per shot that is also the same all over the frame).
+          Measured on the translated frames before the encoder (the method's own output),
+          after H.264 at the default CRF and back (what a viewer gets), and before the
+          encoder low-passed (a region's colour change kept, texture and noise dropped).
+          Flicker ratio = (smoothed - input) / (per-frame - input): the issue's measure.
+still     (with --clips) real clips from a still camera, motion unknown: the output's
+          frame-to-frame change on the pixels whose input did not change (the background),
+          against the input's own there; the first --clip-frames frames of each.
 cuts      (with --photos) the histogram distances of pans and of cuts between the photos,
           against temporal.CUT.
 speed     frames/s of a whole clip (decode, translate, encode, mux) at 1280 x 720 and
@@ -30,6 +35,7 @@ picture   consecutive frames of the render clip: input, per-frame, smoothed.
 from __future__ import annotations
 
 import argparse
+import io
 import resource
 import statistics
 import subprocess
@@ -41,14 +47,17 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
-from scipy.ndimage import map_coordinates
+from scipy.ndimage import gaussian_filter, map_coordinates
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import load_note, machine, write_json  # noqa: E402
 
 from cyclegan import seasons  # noqa: E402
-from cyclegan.images import labelled_grid  # noqa: E402
-from cyclegan.infer import bundled  # noqa: E402
+from cyclegan.grids import labelled_grid  # noqa: E402
+from cyclegan.infer import bundled, guided  # noqa: E402
+from cyclegan.infer.detail import colour_grid  # noqa: E402
+from cyclegan.infer.guided import ColourGrid  # noqa: E402
+from cyclegan.infer.io import Job, prepare  # noqa: E402
 from cyclegan.infer.runtime import load_model  # noqa: E402
 from cyclegan.infer.temporal import (  # noqa: E402
     CUT,
@@ -57,11 +66,22 @@ from cyclegan.infer.temporal import (  # noqa: E402
     frame_change,
     histogram_distance,
 )
-from cyclegan.infer.video import VideoOptions, translate_video  # noqa: E402
+from cyclegan.infer.video import (  # noqa: E402
+    CODECS,
+    PIX_FMT,
+    FrameTranslator,
+    VideoOptions,
+    translate_video,
+)
 
 RATE = 25
 FROZEN = 0.999  # keep: the grid of a shot's first frame, barely changed (the no-flicker floor)
 SIZES = {"720p": (1280, 720), "1080p": (1920, 1080)}
+LOWPASS = 4.0  # px at 720p: regions keep their colour, texture and coding noise go
+# Still pixels of a real clip: its luma, blurred by STILL_BLUR px, changed by less than STILL
+# grey levels from the frame before (coding noise passes, a person or car moving does not).
+STILL_BLUR = 1.5
+STILL = 2.0
 
 
 def ken_burns(picture: np.ndarray, frames: int, size: tuple[int, int]):
@@ -124,27 +144,80 @@ def photos(folder: Path, count: int) -> list[np.ndarray]:
             for f in files[::step][:count]]
 
 
-def frames_of(path: Path):
+def frames_of(path: Path, limit: int | None = None):
     with av.open(str(path)) as c:
-        for f in c.decode(c.streams.video[0]):
+        for i, f in enumerate(c.decode(c.streams.video[0])):
+            if limit is not None and i >= limit:
+                return
             yield f.to_ndarray(format="rgb24")
 
 
-def mean_change(path: Path, skip: set[int]) -> float:
+def translated(model, src: Path, keep: float, limit: int | None = None):
+    """The translated frames of `src` (its first `limit`) as the encoder would get them,
+    and the cuts found: the method's own output, without the encoder's noise."""
+    with av.open(str(src)) as c:
+        stream = c.streams.video[0]
+        frames = FrameTranslator(model, Job(src, src.with_suffix(".out.mp4")),
+                                 options(model, keep), stream)
+        out = []
+        for i, f in enumerate(c.decode(stream)):
+            if limit is not None and i >= limit:
+                break
+            out.append(frames.translate(f).to_ndarray(format="rgb24"))
+    return out, frames.smoother.cuts if frames.smoother else 0
+
+
+def encoded(frames: list[np.ndarray]) -> list[np.ndarray]:
+    """`frames` through the default encoder (H.264 at its default CRF, yuv420p) and back:
+    what a viewer of cyclegan-infer's output sees."""
+    codec = CODECS["h264"]
+    buf = io.BytesIO()
+    with av.open(buf, "w", format="mp4") as c:
+        v = c.add_stream(codec.encoder, rate=RATE,
+                         options={**codec.options, "crf": str(codec.crf)})
+        v.width, v.height, v.pix_fmt = frames[0].shape[1], frames[0].shape[0], PIX_FMT
+        for rgb in frames:
+            c.mux(v.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
+        c.mux(v.encode(None))
+    buf.seek(0)
+    with av.open(buf) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(c.streams.video[0])]
+
+
+def uniform_map(model, frames: list[np.ndarray], shots: list[int]) -> list[np.ndarray]:
+    """Each shot's frames through one colour map that is the same everywhere in the frame:
+    the grid of the shot's first frame averaged over x and y (its luminance axis kept).
+    It cannot flicker and, unlike the frozen grid, does not change a region's colour as
+    the camera moves it across the grid's cells."""
+    out = []
+    for i, rgb in enumerate(frames):
+        if i in shots:
+            item = prepare(Job(Path("frame"), Path("frame")), Image.fromarray(rgb), None,
+                           model.geometry, model.work_size)
+            coef = colour_grid(item, model(item.x[None])[0]).coef
+            grid = ColourGrid(np.broadcast_to(coef.mean((0, 1), keepdims=True),
+                                              coef.shape).copy())
+        out.append(guided.apply(grid, rgb))
+    return out
+
+
+def mean_change(frames: list[np.ndarray], skip: set[int]) -> float:
     """Mean frame-to-frame change over the clip (no warp), leaving out pairs across a cut."""
-    prev, out = None, []
-    for i, rgb in enumerate(frames_of(path)):
-        if prev is not None and i not in skip:
-            out.append(frame_change(prev, rgb))
-        prev = rgb
-    return float(np.mean(out))
+    return float(np.mean([frame_change(frames[i - 1], frames[i])
+                          for i in range(1, len(frames)) if i not in skip]))
 
 
-def warp_error(path: Path, boxes: list, skip: set[int], margin: int = 2) -> float:
+def warp_error(frames: list[np.ndarray], boxes: list, skip: set[int], sigma: float = 0.0,
+               margin: int = 2) -> float:
     """Mean over frame pairs of |frame t - frame t-1 warped onto it| where both show the
-    picture: the motion is the known change of box (a scale and a shift per axis)."""
+    picture: the motion is the known change of box (a scale and a shift per axis). sigma:
+    both frames low-passed first (a Gaussian of sigma pixels), which keeps a region's change
+    of colour (flicker) and drops fine texture and coding noise."""
     errors, prev = [], None
-    for i, rgb in enumerate(frames_of(path)):
+    for i, rgb in enumerate(frames):
+        rgb = rgb.astype(np.float32)
+        if sigma:
+            rgb = gaussian_filter(rgb, (sigma, sigma, 0))
         if prev is not None and i not in skip:
             h, w = rgb.shape[:2]
             coords = []
@@ -155,52 +228,95 @@ def warp_error(path: Path, boxes: list, skip: set[int], margin: int = 2) -> floa
                 # Pixel centre u of frame i is the picture point b1 + (u + 0.5) step1.
                 coords.append((b1[lo] + (u + 0.5) * step1 - b0[lo]) / step0 - 0.5)
             yy, xx = np.meshgrid(*coords, indexing="ij")
-            valid = ((yy >= margin) & (yy <= h - 1 - margin) & (xx >= margin)
-                     & (xx <= w - 1 - margin))
-            warped = np.stack([map_coordinates(prev[..., c].astype(np.float32), [yy, xx],
-                                               order=1) for c in range(3)], -1)
+            m = margin + 3 * sigma  # the blur's edge is not the picture's
+            valid = (yy >= m) & (yy <= h - 1 - m) & (xx >= m) & (xx <= w - 1 - m)
+            warped = np.stack([map_coordinates(prev[..., c], [yy, xx], order=1)
+                               for c in range(3)], -1)
             errors.append(float(np.abs(rgb - warped)[valid].mean()))
-        prev = rgb.astype(np.float32)
+        prev = rgb
     return float(np.mean(errors))
 
 
-def deviation(a: Path, b: Path) -> float:
+def deviation(a: list[np.ndarray], b: list[np.ndarray]) -> float:
     """Mean absolute difference between two clips, frame by frame (what smoothing moves
     the output away from per-frame translation)."""
-    return float(np.mean([frame_change(x, y) for x, y in zip(frames_of(a), frames_of(b))]))
+    return float(np.mean([frame_change(x, y) for x, y in zip(a, b)]))
 
 
-def flicker(model, clips: dict[str, tuple[Path, list, set[int]]], work: Path,
-            keep: float) -> dict:
+MEASURES = {"raw": "before the encoder", "encoded": "after H.264 CRF 18 and back",
+            "lowpass": f"before the encoder, low-passed (sigma {LOWPASS} px)"}
+
+
+def flicker(model, clips: dict[str, tuple[Path, list, set[int]]], keep: float) -> dict:
+    """Warping errors of the input and of each output, under each of MEASURES; flicker
+    ratio = (smoothed - input) / (per-frame - input)."""
     results = {}
     for name, (src, boxes, cuts) in clips.items():
-        row = {"input": warp_error(src, boxes, cuts), "input_change": mean_change(src, cuts)}
+        inp = list(frames_of(src))
+        row: dict = {"planted_cuts": len(cuts), "input_change": mean_change(inp, cuts),
+                     "input": {"raw": warp_error(inp, boxes, cuts),
+                               "lowpass": warp_error(inp, boxes, cuts, LOWPASS)}}
+        # The input is the clip as decoded under every measure: it is not encoded again.
+        row["input"]["encoded"] = row["input"]["raw"]
         outs = {}
         for label, k in (("per_frame", 0.0), ("smoothed", keep), ("frozen", FROZEN)):
-            outs[label] = work / f"{name}-{label}.mp4"
-            r = translate_video(model, src, outs[label], options(model, k))
-            row[label] = warp_error(outs[label], boxes, cuts)
-            row[f"{label}_change"] = mean_change(outs[label], cuts)
-            row[f"{label}_cuts_found"] = r.cuts
-        for label in ("per_frame", "smoothed"):
-            row[f"{label}_flicker"] = row[label] - row["input"]
-            row[f"{label}_over_frozen"] = row[label] - row["frozen"]
-        row["flicker_ratio"] = row["smoothed_flicker"] / row["per_frame_flicker"]
+            outs[label], row[f"{label}_cuts_found"] = translated(model, src, k)
+        outs["uniform"] = uniform_map(model, inp, {0, *cuts})
+        for label, frames in outs.items():
+            enc = encoded(frames)
+            row[label] = {"raw": warp_error(frames, boxes, cuts),
+                          "encoded": warp_error(enc, boxes, cuts),
+                          "lowpass": warp_error(frames, boxes, cuts, LOWPASS)}
+            row[f"{label}_change"] = mean_change(enc, cuts)
         row["smoothed_vs_per_frame"] = deviation(outs["per_frame"], outs["smoothed"])
-        row["planted_cuts"] = len(cuts)
-        results[name] = row
-        print(f"{name} (keep {keep}): warping error input {row['input']:.2f}, per-frame "
-              f"{row['per_frame']:.2f}, smoothed {row['smoothed']:.2f}, frozen "
-              f"{row['frozen']:.2f} grey levels; flicker (output's - input's) "
-              f"{row['per_frame_flicker']:.2f} -> "
-              f"{row['smoothed_flicker']:.2f}, ratio {row['flicker_ratio']:.2f}; over the "
-              f"frozen grid's {row['per_frame_over_frozen']:.2f} -> "
-              f"{row['smoothed_over_frozen']:.2f}; plain change "
-              f"{row['input_change']:.2f} / {row['per_frame_change']:.2f} / "
-              f"{row['smoothed_change']:.2f}; cuts found {row['smoothed_cuts_found']} of "
+        print(f"{name} (keep {keep}): cuts found {row['smoothed_cuts_found']} of "
               f"{len(cuts)}; smoothed differs from per-frame by "
-              f"{row['smoothed_vs_per_frame']:.2f}", flush=True)
+              f"{row['smoothed_vs_per_frame']:.2f}; warping error (grey levels):", flush=True)
+        row["flicker_ratio"] = {}
+        for m, what in MEASURES.items():
+            e = {label: row[label][m] for label in ("input", *outs)}
+            ratio = (e["smoothed"] - e["input"]) / (e["per_frame"] - e["input"])
+            row["flicker_ratio"][m] = ratio
+            print(f"  {what}: input {e['input']:.3f}, per-frame {e['per_frame']:.3f}, "
+                  f"smoothed {e['smoothed']:.3f}, frozen {e['frozen']:.3f}, uniform map "
+                  f"{e['uniform']:.3f}; flicker ratio {ratio:.2f}", flush=True)
+        results[name] = row
     return results
+
+
+def static_flicker(model, path: Path, limit: int, keep: float) -> dict:
+    """Flicker on a real clip whose motion is unknown, filmed by a still camera: the
+    frame-to-frame change on the pixels whose input did not change (its luma, blurred by
+    STILL_BLUR px, changed by less than STILL grey levels: the background, not the people
+    or cars moving over it), for the input and each output, all blurred alike. Flicker
+    ratio = (smoothed - input) / (per-frame - input)."""
+    inp = list(frames_of(path, limit))
+    outs = {label: translated(model, path, k, limit) for label, k in
+            (("per_frame", 0.0), ("smoothed", keep))}
+
+    def blurred(frames):
+        return [gaussian_filter(f.astype(np.float32), (STILL_BLUR, STILL_BLUR, 0))
+                for f in frames]
+
+    def grey(f):
+        return f @ np.array([0.299, 0.587, 0.114], np.float32)
+
+    ins = blurred(inp)
+    still = [np.abs(grey(b) - grey(a)) < STILL for a, b in zip(ins, ins[1:])]
+    row: dict = {"frames": len(inp), "size": f"{inp[0].shape[1]} x {inp[0].shape[0]}",
+                 "still_share": float(np.mean([m.mean() for m in still]))}
+    for label, frames in (("input", ins), *((k, blurred(v[0])) for k, v in outs.items())):
+        row[label] = float(np.mean([np.abs(b - a)[m].mean()
+                                    for a, b, m in zip(frames, frames[1:], still)]))
+    row["cuts_found"] = outs["smoothed"][1]
+    row["flicker_ratio"] = ((row["smoothed"] - row["input"])
+                            / (row["per_frame"] - row["input"]))
+    print(f"{path.name} ({row['size']}, first {row['frames']} frames, "
+          f"{row['still_share']:.0%} of pixels still per pair): change on still pixels "
+          f"input {row['input']:.3f}, per-frame {row['per_frame']:.3f}, smoothed "
+          f"{row['smoothed']:.3f} grey levels; flicker ratio {row['flicker_ratio']:.2f}; "
+          f"cuts found {row['cuts_found']}", flush=True)
+    return row
 
 
 def cut_distances(pictures: list[np.ndarray]) -> dict:
@@ -307,9 +423,12 @@ def picture(model, pictures, work: Path, dst: Path, count: int = 6) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--photos", type=Path, default=None)
-    p.add_argument("--parts", default="flicker,cuts,speed,memory,picture")
+    p.add_argument("--parts", default="flicker,still,cuts,speed,memory,picture")
     p.add_argument("--frames", type=int, default=36, help="frames per shot (flicker)")
     p.add_argument("--keep", type=float, default=DEFAULT_KEEP, help="smoothing (flicker)")
+    p.add_argument("--clips", type=Path, nargs="*", default=[],
+                   help="real clips from a still camera (part still)")
+    p.add_argument("--clip-frames", type=int, default=150, help="frames of each (still)")
     p.add_argument("--speed-frames", type=int, default=24)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--memory-seconds", type=int, default=2)
@@ -332,7 +451,10 @@ def main() -> None:
                 shots = photos(args.photos, 3)
                 clips["photos 720p"] = (*write_clip(work / "photos.mp4", shots, n,
                                                     SIZES["720p"]), {n, 2 * n})
-            payload["flicker"] = flicker(model, clips, work, args.keep)
+            payload["flicker"] = flicker(model, clips, args.keep)
+        if "still" in parts:
+            payload["still"] = {c.name: static_flicker(model, c, args.clip_frames, args.keep)
+                                for c in args.clips}
         if "cuts" in parts and args.photos:
             payload["cuts"] = cut_distances(photos(args.photos, 1000))
         if "speed" in parts:

@@ -17,6 +17,7 @@ from cyclegan.infer.video import (
     Stopped,
     VideoError,
     VideoOptions,
+    even,
     output_name,
     require_av,
     translate_video,
@@ -114,6 +115,38 @@ def test_rotation_is_kept_and_the_model_sees_the_frame_upright(tmp_path):
     b = probe(tmp_path / "out.mov")
     assert b["rotation"] == 90 and b["size"] == (W, H)  # coded as the input, same matrix
     assert model.shapes[0][2:] == (W, H)  # upright: height and width swapped
+
+
+def test_an_odd_sized_clip_is_padded_by_one_pixel_to_an_even_size(tmp_path):
+    # 4:2:0 needs even sizes: before the padding, libx264 refused the first frame and the
+    # clip was a failures row. yuv444p lets the input itself be 85 x 63.
+    src = tmp_path / "odd.mp4"
+    rng = np.random.default_rng(3)
+    with av.open(str(src), "w") as c:
+        v = c.add_stream("libx264", rate=RATE, options={"crf": "0"})
+        v.width, v.height, v.pix_fmt = 85, 63, "yuv444p"
+        for _ in range(4):
+            c.mux(v.encode(av.VideoFrame.from_ndarray(
+                rng.integers(0, 256, (63, 85, 3), dtype=np.uint8), format="rgb24")))
+        c.mux(v.encode(None))
+    out = tmp_path / "out.mp4"
+    assert translate_video(Darken(), src, out, VideoOptions(keep=0.0)).frames == 4
+    a, b = probe(src), probe(out)
+    assert b["size"] == (86, 64) and b["frames"] == 4
+    for x, y in zip(a["rgb"], b["rgb"]):
+        y = y.astype(np.int16)
+        assert y[:63, :85].mean() < x.mean() - 20  # translated: darker
+        # The extra column and row repeat the last ones (within the encoder's noise).
+        assert np.abs(y[:, 85] - y[:, 84]).mean() < 8
+        assert np.abs(y[63, :] - y[62, :]).mean() < 8
+
+
+def test_even_pads_only_what_is_odd():
+    rgb = np.arange(5 * 4 * 3, dtype=np.uint8).reshape(5, 4, 3)
+    padded = even(rgb)
+    assert padded.shape == (6, 4, 3) and padded.flags["C_CONTIGUOUS"]
+    assert (padded[:5] == rgb).all() and (padded[5] == rgb[4]).all()
+    assert even(rgb[:4]).shape == (4, 4, 3) and even(rgb[:, :3]).shape == (6, 4, 3)
 
 
 def test_a_stopped_clip_leaves_nothing_and_keeps_an_older_output(tmp_path):

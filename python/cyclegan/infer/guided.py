@@ -14,9 +14,10 @@ mixes both sides' colour changes: a halo follows the edge at full resolution. Wi
 along luminance as well, pixels on the two sides of such an edge fall in different bins and
 get their own models (docs/inference.md shows both).
 
-The fit (here, numpy, on about 87,000 pixels at 256 px) takes tens of milliseconds; the
-full-resolution apply runs in the compiled core (csrc/cpu/guided_upsample.cpp, its layout
-documented in csrc/guided_upsample.h), in rows, writing straight into the output.
+The fit (here, numpy) took 38 ms on a 128 x 228 frame and 203 ms on 256 x 455 on two shared
+cores (benchmarks/bench_guided_fit.py, docs/inference.md); the full-resolution apply runs in
+the compiled core (csrc/cpu/guided_upsample.cpp, its layout documented in
+csrc/guided_upsample.h), in rows, writing straight into the output.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ VERTEX_PRIOR = 4.0
 LUMA_PRIOR = 256.0
 LUMA_WEIGHTS = (77, 150, 29)  # integer BT.601 luma, / 256: the C++ kernel's guide
 VEC = 16  # floats per vertex in the kernel's layout: 3 x 4 model, 4 zeros
+STATS = 25  # per vertex: weight, sum x (3), x x^T (9), y (3), x y^T (9); _solve reads them
 
 
 @dataclass(frozen=True)
@@ -66,31 +68,8 @@ def _axis(count: int, n: int) -> tuple[np.ndarray, np.ndarray]:
 def fit(small: np.ndarray, out: np.ndarray) -> ColourGrid:
     """The grid mapping `small` (h x w x 3 uint8, what the generator saw) to `out`
     (h x w x 3 float in [0, 1], what it returned)."""
-    h, w, _ = small.shape
-    ny, nx, nz = shape = grid_shape(h, w)
-    x = small.reshape(-1, 3) / 255.0
-    y = out.reshape(-1, 3).astype(np.float64)
-    # Per pixel: 1, x, x x^T, y, x y^T; splatted with trilinear weights (the same tents
-    # the kernel interpolates with) into sums per vertex.
-    stats = np.concatenate([np.ones((len(x), 1)), x, (x[:, :, None] * x[:, None]).reshape(-1, 9),
-                            y, (x[:, :, None] * y[:, None]).reshape(-1, 9)], 1)
-    iy, fy = _axis(h, ny)
-    ix, fx = _axis(w, nx)
-    guide = luma(small).reshape(-1)
-    iz = np.minimum(guide * (nz - 1) // 255, nz - 2)
-    fz = guide * (nz - 1) / 255 - iz
-    iy, fy = np.repeat(iy, w), np.repeat(fy, w)
-    ix, fx = np.tile(ix, h), np.tile(fx, h)
-    sums = np.zeros((ny * nx * nz, stats.shape[1]))
-    for dy in (0, 1):
-        for dx in (0, 1):
-            for dz in (0, 1):
-                weight = ((fy if dy else 1 - fy) * (fx if dx else 1 - fx)
-                          * (fz if dz else 1 - fz))
-                index = ((iy + dy) * nx + ix + dx) * nz + iz + dz
-                for k in range(stats.shape[1]):
-                    sums[:, k] += np.bincount(index, weight * stats[:, k], len(sums))
-    sums = sums.reshape(*shape, -1)
+    sums = splat(small, out)
+    nz = sums.shape[2]
     for axis in range(3):  # smoothness: one [1 2 1] / 4 pass along each grid axis
         sums = _blur(sums, axis)
     # Each vertex leans on the model of its luminance over the whole image, which leans
@@ -98,14 +77,52 @@ def fit(small: np.ndarray, out: np.ndarray) -> ColourGrid:
     glob = _solve(sums.sum((0, 1, 2))[None], np.zeros((1, 3, 4)), 0.0)
     per_luma = _solve(sums.sum((0, 1)), np.broadcast_to(glob, (nz, 3, 4)), LUMA_PRIOR)
     models = _solve(sums.reshape(-1, sums.shape[-1]),
-                    np.broadcast_to(per_luma, (ny, nx, nz, 3, 4)).reshape(-1, 3, 4),
+                    np.broadcast_to(per_luma, (*sums.shape[:3], 3, 4)).reshape(-1, 3, 4),
                     VERTEX_PRIOR)
-    coef = np.zeros((ny * nx * nz, 3, 4), np.float32)
+    coef = np.zeros((len(models), 3, 4), np.float32)
     coef[:, :, :3] = models[:, :, :3]
     coef[:, :, 3] = models[:, :, 3] * 255.0  # offsets in pixel units, as the kernel's
     return ColourGrid(np.concatenate([coef.reshape(-1, 12), np.zeros((len(coef), 4),
                                                                      np.float32)], 1)
-                      .reshape(ny, nx, nz, VEC))
+                      .reshape(*sums.shape[:3], VEC))
+
+
+def splat(small: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """The fit's statistics per vertex (ny x nx x nz x STATS): per pixel 1, x, x x^T, y,
+    x y^T (x from `small` in [0, 1], y from `out`), summed into the vertices around it with
+    trilinear weights (the same tents the kernel interpolates with)."""
+    h, w, _ = small.shape
+    ny, nx, nz = shape = grid_shape(h, w)
+    # One contiguous row per statistic: a column of a pixels x STATS array is a strided
+    # read of every cache line, which made weighting the statistics cost more than summing.
+    n = h * w
+    x = np.ascontiguousarray(small.reshape(n, 3).T) / 255.0
+    y = np.ascontiguousarray(out.reshape(n, 3).T, np.float64)
+    stats = np.empty((STATS, n))
+    stats[0] = 1.0
+    stats[1:4] = x
+    stats[4:13] = (x[:, None] * x[None]).reshape(9, n)
+    stats[13:16] = y
+    stats[16:25] = (x[:, None] * y[None]).reshape(9, n)
+    iy, fy = _axis(h, ny)
+    ix, fx = _axis(w, nx)
+    guide = luma(small).reshape(-1)
+    iz = np.minimum(guide * (nz - 1) // 255, nz - 2)
+    fz = guide * (nz - 1) / 255 - iz
+    iy, fy = np.repeat(iy, w), np.repeat(fy, w)
+    ix, fx = np.tile(ix, h), np.tile(fx, h)
+    sums = np.zeros((STATS, ny * nx * nz))
+    weighted = np.empty_like(stats)  # reused: a fresh array per corner costs page faults
+    for dy in (0, 1):
+        for dx in (0, 1):
+            for dz in (0, 1):
+                weight = ((fy if dy else 1 - fy) * (fx if dx else 1 - fx)
+                          * (fz if dz else 1 - fz))
+                index = ((iy + dy) * nx + ix + dx) * nz + iz + dz
+                np.multiply(stats, weight, out=weighted)
+                for k in range(STATS):
+                    sums[k] += np.bincount(index, weighted[k], sums.shape[1])
+    return sums.T.reshape(*shape, STATS)
 
 
 def _blur(a: np.ndarray, axis: int) -> np.ndarray:

@@ -23,9 +23,9 @@ from cyclegan.infer.guided import ColourGrid
 
 # How much of the running grid each frame keeps (0: per-frame translation): about
 # 1 / (1 - KEEP) = 5 frames of memory, a fifth of a second at 25 fps. On the render clip of
-# benchmarks/bench_video.py, 0.9 took the flicker over the input's own error from 0.76 to
-# only 0.69 (per-frame: 1.12) while moving the output 1.6x as far from per-frame
-# translation (4.8 grey levels against 3.0): a longer memory buys little.
+# benchmarks/bench_video.py (24 frames per shot, before the encoder), 0.9 took the flicker
+# ratio from 0.58 to 0.50 while moving the output 1.7x as far from per-frame translation
+# (4.6 grey levels against 2.8) and lagging colour changes twice as long.
 DEFAULT_KEEP = 0.8
 # Histogram distance above which two consecutive frames are a cut. Measured at the working
 # scale (benchmarks/bench_video.py --parts cuts, 50 summer2winter test photos): consecutive

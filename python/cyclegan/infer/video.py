@@ -196,7 +196,7 @@ def translate_video(model: Callable[[np.ndarray], np.ndarray], src: Path | str,
             raise VideoError("no video stream")
         v_in = src_c.streams.video[0]
         v_in.thread_type = "AUTO"
-        frames = _Frames(model, Job(Path(src), Path(dst)), opts, v_in)
+        frames = FrameTranslator(model, Job(Path(src), Path(dst)), opts, v_in)
         with av.open(f, "w", format=WRITTEN[Path(dst).suffix.lower()]) as out:
             writer = _Writer(av, out, v_in, src_c.streams.audio, codec, opts.crf, frames)
             try:
@@ -253,8 +253,10 @@ def _decode(av, packet):
         raise VideoError(f"cannot decode frame: {first_line(exc)}") from None
 
 
-class _Frames:
-    """One clip's frames through the per-image steps, in order."""
+class FrameTranslator:
+    """One clip's frames through the per-image steps, in order: translate_video's own, and
+    what benchmarks/bench_video.py measures flicker on (the frames before the encoder adds
+    its own noise). stream: the clip's video stream (its time base and rate)."""
 
     def __init__(self, model, job: Job, opts: VideoOptions, stream):
         self.model, self.job, self.opts = model, job, opts
@@ -287,8 +289,7 @@ class _Frames:
             out = finish(item, y, self.opts.detail)
         else:
             out = guided.apply(self.smoother(colour_grid(item, y), item.small), item.photo)
-        result = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.rot90(out, -turns)),
-                                            format="rgb24")
+        result = av.VideoFrame.from_ndarray(even(np.rot90(out, -turns)), format="rgb24")
         result.pts, result.time_base = self._pts(frame), frame.time_base or self.time_base
         if self.count == 0:
             self.display_matrix = _display_matrix(frame)
@@ -302,6 +303,17 @@ class _Frames:
             pts = 0 if self.pts is None else self.pts + self.step
         self.pts = pts
         return pts
+
+
+def even(rgb: np.ndarray) -> np.ndarray:
+    """The frame as encoded (contiguous): an odd width or height grows by one pixel, a copy
+    of the last column or row. PIX_FMT halves the colour planes, so H.264 and H.265 refuse
+    odd sizes; padding keeps every input pixel and the picture's edge continuous, where
+    cropping would lose a column and 4:4:4 would not play on most devices."""
+    h, w = rgb.shape[:2]
+    if h % 2 or w % 2:
+        return np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    return np.ascontiguousarray(rgb)
 
 
 def _display_matrix(frame) -> list[int] | None:
@@ -322,7 +334,8 @@ class _Writer:
     frame is decoded), and the output's header is written then: audio packets that come
     before it wait."""
 
-    def __init__(self, av, out, v_in, audio, codec: Codec, crf: int | None, frames: _Frames):
+    def __init__(self, av, out, v_in, audio, codec: Codec, crf: int | None,
+                 frames: FrameTranslator):
         self.av, self.out, self.v_in, self.codec, self.crf = av, out, v_in, codec, crf
         self.frames = frames
         self.early: list = []  # audio packets before the first frame
