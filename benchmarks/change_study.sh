@@ -55,9 +55,9 @@ train() {  # ARM: trains (or resumes) and snapshots latest.pt each time it chang
   wait "$pid"
 }
 
-score() {  # ARM: every EVERY-th snapshot and the last, both directions, 256 px
+score() {  # ARM: every EVERY-th snapshot and the last, newest first, both directions, 256 px
   local snaps=("$OUT/$1"/snapshots/step_*.pt) i
-  for i in "${!snaps[@]}"; do
+  for (( i = ${#snaps[@]} - 1; i >= 0; i-- )); do
     local snap=${snaps[$i]}
     (( (i + 1) % EVERY == 0 || i + 1 == ${#snaps[@]} )) || continue
     local step; step=$(basename "$snap" .pt | cut -d_ -f2)
