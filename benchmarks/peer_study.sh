@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# The peer comparison of issue 27: the official CycleGAN code (junyanz/pytorch-CycleGAN-and-
+# pix2pix, run from its own checkout, never copied here) trained on the same photos, crop size
+# and CPU as the equal-minute study (change_study.sh), for the same wall minutes, with its own
+# defaults (ngf 64, resnet_9blocks, 70x70 PatchGAN, lsgan, lambda 10, identity 0.5, pool 50,
+# lr 0.0002 flat for its first 100 epochs, batch 1). Only what must match ours is set: the data,
+# 112 px crops of photos loaded at 128 px, one data-loading worker, one torch thread. Its
+# generators are saved every SAVE_ITERS iterations and each one is exported to ONNX
+# (peer_export.py) and scored exactly as change_study.sh scores ours: 200 + 200 hold-out photos
+# at 256 px through cyclegan-eval.
+#
+#   bash benchmarks/peer_study.sh OFFICIAL_CHECKOUT SPLIT OUT [MINUTES]
+#
+# OFFICIAL_CHECKOUT: a checkout of the official repository. PEER_PYTHON: an interpreter that
+# imports torch, torchvision, dominate and wandb for it (default: python). SAVE_ITERS: default
+# 300. STAGE=train or STAGE=eval runs one half only. Training is stopped by `timeout` after
+# MINUTES (default 75; the official code has no time budget), so it has run once it has a
+# stop line in OUT/official/times.tsv: run again and only unscored snapshots are scored.
+set -euo pipefail
+CHECKOUT=$(realpath "$1"); SPLIT=$(realpath "$2"); OUT=$(realpath -m "$3"); MINUTES=${4:-75}
+STAGE=${STAGE:-all}; SAVE_ITERS=${SAVE_ITERS:-300}; PEER_PYTHON=${PEER_PYTHON:-python}
+HERE=$(dirname "$(realpath "$0")")
+RUN=$OUT/official              # the official code writes OUT/NAME/iter_N_net_G_A.pth etc.
+mkdir -p "$RUN"
+
+train() {
+  if grep -q '^stop' "$RUN/times.tsv" 2>/dev/null; then echo "trained already: $RUN"; return; fi
+  local commit; commit=$(git -C "$CHECKOUT" rev-parse HEAD 2>/dev/null || echo unknown)
+  printf 'commit\t%s\nstart\t%s\n' "$commit" "$(date +%s.%N)" > "$RUN/times.tsv"
+  local rc=0
+  # Every printed line gets its epoch second, so iterations per minute come from the log.
+  ( cd "$CHECKOUT" && OMP_NUM_THREADS=1 timeout "${MINUTES}m" "$PEER_PYTHON" -u train.py \
+      --dataroot "$SPLIT" --name official --checkpoints_dir "$OUT" --model cycle_gan \
+      --load_size 128 --crop_size 112 --num_threads 1 --print_freq 25 \
+      --save_latest_freq "$SAVE_ITERS" --save_by_iter 2>&1 ) \
+    | while IFS= read -r line; do printf '%(%s)T %s\n' -1 "$line"; done > "$RUN/train.log" \
+    || rc=$?
+  printf 'stop\t%s\nexit\t%s\n' "$(date +%s.%N)" "$rc" >> "$RUN/times.tsv"
+  # 124: stopped by timeout at the budget, the expected end; anything else is a failure.
+  [ "$rc" = 124 ] || { echo "official training failed (exit $rc): $RUN/train.log" >&2; exit 1; }
+}
+
+if [ "$STAGE" != eval ]; then train; fi
