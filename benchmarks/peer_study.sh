@@ -12,13 +12,19 @@
 #   bash benchmarks/peer_study.sh OFFICIAL_CHECKOUT SPLIT OUT [MINUTES]
 #
 # OFFICIAL_CHECKOUT: a checkout of the official repository. PEER_PYTHON: an interpreter that
-# imports torch, torchvision, dominate and wandb for it (default: python). SAVE_ITERS: default
-# 300. STAGE=train or STAGE=eval runs one half only. Training is stopped by `timeout` after
-# MINUTES (default 75; the official code has no time budget), so it has run once it has a
-# stop line in OUT/official/times.tsv: run again and only unscored snapshots are scored.
+# imports torch, torchvision, dominate and wandb for it (default: python); PYTHON: one that
+# imports cyclegan, for export (default: python). SAVE_ITERS: default 100 (about every 10
+# minutes at the official code's pace on two loaded cores). DOMAINS: the names of A and B
+# recorded in the exported files (default: summer,winter). MAX_IMAGES: hold-out photos per
+# direction scored (default 200, the study's; fewer only for a quick check). STAGE=train or STAGE=eval runs one
+# half only. Training is stopped by `timeout` after MINUTES (default 75; the official code has
+# no time budget); it has run once OUT/official/times.tsv has a stop line, and running again
+# then only scores the snapshots not scored yet (OUT/official_STEP_DIR.json, as
+# change_study.sh names ours; OUT/official/log.jsonl places them in minutes).
 set -euo pipefail
 CHECKOUT=$(realpath "$1"); SPLIT=$(realpath "$2"); OUT=$(realpath -m "$3"); MINUTES=${4:-75}
-STAGE=${STAGE:-all}; SAVE_ITERS=${SAVE_ITERS:-300}; PEER_PYTHON=${PEER_PYTHON:-python}
+STAGE=${STAGE:-all}; SAVE_ITERS=${SAVE_ITERS:-100}; PEER_PYTHON=${PEER_PYTHON:-python}
+PYTHON=${PYTHON:-python}; DOMAINS=${DOMAINS:-summer,winter}; MAX_IMAGES=${MAX_IMAGES:-200}
 HERE=$(dirname "$(realpath "$0")")
 RUN=$OUT/official              # the official code writes OUT/NAME/iter_N_net_G_A.pth etc.
 mkdir -p "$RUN"
@@ -40,4 +46,24 @@ train() {
   [ "$rc" = 124 ] || { echo "official training failed (exit $rc): $RUN/train.log" >&2; exit 1; }
 }
 
+score() {  # every saved snapshot: exported to ONNX, then both directions at 256 px
+  "$PYTHON" "$HERE/peer_log.py" "$RUN"
+  for pth in "$RUN"/iter_*_net_G_A.pth; do
+    [ -e "$pth" ] || { echo "no snapshot in $RUN" >&2; exit 1; }
+    local snap; snap=$(basename "$pth" _net_G_A.pth)
+    local step; step=$(printf %06d "${snap#iter_}")
+    local onnx=$RUN/onnx/$snap
+    for dir in A2B B2A; do
+      local json=$OUT/official_${step}_${dir}.json
+      [ -s "$json" ] && continue
+      [ -s "$onnx/G_$dir.onnx" ] || OMP_NUM_THREADS=1 "$PYTHON" "$HERE/peer_export.py" \
+        "$CHECKOUT" "$RUN" "$snap" --out "$onnx" --domains "$DOMAINS"
+      OMP_NUM_THREADS=1 cyclegan-eval "$onnx/G_$dir.onnx" --data "$SPLIT" \
+        --direction "$dir" --image-size 256 --max-images "$MAX_IMAGES" --device cpu \
+        --json "$json" --quiet > /dev/null
+    done
+  done
+}
+
 if [ "$STAGE" != eval ]; then train; fi
+if [ "$STAGE" != train ]; then score; fi
