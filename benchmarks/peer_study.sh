@@ -20,7 +20,9 @@
 # half only. Training is stopped by `timeout` after MINUTES (default 75; the official code has
 # no time budget); it has run once OUT/official/times.tsv has a stop line, and running again
 # then only scores the snapshots not scored yet (OUT/official_STEP_DIR.json, as
-# change_study.sh names ours; OUT/official/log.jsonl places them in minutes).
+# change_study.sh names ours; OUT/official/log.jsonl places them in minutes). Scoring goes
+# newest first, so the number at the full budget comes first; SNAPSHOTS="iter_500 iter_100"
+# scores those only, in that order.
 set -euo pipefail
 CHECKOUT=$(realpath "$1"); SPLIT=$(realpath "$2"); OUT=$(realpath -m "$3"); MINUTES=${4:-75}
 STAGE=${STAGE:-all}; SAVE_ITERS=${SAVE_ITERS:-100}; PEER_PYTHON=${PEER_PYTHON:-python}
@@ -46,11 +48,13 @@ train() {
   [ "$rc" = 124 ] || { echo "official training failed (exit $rc): $RUN/train.log" >&2; exit 1; }
 }
 
-score() {  # every saved snapshot: exported to ONNX, then both directions at 256 px
+score() {  # each snapshot, newest first: exported to ONNX, then both directions at 256 px
   "$PYTHON" "$HERE/peer_log.py" "$RUN"
-  for pth in "$RUN"/iter_*_net_G_A.pth; do
-    [ -e "$pth" ] || { echo "no snapshot in $RUN" >&2; exit 1; }
-    local snap; snap=$(basename "$pth" _net_G_A.pth)
+  local snaps
+  read -r -a snaps <<< "${SNAPSHOTS:-$(cd "$RUN" && ls iter_*_net_G_A.pth 2>/dev/null \
+    | sed 's/_net_G_A.pth$//' | sort -t_ -k2,2nr | tr '\n' ' ')}"
+  [ ${#snaps[@]} -gt 0 ] || { echo "no snapshot in $RUN" >&2; exit 1; }
+  for snap in "${snaps[@]}"; do
     local step; step=$(printf %06d "${snap#iter_}")
     local onnx=$RUN/onnx/$snap
     for dir in A2B B2A; do

@@ -51,14 +51,15 @@ def load(spec: str, clock: str = "cpu") -> tuple[str, list[tuple[float, dict]]]:
     name, rest = spec.split("=", 1)
     run, pattern = rest.split(":", 1)
     table = minutes(Path(run), clock)
-    points = []
+    by_step: dict[int, dict] = {}  # one file per direction (change_study.sh) or both in one
     for f in sorted(glob.glob(pattern)):
         result = json.loads(Path(f).read_text())
-        points.append((at_step(table, result["step"]),
-                       {**result["directions"], "step": result["step"]}))
-    points.sort(key=lambda p: p[0])
+        scored = {d: r for d, r in result["directions"].items() if "skipped" not in r}
+        by_step.setdefault(result["step"], {"step": result["step"]}).update(scored)
+    points = sorted(((at_step(table, step), d) for step, d in by_step.items()
+                     if all(k in d for k in DIRECTIONS)), key=lambda p: p[0])
     if not points:
-        raise SystemExit(f"{spec}: no eval files match {pattern}")
+        raise SystemExit(f"{spec}: no snapshot with both directions scored in {pattern}")
     return name, points
 
 
