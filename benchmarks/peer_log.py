@@ -5,8 +5,10 @@ on one clock; prints iterations, seconds per iteration and the snapshots' minute
 
     python benchmarks/peer_log.py RUN
 
-RUN holds times.tsv (start, stop, exit code, commit), train.log (the official train.py's
-output, each line prefixed with its epoch second) and the saved iter_N_net_G_A.pth files.
+RUN holds times.tsv (commit, start, stop), train.log (the official train.py's output, each
+line prefixed with its epoch second), cpu.tsv (the training process's CPU seconds, sampled;
+records get `process_cpu_s` from it, linear between samples) and the saved
+iter_N_net_G_A.pth files.
 Iterations are counted as the official code counts them: epoch E, iteration I of an epoch of
 `The number of training images` iterations (batch 1) is step (E - 1) * epoch + I.
 """
@@ -43,7 +45,32 @@ def timeline(run: Path) -> tuple[dict, list[dict]]:
             rows.append({"step": int(m.group(1)), "train_s": f.stat().st_mtime - start,
                          "snapshot": f"iter_{m.group(1)}"})
     rows.sort(key=lambda r: (r["step"], "snapshot" in r))
+    cpu = cpu_samples(run, start)
+    for r in rows:
+        if cpu and r["train_s"] <= cpu[-1][0]:
+            r["process_cpu_s"] = interpolate(cpu, r["train_s"])
     return times, rows
+
+
+def cpu_samples(run: Path, start: float) -> list[tuple[float, float]]:
+    """(train_s, CPU seconds of the training process) from RUN/cpu.tsv (time, CPU seconds per
+    line), starting from (0, 0); [] without the file."""
+    path = run / "cpu.tsv"
+    if not path.is_file():
+        return []
+    samples = [(0.0, 0.0)]
+    for line in path.read_text().splitlines():
+        t, cpu = line.split("\t")[:2]
+        samples.append((float(t) - start, float(cpu)))
+    return samples
+
+
+def interpolate(samples: list[tuple[float, float]], x: float) -> float:
+    """y at x, linear between the samples around it (x within their range)."""
+    for (x0, y0), (x1, y1) in zip(samples, samples[1:]):
+        if x0 <= x <= x1:
+            return y0 if x1 == x0 else y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return samples[-1][1]
 
 
 def main() -> None:
@@ -57,14 +84,18 @@ def main() -> None:
         raise SystemExit(f"{run}/train.log: no iteration logged yet")
     last = logged[-1]
     wall = float(times["stop"]) - float(times["start"]) if "stop" in times else None
-    print(f"commit {times.get('commit')}; exit {times.get('exit', '(running)')}")
+    print(f"commit {times.get('commit')}" + ("" if "stop" in times else " (running)"))
     print(f"last logged: step {last['step']} at {last['train_s'] / 60:.1f} min "
           f"({last['train_s'] / last['step']:.2f} s/iteration, "
           f"{60 * last['step'] / last['train_s']:.1f} iterations/min)"
           + (f"; stopped after {wall / 60:.1f} min" if wall else ""))
+    if "process_cpu_s" in last:
+        print(f"CPU: {last['process_cpu_s'] / 60:.1f} min by step {last['step']} "
+              f"({last['process_cpu_s'] / last['train_s']:.2f} of a core)")
     for r in rows:
         if "snapshot" in r:
-            print(f"  {r['snapshot']}: {r['train_s'] / 60:.1f} min")
+            cpu = (f", {r['process_cpu_s'] / 60:.1f} CPU min" if "process_cpu_s" in r else "")
+            print(f"  {r['snapshot']}: {r['train_s'] / 60:.1f} min{cpu}")
 
 
 if __name__ == "__main__":
