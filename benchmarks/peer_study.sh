@@ -16,13 +16,17 @@
 # imports cyclegan, for export (default: python). SAVE_ITERS: default 100 (about every 10
 # minutes at the official code's pace on two loaded cores). DOMAINS: the names of A and B
 # recorded in the exported files (default: summer,winter). MAX_IMAGES: hold-out photos per
-# direction scored (default 200, the study's; fewer only for a quick check). STAGE=train or STAGE=eval runs one
-# half only. Training is stopped (SIGTERM) after MINUTES (default 75; the official code has
-# no time budget); it has run once OUT/official/times.tsv has a stop line, and running again
+# direction scored (default 200, the study's; fewer only for a quick check). STAGE=train or
+# STAGE=eval runs one half only. Training is stopped (SIGTERM) after MINUTES (default 75; the
+# official code has no time budget); it has run once OUT/official/times.tsv has a stop line, and running again
 # then only scores the snapshots not scored yet (OUT/official_STEP_DIR.json, as
 # change_study.sh names ours; OUT/official/log.jsonl places them in minutes). Scoring goes
 # newest first, so the number at the full budget comes first; SNAPSHOTS="iter_500 iter_100"
 # scores those only, in that order.
+#
+# Start it from the same shell session as the runs it is compared with: Linux's autogroup
+# scheduling shares the CPU between sessions first, so a run in a session of its own gets as
+# much CPU as all the study's arms in another together.
 set -euo pipefail
 CHECKOUT=$(realpath "$1"); SPLIT=$(realpath "$2"); OUT=$(realpath -m "$3"); MINUTES=${4:-75}
 STAGE=${STAGE:-all}; SAVE_ITERS=${SAVE_ITERS:-100}; PEER_PYTHON=${PEER_PYTHON:-python}
