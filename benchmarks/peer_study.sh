@@ -18,9 +18,9 @@
 # recorded in the exported files (default: summer,winter). MAX_IMAGES: hold-out photos per
 # direction scored (default 200, the study's; fewer only for a quick check). STAGE=train or
 # STAGE=eval runs one half only. Training is stopped (SIGTERM) after MINUTES (default 75; the
-# official code has no time budget); it has run once OUT/official/times.tsv has a stop line, and running again
-# then only scores the snapshots not scored yet (OUT/official_STEP_DIR.json, as
-# change_study.sh names ours; OUT/official/log.jsonl places them in minutes). Scoring goes
+# official code has no time budget); it has run once OUT/official/times.tsv has a stop line,
+# and running again then only scores the snapshots not scored yet (OUT/official_STEP_DIR.json,
+# as change_study.sh names ours; OUT/official/log.jsonl places them in minutes). Scoring goes
 # newest first, so the number at the full budget comes first; SNAPSHOTS="iter_500 iter_100"
 # scores those only, in that order.
 #
