@@ -4,10 +4,12 @@ from `cyclegan-eval --json` files of run snapshots: an SVG for docs/experiments.
     python benchmarks/plot_study.py OUT.svg patch=runs/patch_ema:evals/patch_ema_*.json \
         projected=runs/proj_ema:evals/proj_ema_*.json
 
-Each RECIPE=RUN:GLOB names a run folder (its log.jsonl maps steps to process CPU seconds)
-and the eval files of its snapshots (their "step" places them). The best learning-free
-baseline of the first file is drawn as a dashed line per panel. Plain SVG, no plotting
-library: the docs need one small figure, not a dependency.
+Each RECIPE=RUN:GLOB names a run folder (its log.jsonl maps steps to process CPU seconds,
+or with --clock wall to `train_s`, the wall seconds of training) and the eval files of its
+snapshots (their "step" places them). The best learning-free baseline of the first file is
+drawn as a dashed line per panel. --table also prints each snapshot's numbers as a Markdown
+table for docs/experiments.md. Plain SVG, no plotting library: the docs need one small
+figure, not a dependency.
 """
 
 from __future__ import annotations
@@ -24,9 +26,15 @@ COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 W, H, PAD = 300, 210, 44
 
 
-def cpu_minutes(run: Path) -> dict[int, float]:
+# The log.jsonl field each clock reads, and its axis label.
+CLOCKS = {"cpu": ("process_cpu_s", "training CPU minutes"),
+          "wall": ("train_s", "training wall minutes")}
+
+
+def minutes(run: Path, clock: str = "cpu") -> dict[int, float]:
+    key = CLOCKS[clock][0]
     rows = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
-    return {r["step"]: r["process_cpu_s"] / 60 for r in rows if "process_cpu_s" in r}
+    return {r["step"]: r[key] / 60 for r in rows if key in r}
 
 
 def at_step(table: dict[int, float], step: int) -> float:
@@ -39,21 +47,24 @@ def at_step(table: dict[int, float], step: int) -> float:
     return table[lo] + (table[hi] - table[lo]) * (step - lo) / (hi - lo)
 
 
-def load(spec: str) -> tuple[str, list[tuple[float, dict]]]:
+def load(spec: str, clock: str = "cpu") -> tuple[str, list[tuple[float, dict]]]:
     name, rest = spec.split("=", 1)
     run, pattern = rest.split(":", 1)
-    table = cpu_minutes(Path(run))
-    points = []
+    table = minutes(Path(run), clock)
+    by_step: dict[int, dict] = {}  # one file per direction (change_study.sh) or both in one
     for f in sorted(glob.glob(pattern)):
         result = json.loads(Path(f).read_text())
-        points.append((at_step(table, result["step"]), result["directions"]))
-    points.sort(key=lambda p: p[0])
+        scored = {d: r for d, r in result["directions"].items() if "skipped" not in r}
+        by_step.setdefault(result["step"], {"step": result["step"]}).update(scored)
+    points = sorted(((at_step(table, step), d) for step, d in by_step.items()
+                     if all(k in d for k in DIRECTIONS)), key=lambda p: p[0])
     if not points:
-        raise SystemExit(f"{spec}: no eval files match {pattern}")
+        raise SystemExit(f"{spec}: no snapshot with both directions scored in {pattern}")
     return name, points
 
 
-def panel(x0: float, y0: float, title: str, series, baseline: tuple[str, float]) -> list[str]:
+def panel(x0: float, y0: float, title: str, series, baseline: tuple[str, float],
+          xlabel: str = CLOCKS["cpu"][1]) -> list[str]:
     xs = [x for _, pts in series for x, _ in pts]
     ys = [y for _, pts in series for _, y in pts] + [baseline[1]]
     xmax, ymax = max(xs) * 1.05, max(ys) * 1.1
@@ -84,16 +95,37 @@ def panel(x0: float, y0: float, title: str, series, baseline: tuple[str, float])
         out += [f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="2.5" fill="{colour}"/>'
                 for x, y in pts]
     out.append(f'<text x="{x0 + W / 2}" y="{y0 + H - 2}" text-anchor="middle" '
-               f'font-size="9">training CPU minutes</text>')
+               f'font-size="9">{xlabel}</text>')
     return out
+
+
+def table(recipes, xlabel: str) -> str:
+    """One Markdown row per snapshot: minutes, step, then per direction KID x 1000 pooled and
+    at stride 16, and SSIM to the input."""
+    head = [xlabel.removeprefix("training "), "step"] + [f"{d} {m}" for d in DIRECTIONS
+                                       for m in ("KID pooled", "KID s16", "SSIM")]
+    lines = ["| recipe | " + " | ".join(head) + " |", "|---" * (len(head) + 1) + "|"]
+    for name, pts in recipes:
+        for x, d in pts:
+            cells = [f"{x:.1f}", str(d["step"])]
+            for direction in DIRECTIONS:
+                r = d[direction]
+                cells += [f"{r['kid_pool'] * 1000:.1f}", f"{r['kid_s16'] * 1000:.1f}",
+                          f"{r['structure_ssim']:.2f}"]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("out", type=Path)
     p.add_argument("recipes", nargs="+", metavar="RECIPE=RUN:GLOB")
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="cpu",
+                   help="x axis: process CPU minutes (default) or wall minutes of training")
+    p.add_argument("--table", action="store_true", help="also print a Markdown table")
     args = p.parse_args()
-    recipes = [load(s) for s in args.recipes]
+    recipes = [load(s, args.clock) for s in args.recipes]
+    xlabel = CLOCKS[args.clock][1]
     body = []
     for row, (key, scale, label) in enumerate(METRICS):
         for col, direction in enumerate(DIRECTIONS):
@@ -102,7 +134,8 @@ def main() -> None:
             first = recipes[0][1][0][1][direction]
             best = min(first["baselines"], key=lambda b: first["baselines"][b][key])
             baseline = (f"best baseline: {best}", first["baselines"][best][key] * scale)
-            body += panel(col * W, row * H, f"{direction} {label}", series, baseline)
+            body += panel(col * W, row * H, f"{direction} {label}", series, baseline,
+                          xlabel)
     legend_y = len(METRICS) * H + 14
     for i, (name, _) in enumerate(recipes):
         body.append(f'<rect x="{60 + i * 120}" y="{legend_y - 8}" width="10" height="10" '
@@ -114,6 +147,8 @@ def main() -> None:
            + "".join(body) + "</svg>\n")
     args.out.write_text(svg)
     print(f"wrote {args.out}")
+    if args.table:
+        print(table(recipes, xlabel))
 
 
 if __name__ == "__main__":
