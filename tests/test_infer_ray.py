@@ -347,8 +347,11 @@ def test_killed_actor_is_replaced_and_nothing_is_written_twice(ray_local, tmp_pa
     watch.start()
     lines = []
     try:
+        # All 13 files in one call: the kill, at the first output, then always lands
+        # mid-batch. With 4 per call a kill under load could land between two batches, and
+        # the retried batch then had nothing to keep (CI, 2026-12-06).
         s = run_ray(InferConfig(input=src, output=out, model=MODEL, quiet=True),
-                    RayOptions(actors=1, cpus_per_actor=1, rows_per_call=4), log=lines.append)
+                    RayOptions(actors=1, cpus_per_actor=1, rows_per_call=13), log=lines.append)
     finally:
         watch.done.set()
         watch.join()
