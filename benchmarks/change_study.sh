@@ -40,18 +40,19 @@ train() {  # ARM: trains (or resumes) and snapshots latest.pt each time it chang
     args=(--out "$run" "${BASE[@]}" "${args[@]}"); fi
   OMP_NUM_THREADS=1 cyclegan-train "${args[@]}" >> "$run.log" 2>&1 &
   local pid=$! last=""
-  while kill -0 "$pid" 2>/dev/null || [ -z "$last" ]; do
-    sleep 30
-    local f=$run/checkpoints/latest.pt
-    [ -e "$f" ] || { kill -0 "$pid" 2>/dev/null || break; continue; }
-    local stamp; stamp=$(stat -c %Y "$f")
-    if [ "$stamp" != "$last" ]; then
-      local step; step=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])['step'])" "$run/log.jsonl")
-      mkdir -p "$run/snapshots" && cp "$f" "$run/snapshots/step_$(printf %06d "$step").pt"
-      last=$stamp
-    fi
-    kill -0 "$pid" 2>/dev/null || break
-  done
+  snapshot() {  # a copy of latest.pt if it changed since the last copy
+    local f=$run/checkpoints/latest.pt stamp step
+    [ -e "$f" ] || return 0
+    stamp=$(stat -c %Y "$f")
+    [ "$stamp" != "$last" ] || return 0
+    # Named by the log's last step, which can trail the checkpoint's by up to --log-every;
+    # cyclegan-eval's JSON records the checkpoint's own step.
+    step=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])['step'])" "$run/log.jsonl")
+    mkdir -p "$run/snapshots" && cp "$f" "$run/snapshots/step_$(printf %06d "$step").pt"
+    last=$stamp
+  }
+  while kill -0 "$pid" 2>/dev/null; do sleep 30; snapshot; done
+  snapshot  # the final checkpoint, written as the run ended
   wait "$pid"
 }
 
