@@ -232,7 +232,7 @@ def test_ddp_two_processes_equal_one_process_with_both_batches(data4, tmp_path):
             "--pool-size", "0", "--steps", "4"]
     # The fault handler prints every thread's Python stack if a rank aborts: rank 1 has
     # aborted in C++ ("terminate called without an active exception") while rank 0 was
-    # still running, in 1 of 8 runs one day and 0 of 42 the next; cause not found. Seen
+    # still running, in 1 of 8 runs in one session and 0 of 42 in the next; cause not found. Seen
     # meanwhile: gloo's threads outlive destroy_process_group once DDP wrapped a module.
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2",
