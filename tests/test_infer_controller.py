@@ -14,7 +14,7 @@ from PIL import Image
 
 from cyclegan.errors import UsageError
 from cyclegan.infer import InferConfig, storage
-from cyclegan.infer.controller import open_run, output_done
+from cyclegan.infer.controller import Summary, open_run, output_done
 from cyclegan.infer.planning import map_input, plan
 
 MODEL = "demo"
@@ -33,6 +33,17 @@ def relative(p, root) -> list[tuple[str, str, str]]:
     def rel(x, base):
         return str(x)[len(str(base).rstrip("/")) + 1:]
     return [(rel(j.src, p.input), rel(j.dst, root), j.format) for j in p.jobs]
+
+
+def test_summary_rates_images_and_frames_over_their_own_seconds():
+    s = Summary(Path("out"))
+    for name in "abc":
+        s.count(Path(name), None)
+    s.count(Path("clip.mp4"), None, frames=120)
+    s.count(Path("bad.mp4"), "cannot read as a video")
+    s.seconds, s.video_seconds = 10.0, 4.0  # 6 s on the 3 images, 4 s on the clip
+    assert (s.translated, s.clips, s.frames, len(s.failures)) == (4, 1, 120, 1)
+    assert "(0.5 images/s; 120 frames of 1 video(s) at 30 frames/s)" in s.report()
 
 
 @pytest.mark.parametrize("fmt", ["keep", "png"])

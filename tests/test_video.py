@@ -266,6 +266,9 @@ def test_a_folder_with_clips_and_a_broken_one(tmp_path):
     out = tmp_path / "out"
     summary = run(InferConfig(src, out, model=DEMO, quiet=True))
     assert (summary.translated, summary.failed) == (2, 1)
+    assert (summary.clips, summary.frames) == (2, 12)
+    assert "12 frames of 2 video(s) at" in summary.report()
+    assert "images/s" not in summary.report()  # no image was translated
     assert probe(out / "sub" / "clip one.mp4")["frames"] == 6
     old, new = probe(src / "old.avi"), probe(out / "old.mkv")  # AVI: written as Matroska
     assert new["frames"] == 6 and new["seconds"] == old["seconds"]

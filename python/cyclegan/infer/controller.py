@@ -51,7 +51,10 @@ class Summary:
     translated: int = 0
     skipped: int = 0
     failed: int = 0
-    seconds: float = 0.0
+    seconds: float = 0.0  # all of the run's translating, videos included
+    clips: int = 0  # of the translated inputs, videos
+    frames: int = 0  # their frames
+    video_seconds: float = 0.0  # the part of seconds spent on videos
     interrupted: int | None = None  # the signal that stopped the run
     failures: list[tuple[Place, str]] = field(default_factory=list)
     failures_file: Place | None = None
@@ -59,19 +62,33 @@ class Summary:
     model: str = ""  # what ran: file, precision, device
     deeper: int = 0  # translated inputs with more than 8 bits per channel (DEPTH_NOTE)
 
-    def count(self, src: Place, error: str | None, bits: int = 8) -> None:
+    def count(self, src: Place, error: str | None, bits: int = 8,
+              frames: int | None = None) -> None:
         """One job's result: translated (error None) or failed; bits: per channel in the
-        input."""
+        input; frames: a translated video's (None for an image)."""
         self.finished += 1
         if error is None:
             self.translated += 1
             self.deeper += bits > 8
+            if frames is not None:
+                self.clips += 1
+                self.frames += frames
         else:
             self.failures.append((src, error))
 
-    @property
-    def images_per_s(self) -> float:
-        return self.translated / self.seconds if self.seconds > 0 else 0.0
+    def rates(self) -> str:
+        """Images per second over the images' time and, for videos, frames per second over
+        theirs: a clip is hundreds of frames, so one rate over both would mean neither."""
+        def per_s(n: int, seconds: float) -> str:
+            return f"{n / seconds if seconds > 0 else 0.0:.3g}"
+        images = self.translated - self.clips
+        parts = []
+        if images or not self.clips:
+            parts.append(f"{per_s(images, self.seconds - self.video_seconds)} images/s")
+        if self.clips:
+            parts.append(f"{self.frames} frames of {self.clips} video(s) at "
+                         f"{per_s(self.frames, self.video_seconds)} frames/s")
+        return "; ".join(parts)
 
     @property
     def exit_code(self) -> int:
@@ -82,8 +99,8 @@ class Summary:
     def report(self) -> str:
         where = _shown(self.output)
         lines = [f"translated {self.translated}, skipped {self.skipped} (already done), "
-                 f"failed {self.failed} in {self.seconds:.1f} s ({self.images_per_s:.3g} "
-                 f"images/s); output in {where}"]
+                 f"failed {self.failed} in {self.seconds:.1f} s ({self.rates()}); "
+                 f"output in {where}"]
         if self.model:
             lines.append(f"model: {self.model}")
         if self.deeper:

@@ -34,7 +34,7 @@ def run(cfg: InferConfig, log=None, warn=None) -> Summary:
         summary, stop, bar = job.summary, threading.Event(), job.progress()
 
         def on_result(result: Result) -> None:
-            summary.count(result.job.src, result.error, result.bits)
+            summary.count(result.job.src, result.error, result.bits, result.frames)
             if result.job.format != VIDEO:
                 bar.update(1, failed=len(summary.failures))
 
@@ -42,8 +42,9 @@ def run(cfg: InferConfig, log=None, warn=None) -> Summary:
                                 bar.write if bar.enabled else warn, stop)
         with bar, job.stopping(stop.set):
             summary.seconds = translate(job.model, job.images, opts, on_result)
-            summary.seconds += translate_videos(job.model, job.clips,
-                                                video_options(job.cfg, job.model, stop),
-                                                on_result, show=not job.cfg.quiet)
+            summary.video_seconds = translate_videos(job.model, job.clips,
+                                                     video_options(job.cfg, job.model, stop),
+                                                     on_result, show=not job.cfg.quiet)
+            summary.seconds += summary.video_seconds
         job.finish()
     return summary

@@ -74,6 +74,7 @@ class Result:
     # With PipelineOptions.keep: (H x W x 3 uint8, H x W alpha or None, carried metadata).
     output: tuple | None = None
     bits: int = 8  # per channel in the input (written at 8: images.DEPTH_NOTE)
+    frames: int | None = None  # a translated video's frames; None for an image
 
 
 def failure_reason(exc: BaseException) -> str:

@@ -234,7 +234,7 @@ def translate_videos(model, jobs: list[Job], opts: VideoOptions, on_result,
         with Progress(frame_estimate(job.src), job.src.name, unit="frame",
                       enabled=show) as bar:
             try:
-                translate_video(model, job.src, job.dst, opts, on_frame=bar.update)
+                done = translate_video(model, job.src, job.dst, opts, on_frame=bar.update)
             except Stopped:
                 break
             except CycleganError as exc:
@@ -242,7 +242,7 @@ def translate_videos(model, jobs: list[Job], opts: VideoOptions, on_result,
             except Exception as exc:  # one bad clip must never stop the run
                 on_result(Result(job, f"{type(exc).__name__}: {first_line(exc, '')}"))
             else:
-                on_result(Result(job))
+                on_result(Result(job, frames=done.frames))
     return time.perf_counter() - start
 
 
