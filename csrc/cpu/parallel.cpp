@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -16,8 +17,14 @@ namespace {
 
 class Pool {
  public:
-  explicit Pool(int threads) : size_(std::max(1, threads)) {
-    for (int i = 1; i < size_; ++i) workers_.emplace_back([this, i] { loop(i); });
+  // Where the system refuses a thread (EAGAIN at a process or memory limit), the pool runs
+  // with the workers it got: the calling thread always counts, so the work is still done.
+  explicit Pool(int threads) : requested_(std::max(1, threads)) {
+    try {
+      for (int i = 1; i < requested_; ++i) workers_.emplace_back([this, i] { loop(i); });
+    } catch (const std::system_error&) {
+    }
+    size_ = static_cast<int>(workers_.size()) + 1;
   }
   ~Pool() {
     {
@@ -27,7 +34,7 @@ class Pool {
     wake_.notify_all();
     for (auto& t : workers_) t.join();
   }
-  int size() const { return size_; }
+  int requested() const { return requested_; }
 
   void run(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
     const int64_t chunks = std::min<int64_t>(size_, n);
@@ -69,7 +76,8 @@ class Pool {
     }
   }
 
-  const int size_;
+  const int requested_;
+  int size_ = 1;  // the workers started + the caller; workers never read it
   std::vector<std::thread> workers_;
   std::mutex mu_;
   std::condition_variable wake_, done_;
@@ -107,7 +115,7 @@ void parallel_for(int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
   // Worker threads do not survive fork(); a child builds its own pool and deliberately
   // leaks the parent's, whose threads no longer exist there.
   if (g_pool && g_pool_pid != getpid()) (void)g_pool.release();
-  if (!g_pool || g_pool->size() != want) {
+  if (!g_pool || g_pool->requested() != want) {
     g_pool.reset();
     g_pool = std::make_unique<Pool>(want);
     g_pool_pid = getpid();
