@@ -6,22 +6,28 @@
 # 200 + 200 hold-out at the photos' own 256 px (so through the guided step, as
 # cyclegan-infer delivers), EfficientNet-Lite0 pooled and stride-16 KID.
 #
-#   bash benchmarks/change_study.sh SPLIT OUT [MINUTES] [ARM ...]
+#   bash benchmarks/change_study.sh SPLIT OUT [BUDGET] [ARM ...]
 #
-# SPLIT from `holdout_split.py --holdout 200`. ARM names one of the arms below (default:
-# change and prior). Interrupted? Run it again: each arm resumes (a finished budget is
-# skipped) and snapshots already scored are not scored again. STAGE=train or STAGE=eval
-# runs one half only; EVERY=k scores every k-th snapshot and the last.
+# SPLIT from `holdout_split.py --holdout 200`. BUDGET: wall minutes of training (default 75)
+# or, for a long run continued over several days, steps written as e.g. 18000steps (a steps
+# budget resumes bit-exactly and does not depend on the machine's pace). ARM names one of
+# the arms below (default: change and prior). Interrupted? Run it again: each arm resumes (a
+# finished budget is skipped) and snapshots already scored are not scored again. STAGE=train
+# or STAGE=eval runs one half only; EVERY=k scores every k-th snapshot and the last.
 set -euo pipefail
-SPLIT=$(realpath "$1"); OUT=$(realpath -m "$2"); MINUTES=${3:-75}; shift $(( $# < 3 ? $# : 3 ))
+SPLIT=$(realpath "$1"); OUT=$(realpath -m "$2"); BUDGET=${3:-75}; shift $(( $# < 3 ? $# : 3 ))
 ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(change prior)
 STAGE=${STAGE:-all}
 EVERY=${EVERY:-1}  # score every EVERY-th snapshot (and the last): each costs ~3 CPU minutes
 mkdir -p "$OUT"
+case $BUDGET in
+  *steps) BUDGET_FLAG=(--budget-steps "${BUDGET%steps}") ;;
+  *) BUDGET_FLAG=(--budget-minutes "$BUDGET") ;;
+esac
 # Shared by every arm: the bundled models' shape and scale (ngf 32, 6 blocks, bilinear
 # upsampling, 112 px crops of photos loaded at 128 px), PatchGAN, EMA generators, seed 0.
 BASE=(--data "$SPLIT" --image-size 112 --load-size 128 --ngf 32 --n-blocks 6
-      --upsample bilinear --budget-minutes "$MINUTES" --save-minutes 10 --save-every 1
+      --upsample bilinear "${BUDGET_FLAG[@]}" --save-minutes 10 --save-every 1
       --log-every 25 --seed 0 --workers 1 --quiet --domains summer,winter
       --discriminator patch)
 arm_flags() {
@@ -41,15 +47,17 @@ train() {  # ARM: trains (or resumes) and snapshots latest.pt each time it chang
     args=(--out "$run" "${BASE[@]}" "${args[@]}"); fi
   OMP_NUM_THREADS=1 cyclegan-train "${args[@]}" >> "$run.log" 2>&1 &
   local pid=$! last=""
-  snapshot() {  # a copy of latest.pt if it changed since the last copy
-    local f=$run/checkpoints/latest.pt stamp step
+  snapshot() {  # a copy of latest.pt if it changed since the last copy, named by its step
+    local f=$run/checkpoints/latest.pt tmp=$run/snapshots/.copy.pt stamp step
     [ -e "$f" ] || return 0
     stamp=$(stat -c %Y "$f")
     [ "$stamp" != "$last" ] || return 0
-    # Named by the log's last step, which can trail the checkpoint's by up to --log-every;
-    # cyclegan-eval's JSON records the checkpoint's own step.
-    step=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])['step'])" "$run/log.jsonl")
-    mkdir -p "$run/snapshots" && cp "$f" "$run/snapshots/step_$(printf %06d "$step").pt"
+    # latest.pt is replaced by a rename, so the copy is one whole checkpoint; its step is
+    # read from the copy itself.
+    mkdir -p "$run/snapshots" && cp "$f" "$tmp"
+    step=$(python -c "import sys, torch
+print(torch.load(sys.argv[1], map_location='cpu', weights_only=True)['step'])" "$tmp")
+    mv "$tmp" "$run/snapshots/step_$(printf %06d "$step").pt"
     last=$stamp
   }
   while kill -0 "$pid" 2>/dev/null; do sleep 30; snapshot; done
