@@ -71,11 +71,11 @@ from cyclegan.infer.temporal import (  # noqa: E402
 )
 from cyclegan.infer.video import (  # noqa: E402
     CODECS,
-    PIX_FMT,
     FrameTranslator,
     VideoOptions,
     translate_video,
 )
+from cyclegan.infer.videowriter import PIX_FMT  # noqa: E402
 
 RATE = 25
 FROZEN = 0.999  # keep: the grid of a shot's first frame, barely changed (the no-flicker floor)

@@ -9,30 +9,30 @@ from PIL import Image
 from cyclegan import grids
 from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli import sweep as sweep_cli
-from cyclegan.evaluation import report, sweep
+from cyclegan.evaluation import report, sweep, sweepgrid
 from cyclegan.models import ModelConfig, ResnetGenerator
 
 
 def test_grid_is_the_product_in_order():
-    configs = sweep.parse_grid(["lambda_cyc=10,5", "d_ratio=2,1"])
+    configs = sweepgrid.parse_grid(["lambda_cyc=10,5", "d_ratio=2,1"])
     assert [c.name for c in configs] == ["lambda_cyc-10_d_ratio-2", "lambda_cyc-10_d_ratio-1",
                                          "lambda_cyc-5_d_ratio-2", "lambda_cyc-5_d_ratio-1"]
     assert configs[1].flags() == ["--lambda-cyc", "10", "--d-ratio", "1"]
     assert configs[1].label() == ["lambda_cyc=10", "d_ratio=1"]
-    assert len(sweep.parse_grid(["lambda_id=0,0.5", "ngf=8,16", "lr=1e-4"])) == 4
+    assert len(sweepgrid.parse_grid(["lambda_id=0,0.5", "ngf=8,16", "lr=1e-4"])) == 4
 
 
 def test_names_are_stable_across_spellings():
-    a = sweep.parse_grid(["lambda-cyc=10.0,5", "d_ratio=2"])
-    b = sweep.parse_configs(["lambda_cyc=1e1,d_ratio=2.0", "lambda_cyc=5,d_ratio=2"])
+    a = sweepgrid.parse_grid(["lambda-cyc=10.0,5", "d_ratio=2"])
+    b = sweepgrid.parse_configs(["lambda_cyc=1e1,d_ratio=2.0", "lambda_cyc=5,d_ratio=2"])
     assert [c.name for c in a] == [c.name for c in b] == ["lambda_cyc-10_d_ratio-2",
                                                           "lambda_cyc-5_d_ratio-2"]
-    lr = sweep.parse_configs(["lr=0.0002,lambda_id=0.5"])[0]
+    lr = sweepgrid.parse_configs(["lr=0.0002,lambda_id=0.5"])[0]
     assert lr.name == "lr-0.0002_lambda_id-0.5"
 
 
 def test_explicit_configs_and_switches():
-    configs = sweep.parse_configs(["lambda_cyc=10,d_ratio=2", "lambda_cyc=5,d_ratio=1",
+    configs = sweepgrid.parse_configs(["lambda_cyc=10,d_ratio=2", "lambda_cyc=5,d_ratio=1",
                                    "fused=false,channels_last=true"])
     assert [c.name for c in configs][:2] == ["lambda_cyc-10_d_ratio-2", "lambda_cyc-5_d_ratio-1"]
     assert configs[2].flags() == ["--no-fused", "--channels-last"]
@@ -48,26 +48,26 @@ def test_explicit_configs_and_switches():
     (["lambda_cyc=1,"], "empty value"),
 ])
 def test_bad_grids(tokens, message):
-    with pytest.raises(sweep.SweepError, match=message):
-        sweep.parse_grid(tokens)
+    with pytest.raises(sweepgrid.SweepError, match=message):
+        sweepgrid.parse_grid(tokens)
 
 
 def test_bad_configs():
-    with pytest.raises(sweep.SweepError, match="repeat"):
-        sweep.parse_configs(["lambda_cyc=10", "lambda_cyc=10.0"])
-    with pytest.raises(sweep.SweepError, match="KEY=VALUE"):
-        sweep.parse_configs(["lambda_cyc=10,5"])
+    with pytest.raises(sweepgrid.SweepError, match="repeat"):
+        sweepgrid.parse_configs(["lambda_cyc=10", "lambda_cyc=10.0"])
+    with pytest.raises(sweepgrid.SweepError, match="KEY=VALUE"):
+        sweepgrid.parse_configs(["lambda_cyc=10,5"])
 
 
 def test_train_args_checks():
-    configs = sweep.parse_grid(["lambda_cyc=10,5"])
-    assert sweep.check_train_args(["--steps", "30", "--ngf", "8"], configs) == 30
-    assert sweep.check_train_args(["--steps=12"], configs) == 12
-    assert sweep.check_train_args([], configs) is None
-    with pytest.raises(sweep.SweepError, match="sweep sets it"):
-        sweep.check_train_args(["--out", "x"], configs)
-    with pytest.raises(sweep.SweepError, match="swept"):
-        sweep.check_train_args(["--lambda-cyc", "3"], configs)
+    configs = sweepgrid.parse_grid(["lambda_cyc=10,5"])
+    assert sweepgrid.check_train_args(["--steps", "30", "--ngf", "8"], configs) == 30
+    assert sweepgrid.check_train_args(["--steps=12"], configs) == 12
+    assert sweepgrid.check_train_args([], configs) is None
+    with pytest.raises(sweepgrid.SweepError, match="sweep sets it"):
+        sweepgrid.check_train_args(["--out", "x"], configs)
+    with pytest.raises(sweepgrid.SweepError, match="swept"):
+        sweepgrid.check_train_args(["--lambda-cyc", "3"], configs)
 
 
 def test_run_summary_from_log(tmp_path):
@@ -91,7 +91,7 @@ def _fake_run(run, step, finished):
 
 
 def test_resumability_with_a_recording_runner(tmp_path):
-    configs = sweep.parse_grid(["lambda_cyc=10,5,1"])
+    configs = sweepgrid.parse_grid(["lambda_cyc=10,5,1"])
     runs = tmp_path / "runs"
     _fake_run(runs / "lambda_cyc-10", 3, finished=True)
     _fake_run(runs / "lambda_cyc-5", 2, finished=False)
@@ -118,7 +118,7 @@ def test_resumability_with_a_recording_runner(tmp_path):
     def failing(cmd, env):
         return 3
 
-    with pytest.raises(sweep.SweepError, match="exit status 3"):
+    with pytest.raises(sweepgrid.SweepError, match="exit status 3"):
         sweep.train_all("builtin:seasons", tmp_path, configs, ["--steps", "8"], failing,
                         quiet=True)
 
@@ -130,8 +130,8 @@ def test_bad_probe_fails_before_training(tmp_path):
     def runner(cmd, env):
         raise AssertionError("must not train")
 
-    with pytest.raises(sweep.SweepError, match="probe"):
-        sweep.run_sweep("builtin:seasons", tmp_path / "r", sweep.parse_grid(["lambda_cyc=1"]),
+    with pytest.raises(sweepgrid.SweepError, match="probe"):
+        sweep.run_sweep("builtin:seasons", tmp_path / "r", sweepgrid.parse_grid(["lambda_cyc=1"]),
                         probes=[str(bad)], runner=runner, quiet=True)
 
 
@@ -205,7 +205,7 @@ def test_end_to_end_tiny_sweep(tmp_path, capsys):
     def runner(cmd, env):
         raise AssertionError(f"retrained: {cmd}")
 
-    summary = sweep.run_sweep("builtin:seasons", out, sweep.parse_configs(
+    summary = sweep.run_sweep("builtin:seasons", out, sweepgrid.parse_configs(
         ["lambda_cyc=10,d_ratio=2", "lambda_cyc=5,d_ratio=1"]), TRAIN, test_images=2,
         eval_images=4, classifier_steps=20, device="cpu", runner=runner, quiet=True)
     assert [p.stat().st_mtime_ns for p in ckpts] == mtimes

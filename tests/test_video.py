@@ -1,4 +1,5 @@
-"""cyclegan.infer.video: clips translated as streams, timing, rotation and audio kept."""
+"""cyclegan.infer.video and videowriter: clips translated as streams, timing, rotation and
+audio kept."""
 
 import sys
 import threading
@@ -15,13 +16,13 @@ from cyclegan.infer.temporal import frame_change
 from cyclegan.infer.video import (
     MissingVideoSupport,
     Stopped,
-    VideoError,
     VideoOptions,
     even,
     output_name,
     require_av,
     translate_video,
 )
+from cyclegan.infer.videowriter import VideoError
 
 from conftest import colour_field
 

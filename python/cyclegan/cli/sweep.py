@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     command = shlex.join(["cyclegan-sweep", *argv] + (["--", *train_args] if train_args else []))
 
     def body() -> int:
-        from cyclegan.evaluation.sweep import parse_configs, parse_grid, run_sweep
+        from cyclegan.evaluation.sweep import run_sweep
+        from cyclegan.evaluation.sweepgrid import parse_configs, parse_grid
 
         cfg = SweepConfig(**flags.values(args, SweepConfig)).checked()
         configs = parse_grid(args.grid) if args.grid else parse_configs(args.config)

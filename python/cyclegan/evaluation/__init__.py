@@ -7,4 +7,5 @@
     evaluate.py   `cyclegan-eval`: a run or model against the baselines
     report.py     eval and sweep results as text tables
     sweep.py      `cyclegan-sweep`: a grid of short trainings, each evaluated
+    sweepgrid.py  its --grid / --config, read and checked
 """

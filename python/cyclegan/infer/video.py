@@ -3,22 +3,22 @@
     decode (this thread) -> working scale, model, colour grid -> temporal smoothing
     -> guided apply at full size -> [bounded queue] -> encode + mux (writer thread)
 
-A clip is never held whole: at most QUEUE frames wait for the encoder, so memory is flat
-over any length. Each frame keeps its own timestamp (variable frame rates stay variable,
-the duration stays), the rotation is kept as the input's display matrix (frames are turned
-upright for the generator and back), and every audio stream's packets are copied into the
-output untouched, never re-encoded. The output is written to a temp file and renamed when
-complete (cyclegan.fileio), so an interrupted or failed clip leaves nothing behind and the
-next run translates it again. Frames go through the same per-image steps as photos
-(cyclegan.infer.io.prepare, the model, cyclegan.infer.detail), with the colour grid smoothed
-over time in between (cyclegan.infer.temporal).
+A clip is never held whole: the encoder and muxer work behind a bounded queue
+(cyclegan.infer.videowriter), so memory is flat over any length. Each frame keeps its own
+timestamp (variable frame rates stay variable, the duration stays), the rotation is kept as
+the input's display matrix (frames are turned upright for the generator and back), and
+every audio stream's packets are copied into the output untouched, never re-encoded. The
+output is written to a temp file and renamed when complete (cyclegan.fileio), so an
+interrupted or failed clip leaves nothing behind and the next run translates it again.
+Frames go through the same per-image steps as photos (cyclegan.infer.io.prepare, the model,
+cyclegan.infer.detail), with the colour grid smoothed over time in between
+(cyclegan.infer.temporal).
 
 PyAV is the optional dependency (`cyclegan[video]`): its wheels bundle FFmpeg's libraries.
 """
 
 from __future__ import annotations
 
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -36,6 +36,7 @@ from cyclegan.infer.detail import DEFAULT_DETAIL, colour_grid, finish
 from cyclegan.infer.io import Job, prepare
 from cyclegan.infer.pipeline import Result
 from cyclegan.infer.temporal import DEFAULT_KEEP, GridSmoother
+from cyclegan.infer.videowriter import Codec, VideoError, Writer
 from cyclegan.progress import Progress
 
 INSTALL = 'pip install "cyclegan[video]"'
@@ -48,16 +49,6 @@ WRITTEN = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska", ".we
 OTHER_SUFFIX = ".mkv"
 # Job.format of a clip (image jobs carry a FORMATS name).
 FORMAT = "video"
-QUEUE = 4  # translated frames waiting for the encoder
-
-
-@dataclass(frozen=True)
-class Codec:
-    encoder: str  # FFmpeg's encoder name
-    crf: int  # default quality: visually lossless-ish at a moderate size
-    crf_max: int
-    options: dict[str, str] = field(default_factory=dict)
-    tag: str | None = None  # the fourcc MP4/MOV players expect
 
 
 AUTO = "auto"
@@ -69,13 +60,7 @@ CODECS = {
                   tag="hvc1"),
     "vp9": Codec("libvpx-vp9", 31, 63, {"b": "0", "row-mt": "1"}),
 }
-PIX_FMT = "yuv420p"  # what every player decodes
 WEBM_CODECS = ("vp9",)
-
-
-class VideoError(CycleganError):
-    """A clip that cannot be translated (undecodable, no video stream, audio that cannot be
-    copied into the output's container); the reason becomes its failures-file row."""
 
 
 class MissingVideoSupport(UsageError):
@@ -198,7 +183,8 @@ def translate_video(model: Callable[[np.ndarray], np.ndarray], src: Path | str,
         v_in.thread_type = "AUTO"
         frames = FrameTranslator(model, Job(Path(src), Path(dst)), opts, v_in)
         with av.open(f, "w", format=WRITTEN[Path(dst).suffix.lower()]) as out:
-            writer = _Writer(av, out, v_in, src_c.streams.audio, codec, opts.crf, frames)
+            _check_audio(out, src_c.streams.audio)
+            writer = Writer(av, out, v_in, src_c.streams.audio, codec, opts.crf, frames)
             try:
                 for packet in src_c.demux(v_in, *src_c.streams.audio):
                     if packet.stream is not v_in:
@@ -244,6 +230,16 @@ def translate_videos(model, jobs: list[Job], opts: VideoOptions, on_result,
             else:
                 on_result(Result(job, frames=done.frames))
     return time.perf_counter() - start
+
+
+def _check_audio(out, audio) -> None:
+    """VideoError for an audio stream the output's container cannot hold: audio is copied
+    as it is, never re-encoded."""
+    for a in audio:
+        name = a.codec_context.name
+        if name not in out.supported_codecs:
+            raise VideoError(f"its {name} audio cannot be copied into a {out.format.name} "
+                             f"file; name a {OTHER_SUFFIX} output")
 
 
 def _decode(av, packet):
@@ -307,9 +303,10 @@ class FrameTranslator:
 
 def even(rgb: np.ndarray) -> np.ndarray:
     """The frame as encoded (contiguous): an odd width or height grows by one pixel, a copy
-    of the last column or row. PIX_FMT halves the colour planes, so H.264 and H.265 refuse
-    odd sizes; padding keeps every input pixel and the picture's edge continuous, where
-    cropping would lose a column and 4:4:4 would not play on most devices."""
+    of the last column or row. The encoder's PIX_FMT (cyclegan.infer.videowriter) halves the
+    colour planes, so H.264 and H.265 refuse odd sizes; padding keeps every input pixel and
+    the picture's edge continuous, where cropping would lose a column and 4:4:4 would not
+    play on most devices."""
     h, w = rgb.shape[:2]
     if h % 2 or w % 2:
         return np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
@@ -322,106 +319,3 @@ def _display_matrix(frame) -> list[int] | None:
         if "DISPLAYMATRIX" in str(data.type):
             return np.frombuffer(bytes(data)[:36], np.int32).tolist()
     return None
-
-
-_END = object()
-
-
-class _Writer:
-    """Encodes and muxes on its own thread, behind a bounded queue. Video frames and audio
-    packets arrive in the input's order; the muxer interleaves them by time. The video
-    stream is made from the first translated frame (its display matrix is known once a
-    frame is decoded), and the output's header is written then: audio packets that come
-    before it wait."""
-
-    def __init__(self, av, out, v_in, audio, codec: Codec, crf: int | None,
-                 frames: FrameTranslator):
-        self.av, self.out, self.v_in, self.codec, self.crf = av, out, v_in, codec, crf
-        self.frames = frames
-        self.early: list = []  # audio packets before the first frame
-        self.audio = {}
-        for a in audio:
-            name = a.codec_context.name
-            if name not in out.supported_codecs:
-                raise VideoError(f"its {name} audio cannot be copied into a {out.format.name} "
-                                 f"file; name a {OTHER_SUFFIX} output")
-            self.audio[a.index] = out.add_stream_from_template(a)
-        self.stream = None  # created with the first frame: its size is known then
-        self.queue: queue.Queue = queue.Queue(maxsize=QUEUE)
-        self.error: BaseException | None = None
-        self.thread = threading.Thread(target=self._loop, daemon=True,
-                                       name="cyclegan-video-writer")
-        self.thread.start()
-
-    def put(self, item) -> None:
-        if self.error is not None:
-            raise self.error
-        self.queue.put(item)
-
-    def finish(self) -> None:
-        """Flush the encoder and wait for the writer; raises what it failed with."""
-        self.queue.put(_END)
-        self.thread.join()
-        if self.error is not None:
-            raise self.error
-        if self.stream is not None:
-            self.out.mux(self.stream.encode(None))
-
-    def abort(self) -> None:
-        self.error = self.error or Stopped()
-        while self.thread.is_alive():  # drain so the writer sees the end
-            try:
-                self.queue.put(_END, timeout=0.1)
-                break
-            except queue.Full:
-                self._drop()
-        self.thread.join()
-
-    def _drop(self) -> None:
-        try:
-            self.queue.get_nowait()
-        except queue.Empty:
-            pass
-
-    def _loop(self) -> None:
-        while (item := self.queue.get()) is not _END:
-            if self.error is not None:
-                continue
-            try:
-                if isinstance(item, self.av.Packet):
-                    item.stream = self.audio[item.stream_index]
-                    if self.stream is None:
-                        self.early.append(item)
-                    else:
-                        self.out.mux(item)
-                    continue
-                stream = self._video(item)
-                self.out.mux(stream.encode(item))
-                for packet in self.early:
-                    self.out.mux(packet)
-                self.early.clear()
-            except BaseException as exc:
-                self.error = _as_video_error(self.av, exc)
-
-    def _video(self, first):
-        if self.stream is None:
-            v_in, codec = self.v_in, self.codec
-            rate = v_in.average_rate or v_in.guessed_rate or 25
-            s = self.out.add_stream(codec.encoder, rate=rate,
-                                    options={**codec.options,
-                                             "crf": str(self.crf if self.crf is not None
-                                                        else codec.crf)})
-            s.width, s.height, s.pix_fmt = first.width, first.height, PIX_FMT
-            s.time_base = s.codec_context.time_base = v_in.time_base
-            if codec.tag and self.out.format.name.startswith("mov"):
-                s.codec_tag = codec.tag
-            if self.frames.display_matrix is not None:
-                s.set_display_matrix(self.frames.display_matrix)
-            self.stream = s
-        return self.stream
-
-
-def _as_video_error(av, exc: BaseException) -> BaseException:
-    if isinstance(exc, av.FFmpegError | ValueError):
-        return VideoError(f"cannot encode: {first_line(exc)}")
-    return exc
