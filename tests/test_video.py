@@ -242,6 +242,15 @@ def test_undecodable_files_and_missing_streams_are_video_errors(tmp_path):
     assert not (tmp_path / "out.mp4").exists()
 
 
+def test_audio_the_container_cannot_hold_fails_the_clip_and_leaves_nothing(tmp_path):
+    src = make_clip(tmp_path / "in.mp4", frames=4)  # AAC audio: WebM holds Opus or Vorbis
+    with pytest.raises(VideoError, match="its aac audio cannot be copied into a webm file; "
+                                         "name a .mkv output"):
+        translate_video(Darken(), src, tmp_path / "out.webm")
+    assert list(tmp_path.iterdir()) == [src]
+    assert translate_video(Darken(), src, tmp_path / "out.mkv").frames == 4
+
+
 def test_output_names_keep_written_containers():
     assert output_name(Path("a/clip.MOV")) == Path("a/clip.MOV")
     assert output_name(Path("a/clip.avi")) == Path("a/clip.mkv")
