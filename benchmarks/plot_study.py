@@ -22,7 +22,7 @@ from pathlib import Path
 METRICS = (("kid_pool", 1000.0, "KID x 1000, pooled"), ("fd_pool", 1.0, "FD, pooled"),
            ("kid_s16", 1000.0, "KID x 1000, stride 16"))
 DIRECTIONS = ("A2B", "B2A")
-COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
+COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b")
 W, H, PAD = 300, 210, 44
 
 
@@ -124,6 +124,8 @@ def main() -> None:
                    help="x axis: process CPU minutes (default) or wall minutes of training")
     p.add_argument("--table", action="store_true", help="also print a Markdown table")
     args = p.parse_args()
+    if len(args.recipes) > len(COLOURS):
+        p.error(f"at most {len(COLOURS)} recipes fit one plot")
     recipes = [load(s, args.clock) for s in args.recipes]
     xlabel = CLOCKS[args.clock][1]
     body = []
@@ -138,8 +140,8 @@ def main() -> None:
                           xlabel)
     legend_y = len(METRICS) * H + 14
     for i, (name, _) in enumerate(recipes):
-        body.append(f'<rect x="{60 + i * 120}" y="{legend_y - 8}" width="10" height="10" '
-                    f'fill="{COLOURS[i]}"/><text x="{74 + i * 120}" y="{legend_y + 1}" '
+        body.append(f'<rect x="{60 + i * 100}" y="{legend_y - 8}" width="10" height="10" '
+                    f'fill="{COLOURS[i]}"/><text x="{74 + i * 100}" y="{legend_y + 1}" '
                     f'font-size="11">{name}</text>')
     width, height = 2 * W, legend_y + 10
     svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
