@@ -15,6 +15,7 @@
 # finished budget is skipped) and snapshots already scored are not scored again. STAGE=train
 # or STAGE=eval runs one half only; EVERY=k scores every k-th snapshot and the last.
 set -euo pipefail
+source "$(dirname "$(realpath "$0")")/snapshots.sh"
 SPLIT=$(realpath "$1"); OUT=$(realpath -m "$2"); BUDGET=${3:-75}; shift $(( $# < 3 ? $# : 3 ))
 ARMS=("$@"); [ ${#ARMS[@]} -gt 0 ] || ARMS=(change prior)
 STAGE=${STAGE:-all}
@@ -40,29 +41,13 @@ arm_flags() {
   esac
 }
 
-train() {  # ARM: trains (or resumes) and snapshots latest.pt each time it changes
+train() {  # ARM: trains (or resumes) and snapshots latest.pt each time it changes (follow)
   local run=$OUT/$1 args
   read -r -a args <<< "$(arm_flags "$1")"
   if [ -e "$run/checkpoints/latest.pt" ]; then args=(--resume "$run"); else
     args=(--out "$run" "${BASE[@]}" "${args[@]}"); fi
   OMP_NUM_THREADS=1 cyclegan-train "${args[@]}" >> "$run.log" 2>&1 &
-  local pid=$! last=""
-  snapshot() {  # a copy of latest.pt if it changed since the last copy, named by its step
-    local f=$run/checkpoints/latest.pt tmp=$run/snapshots/.copy.pt stamp step
-    [ -e "$f" ] || return 0
-    stamp=$(stat -c %Y "$f")
-    [ "$stamp" != "$last" ] || return 0
-    # latest.pt is replaced by a rename, so the copy is one whole checkpoint; its step is
-    # read from the copy itself.
-    mkdir -p "$run/snapshots" && cp "$f" "$tmp"
-    step=$(python -c "import sys, torch
-print(torch.load(sys.argv[1], map_location='cpu', weights_only=True)['step'])" "$tmp")
-    mv "$tmp" "$run/snapshots/step_$(printf %06d "$step").pt"
-    last=$stamp
-  }
-  while kill -0 "$pid" 2>/dev/null; do sleep 30; snapshot; done
-  snapshot  # the final checkpoint, written as the run ended
-  wait "$pid"
+  follow "$run" $!
 }
 
 score() {  # ARM: every EVERY-th snapshot and the last, newest first, both directions, 256 px

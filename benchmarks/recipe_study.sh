@@ -6,29 +6,18 @@
 #   bash benchmarks/recipe_study.sh SPLIT OUT     (SPLIT from holdout_split.py --holdout 200)
 set -euo pipefail
 SPLIT=$(realpath "$1"); OUT=$(realpath -m "$2"); HERE=$(dirname "$(realpath "$0")")
+source "$HERE/snapshots.sh"
 mkdir -p "$OUT"
 FLAGS=(--data "$SPLIT" --image-size 112 --load-size 128 --ngf 32 --n-blocks 6
        --upsample bilinear --epochs 2 --decay-epochs 1 --save-minutes 10 --save-every 1
        --log-every 25 --seed 0 --workers 1 --quiet --domains summer,winter)
 
-train() {  # NAME DISCRIMINATOR: trains (or resumes) and snapshots latest.pt as it changes
+train() {  # NAME DISCRIMINATOR: trains (or resumes) and snapshots latest.pt as it changes (follow)
   local run=$OUT/$1 resume=()
   [ -e "$run/checkpoints/latest.pt" ] && resume=(--resume "$run")
   OMP_NUM_THREADS=1 cyclegan-train --out "$run" "${FLAGS[@]}" --discriminator "$2" \
     "${resume[@]}" > "$run.log" 2>&1 &
-  local pid=$! last=""
-  while kill -0 "$pid" 2>/dev/null; do
-    sleep 30
-    local f=$run/checkpoints/latest.pt
-    [ -e "$f" ] || continue
-    local stamp; stamp=$(stat -c %Y "$f")
-    if [ "$stamp" != "$last" ]; then
-      local step; step=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readlines()[-1])['step'])" "$run/log.jsonl")
-      mkdir -p "$run/snapshots" && cp "$f" "$run/snapshots/step_$(printf %06d "$step").pt"
-      last=$stamp
-    fi
-  done
-  wait "$pid"
+  follow "$run" $!
 }
 
 train patch_ema patch & train proj_ema projected & wait
