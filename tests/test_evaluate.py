@@ -374,8 +374,8 @@ def test_judge_distances_next_to_the_classifiers(red_blue, tmp_path):
     assert entries == 1 + len(base)
     assert base["colour transfer"]["fd_pool"] < base["untranslated"]["fd_pool"]
     halves = evaluate.real_halves(ed, "B")
-    assert set(halves) == {"fd_clf", "fd_pool", "fd_s16"} and all(v >= 0 for v in
-                                                                  halves.values())
+    assert set(halves) == {"fd_clf", "fd_pool", "fd_s16", "fd_pool_luma", "fd_s16_luma"}
+    assert all(v >= 0 for v in halves.values())
 
 
 def test_eval_without_the_extra_says_how_to_get_the_distances(tmp_path, monkeypatch,

@@ -57,7 +57,7 @@ def fd(a, b):
     return metrics.fid_from_features(a, b)
 
 
-@pytest.mark.parametrize("space", judge.SPACES)
+@pytest.mark.parametrize("space", judge.LEVELS)
 def test_distances_see_a_colour_failure_not_mild_noise(feats, space):
     real = feats["real"][space]
     assert real.dtype == torch.float64 and real.shape[0] == 16
@@ -70,8 +70,44 @@ def test_distances_see_a_colour_failure_not_mild_noise(feats, space):
 
 
 def test_dimensions(feats):
-    assert feats["real"]["pool"].shape == (16, 1280)
-    assert feats["real"]["s16"].shape == (16, 112)
+    for suffix in ("", judge.LUMA):
+        assert feats["real"]["pool" + suffix].shape == (16, 1280)
+        assert feats["real"]["s16" + suffix].shape == (16, 112)
+
+
+def chroma_shifted(x: torch.Tensor) -> torch.Tensor:
+    """A colour grade that keeps every pixel's luma: a shift orthogonal to the BT.601
+    weights (0.299 * 0.587 - 0.587 * 0.299 = 0); nothing clips in inputs scaled by 0.7."""
+    return x + 0.5 * torch.tensor([0.587, -0.299, 0.0]).view(1, 3, 1, 1)
+
+
+def whitened_ground(x: torch.Tensor) -> torch.Tensor:
+    """Snow on the ground: the lower half lifted halfway to white."""
+    y = x.clone()
+    h = x.shape[-2]
+    y[..., h // 2:, :] = y[..., h // 2:, :] * 0.5 + 0.5
+    return y
+
+
+@pytest.mark.parametrize("level", judge.LEVELS)
+def test_luma_spaces_are_blind_to_colour_and_see_light(the_judge, level):
+    x = photo_set(256) * 0.7
+    real, f = the_judge.features(x), {name: the_judge.features(fn(x)) for name, fn in (
+        ("graded", chroma_shifted), ("noised", noised), ("tinted", tinted),
+        ("snowy", whitened_ground))}
+    blind = level + judge.LUMA
+
+    def dist(name, space):
+        return fd(real[space], f[name][space])
+
+    # A grade that keeps luma moves the colour space past noise, the luma space not at all.
+    assert dist("graded", level) > 2 * dist("noised", level)
+    assert dist("graded", blind) < dist("noised", blind) / 100
+    # The warm cast with lifted blacks: far past noise in colour (measured 2.8x pool, 1.9x
+    # s16), within it in luma (0.44x, 0.28x).
+    assert dist("tinted", blind) < dist("noised", blind)
+    # Whitened ground is a change of light: the luma space sees it (measured 4.7x, 1.5x).
+    assert dist("snowy", blind) > dist("noised", blind)
 
 
 def test_features_do_not_depend_on_the_batch(the_judge):
@@ -94,16 +130,17 @@ def test_cache_returns_what_it_stored_for_the_same_input_only(tmp_path, monkeypa
     monkeypatch.setattr(j.net, "forward", lambda *a: calls.append(1) or real_forward(*a))
     again = j.features(x.clone(), cache=True)
     assert calls == [] and all(torch.equal(again[s], first[s]) for s in judge.SPACES)
-    # One changed pixel, another backbone, or no cache asked for: computed afresh.
+    # One changed pixel, another backbone, or no cache asked for: computed afresh (two
+    # passes each: the photos and their luma).
     changed = x.clone()
     changed[0, 0, 0, 0] += 0.5
     j.features(changed, cache=True)
-    assert calls == [1] and len(list(tmp_path.glob("judge-*.pt"))) == 2
+    assert len(calls) == 2 and len(list(tmp_path.glob("judge-*.pt"))) == 2
     j.features(x, cache=False)
-    assert calls == [1, 1]
+    assert len(calls) == 4
     monkeypatch.setattr(j, "version", j.version + " (other weights)")
     j.features(x, cache=True)
-    assert calls == [1, 1, 1] and len(list(tmp_path.glob("judge-*.pt"))) == 3
+    assert len(calls) == 6 and len(list(tmp_path.glob("judge-*.pt"))) == 3
 
 
 def test_damaged_cache_entry_is_recomputed(tmp_path):

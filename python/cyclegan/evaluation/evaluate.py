@@ -5,9 +5,10 @@ evaluate_generator() then scores one generator against it, so a sweep scores man
 one EvalData. evaluate() is the whole command for one model.
 
 Every translation, a model's or a learning-free baseline's, is judged by distances of its
-outputs to the real target photos in three feature spaces: the domain classifier's ("clf",
-trained on this data), and EfficientNet-Lite0's pooled ("pool") and stride-16 ("s16")
-features (fixed, ImageNet).
+outputs to the real target photos in several feature spaces: the domain classifier's
+("clf", trained on this data), and EfficientNet-Lite0's pooled ("pool") and stride-16
+("s16") features (fixed, ImageNet), of the photos and of their luma alone ("pool_luma",
+"s16_luma": blind to colour; judge.py).
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def score_baselines(ed: EvalData, direction: str) -> dict:
 
 
 def best_baselines(res: dict) -> tuple[dict, dict]:
-    """Per distance (fd_clf, fd_pool, fd_s16): the baseline closest to the real target
+    """Per distance (fd_clf, fd_pool, ...): the baseline closest to the real target
     photos, and the model's distance over that baseline's (below 1: it beats them all)."""
     best, ratio = {}, {}
     for key in (f"fd_{s}" for s in SPACES):

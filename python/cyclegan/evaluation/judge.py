@@ -11,6 +11,10 @@ feature spaces per image, each a distribution distance (Frechet distance, KID) i
   texture and colour statistics (snow, foliage, haze; speckle and streaks), with fewer
   dimensions than photos in a 200-photo hold-out, so its covariance is full rank.
   docs/experiments.md gives the measurement behind this choice of level.
+- "pool_luma", "s16_luma": the same two levels of the image's luma (BT.601, the three
+  channels equal), a colour-blind judge: a change of hue or saturation that keeps each
+  pixel's luma moves them not at all, so a colour grade is scored by what it does to light
+  and structure only, where seasons differ (snow on the ground is bright and flat).
 
 Features of image sets that recur between evaluations (the real hold-out photos, the
 baselines' outputs) can be cached on disk. The key is a digest of the exact input tensor,
@@ -34,8 +38,10 @@ from cyclegan.evaluation.config import INCEPTION_RANGES, EvalConfig
 from cyclegan.progress import Progress
 
 JUDGE_SIZE = 224
-SPACES = ("pool", "s16")  # feature spaces, named by the backbone level they come from
-FEATURES_VERSION = 1  # bump when what enters the network or what is kept changes
+LEVELS = ("pool", "s16")  # the backbone levels kept
+LUMA = "_luma"  # suffix of a level's colour-blind space
+SPACES = (*LEVELS, *(level + LUMA for level in LEVELS))  # feature spaces, named by level
+FEATURES_VERSION = 2  # bump when what enters the network or what is kept changes
 BATCH_SIZE = 16
 
 
@@ -44,6 +50,11 @@ def network_input(images: torch.Tensor, device: str = "cpu") -> torch.Tensor:
     can overshoot, so clamped back), channels-last for backbone.inference_copy."""
     x = metrics.resize(images.float(), JUDGE_SIZE).clamp(-1.0, 1.0)
     return x.to(device, memory_format=torch.channels_last)
+
+
+def luma(images: torch.Tensor) -> torch.Tensor:
+    """The colour-blind spaces' input: each pixel's luma in all three channels."""
+    return metrics.grayscale(images.float()).expand(-1, 3, -1, -1)
 
 
 class FeatureError(CycleganError):
@@ -65,7 +76,8 @@ class Judge:
 
     def describe(self) -> str:
         return (f"EfficientNet-Lite0 ImageNet features at {JUDGE_SIZE} px: pooled 1280-d "
-                f"and stride-16 112-d (spatial mean); {self.version}")
+                f"and stride-16 112-d (spatial mean), of the photos and of their luma "
+                f"(colour-blind); {self.version}")
 
     def key(self, images: torch.Tensor) -> str:
         """What the features of `images` depend on: their exact values and the judge."""
@@ -91,9 +103,10 @@ class Judge:
         with Progress(len(images), desc, unit="img", enabled=not self.quiet) as bar:
             for i in range(0, len(images), self.batch_size):
                 batch = images[i:i + self.batch_size]
-                f = self.net(network_input(batch, self.device), SPACES)
-                out["pool"].append(f["pool"].float().cpu())
-                out["s16"].append(f["s16"].float().mean((2, 3)).cpu())
+                for suffix, x in (("", batch), (LUMA, luma(batch))):
+                    f = self.net(network_input(x, self.device), LEVELS)
+                    out["pool" + suffix].append(f["pool"].float().cpu())
+                    out["s16" + suffix].append(f["s16"].float().mean((2, 3)).cpu())
                 bar.update(len(batch))
         feats = {s: torch.cat(v) for s, v in out.items()}
         if path is not None:

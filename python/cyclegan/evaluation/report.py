@@ -192,7 +192,9 @@ def _fmt(v, spec: str = ".3f") -> str:
 
 
 SPACE_LABELS = {"clf": "classifier features", "pool": "EfficientNet-Lite pool, 1280-d",
-                "s16": "EfficientNet-Lite s16, 112-d"}
+                "s16": "EfficientNet-Lite s16, 112-d",
+                "pool_luma": "EfficientNet-Lite pool of luma, colour-blind",
+                "s16_luma": "EfficientNet-Lite s16 of luma, colour-blind"}
 
 
 def kid_text(v, spec: str = ".2f") -> str:
@@ -226,31 +228,39 @@ def table_rows(res: dict, classifier_size: int = 64) -> list[tuple[str, str]]:
     return rows
 
 
+TABLE_SPACES = 3  # feature spaces side by side in one block of the baseline table
+
+
 def baseline_table(direction: str, res: dict, ranked: bool = True) -> str:
     """The model against the learning-free baselines, one row each, in every feature space
-    measured; then the spread of two halves of the real photos (the noise level) and, when
-    `ranked` (enough test images), the model's distance over the best baseline's."""
+    measured (blocks of TABLE_SPACES spaces, so a line fits a terminal); each block ends
+    with the spread of two halves of the real photos (the noise level); then, when `ranked`
+    (enough test images), the model's distance over the best baseline's."""
     spaces = [s for s in SPACE_LABELS if res.get(f"fd_{s}") is not None]
     rows = [("model", res)] + list(res["baselines"].items())
     halves = res.get("real_halves") or {}
     w = max(len(name) for name, _ in rows + [("two real halves", None)])
-    heads = [("domain", 6), ("SSIM", 5)]
-    for s in spaces:
-        heads += [(f"FD {s}", 8), (f"KID {s}", 8)]
     lines = [f"{direction} against learning-free baselines (distances to the real "
-             f"{res['target']} photos; lower is better; KID x 1000)",
-             " " * w + "".join(f"  {h:>{n}}" for h, n in heads)]
-    for name, r in rows:
-        cells = [_fmt(r["domain_score"]), _fmt(r["structure_ssim"])]
-        for s in spaces:
-            cells += [_fmt(r[f"fd_{s}"], ".2f"), kid_text(r[f"kid_{s}"])]
-        lines.append(f"{name:{w}}" + "".join(f"  {c:>{n}}" for c, (_, n) in zip(cells, heads)))
+             f"{res['target']} photos; lower is better; KID x 1000)"]
+    for first in range(0, max(len(spaces), 1), TABLE_SPACES):
+        block = spaces[first:first + TABLE_SPACES]
+        heads = [("domain", 6), ("SSIM", 5)]
+        for s in block:
+            heads += [(f"FD {s}", max(8, len(s) + 3)), (f"KID {s}", max(8, len(s) + 4))]
+        lines.append(" " * w + "".join(f"  {h:>{n}}" for h, n in heads))
+        for name, r in rows:
+            cells = [_fmt(r["domain_score"]), _fmt(r["structure_ssim"])]
+            for s in block:
+                cells += [_fmt(r[f"fd_{s}"], ".2f"), kid_text(r[f"kid_{s}"])]
+            lines.append(f"{name:{w}}" + "".join(f"  {c:>{n}}"
+                                                 for c, (_, n) in zip(cells, heads)))
+        if halves:
+            cells = ["", ""]
+            for s in block:
+                cells += [_fmt(halves.get(f"fd_{s}"), ".2f"), ""]
+            lines.append(f"{'two real halves':{w}}" + "".join(
+                f"  {c:>{n}}" for c, (_, n) in zip(cells, heads)))
     if halves:
-        cells = ["", ""]
-        for s in spaces:
-            cells += [_fmt(halves.get(f"fd_{s}"), ".2f"), ""]
-        lines.append(f"{'two real halves':{w}}" + "".join(
-            f"  {c:>{n}}" for c, (_, n) in zip(cells, heads)))
         lines.append(f"(two real halves: FD between two random halves of the real "
                      f"{res['target']} photos; differences of about this size are noise)")
     if ranked:
