@@ -15,6 +15,14 @@ Memory, per case:
   python benchmarks/bench_train.py                  # CPU: 256 px batch 1, 128 px batch 4
   python benchmarks/bench_train.py --device cuda    # + GPU cases (precision, batch, layout)
   python benchmarks/bench_train.py --quick          # tiny smoke run
+  python benchmarks/bench_train.py --cpu-precision  # bf16 against fp32, the bundled shape
+
+--cpu-precision times bf16 autocast against fp32 on the CPU at the bundled models' shape
+(112 px crops, ngf 32, ndf 64, 6 blocks, bilinear upsampling, batch 1, fused kernels, as
+benchmarks/change_study.sh trains them), the two alternating iteration by iteration, and
+reports the ratio per round in process CPU seconds (what one torch thread on a shared
+machine spends) and in wall seconds: median, min and max. bf16 matrix units (AMX) decide
+the answer, so the CPU flags line matters.
 """
 
 from __future__ import annotations
@@ -51,6 +59,8 @@ class Case:
     ngf: int = 64
     n_blocks: int = 9
     compile: bool = False
+    ndf: int | None = None  # None: ngf
+    upsample: str = "deconv"
 
     @property
     def key(self) -> tuple:
@@ -75,7 +85,8 @@ class Trainer:
         self.case = case
         self.device = torch.device(case.device)
         torch.manual_seed(0)
-        cfg = ModelConfig(ngf=case.ngf, ndf=case.ngf, n_blocks=case.n_blocks)
+        cfg = ModelConfig(ngf=case.ngf, ndf=case.ndf or case.ngf, n_blocks=case.n_blocks,
+                          upsample=case.upsample)
         self.G = Generators(ResnetGenerator(cfg, case.fused), ResnetGenerator(cfg, case.fused))
         self.D = Discriminators({"patch": PatchDiscriminator(cfg)},
                                 {"patch": PatchDiscriminator(cfg)})
@@ -173,6 +184,32 @@ def run_pair(cases: list[Case], warmup: int, repeats: int, iters: int) -> list[R
     return results
 
 
+def precision_rounds(rounds: int, iters: int, warmup: int) -> dict:
+    """bf16 against fp32 at the bundled shape, alternating per round (see the module doc):
+    per round the fp32 / bf16 ratio of seconds per iteration, process CPU and wall."""
+    shape = dict(ngf=32, ndf=64, n_blocks=6, upsample="bilinear")
+    trainers = {p: Trainer(Case("cpu", 112, 1, True, p, **shape)) for p in ("fp32", "bf16")}
+    for tr in trainers.values():
+        for _ in range(warmup):
+            tr.step()
+    per = {p: {"cpu": [], "wall": []} for p in trainers}
+    for _ in range(rounds):
+        for p, tr in trainers.items():
+            c, w = time.process_time(), time.perf_counter()
+            for _ in range(iters):
+                tr.step()
+            per[p]["cpu"].append((time.process_time() - c) / iters)
+            per[p]["wall"].append((time.perf_counter() - w) / iters)
+    out = {}
+    for clock in ("cpu", "wall"):
+        ratios = [a / b for a, b in zip(per["fp32"][clock], per["bf16"][clock])]
+        out[clock] = {"fp32_s": statistics.median(per["fp32"][clock]),
+                      "bf16_s": statistics.median(per["bf16"][clock]),
+                      "ratio": statistics.median(ratios), "min": min(ratios),
+                      "max": max(ratios)}
+    return out
+
+
 def settings(args) -> list[Case]:
     """Plain-variant cases; each is also run fused."""
     if args.quick:
@@ -210,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--repeats", type=int, default=None, help="timed repeats (default 5; 2 quick)")
     p.add_argument("--iters", type=int, default=None,
                    help="iterations per repeat (default: 3 on CPU, 10 on CUDA; 1 quick)")
+    p.add_argument("--cpu-precision", action="store_true",
+                   help="only bf16 against fp32 on the CPU at the bundled shape; --repeats "
+                        "rounds (default 5) of --iters iterations (default 10)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = p.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -217,6 +257,19 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
+
+    if args.cpu_precision:
+        print(host_note("cpu"))
+        res = precision_rounds(repeats, args.iters or 10, warmup)
+        for clock, r in res.items():
+            print(f"{clock:4} s/iteration: fp32 {r['fp32_s']:.3f}, bf16 {r['bf16_s']:.3f}; "
+                  f"bf16 {r['ratio']:.2f}x as fast ({r['min']:.2f}x-{r['max']:.2f}x over "
+                  f"{repeats} rounds)")
+        if args.json:
+            _write_json(Path(args.json), {"info": {"torch": torch.__version__,
+                                                   "threads": torch.get_num_threads()},
+                                          "cpu_precision": res})
+        return 0
 
     rows: list[Result] = []
     header = (f"{'device':6} {'size':>4} {'batch':>5} {'prec':5} {'NHWC':4} {'path':6} "
@@ -250,12 +303,15 @@ def main(argv: list[str] | None = None) -> int:
                 "warmup": warmup, "repeats": repeats}
         doc = {"info": info, "results": [{**asdict(r.case), **{k: v for k, v in asdict(r).items()
                                                                if k != "case"}} for r in rows]}
-        path = Path(args.json)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(doc, indent=2) + "\n")
-        os.replace(tmp, path)
+        _write_json(Path(args.json), doc)
     return 0
+
+
+def _write_json(path: Path, doc: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(doc, indent=2) + "\n")
+    os.replace(tmp, path)
 
 
 if __name__ == "__main__":

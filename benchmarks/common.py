@@ -61,7 +61,7 @@ def cpu_flags() -> str:
                 break
     except OSError:
         return "flags unknown"
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16", "amx_bf16")
     return "flags: " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in wanted)
 
 
