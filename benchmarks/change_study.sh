@@ -37,6 +37,7 @@ arm_flags() {
     change) echo "--lambda-cyc 5 --lambda-id 0" ;;      # the arms the issue names
     prior)  echo "--lambda-cyc 5 --lambda-id 0 --arch resnet-prior" ;;
     prior-paper) echo "--lambda-cyc 10 --lambda-id 0.5 --arch resnet-prior" ;;  # the prior, today's losses
+    paper-id0) echo "--lambda-cyc 10 --lambda-id 0" ;;  # today's cycle weight, no identity
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }
