@@ -116,3 +116,30 @@ def test_sweep_tables_print_no_negative_kid():
     rows = [{"config": "a", "direction": "A2B", "kid": -0.002, "fid": 3.0}]
     assert report.KID_NOISE in report.metrics_markdown(rows)
     assert "-0.002" not in report.metrics_markdown(rows) + report.metrics_html(rows)
+
+
+def test_baseline_table_keeps_every_space_in_blocks_that_fit_a_terminal():
+    spaces = list(report.SPACE_LABELS)
+
+    def entry(base: float) -> dict:
+        return {"domain_score": 0.5, "structure_ssim": 0.9,
+                **{f"fd_{s}": base + i for i, s in enumerate(spaces)},
+                **{f"kid_{s}": (base + i) / 1000 for i, s in enumerate(spaces)}}
+
+    res = {**entry(10.0), "target": "winter",
+           "baselines": {"semantic colour transfer": entry(20.0)},
+           "real_halves": {f"fd_{s}": 1.0 for s in spaces},
+           "best_baseline": {f"fd_{s}": "semantic colour transfer" for s in spaces},
+           "vs_best_baseline": {f"fd_{s}": 0.5 for s in spaces}}
+    lines = report.baseline_table("A2B", res).splitlines()
+    heads = [i for i, line in enumerate(lines) if line.lstrip().startswith("domain")]
+    assert len(heads) == -(-len(spaces) // report.TABLE_SPACES) == 2
+    table = lines[heads[0]:next(i for i, line in enumerate(lines) if line.startswith("("))]
+    assert max(len(line) for line in table) <= 100
+    for s in spaces:  # each value sits right-aligned under its own head, model and baseline
+        (h,) = [i for i in heads if re.search(rf"KID {s}(?!\w)", lines[i])]
+        end = re.search(rf"KID {s}(?!\w)", lines[h]).end()
+        for row, source in ((lines[h + 1], res), (lines[h + 2], res["baselines"][
+                "semantic colour transfer"])):
+            cell = report.kid_text(source[f"kid_{s}"])
+            assert row[end - len(cell):end] == cell and row[end - len(cell) - 1] == " "
