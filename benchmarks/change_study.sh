@@ -38,6 +38,8 @@ arm_flags() {
     prior)  echo "--lambda-cyc 5 --lambda-id 0 --arch resnet-prior" ;;
     prior-paper) echo "--lambda-cyc 10 --lambda-id 0.5 --arch resnet-prior" ;;  # the prior, today's losses
     paper-id0) echo "--lambda-cyc 10 --lambda-id 0" ;;  # today's cycle weight, no identity
+    paper-bf16) echo "--lambda-cyc 10 --lambda-id 0.5 --precision bf16" ;;  # bf16 autocast
+    paper-idfade) echo "--lambda-cyc 10 --lambda-id 0.5 --lambda-id-steps 1800" ;;  # identity fades over ~half of 75 min
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }

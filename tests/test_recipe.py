@@ -207,3 +207,34 @@ def test_loss_weights_come_from_the_config():
 
     cfg = TrainConfig(lambda_cyc=3.0, lambda_id=0.25, d_ratio=4.0)
     assert LossWeights.from_config(cfg) == LossWeights(3.0, 0.25, 4.0)
+    cfg = TrainConfig(lambda_id=0.25, lambda_id_steps=7)
+    assert LossWeights.from_config(cfg).lambda_id_steps == 7
+
+
+def test_identity_weight_fades_to_zero_and_then_its_passes_stop():
+    w = LossWeights(10.0, 0.5, 2.0, lambda_id_steps=4)
+    assert [w.at(k).lambda_id for k in range(6)] == [0.5, 0.375, 0.25, 0.125, 0.0, 0.0]
+    assert LossWeights(10.0, 0.5, 2.0).at(10**6).lambda_id == 0.5  # no fade asked for
+    a, b = torch.rand(1, 3, 4, 4) * 2 - 1, torch.rand(1, 3, 4, 4) * 2 - 1
+    calls = []
+    for k in (3, 4):
+        G = Generators(_Scale(0.5), _Shift(0.1))
+        D = Discriminators({"patch": _MeanD(1.0, 0.0)}, {"patch": _MeanD(1.0, 0.0)})
+        seen = []  # batch sizes A2B ran on
+        G.a2b.register_forward_hook(lambda _, inp, out, seen=seen: seen.append(len(inp[0])))
+        got = train_step(G, D, torch.optim.SGD(G.parameters(), lr=0.1),
+                         torch.optim.SGD(D.trainable, lr=0.1), (ImagePool(0), ImagePool(0)),
+                         a, b, w.at(k))
+        calls.append(sum(seen))
+        want = 10.0 * 0.125 * (b * 0.5 - b).abs().mean().item() if k == 3 else 0.0
+        assert got["idt_B"].item() == pytest.approx(want, rel=1e-5)
+    # A2B runs on real A and on fake A (the cycle), plus on real B while identity lasts.
+    assert calls == [3, 2]
+
+
+def test_identity_fade_needs_an_identity_loss():
+    from cyclegan.train.config import TrainConfig, TrainError
+
+    with pytest.raises(TrainError, match="--lambda-id is 0"):
+        TrainConfig(lambda_id=0.0, lambda_id_steps=100).resolved()
+    assert TrainConfig(lambda_id=0.5, lambda_id_steps=100).resolved().lambda_id_steps == 100

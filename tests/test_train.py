@@ -547,3 +547,13 @@ def test_the_projected_discriminator_trains_in_bf16_and_compiled(extra, data4, t
     for r in records:
         assert r["loss_Dproj_A"] > 0 and r["loss_Gproj_A2B"] > 0 and "loss_D_A" not in r
         assert all(torch.isfinite(torch.tensor(v)) for k, v in r.items() if k.startswith("loss"))
+
+
+def test_identity_loss_fades_out_over_its_steps(data4, tmp_path):
+    run = tmp_path / "run"
+    train(cfg(data4, run, epochs=1, decay_epochs=1, steps=4, lambda_id_steps=2))
+    records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    # Steps 1 and 2 at weights 1 and 1/2 of --lambda-id, then none (passes skipped).
+    idt = [(r["loss_idt_A"], r["loss_idt_B"]) for r in records]
+    assert len(idt) == 4 and all(v > 0 for v in idt[0] + idt[1])
+    assert idt[2:] == [(0.0, 0.0), (0.0, 0.0)]

@@ -132,6 +132,11 @@ class TrainConfig:
                           "x0.5)", "recipe", bounds=POSITIVE)
     lambda_id: float = _opt(0.5, "identity L1 weight as a fraction of --lambda-cyc "
                             "(0 disables)", "recipe", bounds=NON_NEGATIVE)
+    lambda_id_steps: int = _opt(0, "steps over which --lambda-id fades linearly to 0, after "
+                                "which the identity passes are skipped (0: it stays). It "
+                                "keeps the photos' structure while the generators are "
+                                "young; held, it also keeps them from changing much",
+                                "recipe", bounds=NON_NEGATIVE)
     lr: float = _opt(2e-4, "Adam learning rate", "recipe", bounds=POSITIVE)
     beta1: float = _opt(0.5, "Adam beta1 (beta2 is 0.999)", "recipe")
     pool_size: int = _opt(50, "generated images kept for the discriminators (0 disables "
@@ -203,6 +208,9 @@ class TrainConfig:
                 if getattr(c, name) != _default(name):
                     raise TrainError(f"{flag(name)} needs --discriminator projected or both "
                                      f"(this run uses {c.discriminator})")
+        if c.lambda_id_steps and not c.lambda_id:
+            raise TrainError("--lambda-id-steps fades the identity loss out, but --lambda-id "
+                             "is 0: there is none")
         if (c.projected_blur > 0) != (c.projected_blur_steps > 0):
             raise TrainError("--projected-blur and --projected-blur-steps go together: the "
                              "blur fades out over that many steps")

@@ -179,8 +179,8 @@ def _step_function(state: TrainState, cfg: TrainConfig, info: distributed.DistIn
         real_b = real_b.to(info.device, non_blocking=True, memory_format=fmt)
         state.before_step()
         losses = train_step(state.G, state.D, state.opt_G, state.opt_D,
-                            (state.pool_a, state.pool_b), real_a, real_b, weights, autocast,
-                            G_fwd, D_fwd)
+                            (state.pool_a, state.pool_b), real_a, real_b,
+                            weights.at(state.step), autocast, G_fwd, D_fwd)
         state.step += 1
         state.batch += 1
         if state.ema is not None:

@@ -132,9 +132,18 @@ class LossWeights:
     lambda_id: float  # fraction of lambda_cyc
     d_ratio: float  # the discriminator loss is divided by it
     projected_loss: str = "lsgan"  # the projected discriminator's loss (the patch one: lsgan)
+    lambda_id_steps: int = 0  # lambda_id fades linearly to 0 over them (0: constant)
 
     def loss_of(self, kind: str) -> str:
         return self.projected_loss if kind == "projected" else "lsgan"
+
+    def at(self, step: int) -> LossWeights:
+        """The weights of 0-based `step`: lambda_id * (1 - step / lambda_id_steps), 0 from
+        then on (train_step then skips the identity passes)."""
+        if not self.lambda_id_steps:
+            return self
+        fade = max(1.0 - step / self.lambda_id_steps, 0.0)
+        return dataclasses.replace(self, lambda_id=self.lambda_id * fade)
 
     @classmethod
     def from_config(cls, cfg) -> LossWeights:
