@@ -19,7 +19,7 @@ Memory, per case:
 
 --cpu-precision times bf16 autocast against fp32 on the CPU at the bundled models' shape
 (112 px crops, ngf 32, ndf 64, 6 blocks, bilinear upsampling, batch 1, fused kernels, as
-benchmarks/change_study.sh trains them), the two alternating iteration by iteration, and
+benchmarks/change_study.sh trains them), the two alternating round by round, and
 reports the ratio per round in process CPU seconds (what one torch thread on a shared
 machine spends) and in wall seconds: median, min and max. bf16 matrix units (AMX) decide
 the answer, so the CPU flags line matters.
@@ -260,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.cpu_precision:
         print(host_note("cpu"))
+        if (reason := fused_unavailable_reason("cpu")) is not None:
+            print(f"fused ops unavailable on cpu: {reason}", file=sys.stderr)
+            return 1
         res = precision_rounds(repeats, args.iters or 10, warmup)
         for clock, r in res.items():
             print(f"{clock:4} s/iteration: fp32 {r['fp32_s']:.3f}, bf16 {r['bf16_s']:.3f}; "
