@@ -21,8 +21,8 @@ Memory, per case:
 (112 px crops, ngf 32, ndf 64, 6 blocks, bilinear upsampling, batch 1, fused kernels, as
 benchmarks/change_study.sh trains them), the two alternating round by round, and
 reports the ratio per round in process CPU seconds (what one torch thread on a shared
-machine spends) and in wall seconds: median, min and max. bf16 matrix units (AMX) decide
-the answer, so the CPU flags line matters.
+machine spends) and in wall seconds: median, min and max. The host line records whether
+the CPU has bf16 units (AMX, AVX-512 BF16): only one CPU, which has both, is measured.
 """
 
 from __future__ import annotations
