@@ -279,7 +279,8 @@ def test_interrupted_run_counts_the_outputs_on_disk(ray_local, tmp_path):
     threading.Thread(target=interrupt_at_first_output, daemon=True).start()
     s = run_ray(InferConfig(input=src, output=out, model=MODEL, quiet=True),
                 RayOptions(actors=1, cpus_per_actor=1, rows_per_call=4))
-    time.sleep(1)  # an actor that was still writing has been stopped by now
+    # Returned only once the killed actor's process is gone: it can write nothing more.
+    assert _map_workers() == []
     written = [p for p in out.rglob("*") if p.suffix in (".png", ".jpg")]
     assert s.interrupted == signal.SIGINT
     assert 0 < s.translated == len(written) < 12, (s.translated, written)
@@ -343,6 +344,7 @@ def test_killed_actor_is_replaced_and_nothing_is_written_twice(ray_local, tmp_pa
     run(InferConfig(input=src, output=tmp_path / "ref", model=MODEL, quiet=True))
     out = tmp_path / "out"
     out.mkdir()
+    assert _map_workers() == []  # else the watch could kill an earlier run's dying actor
     watch = Watch(out)
     watch.start()
     lines = []

@@ -46,6 +46,8 @@ INSTALL = 'pip install "cyclegan[ray]"'
 CPU_ACTOR_CORES = 4  # cores per CPU actor by default (fewer on smaller nodes)
 CONNECT_TIMEOUT_S = 10.0  # a head node that does not answer a TCP connection in this time
 SETTLE_S = 1.0  # after an interrupt: no new output for this long, and the actors are gone
+EXIT_WAIT_S = 30.0  # for the processes of the actors killed at the end to exit (_await_exit)
+ACTOR_CLASS = f"MapWorker(MapBatches({TranslateActor.__name__}))"  # as Ray Data names it
 RAY_GCS_TRIES = "RAY_gcs_server_port_wait_time_s"  # Ray's tries at its head node (default 20)
 
 
@@ -148,7 +150,8 @@ def model_payload(cfg: InferConfig, device: str) -> tuple[str, bytes, str]:
     return path.name, path.read_bytes(), cfg.precision
 
 
-def _map(ds, cfg: InferConfig, actors: Actors, opts: RayOptions, started: float):
+def _map(ds, cfg: InferConfig, actors: Actors, opts: RayOptions, started: float,
+         roll=None):
     import ray
 
     # The model travels with the constructor's arguments, which Ray Data puts in the
@@ -159,8 +162,24 @@ def _map(ds, cfg: InferConfig, actors: Actors, opts: RayOptions, started: float)
         batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=actors.count),
         fn_constructor_kwargs=dict(model_name=name, model_data=data, precision=precision,
                                    cfg=cfg, device=actors.device, cores=actors.cpus,
-                                   started=started),
+                                   started=started, roll=roll),
         num_cpus=actors.cpus, num_gpus=actors.gpus)
+
+
+class Roll:
+    """The run's actors, each added by its constructor, for the driver to kill at the end:
+    on an interrupt Ray Data releases its busy actors to finish their batches (its shutdown
+    on an exception in the wait is not forced), and they went on writing after the summary
+    had counted the outputs (ray 2.60)."""
+
+    def __init__(self):
+        self.handles = []
+
+    def add(self, handle) -> None:
+        self.handles.append(handle)
+
+    def members(self) -> list:
+        return self.handles
 
 
 def _live_nodes(ray) -> list[dict]:
@@ -308,7 +327,8 @@ def _execute(ray, job: Run, actors: Actors, opts: RayOptions, log, warn) -> None
     start = time.perf_counter()
     ds = ray.data.from_items([{"src": str(j.src), "dst": str(j.dst), "format": j.format}
                               for j in job.images])
-    results = _map(ds, job.cfg, actors, opts, job.started)
+    roll = ray.remote(num_cpus=0)(Roll).remote()
+    results = _map(ds, job.cfg, actors, opts, job.started, roll)
     ctx = results.context
     ctx.enable_progress_bars = False  # ours is the one progress bar
     ctx.print_on_execution_start = False
@@ -322,9 +342,43 @@ def _execute(ray, job: Run, actors: Actors, opts: RayOptions, log, warn) -> None
         except ray.exceptions.RayError as exc:
             raise RayEngineError(f"the Ray job failed: {first_line(exc)} (see Ray's logs)") \
                 from None
+    for handle in ray.get(roll.members.remote()) + [roll]:  # idle now, unless interrupted
+        ray.kill(handle, no_restart=True)
+    _await_exit(ray, job.started)
     if job.summary.interrupted is not None:
         _count_when_settled(job)
     job.summary.seconds = time.perf_counter() - start
+
+
+def _await_exit(ray, started: float) -> None:
+    """Return once the processes of this run's actors on this node are gone: Ray marks an
+    actor dead when its kill is asked for, not when its process exits, and a run that
+    returned with its actors still there left them to the next run (an earlier run's dying
+    actor). Actors on other nodes cannot be seen exit from here; after an interrupt
+    _count_when_settled covers them."""
+    try:
+        from ray._private import state  # no public way without the dashboard (ray 2.60)
+        actors = state.actors().values()
+    except (ImportError, AttributeError):
+        return
+    node, job = ray.get_runtime_context().get_node_id(), ray.get_runtime_context().get_job_id()
+    pids = [a["Pid"] for a in actors
+            if a.get("ActorClassName") == ACTOR_CLASS and a.get("JobID") == job
+            and a.get("Address", {}).get("NodeID") == node
+            and a.get("StartTime", 0) >= started * 1000 and a.get("Pid")]  # ms; this run's
+    deadline = time.monotonic() + EXIT_WAIT_S
+    while any(map(_running, pids)) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process, so not the actor's any more
+        return False
+    return True
 
 
 def _count_when_settled(job: Run) -> None:

@@ -56,7 +56,11 @@ class TranslateActor:
     """Ray Data's callable class: one onnxruntime session per actor, kept for every batch."""
 
     def __init__(self, model_name: str, model_data: bytes, precision: str,
-                 cfg: InferConfig, device: str, cores: int, started: float):
+                 cfg: InferConfig, device: str, cores: int, started: float, roll=None):
+        if roll is not None:  # cyclegan-infer's driver, which stops its actors on Ctrl-C
+            import ray
+
+            ray.get(roll.add.remote(ray.get_runtime_context().current_actor))
         self.scratch = Path(tempfile.mkdtemp(prefix="cyclegan-ray-"))
         model_file = self.scratch / model_name
         model_file.write_bytes(model_data)
