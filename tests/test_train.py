@@ -177,6 +177,22 @@ def test_resume_rules(data5, tmp_path):
     assert summary["finished"] and summary["step"] == 2
 
 
+def test_a_run_resumed_in_bf16_stays_in_bf16(data4, tmp_path):
+    common = dict(batch_size=2, steps=2, deterministic=True)
+    for name in ("fp32", "bf16"):
+        train(cfg(data4, tmp_path / name, **common))
+    train(resume_config(tmp_path / "fp32", {"steps": 4}))
+    train(resume_config(tmp_path / "bf16", {"steps": 3, "precision": "bf16"}))
+    assert json.loads((tmp_path / "bf16" / "config.json").read_text())["train"][
+        "precision"] == "bf16"  # what a later plain --resume reads
+    train(resume_config(tmp_path / "bf16", {"steps": 4}))
+    # The same batches and state, computed in bf16: close to fp32's, not equal to it.
+    a, b = weights(tmp_path / "fp32"), weights(tmp_path / "bf16")
+    assert a["step"] == b["step"] == 4
+    diff = max((a["G_A2B"][k] - b["G_A2B"][k]).abs().max().item() for k in a["G_A2B"])
+    assert 0 < diff < 0.05, diff
+
+
 def test_bf16_channels_last(data4, tmp_path):
     run = tmp_path / "run"
     train(cfg(data4, run, batch_size=2, steps=2, precision="bf16", channels_last=True))

@@ -21,9 +21,11 @@ from cyclegan.workscale import trained_work_size
 
 # The few flags that may differ when continuing a run; everything else comes from its
 # config.json.
+# precision too: bf16 autocast changes how a step computes, not what the run holds (fp32
+# weights and optimizer state either way), so a long run can switch to it part-way.
 RESUMABLE = ("steps", "epochs", "decay_epochs", "budget_steps", "budget_minutes", "log_every",
              "save_every", "save_minutes", "workers", "quiet", "tensorboard", "device", "fused",
-             "channels_last", "compile", "threads")
+             "channels_last", "compile", "threads", "precision")
 PRECISIONS = ("fp32", "bf16")
 DEVICES = ("cpu", "cuda")
 # The projected discriminator's adversarial loss: the recipe's least squares, or the hinge
