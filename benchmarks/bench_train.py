@@ -116,14 +116,6 @@ class Trainer:
         if self.device.type == "cuda":
             torch.cuda.synchronize(self.device)
 
-    def timed(self, iters: int) -> float:
-        self.sync()
-        t = time.perf_counter()
-        for _ in range(iters):
-            self.step()
-        self.sync()
-        return (time.perf_counter() - t) / iters
-
     def activation_bytes(self) -> int:
         """Bytes saved for backward during the generator update (storage-deduplicated)."""
         params = {p.untyped_storage().data_ptr()
@@ -163,19 +155,32 @@ class Trainer:
         return torch.cuda.max_memory_allocated(self.device) - base
 
 
-def run_pair(cases: list[Case], warmup: int, repeats: int, iters: int) -> list[Result]:
-    """Time the cases (fused and plain variants of one setting) interleaved."""
-    trainers = [Trainer(c) for c in cases]
+def interleave(trainers: list[Trainer], warmup: int, rounds: int,
+               iters: int) -> list[dict[str, list[float]]]:
+    """Warm each trainer up, then time them in turn, `rounds` times: per trainer, seconds
+    per iteration on the wall clock and on the process's CPU clock, one of each per round."""
     for tr in trainers:
         for _ in range(warmup):
             tr.step()
-    times: list[list[float]] = [[] for _ in trainers]
-    for _ in range(repeats):
-        for tr, ts in zip(trainers, times):
-            ts.append(tr.timed(iters))
+    times = [{"wall": [], "cpu": []} for _ in trainers]
+    for _ in range(rounds):
+        for tr, t in zip(trainers, times):
+            tr.sync()
+            cpu, wall = time.process_time(), time.perf_counter()
+            for _ in range(iters):
+                tr.step()
+            tr.sync()
+            t["cpu"].append((time.process_time() - cpu) / iters)
+            t["wall"].append((time.perf_counter() - wall) / iters)
+    return times
+
+
+def run_pair(cases: list[Case], warmup: int, repeats: int, iters: int) -> list[Result]:
+    """Time the cases (fused and plain variants of one setting) interleaved."""
+    trainers = [Trainer(c) for c in cases]
     results = []
-    for tr, ts in zip(trainers, times):
-        sec = statistics.median(ts)
+    for tr, t in zip(trainers, interleave(trainers, warmup, repeats, iters)):
+        sec = statistics.median(t["wall"])
         results.append(Result(tr.case, tr.case.batch / sec, sec * 1e3, tr.activation_bytes(),
                               tr.peak_bytes()))
     del trainers
@@ -188,23 +193,13 @@ def precision_rounds(rounds: int, iters: int, warmup: int) -> dict:
     """bf16 against fp32 at the bundled shape, alternating per round (see the module doc):
     per round the fp32 / bf16 ratio of seconds per iteration, process CPU and wall."""
     shape = dict(ngf=32, ndf=64, n_blocks=6, upsample="bilinear")
-    trainers = {p: Trainer(Case("cpu", 112, 1, True, p, **shape)) for p in ("fp32", "bf16")}
-    for tr in trainers.values():
-        for _ in range(warmup):
-            tr.step()
-    per = {p: {"cpu": [], "wall": []} for p in trainers}
-    for _ in range(rounds):
-        for p, tr in trainers.items():
-            c, w = time.process_time(), time.perf_counter()
-            for _ in range(iters):
-                tr.step()
-            per[p]["cpu"].append((time.process_time() - c) / iters)
-            per[p]["wall"].append((time.perf_counter() - w) / iters)
+    trainers = [Trainer(Case("cpu", 112, 1, True, p, **shape)) for p in ("fp32", "bf16")]
+    fp32, bf16 = interleave(trainers, warmup, rounds, iters)
     out = {}
     for clock in ("cpu", "wall"):
-        ratios = [a / b for a, b in zip(per["fp32"][clock], per["bf16"][clock])]
-        out[clock] = {"fp32_s": statistics.median(per["fp32"][clock]),
-                      "bf16_s": statistics.median(per["bf16"][clock]),
+        ratios = [a / b for a, b in zip(fp32[clock], bf16[clock])]
+        out[clock] = {"fp32_s": statistics.median(fp32[clock]),
+                      "bf16_s": statistics.median(bf16[clock]),
                       "ratio": statistics.median(ratios), "min": min(ratios),
                       "max": max(ratios)}
     return out
