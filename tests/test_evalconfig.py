@@ -118,6 +118,29 @@ def test_sweep_tables_print_no_negative_kid():
     assert "-0.002" not in report.metrics_markdown(rows) + report.metrics_html(rows)
 
 
+def test_sweep_tables_show_the_judges_distances_where_it_ran():
+    def result(name, judged):
+        m = {"source": "summer", "target": "winter", "domain_score": 0.5,
+             "input_domain_score": 0.1, "structure_ssim": 0.9, "kid": 0.02,
+             "kid_clf": 0.03}
+        if judged:
+            m.update(kid_pool=0.0111, kid_s16=4.014, kid_pool_luma=-0.001, kid_s16_luma=2.163)
+        return {"name": name, "metrics": {"A2B": m}, "run": {"steps": 10}}
+
+    rows = report.metric_rows([result("a", True), result("b", False)])
+    table = report.metrics_markdown(rows)
+    head, _, first, second = ([c.strip() for c in line.strip("|").split("|")]
+                              for line in table.splitlines())
+    at = head.index("KID clf")
+    assert head[at:at + 5] == ["KID clf", "KID pool", "KID s16", "KID pool_luma",
+                               "KID s16_luma"]
+    assert first[at:at + 5] == ["0.03", "0.0111", "4.014", report.KID_NOISE, "2.163"]
+    assert second[at:at + 5] == ["0.03", "-", "-", "-", "-"]
+    # Without the judge anywhere its columns are left out, not shown empty.
+    assert "KID pool" not in report.metrics_markdown(rows[1:])
+    assert "kid_s16_luma" in report.metrics_csv(rows).splitlines()[0]
+
+
 def test_baseline_table_keeps_every_space_in_blocks_that_fit_a_terminal():
     spaces = list(report.SPACE_LABELS)
 

@@ -75,12 +75,19 @@ def green_probe(size: int = 256) -> Image.Image:
     return Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
 
 
+# The feature spaces cyclegan-eval measures distances in (evaluate.py's SPACES).
+SPACE_LABELS = {"clf": "classifier features", "pool": "EfficientNet-Lite pool, 1280-d",
+                "s16": "EfficientNet-Lite s16, 112-d",
+                "pool_luma": "EfficientNet-Lite pool of luma, colour-blind",
+                "s16_luma": "EfficientNet-Lite s16 of luma, colour-blind"}
+
 METRIC_COLUMNS = [
     ("config", "configuration"), ("direction", "direction"),
     ("domain_score", "domain score"), ("input_domain_score", "inputs judged target"),
     ("structure_ssim", "structure SSIM"), ("psnr", "paired PSNR dB"), ("ssim", "paired SSIM"),
-    ("l1", "paired L1"), ("fid", "FID"), ("kid", "KID"), ("steps", "train steps"),
-    ("train_time_s", "train time s"),
+    ("l1", "paired L1"), ("fid", "FID"), ("kid", "KID"),
+    *((f"kid_{s}", f"KID {s}") for s in SPACE_LABELS),
+    ("steps", "train steps"), ("train_time_s", "train time s"),
 ]
 
 
@@ -97,12 +104,13 @@ def metric_rows(results: list[dict]) -> list[dict]:
                          "structure_ssim": m["structure_ssim"], "psnr": paired.get("psnr"),
                          "ssim": paired.get("ssim"), "l1": paired.get("l1"), "fid": m.get("fid"),
                          "kid": m.get("kid"), "steps": r["run"].get("steps"),
-                         "train_time_s": r["run"].get("train_time_s")})
+                         "train_time_s": r["run"].get("train_time_s"),
+                         **{f"kid_{s}": m.get(f"kid_{s}") for s in SPACE_LABELS}})
     return rows
 
 
 def _cell(v, key: str = "") -> str:
-    if key == "kid" and v is not None and v < 0:
+    if key.startswith("kid") and v is not None and v < 0:
         return KID_NOISE
     if v is None:
         return "-"
@@ -160,6 +168,10 @@ def index_html(summary: dict, rows: list[dict]) -> str:
              "<p>Domain score: share of translated test images that a small CNN trained on "
              "real images assigns to the target domain (inputs judged target: the same for the "
              "untranslated inputs). Structure SSIM: grayscale input vs output at 64 px. "
+             "FID, KID: Inception features. KID clf, pool, s16, pool_luma, s16_luma: "
+             "cyclegan-eval's distances to the real target photos, in the classifier's "
+             "features and EfficientNet-Lite0's pooled and stride-16 features of the photos "
+             "and of their luma alone (colour-blind); lower is better. "
              f"{e(summary['classifier_note'])}</p>"]
     parts += [f"<p>{e(n)}</p>" for n in summary.get("notes", [])]
     parts.append("<p>Files: <a href='metrics.md'>metrics.md</a>, <a href='metrics.csv'>"
@@ -189,12 +201,6 @@ def _fmt(v, spec: str = ".3f") -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "-"
     return format(v, spec)
-
-
-SPACE_LABELS = {"clf": "classifier features", "pool": "EfficientNet-Lite pool, 1280-d",
-                "s16": "EfficientNet-Lite s16, 112-d",
-                "pool_luma": "EfficientNet-Lite pool of luma, colour-blind",
-                "s16_luma": "EfficientNet-Lite s16 of luma, colour-blind"}
 
 
 def kid_text(v, spec: str = ".2f") -> str:
