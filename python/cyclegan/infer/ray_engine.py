@@ -357,15 +357,16 @@ def _await_exit(ray, started: float) -> None:
     actor). Actors on other nodes cannot be seen exit from here; after an interrupt
     _count_when_settled covers them."""
     try:
-        from ray._private import state  # no public way without the dashboard (ray 2.60)
-        actors = state.actors().values()
-    except (ImportError, AttributeError):
+        # Ray's own actor table: no public way to read it without the dashboard (ray 2.60).
+        from ray._private import state
+        ctx = ray.get_runtime_context()
+        node, job = ctx.get_node_id(), ctx.get_job_id()
+        pids = [a["Pid"] for a in state.actors().values()
+                if a.get("ActorClassName") == ACTOR_CLASS and a.get("JobID") == job
+                and a.get("Address", {}).get("NodeID") == node
+                and a.get("StartTime", 0) >= started * 1000 and a.get("Pid")]  # ms: this run's
+    except Exception:  # noqa: BLE001 - a Ray without that table (or a client): nothing to see
         return
-    node, job = ray.get_runtime_context().get_node_id(), ray.get_runtime_context().get_job_id()
-    pids = [a["Pid"] for a in actors
-            if a.get("ActorClassName") == ACTOR_CLASS and a.get("JobID") == job
-            and a.get("Address", {}).get("NodeID") == node
-            and a.get("StartTime", 0) >= started * 1000 and a.get("Pid")]  # ms; this run's
     deadline = time.monotonic() + EXIT_WAIT_S
     while any(map(_running, pids)) and time.monotonic() < deadline:
         time.sleep(0.02)
