@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from cyclegan import flags
+from cyclegan import backbone, flags
 from cyclegan.contract import ARCHITECTURES, UPSAMPLING, parse_domains
 from cyclegan.errors import TrainError
 from cyclegan.runlayout import config_path, latest_checkpoint
@@ -134,6 +134,13 @@ class TrainConfig:
                           "x0.5)", "recipe", bounds=POSITIVE)
     lambda_id: float = _opt(0.5, "identity L1 weight as a fraction of --lambda-cyc "
                             "(0 disables)", "recipe", bounds=NON_NEGATIVE)
+    lambda_struct: float = _opt(0.0, "weight of a structure loss that leaves appearance "
+                                "free: L1 between the self-similarity maps of frozen "
+                                "EfficientNet-Lite0 features (stride 4 and 8) of each photo "
+                                "and of its translation (Zheng et al. 2021); keeps the photo "
+                                "where the identity loss also keeps its colours. Needs the "
+                                "efficientnet extra; 0 disables", "recipe",
+                                bounds=NON_NEGATIVE)
     lambda_id_steps: int = _opt(0, "steps over which --lambda-id fades linearly to 0, after "
                                 "which the identity passes are skipped (0: it stays). It "
                                 "keeps the photos' structure while the generators are "
@@ -210,6 +217,9 @@ class TrainConfig:
                 if getattr(c, name) != _default(name):
                     raise TrainError(f"{flag(name)} needs --discriminator projected or both "
                                      f"(this run uses {c.discriminator})")
+        if c.lambda_struct and not backbone.available():
+            raise TrainError("--lambda-struct compares EfficientNet-Lite0 features, whose "
+                             f"optional packages are not installed: {backbone.EXTRA}")
         if c.lambda_id_steps and not c.lambda_id:
             raise TrainError("--lambda-id-steps fades the identity loss out, but --lambda-id "
                              "is 0: there is none")

@@ -31,6 +31,7 @@ from cyclegan.train.losslog import LossLog
 from cyclegan.train.recipe import Generators, LossWeights, loss_names, train_step
 from cyclegan.train.sampling import PairDataset, PairSampler
 from cyclegan.train.state import TrainState
+from cyclegan.train.structure import structure_loss
 
 N_SAMPLES = 3
 SIGNALS_BY_NAME = dict(SIGNALS.values())
@@ -88,7 +89,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     step = _step_function(state, cfg, info, fmt)
     writer = tensorboard.open_writer(run, state.step) if cfg.tensorboard and main else None
     losses = LossLog(run, info, state, cfg.batch_size * info.world_size, writer,
-                     loss_names(state.D.kinds))
+                     loss_names(state.D.kinds, cfg.lambda_struct > 0))
     progress = Progress(total_steps, "train", unit="step", enabled=main and not cfg.quiet,
                         initial=state.step)
     pace = budget.Pace(total_steps, state.step, device) if main and total_steps else None
@@ -173,6 +174,7 @@ def _step_function(state: TrainState, cfg: TrainConfig, info: distributed.DistIn
     weights = LossWeights.from_config(cfg)
     autocast = (torch.autocast(info.device.type, dtype=torch.bfloat16)
                 if cfg.precision == "bf16" else contextlib.nullcontext())
+    structure = structure_loss(info.device) if cfg.lambda_struct > 0 else None
 
     def step(real_a: torch.Tensor, real_b: torch.Tensor) -> dict[str, torch.Tensor]:
         real_a = real_a.to(info.device, non_blocking=True, memory_format=fmt)
@@ -180,7 +182,7 @@ def _step_function(state: TrainState, cfg: TrainConfig, info: distributed.DistIn
         state.before_step()
         losses = train_step(state.G, state.D, state.opt_G, state.opt_D,
                             (state.pool_a, state.pool_b), real_a, real_b,
-                            weights.at(state.step), autocast, G_fwd, D_fwd)
+                            weights.at(state.step), autocast, G_fwd, D_fwd, structure)
         state.step += 1
         state.batch += 1
         if state.ema is not None:

@@ -16,12 +16,14 @@ from torch import nn
 from cyclegan.train.discriminators import KINDS
 
 RECONSTRUCTION = ("cyc_A", "cyc_B", "idt_A", "idt_B")
+STRUCTURE = ("struct_A", "struct_B")  # each photo's structure against its translation's
 
 
-def loss_names(kinds=("patch",)) -> tuple[str, ...]:
+def loss_names(kinds=("patch",), structure: bool = False) -> tuple[str, ...]:
     """Every loss train_step returns, in log order: "G" (the sum the generators minimise),
-    its terms, then the discriminators' losses."""
+    its terms, then the discriminators' losses. `structure`: with --lambda-struct."""
     return ("G", *(n for k in kinds for n in KINDS[k].losses[:2]), *RECONSTRUCTION,
+            *(STRUCTURE if structure else ()),
             *(n for k in kinds for n in KINDS[k].losses[2:]))
 
 
@@ -133,6 +135,7 @@ class LossWeights:
     d_ratio: float  # the discriminator loss is divided by it
     projected_loss: str = "lsgan"  # the projected discriminator's loss (the patch one: lsgan)
     lambda_id_steps: int = 0  # lambda_id fades linearly to 0 over them (0: constant)
+    lambda_struct: float = 0.0  # the structure loss's weight (train/structure.py)
 
     def loss_of(self, kind: str) -> str:
         return self.projected_loss if kind == "projected" else "lsgan"
@@ -152,13 +155,14 @@ class LossWeights:
 
 def train_step(G: Generators, D: Discriminators, opt_G, opt_D, pools: tuple[ImagePool, ImagePool],
                real_a: torch.Tensor, real_b: torch.Tensor, w: LossWeights, autocast=None,
-               G_fwd: nn.Module | None = None, D_fwd: nn.Module | None = None
-               ) -> dict[str, torch.Tensor]:
+               G_fwd: nn.Module | None = None, D_fwd: nn.Module | None = None,
+               structure: nn.Module | None = None) -> dict[str, torch.Tensor]:
     """One CycleGAN iteration: update both generators, then both discriminators.
 
     G_fwd / D_fwd are the modules to call (DDP wrappers of G / D when distributed). In the
-    generator update the discriminators are used unwrapped and frozen. Returns the losses
-    named by loss_names(D.kinds), detached (no host sync).
+    generator update the discriminators are used unwrapped and frozen. `structure`: the
+    StructureLoss that w.lambda_struct weighs. Returns the losses named by
+    loss_names(D.kinds, structure is not None), detached (no host sync).
     """
     autocast = autocast or contextlib.nullcontext()
     G_fwd, D_fwd = G_fwd or G, D_fwd or D
@@ -181,6 +185,9 @@ def train_step(G: Generators, D: Discriminators, opt_G, opt_D, pools: tuple[Imag
             terms["idt_B"] = l1_loss(idt_b, real_b) * (w.lambda_cyc * w.lambda_id)
         else:
             terms["idt_A"] = terms["idt_B"] = torch.zeros((), device=real_a.device)
+        if structure is not None:
+            terms["struct_A"] = structure(real_a, fake_b) * w.lambda_struct
+            terms["struct_B"] = structure(real_b, fake_a) * w.lambda_struct
         loss_g = sum(terms.values())
     opt_G.zero_grad(set_to_none=True)
     loss_g.backward()

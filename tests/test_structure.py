@@ -1,0 +1,119 @@
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from cyclegan.data import seasons_pairs
+from cyclegan.train.recipe import (
+    Discriminators,
+    Generators,
+    ImagePool,
+    LossWeights,
+    loss_names,
+    train_step,
+)
+from cyclegan.train.structure import LEVELS, self_similarity, structure_loss
+
+from conftest import needs_backbone
+
+
+def test_self_similarity_equals_the_cosines_written_out_in_float64():
+    torch.manual_seed(0)
+    f = torch.randn(2, 3, 5, 6)
+    got = self_similarity(f, window=3).double().numpy()
+    x = f.double().numpy()
+    n, c, h, w = x.shape
+    want = np.zeros((n, 9, h, w))
+    for i in range(n):
+        for y in range(h):
+            for z in range(w):
+                for d, (dy, dz) in enumerate((a, b) for a in (-1, 0, 1) for b in (-1, 0, 1)):
+                    if 0 <= y + dy < h and 0 <= z + dz < w:  # off the map: 0
+                        p, q = x[i, :, y, z], x[i, :, y + dy, z + dz]
+                        want[i, d, y, z] = p @ q / np.linalg.norm(p) / np.linalg.norm(q)
+    np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+class _Stub(torch.nn.Module):
+    def __init__(self, fn):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.tensor(1.0))
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x) * self.p
+
+
+class _MeanD(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, x):
+        return (x.mean((1, 2, 3)) * self.w).view(-1, 1, 1, 1)
+
+
+def test_train_step_weighs_each_photo_against_its_own_translation():
+    a, b = torch.rand(2, 3, 4, 4) * 2 - 1, torch.rand(2, 3, 4, 4) * 2 - 1
+    G = Generators(_Stub(lambda x: x * 0.5), _Stub(lambda x: x + 0.1))
+    D = Discriminators({"patch": _MeanD()}, {"patch": _MeanD()})
+    seen = []
+
+    def structure(x, y):
+        seen.append((x, y.detach()))
+        return (x - y).abs().mean()
+
+    got = train_step(G, D, torch.optim.SGD(G.parameters(), lr=0.1),
+                     torch.optim.SGD(D.trainable, lr=0.1), (ImagePool(0), ImagePool(0)),
+                     a, b, LossWeights(10.0, 0.0, 2.0, lambda_struct=3.0), structure=structure)
+    assert list(got) == [n for n in loss_names(structure=True) if n in got]
+    assert set(got) == set(loss_names(structure=True))
+    assert got["struct_A"].item() == pytest.approx(3.0 * (a - a * 0.5).abs().mean().item())
+    assert got["struct_B"].item() == pytest.approx(3.0 * (b - (b + 0.1)).abs().mean().item())
+    assert got["G"].item() == pytest.approx(sum(got[k].item() for k in (
+        "G_A2B", "G_B2A", "cyc_A", "cyc_B", "idt_A", "idt_B", "struct_A", "struct_B")))
+    assert torch.equal(seen[0][0], a) and torch.equal(seen[1][0], b)
+
+
+@pytest.fixture(scope="module")
+def photos():
+    """Procedural landscapes at 96 px (12 x 12 at stride 8), A and B of one scene."""
+    a, b = seasons_pairs(4, 96, seed=7)
+    return a, b
+
+
+@needs_backbone
+def test_the_loss_lets_appearance_go_and_holds_structure(photos):
+    a, _ = photos
+    loss = structure_loss("cpu")
+    assert loss(a, a).item() == pytest.approx(0.0, abs=1e-6)
+    # A colour grade (cooler, darker, less saturated), and the same scene moved by 8 px
+    # or blurred: the grade must cost less than either structural change.
+    gray = a.mean(1, keepdim=True)
+    grade = (0.6 * a + 0.4 * gray) * 0.85 + torch.tensor([-0.05, 0.0, 0.08]).view(1, 3, 1, 1)
+    moved = torch.roll(a, shifts=(8, 8), dims=(2, 3))
+    blurred = F.avg_pool2d(F.pad(a, (3, 3, 3, 3), mode="reflect"), 7, stride=1)
+    costs = {name: loss(a, y).item() for name, y in
+             (("grade", grade), ("moved", moved), ("blurred", blurred))}
+    assert costs["grade"] < costs["moved"] / 2 and costs["grade"] < costs["blurred"] / 2, costs
+
+
+@needs_backbone
+def test_gradients_reach_the_translation_only(photos):
+    a, _ = photos
+    loss = structure_loss("cpu")
+    y = (a * 0.5).requires_grad_(True)
+    loss(a, y).backward()
+    assert y.grad is not None and y.grad.abs().sum() > 0
+    assert all(p.grad is None and not p.requires_grad for p in loss.net.parameters())
+    assert set(loss.net(a, LEVELS)) == set(LEVELS)
+
+
+def test_without_the_backbone_the_flag_is_refused_before_any_work(monkeypatch):
+    from cyclegan import backbone
+    from cyclegan.train.config import TrainConfig, TrainError
+
+    monkeypatch.setattr(backbone, "available", lambda: False)
+    with pytest.raises(TrainError, match=r"--lambda-struct .*cyclegan\[efficientnet\]"):
+        TrainConfig(lambda_struct=1.0).resolved()
+    assert TrainConfig().resolved().lambda_struct == 0.0  # the default needs nothing
