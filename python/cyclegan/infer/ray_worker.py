@@ -57,7 +57,7 @@ class TranslateActor:
 
     def __init__(self, model_name: str, model_data: bytes, precision: str,
                  cfg: InferConfig, device: str, cores: int, started: float, roll=None):
-        if roll is not None:  # cyclegan-infer's driver, which stops its actors on Ctrl-C
+        if roll is not None:  # cyclegan-infer's driver, which kills its actors at the end
             import ray
 
             ray.get(roll.add.remote(ray.get_runtime_context().current_actor))
