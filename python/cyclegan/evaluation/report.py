@@ -75,7 +75,7 @@ def green_probe(size: int = 256) -> Image.Image:
     return Image.fromarray(np.round(np.clip(img, 0, 1) * 255).astype(np.uint8))
 
 
-# The feature spaces cyclegan-eval measures distances in (evaluate.py's SPACES).
+# The feature spaces cyclegan-eval measures distances in (evaldata.SPACES, in its order).
 SPACE_LABELS = {"clf": "classifier features", "pool": "EfficientNet-Lite pool, 1280-d",
                 "s16": "EfficientNet-Lite s16, 112-d",
                 "pool_luma": "EfficientNet-Lite pool of luma, colour-blind",
