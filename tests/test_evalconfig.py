@@ -118,6 +118,13 @@ def test_sweep_tables_print_no_negative_kid():
     assert "-0.002" not in report.metrics_markdown(rows) + report.metrics_html(rows)
 
 
+def test_every_space_measured_has_a_label_and_a_sweep_column():
+    from cyclegan.evaluation import evaldata
+
+    assert tuple(report.SPACE_LABELS) == evaldata.SPACES
+    assert {f"kid_{s}" for s in evaldata.SPACES} <= {k for k, _ in report.METRIC_COLUMNS}
+
+
 def test_sweep_tables_show_the_judges_distances_where_it_ran():
     def result(name, judged):
         m = {"source": "summer", "target": "winter", "domain_score": 0.5,
