@@ -42,6 +42,7 @@ arm_flags() {
     paper-idfade) echo "--lambda-cyc 10 --lambda-id 0.5 --lambda-id-steps 1800" ;;  # identity fades over ~half of 75 min
     paper-struct) echo "--lambda-cyc 10 --lambda-id 0 --lambda-struct 10" ;;  # structure kept, colours free
     paper-struct-id) echo "--lambda-cyc 10 --lambda-id 0.1 --lambda-struct 10" ;;  # and a weak identity against inverted tones
+    paper-struct-tone) echo "--lambda-cyc 10 --lambda-id 0 --lambda-struct 10 --lambda-tone 2 --precision bf16" ;;  # or a tone loss against them
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }

@@ -349,3 +349,26 @@ def colour_field(seed: int, h: int, w: int, amplitude: float = 110) -> np.ndarra
         a, b, p = rng.uniform(-6, 6, 3)
         out[..., c] = 127 + amplitude * np.sin(a * x + b * y + p)
     return out.astype(np.uint8)
+
+
+class StubGenerator(torch.nn.Module):
+    """fn(x) times one trainable scalar: a generator whose outputs a test can write down."""
+
+    def __init__(self, fn):
+        super().__init__()
+        self.p = torch.nn.Parameter(torch.tensor(1.0))
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x) * self.p
+
+
+class MeanDiscriminator(torch.nn.Module):
+    """One logit per image: its mean times a trainable scalar."""
+
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, x):
+        return (x.mean((1, 2, 3)) * self.w).view(-1, 1, 1, 1)

@@ -194,15 +194,18 @@ def test_a_run_resumed_in_bf16_stays_in_bf16(data4, tmp_path):
 
 
 @needs_backbone
-def test_a_run_with_lambda_struct_logs_both_structure_terms(data4, tmp_path):
+def test_a_run_with_lambda_struct_and_tone_logs_their_terms(data4, tmp_path):
     run = tmp_path / "run"
-    train(cfg(data4, run, batch_size=2, steps=2, lambda_struct=2.0, lambda_id=0.0))
+    train(cfg(data4, run, batch_size=2, steps=2, lambda_struct=2.0, lambda_tone=1.0,
+              lambda_id=0.0))
     records = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert len(records) == 2
-    assert all(r["loss_struct_A"] > 0 and r["loss_struct_B"] > 0 for r in records)
+    assert all(r[f"loss_{k}"] > 0 for r in records for k in
+               ("struct_A", "struct_B", "tone_A", "tone_B"))
     plain = tmp_path / "plain"
     train(cfg(data4, plain, batch_size=2, steps=1))
-    assert "loss_struct_A" not in (plain / "log.jsonl").read_text()
+    assert "loss_struct_A" not in (text := (plain / "log.jsonl").read_text())
+    assert "loss_tone_A" not in text
 
 
 def test_bf16_channels_last(data4, tmp_path):

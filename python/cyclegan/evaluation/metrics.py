@@ -54,7 +54,7 @@ def gaussian_window(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA,
     return g / g.sum()
 
 
-def _filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
+def gaussian_filter(x: torch.Tensor, g: torch.Tensor) -> torch.Tensor:
     """Separable 'valid' Gaussian filter of every channel (no padding, as in Wang et al.)."""
     c = x.shape[1]
     x = F.conv2d(x, g.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
@@ -79,10 +79,10 @@ def ssim(x: torch.Tensor, y: torch.Tensor, data_range: float = 1.0,
     g = gaussian_window(window, sigma, dtype).to(x.device)
     c1 = (SSIM_K1 * data_range) ** 2
     c2 = (SSIM_K2 * data_range) ** 2
-    mu_x, mu_y = _filter(x, g), _filter(y, g)
-    var_x = _filter(x * x, g) - mu_x * mu_x
-    var_y = _filter(y * y, g) - mu_y * mu_y
-    cov = _filter(x * y, g) - mu_x * mu_y
+    mu_x, mu_y = gaussian_filter(x, g), gaussian_filter(y, g)
+    var_x = gaussian_filter(x * x, g) - mu_x * mu_x
+    var_y = gaussian_filter(y * y, g) - mu_y * mu_y
+    cov = gaussian_filter(x * y, g) - mu_x * mu_y
     num = (2 * mu_x * mu_y + c1) * (2 * cov + c2)
     den = (mu_x * mu_x + mu_y * mu_y + c1) * (var_x + var_y + c2)
     return (num / den).flatten(1).mean(1)

@@ -141,6 +141,13 @@ class TrainConfig:
                                 "where the identity loss also keeps its colours. Needs the "
                                 "efficientnet extra; 0 disables", "recipe",
                                 bounds=NON_NEGATIVE)
+    lambda_tone: float = _opt(0.0, "weight of a tone loss: 1 - the local correlation of "
+                              "each photo's luma and its translation's at a quarter of "
+                              "their size, so light areas stay lighter than dark ones "
+                              "while brightness, contrast and colour are free (0 for the "
+                              "same photo, about 2 where tones are inverted). Keeps the "
+                              "structure loss from inverting tones; 0 disables", "recipe",
+                              bounds=NON_NEGATIVE)
     lambda_id_steps: int = _opt(0, "steps over which --lambda-id fades linearly to 0, after "
                                 "which the identity passes are skipped (0: it stays). It "
                                 "keeps the photos' structure while the generators are "
@@ -219,6 +226,12 @@ class TrainConfig:
                                      f"(this run uses {c.discriminator})")
         if c.lambda_struct:
             _require_backbone("--lambda-struct")
+        if c.lambda_tone:
+            from cyclegan.train.tone import MIN_SIZE  # imports torch: not for --help
+            if c.image_size < MIN_SIZE:
+                raise TrainError(f"--lambda-tone needs --image-size {MIN_SIZE} or more "
+                                 f"(got {c.image_size}): it compares photos at a quarter "
+                                 "of their size in 7 x 7 windows")
         if c.lambda_id_steps and not c.lambda_id:
             raise TrainError("--lambda-id-steps fades the identity loss out, but --lambda-id "
                              "is 0: there is none")

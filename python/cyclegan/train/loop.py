@@ -89,7 +89,7 @@ def _train(cfg: TrainConfig, info: distributed.DistInfo) -> dict:
     step = _step_function(state, cfg, info, fmt)
     writer = tensorboard.open_writer(run, state.step) if cfg.tensorboard and main else None
     losses = LossLog(run, info, state, cfg.batch_size * info.world_size, writer,
-                     loss_names(state.D.kinds, cfg.lambda_struct > 0))
+                     loss_names(state.D.kinds, LossWeights.from_config(cfg)))
     progress = Progress(total_steps, "train", unit="step", enabled=main and not cfg.quiet,
                         initial=state.step)
     pace = budget.Pace(total_steps, state.step, device) if main and total_steps else None

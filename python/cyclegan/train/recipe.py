@@ -14,16 +14,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from cyclegan.train.discriminators import KINDS
+from cyclegan.train.tone import tone_loss
 
 RECONSTRUCTION = ("cyc_A", "cyc_B", "idt_A", "idt_B")
 STRUCTURE = ("struct_A", "struct_B")  # each photo's structure against its translation's
+TONE = ("tone_A", "tone_B")  # each photo's layout of light and dark against its translation's
 
 
-def loss_names(kinds=("patch",), structure: bool = False) -> tuple[str, ...]:
-    """Every loss train_step returns, in log order: "G" (the sum the generators minimise),
-    its terms, then the discriminators' losses. `structure`: with --lambda-struct."""
+def loss_names(kinds=("patch",), weights: LossWeights | None = None) -> tuple[str, ...]:
+    """Every loss train_step returns with these weights, in log order: "G" (the sum the
+    generators minimise), its terms, then the discriminators' losses. The structure and
+    tone terms are there only where their weights are on."""
     return ("G", *(n for k in kinds for n in KINDS[k].losses[:2]), *RECONSTRUCTION,
-            *(STRUCTURE if structure else ()),
+            *(STRUCTURE if weights and weights.lambda_struct else ()),
+            *(TONE if weights and weights.lambda_tone else ()),
             *(n for k in kinds for n in KINDS[k].losses[2:]))
 
 
@@ -136,6 +140,7 @@ class LossWeights:
     projected_loss: str = "lsgan"  # the projected discriminator's loss (the patch one: lsgan)
     lambda_id_steps: int = 0  # lambda_id fades linearly to 0 over them (0: constant)
     lambda_struct: float = 0.0  # the structure loss's weight (train/structure.py)
+    lambda_tone: float = 0.0  # the tone loss's weight (train/tone.py)
 
     def loss_of(self, kind: str) -> str:
         return self.projected_loss if kind == "projected" else "lsgan"
@@ -161,9 +166,11 @@ def train_step(G: Generators, D: Discriminators, opt_G, opt_D, pools: tuple[Imag
 
     G_fwd / D_fwd are the modules to call (DDP wrappers of G / D when distributed). In the
     generator update the discriminators are used unwrapped and frozen. `structure`: the
-    StructureLoss that w.lambda_struct weighs. Returns the losses named by
-    loss_names(D.kinds, structure is not None), detached (no host sync).
+    StructureLoss that w.lambda_struct weighs (needed when it is on). Returns the losses
+    named by loss_names(D.kinds, w), detached (no host sync).
     """
+    if w.lambda_struct and structure is None:
+        raise ValueError("lambda_struct is on: pass the StructureLoss it weighs")
     autocast = autocast or contextlib.nullcontext()
     G_fwd, D_fwd = G_fwd or G, D_fwd or D
     identity = w.lambda_id > 0
@@ -185,9 +192,12 @@ def train_step(G: Generators, D: Discriminators, opt_G, opt_D, pools: tuple[Imag
             terms["idt_B"] = l1_loss(idt_b, real_b) * (w.lambda_cyc * w.lambda_id)
         else:
             terms["idt_A"] = terms["idt_B"] = torch.zeros((), device=real_a.device)
-        if structure is not None:
+        if w.lambda_struct:
             terms["struct_A"] = structure(real_a, fake_b) * w.lambda_struct
             terms["struct_B"] = structure(real_b, fake_a) * w.lambda_struct
+        if w.lambda_tone:
+            terms["tone_A"] = tone_loss(real_a, fake_b) * w.lambda_tone
+            terms["tone_B"] = tone_loss(real_b, fake_a) * w.lambda_tone
         loss_g = sum(terms.values())
     opt_G.zero_grad(set_to_none=True)
     loss_g.backward()
