@@ -18,7 +18,7 @@ from PIL import Image
 
 from cyclegan.cli.infer import main
 from cyclegan.fileio import is_temp
-from cyclegan.infer import InferConfig, bundled, run, storage
+from cyclegan.infer import InferConfig, bundled, ray_engine, run, storage
 from cyclegan.infer.failures import read_failures
 from cyclegan.infer.ray_engine import Actors, RayEngineError, RayOptions, plan_actors
 from cyclegan.infer.ray_engine import run as run_ray
@@ -286,6 +286,23 @@ def test_interrupted_run_counts_the_outputs_on_disk(ray_local, tmp_path):
     assert 0 < s.translated == len(written) < 12, (s.translated, written)
     assert f"{s.planned - s.finished} of {s.planned} images not done" in s.report()
     assert not [p for p in out.rglob("*") if is_temp(p)]
+
+
+def test_a_failed_job_leaves_no_actor_writing(ray_local, tmp_path, monkeypatch):
+    """A Ray error while results stream in (planted once the actor is writing) ends the
+    run with one clear error, and no actor goes on writing after it."""
+    src = photos(tmp_path / "in", n=12, size=160)
+    out = tmp_path / "out"
+
+    def fail_once_writing(results, job, *_):
+        next(iter(results.iter_batches(batch_size=None)), None)  # the actor has started
+        raise ray_local.exceptions.RayError("planted")
+
+    monkeypatch.setattr(ray_engine, "_collect", fail_once_writing)
+    with pytest.raises(RayEngineError, match="the Ray job failed: planted"):
+        run_ray(InferConfig(input=src, output=out, model=MODEL, quiet=True),
+                RayOptions(actors=1, cpus_per_actor=1, rows_per_call=4))
+    assert _map_workers() == []
 
 
 def _map_workers() -> list[int]:

@@ -47,6 +47,7 @@ CPU_ACTOR_CORES = 4  # cores per CPU actor by default (fewer on smaller nodes)
 CONNECT_TIMEOUT_S = 10.0  # a head node that does not answer a TCP connection in this time
 SETTLE_S = 1.0  # after an interrupt: no new output for this long, and the actors are gone
 EXIT_WAIT_S = 30.0  # for the processes of the actors killed at the end to exit (_await_exit)
+ROLL_WAIT_S = 10.0  # for the roll of actors to answer (a broken cluster may never: _release)
 ACTOR_CLASS = f"MapWorker(MapBatches({TranslateActor.__name__}))"  # as Ray Data names it
 RAY_GCS_TRIES = "RAY_gcs_server_port_wait_time_s"  # Ray's tries at its head node (default 20)
 
@@ -332,6 +333,7 @@ def _execute(ray, job: Run, actors: Actors, opts: RayOptions, log, warn) -> None
     ctx = results.context
     ctx.enable_progress_bars = False  # ours is the one progress bar
     ctx.print_on_execution_start = False
+    failure = None
     with job.progress() as bar, _quiet_console():
         try:
             with job.stopping(_stop):
@@ -340,14 +342,26 @@ def _execute(ray, job: Run, actors: Actors, opts: RayOptions, log, warn) -> None
             if job.summary.interrupted is None:
                 raise
         except ray.exceptions.RayError as exc:
-            raise RayEngineError(f"the Ray job failed: {first_line(exc)} (see Ray's logs)") \
-                from None
-    for handle in ray.get(roll.members.remote()) + [roll]:  # idle now, unless interrupted
-        ray.kill(handle, no_restart=True)
-    _await_exit(ray, job.started)
+            failure = RayEngineError(f"the Ray job failed: {first_line(exc)} (see Ray's logs)")
+    _release(ray, roll, job.started)
+    if failure is not None:
+        raise failure
     if job.summary.interrupted is not None:
         _count_when_settled(job)
     job.summary.seconds = time.perf_counter() - start
+
+
+def _release(ray, roll, started: float) -> None:
+    """Kill the run's actors (idle at the end, busy after an interrupt or a failure) and
+    the roll, and wait for their processes to exit. Where the roll does not answer within
+    ROLL_WAIT_S (a broken cluster) its actors are left to Ray Data's own shutdown."""
+    try:
+        members = ray.get(roll.members.remote(), timeout=ROLL_WAIT_S)
+    except ray.exceptions.RayError:  # GetTimeoutError included
+        members = []
+    for handle in members + [roll]:
+        ray.kill(handle, no_restart=True)
+    _await_exit(ray, started)
 
 
 def _await_exit(ray, started: float) -> None:
