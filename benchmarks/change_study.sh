@@ -44,6 +44,7 @@ arm_flags() {
     paper-struct-id) echo "--lambda-cyc 10 --lambda-id 0.1 --lambda-struct 10" ;;  # and a weak identity against inverted tones
     paper-struct-tone) echo "--lambda-cyc 10 --lambda-id 0 --lambda-struct 10 --lambda-tone 2 --precision bf16" ;;  # or a tone loss against them
     paper-struct-tone05) echo "--lambda-cyc 10 --lambda-id 0 --lambda-struct 10 --lambda-tone 0.5 --precision bf16" ;;  # a quarter of that tone weight
+    change-struct-tone) echo "--lambda-cyc 5 --lambda-id 0 --lambda-struct 10 --lambda-tone 2 --precision bf16" ;;  # and half the cycle weight
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }
