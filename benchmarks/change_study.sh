@@ -31,23 +31,7 @@ BASE=(--data "$SPLIT" --image-size 112 --load-size 128 --ngf 32 --n-blocks 6
       --upsample bilinear "${BUDGET_FLAG[@]}" --save-minutes 10 --save-every 1
       --log-every 25 --seed 0 --workers 1 --quiet --domains summer,winter
       --discriminator patch)
-arm_flags() {
-  case $1 in
-    paper)  echo "--lambda-cyc 10 --lambda-id 0.5" ;;   # today's recipe, budgeted
-    change) echo "--lambda-cyc 5 --lambda-id 0" ;;      # the arms the issue names
-    prior)  echo "--lambda-cyc 5 --lambda-id 0 --arch resnet-prior" ;;
-    prior-paper) echo "--lambda-cyc 10 --lambda-id 0.5 --arch resnet-prior" ;;  # the prior, today's losses
-    paper-id0) echo "--lambda-cyc 10 --lambda-id 0" ;;  # today's cycle weight, no identity
-    paper-bf16) echo "--lambda-cyc 10 --lambda-id 0.5 --precision bf16" ;;  # bf16 autocast
-    paper-idfade) echo "--lambda-cyc 10 --lambda-id 0.5 --lambda-id-steps 1800" ;;  # identity fades over ~half of 75 min
-    paper-struct) echo "--lambda-cyc 10 --lambda-id 0 --lambda-struct 10" ;;  # structure kept, colours free
-    paper-struct-id) echo "--lambda-cyc 10 --lambda-id 0.1 --lambda-struct 10" ;;  # and a weak identity against inverted tones
-    paper-struct-tone) echo "--lambda-cyc 10 --lambda-id 0 --lambda-struct 10 --lambda-tone 2 --precision bf16" ;;  # or a tone loss against them
-    paper-struct-tone05) echo "--lambda-cyc 10 --lambda-id 0 --lambda-struct 10 --lambda-tone 0.5 --precision bf16" ;;  # a quarter of that tone weight
-    change-struct-tone) echo "--lambda-cyc 5 --lambda-id 0 --lambda-struct 10 --lambda-tone 2 --precision bf16" ;;  # and half the cycle weight
-    *) echo "unknown arm $1" >&2; exit 2 ;;
-  esac
-}
+source "$(dirname "$(realpath "$0")")/recipes.sh"  # arm_flags NAME
 
 train() {  # ARM: trains (or resumes) and snapshots latest.pt each time it changes (follow)
   local run=$OUT/$1 args
