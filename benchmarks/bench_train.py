@@ -16,6 +16,7 @@ Memory, per case:
   python benchmarks/bench_train.py --device cuda    # + GPU cases (precision, batch, layout)
   python benchmarks/bench_train.py --quick          # tiny smoke run
   python benchmarks/bench_train.py --cpu-precision  # bf16 against fp32, the bundled shape
+  python benchmarks/bench_train.py --cpu-losses     # what the anchor terms cost, same shape
 
 --cpu-precision times bf16 autocast against fp32 on the CPU at the bundled models' shape
 (112 px crops, ngf 32, ndf 64, 6 blocks, bilinear upsampling, batch 1, fused kernels, as
@@ -23,6 +24,13 @@ benchmarks/change_study.sh trains them), the two alternating round by round, and
 reports the ratio per round in process CPU seconds (what one torch thread on a shared
 machine spends) and in wall seconds: median, min and max. The host line records whether
 the CPU has bf16 units (AMX, AVX-512 BF16): only one CPU, which has both, is measured.
+
+--cpu-losses times, at the same shape in bf16, what holds the translation to its photo in
+each recipe of change_study.sh: the identity loss (the paper arm: two more generator
+passes), the structure loss in its place (frozen EfficientNet-Lite0 on photo and
+translation), and the structure and tone losses together (paper-struct-tone), rotating
+round by round; per round each recipe's seconds per iteration over the identity recipe's.
+Needs the efficientnet extra (the structure loss's backbone).
 """
 
 from __future__ import annotations
@@ -46,6 +54,7 @@ from common import host_note  # noqa: E402
 from cyclegan.layers import fused_unavailable_reason  # noqa: E402
 from cyclegan.models import ModelConfig, PatchDiscriminator, ResnetGenerator, init_weights  # noqa: E402,E501
 from cyclegan.train.recipe import Discriminators, Generators, ImagePool, LossWeights, train_step  # noqa: E402,E501
+from cyclegan.train.structure import structure_loss  # noqa: E402
 
 
 @dataclass
@@ -61,6 +70,7 @@ class Case:
     compile: bool = False
     ndf: int | None = None  # None: ngf
     upsample: str = "deconv"
+    weights: LossWeights = LossWeights(10.0, 0.5, 2.0)  # the paper's, as cyclegan-train's defaults
 
     @property
     def key(self) -> tuple:
@@ -107,10 +117,12 @@ class Trainer:
         self.real_b = (torch.rand(shape) * 2 - 1).to(self.device, memory_format=fmt)
         self.autocast = (torch.autocast(self.device.type, dtype=torch.bfloat16)
                          if case.precision == "bf16" else contextlib.nullcontext())
+        self.structure = (structure_loss(self.device) if case.weights.lambda_struct
+                          else None)
 
     def step(self) -> None:
         train_step(self.G, self.D, self.opt_G, self.opt_D, self.pools, self.real_a,
-                   self.real_b, LossWeights(10.0, 0.5, 2.0), self.autocast)
+                   self.real_b, self.case.weights, self.autocast, structure=self.structure)
 
     def sync(self) -> None:
         if self.device.type == "cuda":
@@ -205,6 +217,34 @@ def precision_rounds(rounds: int, iters: int, warmup: int) -> dict:
     return out
 
 
+# The anchors of change_study.sh's arms, by arm name: the cycle weight 10 and d_ratio 2 of
+# all three, with the identity loss, or the structure loss, or structure and tone.
+ANCHORS = {"paper": LossWeights(10.0, 0.5, 2.0),
+           "paper-struct": LossWeights(10.0, 0.0, 2.0, lambda_struct=10.0),
+           "paper-struct-tone": LossWeights(10.0, 0.0, 2.0, lambda_struct=10.0,
+                                            lambda_tone=2.0)}
+
+
+def loss_rounds(rounds: int, iters: int, warmup: int) -> dict:
+    """Each of ANCHORS at the bundled shape in bf16, rotating per round (see the module doc):
+    per recipe its median seconds per iteration and, per round, its time over the identity
+    recipe's (median, min, max), on the process CPU clock and the wall clock."""
+    shape = dict(ngf=32, ndf=64, n_blocks=6, upsample="bilinear")
+    trainers = [Trainer(Case("cpu", 112, 1, True, "bf16", weights=w, **shape))
+                for w in ANCHORS.values()]
+    times = dict(zip(ANCHORS, interleave(trainers, warmup, rounds, iters)))
+    out = {}
+    for clock in ("cpu", "wall"):
+        base = times["paper"][clock]
+        out[clock] = {}
+        for name, t in times.items():
+            ratios = [a / b for a, b in zip(t[clock], base)]
+            out[clock][name] = {"s": statistics.median(t[clock]),
+                                "ratio": statistics.median(ratios), "min": min(ratios),
+                                "max": max(ratios)}
+    return out
+
+
 def settings(args) -> list[Case]:
     """Plain-variant cases; each is also run fused."""
     if args.quick:
@@ -245,6 +285,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--cpu-precision", action="store_true",
                    help="only bf16 against fp32 on the CPU at the bundled shape; --repeats "
                         "rounds (default 5) of --iters iterations (default 10)")
+    p.add_argument("--cpu-losses", action="store_true",
+                   help="only the anchor losses' cost on the CPU (identity, structure, "
+                        "structure + tone) at the bundled shape in bf16; --repeats rounds "
+                        "(default 5) of --iters iterations (default 10)")
     p.add_argument("--json", metavar="PATH", help="also write the results as JSON")
     args = p.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -253,11 +297,24 @@ def main(argv: list[str] | None = None) -> int:
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
     repeats = args.repeats if args.repeats is not None else (2 if args.quick else 5)
 
-    if args.cpu_precision:
+    if args.cpu_precision or args.cpu_losses:
         print(host_note("cpu"))
         if (reason := fused_unavailable_reason("cpu")) is not None:
             print(f"fused ops unavailable on cpu: {reason}", file=sys.stderr)
             return 1
+    if args.cpu_losses:
+        res = loss_rounds(repeats, args.iters or 10, warmup)
+        for clock, recipes in res.items():
+            for name, r in recipes.items():
+                print(f"{clock:4} {name:18} {r['s']:.3f} s/iteration, {r['ratio']:.2f}x the "
+                      f"identity recipe's ({r['min']:.2f}x-{r['max']:.2f}x over {repeats} "
+                      f"rounds)")
+        if args.json:
+            _write_json(Path(args.json), {"info": {"torch": torch.__version__,
+                                                   "threads": torch.get_num_threads()},
+                                          "cpu_losses": res})
+        return 0
+    if args.cpu_precision:
         res = precision_rounds(repeats, args.iters or 10, warmup)
         for clock, r in res.items():
             print(f"{clock:4} s/iteration: fp32 {r['fp32_s']:.3f}, bf16 {r['bf16_s']:.3f}; "
