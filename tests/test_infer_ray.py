@@ -288,18 +288,26 @@ def test_interrupted_run_counts_the_outputs_on_disk(ray_local, tmp_path):
     assert not [p for p in out.rglob("*") if is_temp(p)]
 
 
-def test_a_failed_job_leaves_no_actor_writing(ray_local, tmp_path, monkeypatch):
+@pytest.mark.parametrize("planted", ["ray error", "bare interrupt"])
+def test_a_failed_job_leaves_no_actor_writing(ray_local, tmp_path, monkeypatch, planted):
     """A Ray error while results stream in (planted once the actor is writing) ends the
-    run with one clear error, and no actor goes on writing after it."""
+    run with one clear error, and no actor goes on writing after it; so does a
+    KeyboardInterrupt that is not our stop request (one raised inside Ray, say), which
+    is passed on as it came."""
     src = photos(tmp_path / "in", n=12, size=160)
     out = tmp_path / "out"
+    error, expected = {"ray error": (ray_local.exceptions.RayError("planted"),
+                                     pytest.raises(RayEngineError,
+                                                   match="the Ray job failed: planted")),
+                       "bare interrupt": (KeyboardInterrupt(),
+                                          pytest.raises(KeyboardInterrupt))}[planted]
 
     def fail_once_writing(results, job, *_):
         next(iter(results.iter_batches(batch_size=None)), None)  # the actor has started
-        raise ray_local.exceptions.RayError("planted")
+        raise error
 
     monkeypatch.setattr(ray_engine, "_collect", fail_once_writing)
-    with pytest.raises(RayEngineError, match="the Ray job failed: planted"):
+    with expected:
         run_ray(InferConfig(input=src, output=out, model=MODEL, quiet=True),
                 RayOptions(actors=1, cpus_per_actor=1, rows_per_call=4))
     assert _map_workers() == []

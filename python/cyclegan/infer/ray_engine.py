@@ -334,16 +334,19 @@ def _execute(ray, job: Run, actors: Actors, opts: RayOptions, log, warn) -> None
     ctx.enable_progress_bars = False  # ours is the one progress bar
     ctx.print_on_execution_start = False
     failure = None
-    with job.progress() as bar, _quiet_console():
-        try:
-            with job.stopping(_stop):
-                _collect(results, job, bar, log, warn)
-        except KeyboardInterrupt:
-            if job.summary.interrupted is None:
-                raise
-        except ray.exceptions.RayError as exc:
-            failure = RayEngineError(f"the Ray job failed: {first_line(exc)} (see Ray's logs)")
-    _release(ray, roll, job.started)
+    try:
+        with job.progress() as bar, _quiet_console():
+            try:
+                with job.stopping(_stop):
+                    _collect(results, job, bar, log, warn)
+            except KeyboardInterrupt:
+                if job.summary.interrupted is None:  # not our stop request: passed on
+                    raise
+            except ray.exceptions.RayError as exc:
+                failure = RayEngineError(f"the Ray job failed: {first_line(exc)} "
+                                         "(see Ray's logs)")
+    finally:  # whatever ends the run, no actor of it goes on writing (the roll's ask is
+        _release(ray, roll, job.started)  # time-boxed, so a broken cluster cannot hang this)
     if failure is not None:
         raise failure
     if job.summary.interrupted is not None:
