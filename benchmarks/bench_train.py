@@ -245,6 +245,18 @@ def loss_rounds(rounds: int, iters: int, warmup: int) -> dict:
     return out
 
 
+def _precision_lines(res: dict, rounds: int) -> list[str]:
+    return [f"{clock:4} s/iteration: fp32 {r['fp32_s']:.3f}, bf16 {r['bf16_s']:.3f}; "
+            f"bf16 {r['ratio']:.2f}x as fast ({r['min']:.2f}x-{r['max']:.2f}x over {rounds} "
+            "rounds)" for clock, r in res.items()]
+
+
+def _loss_lines(res: dict, rounds: int) -> list[str]:
+    return [f"{clock:4} {name:18} {r['s']:.3f} s/iteration, {r['ratio']:.2f}x the identity "
+            f"recipe's ({r['min']:.2f}x-{r['max']:.2f}x over {rounds} rounds)"
+            for clock, recipes in res.items() for name, r in recipes.items()]
+
+
 def settings(args) -> list[Case]:
     """Plain-variant cases; each is also run fused."""
     if args.quick:
@@ -302,28 +314,15 @@ def main(argv: list[str] | None = None) -> int:
         if (reason := fused_unavailable_reason("cpu")) is not None:
             print(f"fused ops unavailable on cpu: {reason}", file=sys.stderr)
             return 1
-    if args.cpu_losses:
-        res = loss_rounds(repeats, args.iters or 10, warmup)
-        for clock, recipes in res.items():
-            for name, r in recipes.items():
-                print(f"{clock:4} {name:18} {r['s']:.3f} s/iteration, {r['ratio']:.2f}x the "
-                      f"identity recipe's ({r['min']:.2f}x-{r['max']:.2f}x over {repeats} "
-                      f"rounds)")
+        key = "cpu_losses" if args.cpu_losses else "cpu_precision"
+        res = (loss_rounds if args.cpu_losses else precision_rounds)(
+            repeats, args.iters or 10, warmup)
+        for line in (_loss_lines if args.cpu_losses else _precision_lines)(res, repeats):
+            print(line)
         if args.json:
             _write_json(Path(args.json), {"info": {"torch": torch.__version__,
                                                    "threads": torch.get_num_threads()},
-                                          "cpu_losses": res})
-        return 0
-    if args.cpu_precision:
-        res = precision_rounds(repeats, args.iters or 10, warmup)
-        for clock, r in res.items():
-            print(f"{clock:4} s/iteration: fp32 {r['fp32_s']:.3f}, bf16 {r['bf16_s']:.3f}; "
-                  f"bf16 {r['ratio']:.2f}x as fast ({r['min']:.2f}x-{r['max']:.2f}x over "
-                  f"{repeats} rounds)")
-        if args.json:
-            _write_json(Path(args.json), {"info": {"torch": torch.__version__,
-                                                   "threads": torch.get_num_threads()},
-                                          "cpu_precision": res})
+                                          key: res})
         return 0
 
     rows: list[Result] = []
