@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Train the recipe the CPU study chose (recipes.sh's WINNER, or ARM) at the paper's scale
 # (256 px crops of 286 px frames, ngf 64, 9 residual blocks, batch 1) for a fixed budget of
-# minutes on one NVIDIA GPU, then export the generators and score them. Sized for one 10-minute device command: about 2 minutes for
-# the build (nvcc, sm_90 only), MINUTES of training (default 5; the learning rate decays
-# linearly over exactly that budget, --budget-minutes), then export and a short evaluation.
+# minutes on one NVIDIA GPU, then export the generators and score them. Sized for one
+# 10-minute device command: about 2 minutes for the build (nvcc, sm_90 only), MINUTES of
+# training (default 5; the learning rate decays linearly over exactly that budget,
+# --budget-minutes), then export and a short evaluation.
 # MINUTES=10 is the figure where a device lends more than one 10-minute command.
 #
 # Everything goes to $OUT (default ./gpu-train): log.txt, info.txt, timings.txt, the run
