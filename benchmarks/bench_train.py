@@ -43,7 +43,7 @@ import os
 import statistics
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -71,12 +71,6 @@ class Case:
     ndf: int | None = None  # None: ngf
     upsample: str = "deconv"
     weights: LossWeights = LossWeights(10.0, 0.5, 2.0)  # the paper's, as cyclegan-train's defaults
-
-    @property
-    def key(self) -> tuple:
-        d = asdict(self)
-        d.pop("fused")
-        return tuple(d.values())
 
 
 @dataclass
@@ -336,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"fused ops unavailable on {plain.device}: {reason}", file=sys.stderr)
             return 1
         iters = args.iters or (1 if args.quick else (10 if plain.device == "cuda" else 3))
-        fused = Case(**{**asdict(plain), "fused": True})
+        fused = replace(plain, fused=True)
         res_fused, res_plain = run_pair([fused, plain], warmup, repeats, iters)
         for r in (res_plain, res_fused):
             c = r.case
