@@ -373,3 +373,13 @@ def test_translator_video_is_the_commands_clip(tmp_path):
     assert change(cmd["rgb"], small["rgb"]) > 3.0
     with pytest.raises(UsageError):
         Translator(DEMO).video(src, tmp_path / "x.webm", codec="h264")
+
+
+@pytest.mark.parametrize("detail", ["resize", "texture"])
+def test_smoothing_needs_the_guided_grid_and_the_refusal_names_the_way_out(detail, tmp_path):
+    from cyclegan.infer.video import check_options
+
+    with pytest.raises(UsageError, match=f"--temporal 0 with --detail {detail}"):
+        check_options(tmp_path / "out.mp4", VideoOptions(detail=detail, keep=0.5))
+    check_options(tmp_path / "out.mp4", VideoOptions(detail=detail, keep=0.0))
+    check_options(tmp_path / "out.mp4", VideoOptions(keep=0.5))

@@ -132,7 +132,11 @@ class InferConfig:
                        "gets its full size: guided fits the colour change the generator made "
                        "and applies it to the full-size photo, keeping the photo's edges and "
                        "texture (docs/inference.md); resize enlarges the generator's output "
-                       "itself (soft, its artifacts magnified)", choices=DETAILS)
+                       "itself (soft, its artifacts magnified); texture is guided plus what "
+                       "the generator drew that colour cannot carry (snow, frost, new "
+                       "texture), enlarged from the working scale: the photo's fine detail "
+                       "stays sharp, the drawn change comes soft and with its speckle",
+                       choices=DETAILS)
     temporal: float = _opt(DEFAULT_KEEP, "videos: how much of the previous frames' colour "
                            "models (the guided step's grid) each frame keeps, which removes "
                            "the flicker of frame-by-frame translation; reset at scene cuts; "

@@ -2,13 +2,17 @@
 
 A photo the generator ran on at its own size needs nothing (its output is cropped back from
 the padding). A photo translated at a smaller working scale (cyclegan.infer.scale) is
-finished one of two ways (--detail):
+finished one of three ways (--detail):
 
     guided   the change the generator made is fitted as local colour models and applied to
              the full-size photo (cyclegan.infer.guided): the photo's own edges and texture,
              the generator's colours. The default.
     resize   the generator's output itself, enlarged (bicubic): what the generator drew,
              soft and with its small-scale artifacts magnified.
+    texture  guided, plus what the colour models cannot carry: the generator's output less
+             the grid applied to what it saw (snow, frost, any drawn texture), enlarged
+             bilinearly and added. The photo's detail finer than the working scale stays
+             sharp; the drawn change comes at the working scale's resolution.
 
 docs/inference.md compares them on pictures. finish is the last of the per-image steps
 that every engine runs (the threaded pipeline, cyclegan.Translator and through it
@@ -23,8 +27,9 @@ from PIL import Image
 from cyclegan.infer import guided
 from cyclegan.infer.io import Decoded, from_model_output
 
-DETAILS = ("guided", "resize")
+DETAILS = ("guided", "resize", "texture")
 DEFAULT_DETAIL = "guided"
+TEXTURE_ROWS = 256  # output rows per band of the texture step: bounds its float32 buffers
 
 
 def finish(item: Decoded, y: np.ndarray, detail: str = DEFAULT_DETAIL,
@@ -38,9 +43,14 @@ def finish(item: Decoded, y: np.ndarray, detail: str = DEFAULT_DETAIL,
     if detail == "resize":
         out = Image.fromarray(from_model_output(y, h, w))
         return np.asarray(out.resize((item.width, item.height), Image.Resampling.BICUBIC))
-    if detail != "guided":
+    if detail not in DETAILS:
         raise ValueError(f"detail must be one of {', '.join(DETAILS)}, got {detail!r}")
-    return guided.apply(colour_grid(item, y), item.photo, threads=threads)
+    grid = colour_grid(item, y)
+    out = guided.apply(grid, item.photo, threads=threads)
+    if detail == "texture":
+        drawn = from_model_output(y, h, w).astype(np.float32)
+        add_enlarged(out, drawn - guided.apply(grid, item.small, threads=threads))
+    return out
 
 
 def colour_grid(item: Decoded, y: np.ndarray) -> guided.ColourGrid:
@@ -50,3 +60,22 @@ def colour_grid(item: Decoded, y: np.ndarray) -> guided.ColourGrid:
     h, w = item.small.shape[:2]
     out = np.clip((y[:, :h, :w].transpose(1, 2, 0) + 1.0) * 0.5, 0.0, 1.0)
     return guided.fit(item.small, out)
+
+
+def add_enlarged(out: np.ndarray, residual: np.ndarray) -> None:
+    """out (H x W x 3 uint8) += residual (h x w x 3 float32, h <= H, w <= W) enlarged
+    bilinearly to H x W (pixel centres aligned, edges clamped), rounded and clipped, in
+    place, in bands of TEXTURE_ROWS rows: Pillow enlarges each band from its box of the
+    residual (reading the rows around the box too, so bands join exactly), and the float
+    buffers stay one band in size."""
+    height, width = out.shape[:2]
+    h, w = residual.shape[:2]
+    channels = [Image.fromarray(np.ascontiguousarray(residual[:, :, c])) for c in range(3)]
+    for begin in range(0, height, TEXTURE_ROWS):
+        end = min(begin + TEXTURE_ROWS, height)
+        box = (0, begin * h / height, w, end * h / height)
+        band = out[begin:end].astype(np.float32)
+        for c, channel in enumerate(channels):
+            band[:, :, c] += np.asarray(channel.resize((width, end - begin),
+                                                       Image.Resampling.BILINEAR, box=box))
+        out[begin:end] = np.clip(np.rint(band), 0, 255)
