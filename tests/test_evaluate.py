@@ -10,6 +10,7 @@ from cyclegan.checkpoint import new_checkpoint, save_checkpoint
 from cyclegan.cli import eval as eval_cli
 from cyclegan.evaluation import baselines, evaldata, evaluate, judge, metrics, report
 from cyclegan.models import ModelConfig, ResnetGenerator
+from cyclegan.translator import Translator
 
 SIZE = 16
 N = 6
@@ -330,6 +331,10 @@ def test_evaluate_an_exported_or_bundled_onnx_model(tmp_path):
     assert planted["fd_clf"] != pytest.approx(want["fd_clf"], rel=1e-3, abs=1e-6)
     demo = evaluate.evaluate("demo", "builtin:seasons", image_size=SIZE, **kw)
     assert demo["directions"]["A2B"]["domain_score"] >= 0
+    assert res["detail"] == "guided"
+    # --detail reaches the exported file's Translator (how outputs get their size).
+    held = evaluate._generators(tmp_path / "onnx" / "G_B2A.onnx", "texture")[1]
+    assert held["B2A"].options.detail == "texture"
 
 
 def test_images_larger_than_the_working_scale_are_translated_there():
@@ -349,6 +354,28 @@ def test_images_larger_than_the_working_scale_are_translated_there():
     seen.clear()
     evaluate.translate(Spy(), images, batch_size=2, work_size=64)
     assert seen == [(64, 48), (64, 48)]  # no larger than the scale: as before
+
+
+@pytest.mark.parametrize("detail", ["texture", "resize"])
+def test_outputs_get_their_size_as_cyclegan_infer_gives_it_with_each_detail(detail):
+    """A generator that paints a white square at the working scale: eval's outputs with
+    --detail are cyclegan-infer's (Translator) with it, and differ from guided's."""
+    class Snow(torch.nn.Module):
+        def forward(self, x):
+            y = x.clone()
+            y[..., 8:24, 8:24] = 1.0
+            return y
+
+    images = torch.rand(3, 3, 64, 48) * 2 - 1
+    images = ((images + 1) * 127.5).round() / 127.5 - 1
+    got = evaluate.translate(Snow(), images, batch_size=2, work_size=32, detail=detail)
+    infer = Translator.around(lambda x: Snow()(torch.from_numpy(x)).numpy(), work_size=32,
+                              detail=detail)
+    u8 = ((images + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    want = torch.from_numpy(np.stack([infer(im) for im in u8])).permute(0, 3, 1, 2)
+    assert torch.equal(((got + 1) * 127.5).round().to(torch.uint8), want)
+    guided = evaluate.translate(Snow(), images, batch_size=2, work_size=32)
+    assert (got - guided).abs().mean() > 0.05
 
 
 def test_default_size_is_the_models_working_scale():

@@ -82,7 +82,10 @@ def _lower_layers():
              (judge.FeatureExtractor, "input_range", EvalConfig, "inception_input"),
              (judge.FeatureExtractor, "size", EvalConfig, "inception_size"),
              (evaluate.translate, "batch_size", EvalConfig, "batch_size"),
-             (evaluate.evaluate_generator, "batch_size", EvalConfig, "batch_size")]
+             (evaluate.evaluate_generator, "batch_size", EvalConfig, "batch_size"),
+             (evaluate.translate, "detail", EvalConfig, "detail"),
+             (evaluate.evaluate_generator, "detail", EvalConfig, "detail"),
+             (pipeline.PipelineOptions, "detail", InferConfig, "detail")]
     prepare = inspect.signature(evaldata.prepare).parameters
     pairs += [(evaldata.prepare, name, EvalConfig, name) for name in
               EvalConfig(model="m").keywords() if name in prepare and name != "image_size"]
@@ -102,7 +105,8 @@ def test_lower_layers_take_the_configs_defaults(fn, param, cls, name):
 def test_evaluate_takes_every_eval_flag_by_name():
     from cyclegan.evaluation import evaldata, evaluate
 
-    taken = set(inspect.signature(evaldata.prepare).parameters) | {"batch_size"}
+    # batch_size and detail are how evaluate() runs the generator, not what prepare loads.
+    taken = set(inspect.signature(evaldata.prepare).parameters) | {"batch_size", "detail"}
     assert set(EvalConfig(model="m").keywords()) <= taken
     assert list(inspect.signature(evaluate.evaluate).parameters)[-1] == "options"
 

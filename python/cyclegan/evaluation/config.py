@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from cyclegan import flags
 from cyclegan.contract import DEFAULT_WORK_SIZE, DIRECTIONS, parse_domains
 from cyclegan.errors import UsageError
+from cyclegan.infer.detail import DEFAULT_DETAIL, DETAILS
 from cyclegan.train.config import DEVICES
 
 # Value ranges an --inception extractor may expect (cyclegan.evaluation.judge.FeatureExtractor).
@@ -66,6 +67,9 @@ class EvalConfig:
                                 "apply); default: the names the model records, else the data's",
                                 parse=_domains, metavar="NAME_A,NAME_B", type=str)
     batch_size: int = _opt(8, "images per generator call", flags.POSITIVE)
+    detail: str = _opt(DEFAULT_DETAIL, "how outputs of test images larger than the working "
+                       "scale get their size, as cyclegan-infer --detail does it: guided, "
+                       "resize or texture", choices=DETAILS)
     device: str | None = _opt(None, "default: cuda when available, else cpu", choices=DEVICES,
                               type=str)
     json: str | None = _opt(None, "also write the full result as JSON to this file "

@@ -38,28 +38,28 @@ from cyclegan.infer.variants import precision_of
 from cyclegan.translator import Translator
 
 
-def _translator(model, device, work_size: int | None) -> Translator:
+def _translator(model, device, work_size: int | None, detail: str) -> Translator:
     """The Translator that cyclegan-infer's per-image path runs `model` through: itself, or
-    one around a torch generator on `device`."""
+    one around a torch generator on `device` finishing with `detail`."""
     if isinstance(model, Translator):
         return model
 
     def run(x):
         return model(torch.from_numpy(x).to(device)).float().cpu().numpy()
 
-    return Translator.around(run, work_size=work_size)
+    return Translator.around(run, work_size=work_size, detail=detail)
 
 
 @torch.no_grad()
 def translate(model: torch.nn.Module | Translator, images: torch.Tensor, device="cpu",
               batch_size: int = EvalConfig.batch_size, work_size: int | None = None,
-              what: str = "the generator") -> torch.Tensor:
+              what: str = "the generator", detail: str = EvalConfig.detail) -> torch.Tensor:
     """[-1, 1] images translated as cyclegan-infer translates them (cyclegan.Translator:
     images larger than work_size at the working scale, then brought to their size by the
     guided step; outputs 8-bit, as written), in batches of equal-size images; results on
     the CPU. A torch generator runs on `device`, a Translator as it was made. Running out of
     memory is a one-line error naming what to lower; so is an output holding NaN or inf."""
-    t = _translator(model, device, work_size)
+    t = _translator(model, device, work_size, detail)
     out = []
     try:
         for i in range(0, len(images), batch_size):
@@ -101,16 +101,17 @@ def _paired(outputs: torch.Tensor, truth: torch.Tensor, chunk: int = 8) -> dict:
 
 def evaluate_generator(ed: EvalData, model: torch.nn.Module | Translator, direction: str,
                        batch_size: int = EvalConfig.batch_size,
-                       work_size: int | None = None) -> tuple[dict, torch.Tensor]:
+                       work_size: int | None = None,
+                       detail: str = EvalConfig.detail) -> tuple[dict, torch.Tensor]:
     """(metrics of one direction, the translated test images); images larger than the
-    model's work_size are translated at it (see translate)."""
+    model's work_size are translated at it and finished by `detail` (see translate)."""
     if direction not in DIRECTIONS:
         raise EvalError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
     src, tgt = direction[0], direction[2]
     inputs = ed.test[src]
     # Metrics of NaN images would print as "-" and look like a skipped metric: refused.
     outputs = translate(model, inputs, ed.device, batch_size, work_size,
-                        what=f"the {direction} generator")
+                        what=f"the {direction} generator", detail=detail)
     res = {"source": ed.domains[src], "target": ed.domains[tgt], "images": len(inputs),
            **score(ed, inputs, outputs, tgt, f"judge: {direction} outputs"),
            "input_domain_score": metrics.share_in_domain(ed.classifier, inputs, tgt,
@@ -196,14 +197,14 @@ def _named(domains) -> dict | None:
     return named if named != {"A": "A", "B": "B"} else None
 
 
-def _generators(run_or_model) -> tuple[str, dict, dict, int, dict | None]:
+def _generators(run_or_model, detail: str) -> tuple[str, dict, dict, int, dict | None]:
     """(what was loaded, direction -> model (None: load from the checkpoint), its training
     config, step, the domain names it records)."""
     path = bundled.resolve_model(run_or_model)  # as cyclegan-infer and -export read it
     if path.suffix.lower() == ".onnx":
         # The file named is the file scored: not the faster variant beside it that
         # cyclegan-infer's `auto` would run (name G.int8.onnx to score that one).
-        model = Translator(path, device="cpu", precision=precision_of(path))
+        model = Translator(path, device="cpu", precision=precision_of(path), detail=detail)
         meta = model.model.meta
         step = int(meta.get("checkpoint_step", 0) or 0)
         # An exported file does not record its training data: --data is needed.
@@ -241,19 +242,19 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
     else the data's.
     """
     cfg = EvalConfig(model=str(run_or_model), data=spec, **options).checked()
-    path, held, train_cfg, step, recorded = _generators(run_or_model)
+    path, held, train_cfg, step, recorded = _generators(run_or_model, cfg.detail)
     spec = spec or train_cfg.get("data")
     if not spec:
         raise EvalError(f"{path} does not record its training data: pass --data")
     work_size = working_scale(held, train_cfg)
     image_size = work_size if cfg.image_size is None else cfg.image_size
     device = cfg.device or default_device()
-    taken = ("image_size", "max_images", "device", "domains", "batch_size")
+    taken = ("image_size", "max_images", "device", "domains", "batch_size", "detail")
     ed = prepare(spec, image_size, cfg.max_images, device=device,
                  domains=cfg.domains or recorded,
                  **{k: v for k, v in cfg.keywords().items() if k not in taken})
     result = {"checkpoint": str(path), "data": str(spec), "domains": ed.domains,
-              "image_size": image_size, "step": step,
+              "image_size": image_size, "detail": cfg.detail, "step": step,
               "test_images": {d: len(ed.test[d]) for d in "AB"},
               "classifier": ed.classifier_info, "paired": ed.paired,
               "pair_note": ed.pair_note,
@@ -268,7 +269,7 @@ def evaluate(run_or_model, spec: str | None = None, directions=DIRECTIONS,
             continue
         model = held[direction] or load_generator(path, direction, fused=False,
                                                    device=device)[0]
-        res, _ = evaluate_generator(ed, model, direction, cfg.batch_size, work_size)
+        res, _ = evaluate_generator(ed, model, direction, cfg.batch_size, work_size, cfg.detail)
         res["baselines"] = score_baselines(ed, direction)
         res["best_baseline"], res["vs_best_baseline"] = best_baselines(res)
         res["real_halves"] = real_halves(ed, direction[2])
