@@ -8,9 +8,10 @@ Then, in interleaved rounds:
 
   * end to end: `cyclegan-infer PHOTO OUT.jpg` in a fresh process under /usr/bin/time -v
     (wall time of the command, its own decode-to-encode time, peak RSS), with
-    --detail guided (the default) and --detail resize, at 12 MP and 50 MP;
+    --detail guided (the default), resize and texture, at 12 MP and 50 MP;
   * the split of one photo in process: decode, prepare (downscale + model input), model,
-    guided step (fit + apply), encode.
+    guided step (fit + apply), the texture step instead (guided plus the enlarged residual),
+    encode.
 
 --native adds one run of today's behaviour on the 12 MP photo (--work-size native:
 minutes and about 20 GB; it is skipped when MemAvailable is below 22 GB). Model: the
@@ -111,7 +112,7 @@ def main() -> int:
     photos = {name: args.work / f"phone_{name}.jpg" for name in SIZES}
     for name, path in photos.items():
         make_photo(path, SIZES[name])
-    cases = [("12MP", "guided"), ("12MP", "resize"), ("50MP", "guided"), ("50MP", "resize")]
+    cases = [(size, mode) for size in SIZES for mode in detail.DETAILS]
     e2e = {c: [] for c in cases}
     stages: dict[str, dict[str, list[float]]] = {n: {} for n in SIZES}
     model = load_model(bundled.resolve_model(None), device="cpu", log=lambda m: None)
@@ -120,8 +121,9 @@ def main() -> int:
             e2e[(size, mode)].append(end_to_end(photos[size], args.work / "out.jpg",
                                                 "--detail", mode))
         for size in SIZES:
-            for k, v in split(photos[size], args.work / "split.jpg", model, "guided").items():
-                stages[size].setdefault(k, []).append(v)
+            for mode in ("guided", "texture"):
+                for k, v in split(photos[size], args.work / "split.jpg", model, mode).items():
+                    stages[size].setdefault(k, []).append(v)
     result = {"machine": machine("cpu"), "model": model.describe(), "rounds": args.rounds,
               "end_to_end": {f"{s} {m}": runs for (s, m), runs in e2e.items()},
               "stages": stages}
@@ -132,6 +134,9 @@ def main() -> int:
                   summarize([r["peak_gb"] for r in runs])] for (size, mode), runs in e2e.items()])
     print_table(["photo", *stages["12MP"]],
                 [[size, *(summarize(v) for v in st.values())] for size, st in stages.items()])
+    for size, st in stages.items():  # the two finishing steps, paired within each round
+        ratios = [t / g for t, g in zip(st["texture"], st["guided"])]
+        print(f"{size}: texture step / guided step {summarize(ratios)}")
     if args.native:
         result["native_12MP"] = native(photos["12MP"], args.work)
         print(f"native 12MP: {result['native_12MP']}")
