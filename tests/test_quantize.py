@@ -143,7 +143,44 @@ def test_gate_failure_names_the_knobs_and_writes_nothing(setup, tmp_path, capsys
                   "--calibrate", setup["photos"], "--calibrate-images", "4"], capsys,
                  "not written", code=1)
     assert "--calibrate-images" in err and "--calibration-method" in err
+    assert "with the upsampling convolutions in float too" in err  # both rungs were tried
     assert not any((tmp_path / "o").iterdir())
+
+
+def _float_inputs(model) -> set[str]:
+    """Names of the convolutions whose input is not dequantized int8, read from the graph."""
+    made_by = {o: n.op_type for n in model.graph.node for o in n.output}
+    return {n.name for n in model.graph.node
+            if n.op_type == "Conv" and made_by.get(n.input[0]) != "DequantizeLinear"}
+
+
+def test_a_refused_model_is_quantized_again_with_its_upsampling_convolutions_float(
+        setup, tmp_path, monkeypatch):
+    """The gate planted to refuse the first try: the second keeps the `up` blocks'
+    convolutions float (seen in the written graph), records them, and is written."""
+    real_gate, calls = quantize.gate, []
+
+    def gate(*args):
+        calls.append(1)
+        return quantize.GateResult([20.0, 20.0]) if len(calls) == 1 else real_gate(*args)
+
+    monkeypatch.setattr(quantize, "gate", gate)
+    fp32 = (setup["out"] / "G_A2B.onnx").read_bytes()
+    photos = quantize.load_photos(setup["photos"], 8, log=lambda m: None)
+    lines = []
+    target = tmp_path / "G_A2B.int8.onnx"
+    assert quantize.quantize_model(fp32, photos, target, 64, log=lines.append).ok
+    assert len(calls) == 2 and "quantizing again with the upsampling convolutions" in lines[1]
+    model = onnx.load(target)
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv"]
+    up = [c for c in convs if "/up." in c]
+    assert len(up) == 2  # the two upsampling blocks of the generator (rewritten deconvs)
+    record = json.loads({p.key: p.value for p in model.metadata_props}["quantization"])
+    assert record["float_nodes"] == sorted({convs[0], convs[-1], *up})
+    assert _float_inputs(model) == set(record["float_nodes"])
+    # The first try's graph, as every model gets it: only the first and last are float.
+    assert _float_inputs(onnx.load_from_string(quantize.quantize_bytes(
+        fp32, photos[:4], 64))) == {convs[0], convs[-1]}
 
 
 def _shifted(fp32: bytes, shift: float) -> bytes:

@@ -46,7 +46,8 @@ class ExportConfig:
     int8: bool = _opt(False, "also write G_<dir>.int8.onnx: static int8 (QDQ) calibrated on "
                       "--calibrate photos, for CPUs; written only if its output stays within "
                       f"median {GATE_MEDIAN_DB:g} dB / worst {GATE_WORST_DB:g} dB PSNR of fp32 "
-                      "on held-back photos (default: off)")
+                      "on held-back photos; a model below it is quantized again with its "
+                      "upsampling convolutions in float (default: off)")
     calibrate: Path | None = _opt(None, "folder of photos like the ones you will translate "
                                   "(needed by --int8)", type=Path, metavar="DIR")
     calibrate_images: int = _opt(DEFAULT_IMAGES, f"photos taken from DIR, 1 in {HELD_BACK} held "
