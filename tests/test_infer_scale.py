@@ -229,6 +229,21 @@ def test_resize_detail_enlarges_the_generators_output(tiny_work, tmp_path):
     assert np.abs(got - np.asarray(want)).max() <= 2
 
 
+def test_texture_detail_reaches_the_command(tiny_work, tmp_path):
+    """The command's --detail texture is Translator's texture finish, not guided's."""
+    from cyclegan import Translator
+
+    photo(64, 48).save(tmp_path / "a.png")
+    for mode in ("texture", "guided"):
+        assert run_cli("infer", tmp_path / "a.png", tmp_path / f"{mode}.png", "--model",
+                       tiny_work[0], "--detail", mode, "--quiet") == 0
+    got = np.asarray(Image.open(tmp_path / "texture.png")).astype(int)
+    want = np.asarray(Translator(tiny_work[0], detail="texture", device="cpu")(
+        Image.open(tmp_path / "a.png"))).astype(int)
+    assert np.abs(got - want).max() <= 1
+    assert np.abs(got - np.asarray(Image.open(tmp_path / "guided.png"))).mean() > 2
+
+
 def test_a_12_megapixel_photo_stays_under_1_gb(tmp_path):
     """The issue's case: a phone photo (4032 x 3024) through the bundled default model in a
     fresh process, whose own peak RSS is what is measured (20.8 GB at the photo's own
