@@ -58,12 +58,12 @@ from cyclegan.infer.variants import remove_stale
 # and the benchmarks import them from here, the front of int8 export).
 __all__ = [
     "CHUNK_BYTES", "DEFAULT_IMAGES", "DEFAULT_METHOD", "FLOAT_RUNGS", "GATE_MEDIAN_DB",
-    "GATE_WORST_DB",
-    "HELD_BACK", "METHODS", "GateResult", "Photo", "QualityGateError", "QuantizeError",
-    "activation_bytes_per_pixel", "check_out", "check_quantizable", "check_size",
-    "check_source", "chunk_size", "float_nodes", "gate", "graph_rewrites", "load_photos",
-    "onnx_proto", "onnx_source", "quantize_bytes", "quantize_files", "quantize_model",
-    "remove_stale_temp_folders", "split", "with_int8_metadata", "working_size",
+    "GATE_WORST_DB", "HELD_BACK", "METHODS", "GateResult", "Photo", "QualityGateError",
+    "QuantizeError", "activation_bytes_per_pixel", "check_out", "check_quantizable",
+    "check_size", "check_source", "chunk_size", "float_nodes", "gate", "graph_rewrites",
+    "load_photos", "onnx_proto", "onnx_source", "quantize_bytes", "quantize_files",
+    "quantize_model", "remove_stale_temp_folders", "split", "with_int8_metadata",
+    "working_size",
 ]
 
 METHODS = ("minmax", "percentile", "entropy")
