@@ -41,6 +41,7 @@ import itertools
 import json
 import os
 import statistics
+import subprocess
 import sys
 import time
 from dataclasses import asdict, dataclass, replace
@@ -211,25 +212,36 @@ def precision_rounds(rounds: int, iters: int, warmup: int) -> dict:
     return out
 
 
-# The anchors of change_study.sh's arms, by arm name: the cycle weight 10 and d_ratio 2 of
-# all three, with the identity loss, or the structure loss, or structure and tone.
-ANCHORS = {"paper": LossWeights(10.0, 0.5, 2.0),
-           "paper-struct": LossWeights(10.0, 0.0, 2.0, lambda_struct=10.0),
-           "paper-struct-tone": LossWeights(10.0, 0.0, 2.0, lambda_struct=10.0,
-                                            lambda_tone=2.0)}
+# change_study.sh's arms whose anchors --cpu-losses compares (the identity loss, the
+# structure loss, structure and tone); the first is the base of the ratios.
+ANCHOR_ARMS = ("paper", "paper-struct", "paper-struct-tone")
+RECIPES = Path(__file__).with_name("recipes.sh")
+
+
+def arm_weights(arm: str) -> LossWeights:
+    """The loss weights of a change_study.sh arm, read from recipes.sh (where the arms'
+    flags are written) through cyclegan-train's own parser."""
+    from cyclegan.cli.train import build_parser
+    from cyclegan.train.config import TrainConfig
+
+    flags = subprocess.run(["bash", "-c", 'source "$0" && arm_flags "$1"', str(RECIPES), arm],
+                           capture_output=True, text=True, check=True).stdout.split()
+    values = vars(build_parser().parse_args(flags))
+    values.pop("resume")
+    return LossWeights.from_config(TrainConfig(**values))
 
 
 def loss_rounds(rounds: int, iters: int, warmup: int) -> dict:
-    """Each of ANCHORS at the bundled shape in bf16, rotating per round (see the module doc):
+    """Each of ANCHOR_ARMS at the bundled shape in bf16, rotating per round (see the module doc):
     per recipe its median seconds per iteration and, per round, its time over the identity
     recipe's (median, min, max), on the process CPU clock and the wall clock."""
     shape = dict(ngf=32, ndf=64, n_blocks=6, upsample="bilinear")
-    trainers = [Trainer(Case("cpu", 112, 1, True, "bf16", weights=w, **shape))
-                for w in ANCHORS.values()]
-    times = dict(zip(ANCHORS, interleave(trainers, warmup, rounds, iters)))
+    trainers = [Trainer(Case("cpu", 112, 1, True, "bf16", weights=arm_weights(a), **shape))
+                for a in ANCHOR_ARMS]
+    times = dict(zip(ANCHOR_ARMS, interleave(trainers, warmup, rounds, iters)))
     out = {}
     for clock in ("cpu", "wall"):
-        base = times["paper"][clock]
+        base = times[ANCHOR_ARMS[0]][clock]
         out[clock] = {}
         for name, t in times.items():
             ratios = [a / b for a, b in zip(t[clock], base)]
