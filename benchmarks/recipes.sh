@@ -19,6 +19,7 @@ arm_flags() {
     change-struct-tone) echo "--lambda-cyc 5 --lambda-id 0 --lambda-struct 10 --lambda-tone 2 --precision bf16" ;;  # and half the cycle weight
     change-light) echo "--lambda-cyc 5 --lambda-id 0 --lambda-struct 2 --lambda-tone 0.5 --precision bf16" ;;  # a fifth of those anchors: the other season's render then costs about one adversarial term
     proj-struct-tone) echo "--lambda-cyc 10 --lambda-id 0 --lambda-struct 10 --lambda-tone 2 --precision bf16 --discriminator projected --projected-size 224 --projected-loss hinge --projected-blur 2 --projected-blur-steps 1000" ;;  # paper-struct-tone, projected D as its paper runs it
+    both-struct-tone) echo "--lambda-cyc 10 --lambda-id 0 --lambda-struct 10 --lambda-tone 2 --precision bf16 --discriminator both --projected-size 224 --projected-loss hinge --projected-blur 2 --projected-blur-steps 1000" ;;  # and the PatchGAN beside it, to hold the colours the projected D alone drained
     *) echo "unknown arm $1" >&2; exit 2 ;;
   esac
 }
