@@ -7,9 +7,10 @@ Quantizes the fp32 generator once per rung of FLOAT_RUNGS (calibrated on the pho
 CALIBRATION_DIR at the model's working scale, 1 in 4 held back), prints each int8 model's
 gate (PSNR to fp32 on the held-back photos), then times the model alone, batch 1, one
 thread, on a 4:3 photo's working shape (the short side at the working scale): fp32 and each
-int8 in interleaved rounds, with the median ratio to fp32 (min-max over rounds). --groups
-first gates one int8 model per group of convolutions left float besides the first and the
-last (GROUPS), to find which ones a model cannot take in int8.
+int8 in interleaved rounds (common.time_interleaved: the order rotates), with the median
+ratio to fp32 (min, max over rounds). --groups first gates one int8 model per group of
+convolutions left float besides the first and the last (GROUPS), to find which ones a
+model cannot take in int8.
 """
 
 from __future__ import annotations
@@ -17,13 +18,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import machine  # noqa: E402
+from common import machine, spread, time_interleaved  # noqa: E402
 
 from cyclegan.contract import read_metadata, work_size_of  # noqa: E402
 from cyclegan.export import quantize  # noqa: E402
@@ -34,17 +34,6 @@ GROUPS = {"residual blocks' first convolutions": ("/conv1/",),
           "residual blocks' second convolutions": ("/conv2/",),
           "downsampling convolutions": ("/down.",), "first upsampling convolution": ("/up.0/",),
           "second upsampling convolution": ("/up.1/",)}
-
-
-def timed(model, x, repeats: int) -> float:
-    """Median seconds of one call over `repeats`, after one warm-up call."""
-    model(x)
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        model(x)
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main() -> int:
@@ -71,16 +60,14 @@ def main() -> int:
     sessions = {k: OrtGenerator(v, device="cpu", threads=1) for k, v in models.items()}
     h, w = size, (size * 4 // 3 + 3) // 4 * 4  # the size rule: multiples of 4
     x = np.random.default_rng(0).uniform(-1, 1, (1, 3, h, w)).astype(np.float32)
-    times = {k: [] for k in sessions}
-    for _ in range(args.rounds):
-        for k, s in sessions.items():
-            times[k].append(timed(s, x, args.repeats))
+    times = time_interleaved({k: (lambda s=s: s(x)) for k, s in sessions.items()}, "cpu",
+                             args.rounds, args.repeats, warmup=1)
     print(machine("cpu"))
     print(f"model alone, batch 1, 1 x 3 x {h} x {w}, {args.rounds} interleaved rounds:")
     for k, ts in times.items():
         ratios = [t / f for t, f in zip(ts, times["fp32"])]
-        print(f"  {k}: {statistics.median(ts) * 1e3:.1f} ms (median of rounds); "
-              f"{statistics.median(ratios):.2f}x fp32 ({min(ratios):.2f}-{max(ratios):.2f})")
+        print(f"  {k}: {statistics.median(ts):.1f} ms (median of rounds); "
+              f"{spread(ratios)} fp32's time")
     return 0
 
 
