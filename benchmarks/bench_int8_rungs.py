@@ -54,7 +54,7 @@ def main() -> int:
         print(f"int8, {what} float too: {quantize.gate(fp32, int8, held, size)}", flush=True)
     models = {"fp32": fp32}
     for what, also in quantize.FLOAT_RUNGS:
-        label = f"int8, {what or 'first and last convolutions float'}"
+        label = f"int8, {what}"
         models[label] = quantize.quantize_bytes(fp32, calibration, size, also_float=also)
         print(f"{label}: {quantize.gate(fp32, models[label], held, size)}", flush=True)
     sessions = {k: OrtGenerator(v, device="cpu", threads=1) for k, v in models.items()}

@@ -87,7 +87,8 @@ TEMP_PREFIX = "cyclegan-int8-"
 # `up` blocks) are the ones some generators cannot take in int8: issue 27's long-run
 # generator scored 21.8 dB median with every other choice of calibration and float nodes
 # tried, 38.0 dB with both of them in float (each alone: 22.1 and 28.3 dB; docs/inference.md).
-FLOAT_RUNGS = (("", ()), ("the upsampling convolutions in float", ("/up.",)))
+FLOAT_RUNGS = (("the first and last convolutions in float", ()),
+               ("the upsampling convolutions in float", ("/up.",)))
 
 
 def float_nodes(proto, also: tuple[str, ...] = ()) -> list[str]:

@@ -128,7 +128,7 @@ def check_options(dst: Path | str, opts: VideoOptions) -> None:
                          f"{opts.crf}")
     if opts.keep and opts.detail != "guided":
         raise UsageError("videos are smoothed over time through the guided step's colour "
-                         f"grid: use --detail guided, or --temporal 0 with --detail "
+                         "grid: use --detail guided, or --temporal 0 with --detail "
                          f"{opts.detail}")
 
 
