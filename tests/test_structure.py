@@ -12,7 +12,7 @@ from cyclegan.train.recipe import (
     loss_names,
     train_step,
 )
-from cyclegan.train.structure import LEVELS, self_similarity, structure_loss
+from cyclegan.train.structure import LEVELS, StructureLoss, self_similarity, structure_loss
 
 from conftest import MeanDiscriminator, StubGenerator, needs_backbone
 
@@ -32,6 +32,29 @@ def test_self_similarity_equals_the_cosines_written_out_in_float64():
                         p, q = x[i, :, y, z], x[i, :, y + dy, z + dz]
                         want[i, d, y, z] = p @ q / np.linalg.norm(p) / np.linalg.norm(q)
     np.testing.assert_allclose(got, want, atol=1e-6)
+
+
+class _PoolingNet(torch.nn.Module):
+    """A stand-in backbone: level "sK" is the image average-pooled by K."""
+
+    def forward(self, x, levels):
+        return {k: F.avg_pool2d(x, int(k[1:])) for k in levels}
+
+
+def test_the_loss_averages_exactly_the_levels_it_is_given():
+    torch.manual_seed(1)
+    x, y = torch.rand(2, 1, 3, 32, 32) * 2 - 1
+
+    def level(k):  # the loss at one level, written out
+        sx, sy = (self_similarity(F.avg_pool2d(t, k)) for t in (x, y))
+        return (sx - sy).abs().mean().item()
+
+    net = _PoolingNet()
+    assert StructureLoss(net, ("s8",))(x, y).item() == pytest.approx(level(8), rel=1e-6)
+    assert StructureLoss(net, ("s2", "s8"))(x, y).item() == pytest.approx(
+        (level(2) + level(8)) / 2, rel=1e-6)
+    assert StructureLoss(net)(x, y).item() == pytest.approx(
+        sum(level(int(k[1:])) for k in LEVELS) / len(LEVELS), rel=1e-6)
 
 
 def test_train_step_weighs_each_photo_against_its_own_translation():

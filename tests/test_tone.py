@@ -16,13 +16,13 @@ from cyclegan.train.tone import MIN_SIZE, SCALE, SIGMA, WINDOW, C, tone_loss
 from conftest import MeanDiscriminator, StubGenerator
 
 
-def _reference(x: np.ndarray, y: np.ndarray) -> float:
-    """mean(1 - r) written out in float64: luma, SCALE x SCALE block means, and at each
+def _reference(x: np.ndarray, y: np.ndarray, scale: int = SCALE) -> float:
+    """mean(1 - r) written out in float64: luma, scale x scale block means, and at each
     valid window position the Gaussian-weighted statistics summed term by term."""
     def luma(t):
         t = ((t + 1) / 2 * np.array([0.299, 0.587, 0.114]).reshape(1, 3, 1, 1)).sum(1)
         n, h, w = t.shape
-        return t.reshape(n, h // SCALE, SCALE, w // SCALE, SCALE).mean((2, 4))
+        return t.reshape(n, h // scale, scale, w // scale, scale).mean((2, 4))
 
     r = np.arange(WINDOW) - (WINDOW - 1) / 2
     g = np.exp(-r * r / (2 * SIGMA * SIGMA))
@@ -48,13 +48,16 @@ def scenes():
     return seasons_pairs(3, 112, seed=3)
 
 
-def test_the_loss_equals_the_statistics_written_out_in_float64():
+@pytest.mark.parametrize("scale", [None, 8])  # None: the loss's own SCALE
+def test_the_loss_equals_the_statistics_written_out_in_float64(scale):
     torch.manual_seed(0)
-    x = torch.rand(2, 3, 40, 44, dtype=torch.float64) * 2 - 1
+    size = (40, 44) if scale is None else (64, 72)
+    x = torch.rand(2, 3, *size, dtype=torch.float64) * 2 - 1
     y = (0.3 * x + 0.7 * (torch.rand_like(x) * 2 - 1)).flip(-1)
-    got = tone_loss(x, y)
+    got = tone_loss(x, y) if scale is None else tone_loss(x, y, scale)
     assert got.dtype == torch.float64
-    assert got.item() == pytest.approx(_reference(x.numpy(), y.numpy()), rel=1e-9)
+    assert got.item() == pytest.approx(_reference(x.numpy(), y.numpy(), scale or SCALE),
+                                       rel=1e-9)
 
 
 def test_brightness_and_contrast_are_free_and_inverted_tones_cost_most(scenes):

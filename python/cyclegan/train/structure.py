@@ -38,16 +38,17 @@ def self_similarity(f: torch.Tensor, window: int = WINDOW) -> torch.Tensor:
 class StructureLoss(nn.Module):
     """loss(x, y): how far y's structure is from x's; x and y are images in [-1, 1]."""
 
-    def __init__(self, net: nn.Module):
+    def __init__(self, net: nn.Module, levels: tuple[str, ...] = LEVELS):
         super().__init__()
         self.net = net  # frozen: gradients reach y only
+        self.levels = levels
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         with torch.no_grad():
-            fx = self.net(x, LEVELS)
-        fy = self.net(y, LEVELS)
+            fx = self.net(x, self.levels)
+        fy = self.net(y, self.levels)
         return sum((self_similarity(fx[k]) - self_similarity(fy[k])).abs().mean()
-                   for k in LEVELS) / len(LEVELS)
+                   for k in self.levels) / len(self.levels)
 
 
 def structure_loss(device: torch.device | str) -> StructureLoss:

@@ -45,13 +45,14 @@ def local_correlation(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (cov + C) / ((var_x + C) * (var_y + C)).sqrt()
 
 
-def tone_loss(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """mean(1 - r) of images x (the photo: no gradient) and y (its translation) in [-1, 1]."""
-    if min(x.shape[-2:]) < MIN_SIZE:
-        raise ValueError(f"tone_loss needs images of at least {MIN_SIZE} px a side, "
+def tone_loss(x: torch.Tensor, y: torch.Tensor, scale: int = SCALE) -> torch.Tensor:
+    """mean(1 - r) of images x (the photo: no gradient) and y (its translation) in [-1, 1],
+    their lumas area-pooled by `scale`."""
+    if min(x.shape[-2:]) < WINDOW * scale:
+        raise ValueError(f"tone_loss needs images of at least {WINDOW * scale} px a side, "
                          f"got {tuple(x.shape[-2:])}")
     dtype = torch.float64 if x.dtype == torch.float64 else torch.float32
     with torch.autocast(x.device.type, enabled=False):
-        lx, ly = (F.avg_pool2d(grayscale((t.to(dtype) + 1) / 2), SCALE)
+        lx, ly = (F.avg_pool2d(grayscale((t.to(dtype) + 1) / 2), scale)
                   for t in (x.detach(), y))
         return (1 - local_correlation(lx, ly)).mean()
