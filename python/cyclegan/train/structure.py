@@ -10,9 +10,10 @@ For a feature map F (N x C x H x W) scaled to unit length at each location, the
 self-similarity map S holds, for each location p and each offset d of a WINDOW x WINDOW
 neighbourhood (in unfold's row-major order), the cosine
     S[n, d, p] = <F[n, :, p], F[n, :, p + d]>   (0 where p + d is off the map).
-The loss is mean |S(input) - S(output)| over n, d and p, averaged over LEVELS; the input's
-side carries no gradient. A colour grade or whitened ground changes F but mostly leaves
-which neighbours resemble which; moved, smeared or invented edges do not.
+The loss is mean |S(input) - S(output)| over n, d and p, averaged over its levels (LEVELS
+unless given); the input's side carries no gradient. A colour grade or whitened ground
+changes F but mostly leaves which neighbours resemble which; moved, smeared or invented
+edges do not.
 """
 
 from __future__ import annotations
