@@ -316,7 +316,9 @@ def even(rgb: np.ndarray) -> np.ndarray:
 
 def _display_matrix(frame) -> list[int] | None:
     """The frame's display matrix (rotation and flips), 9 int32, or None."""
-    for data in frame.side_data:
-        if "DISPLAYMATRIX" in str(data.type):
-            return np.frombuffer(bytes(data)[:36], np.int32).tolist()
-    return None
+    from av.sidedata.sidedata import Type
+
+    # Looked up by type: iterating the side data gives the entries up to PyAV 18.1.0 and
+    # their types from 18.1.1 on.
+    data = frame.side_data.get(Type.DISPLAYMATRIX)
+    return None if data is None else np.frombuffer(bytes(data)[:36], np.int32).tolist()
