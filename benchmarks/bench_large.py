@@ -90,13 +90,12 @@ def split(photo: Path, out: Path, model, modes: tuple[str, ...]) -> dict:
     t = time.perf_counter()
     y = model(item.x[None])[0]
     times["model"] = time.perf_counter() - t
-    for i, mode in enumerate(modes):
+    pixels = None
+    for mode in modes:
         t = time.perf_counter()
         finished = detail.finish(item, y, mode)
         times[mode] = time.perf_counter() - t
-        if i == 0:
-            pixels = finished
-        del finished
+        pixels = finished if pixels is None else pixels
     t = time.perf_counter()
     write_image(pixels, None, out, fmt="jpg")
     times["encode"] = time.perf_counter() - t
